@@ -1,0 +1,1 @@
+"""The ``spsr`` command: a thin Typer layer over the ``spsr`` library."""

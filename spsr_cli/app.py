@@ -1,0 +1,50 @@
+"""The ``spsr`` Typer application: one subcommand per module, registered here."""
+
+from __future__ import annotations
+
+import typer
+
+import spsr
+
+app = typer.Typer(
+    name="spsr",
+    help="Structure-preserving super-resolution: prepare data, train SPSR models, upscale, evaluate.",
+    no_args_is_help=True,
+    add_completion=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"spsr {spsr.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", callback=_version, is_eager=True
+    ),
+) -> None:
+    """Structure-preserving super-resolution toolkit."""
+
+
+def _register() -> None:
+    # Each subcommand lives in its own module; registration order is the order in --help.
+    from spsr_cli import cmd_upscale, cmd_gradmap
+
+    app.command("upscale")(cmd_upscale.upscale)
+    app.command("gradmap")(cmd_gradmap.gradmap)
+
+
+_register()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()
