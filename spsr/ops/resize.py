@@ -148,3 +148,17 @@ def mod_crop(img: np.ndarray, scale: int) -> np.ndarray:
     """Crop an ``(H, W[, C])`` array so that H and W are multiples of ``scale`` (top-left kept)."""
     h, w = img.shape[0], img.shape[1]
     return img[: h - h % scale, : w - w % scale]
+
+
+def bicubic_degrade(hr: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """The papers' degradation: mod-crop HR to a multiple of ``scale``, LR = MATLAB bicubic ↓scale.
+
+    Args:
+        hr: ``(H, W[, C])`` ``uint8``/``uint16``/float array.
+        scale: integer scale factor.
+
+    Returns:
+        ``(hr_cropped, lr)`` with ``lr`` of the same dtype (rounded per axis for integer input).
+    """
+    hr = mod_crop(hr, scale)
+    return hr, imresize_np(hr, 1.0 / scale)
