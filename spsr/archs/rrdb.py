@@ -1,0 +1,80 @@
+"""RRDBNet (ESRGAN) in the original ``model.N`` key layout, and its reusable feature trunk."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from spsr.archs.blocks import RRDB, ShortcutBlock, conv_block, upconv_layers
+
+
+class RRDBTrunk(nn.Sequential):
+    """ESRGAN's ``model`` Sequential up to the HR convolution, plus tapped feature extraction.
+
+    Children: ``0`` first conv, ``1`` ShortcutBlock(sub = nb RRDBs + trunk conv), the up-convs,
+    then the HR conv (+ LReLU). Keys are those of the old ESRGAN / SPSR files (``model.1.sub.N…``).
+
+    Args:
+        in_nc: input channels.
+        nf: feature channels.
+        nb: number of RRDB blocks.
+        gc: growth channels.
+        scale: upscaling factor.
+        hr_conv: the HR conv + LReLU module to append (SPSR shares it as ``HR_conv0_new``).
+    """
+
+    def __init__(self, in_nc: int, nf: int, nb: int, gc: int, scale: int, hr_conv: nn.Sequential) -> None:
+        trunk = nn.Sequential(*[RRDB(nf, gc) for _ in range(nb)], nn.Conv2d(nf, nf, 3, padding=1))
+        super().__init__(
+            nn.Conv2d(in_nc, nf, 3, padding=1),
+            ShortcutBlock(trunk),
+            *upconv_layers(nf, scale),
+            *hr_conv,
+        )
+        self.nf = nf
+        self.num_blocks = nb
+
+    def forward_features(
+        self, x: torch.Tensor, taps: Sequence[int] = ()
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Run the trunk; return the LR features after each block count in ``taps`` and the HR features."""
+        feat = self[0](x)
+        blocks = self[1].sub
+        tapped: list[torch.Tensor] = []
+        out = feat
+        wanted = sorted(set(taps))
+        for i in range(self.num_blocks):
+            out = blocks[i](out)
+            if i + 1 in wanted:
+                tapped.append(out)
+        by_count = dict(zip(wanted, tapped))
+        out = blocks[self.num_blocks](out) + feat
+        for layer in list(self)[2:]:
+            out = layer(out)
+        return [by_count[t] for t in taps], out
+
+
+class RRDBNet(nn.Module):
+    """ESRGAN generator. State-dict keys: ``model.0``, ``model.1.sub.*``, up-convs, HR conv, last conv.
+
+    Args:
+        in_nc: input channels.
+        out_nc: output channels.
+        nf: feature channels (64).
+        nb: RRDB blocks (23).
+        gc: growth channels (32).
+        scale: 2, 3, 4 or 8.
+    """
+
+    def __init__(
+        self, in_nc: int = 3, out_nc: int = 3, nf: int = 64, nb: int = 23, gc: int = 32, scale: int = 4
+    ) -> None:
+        super().__init__()
+        self.scale = scale
+        trunk = RRDBTrunk(in_nc, nf, nb, gc, scale, conv_block(nf, nf, act=True))
+        self.model = nn.Sequential(*trunk, nn.Conv2d(nf, out_nc, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)

@@ -1,0 +1,137 @@
+"""The SPSR-G generator: an SR branch, a gradient branch that super-resolves M(LR), and a fusion.
+
+With the default RRDB backbone at nf 64 / nb 23 / ×4, the state dict has exactly the 884 keys
+and shapes of the released official ``spsr.pth`` (REFERENCE §3), so it loads strictly. The
+gradient branch is model-agnostic: any backbone with ``forward_features(x, taps)`` (EDSR,
+SRResNet) can feed it (seed 001, Appendix D).
+
+Data flow (×4, default)::
+
+    LR ──SR branch──► trunk taps t1..t4 ───────────────┐        HR features ─┐
+    M(LR) ─b_fea_conv─► [cat t_i → RRDB(2nf) → conv]×4 ─► up ×4 ─► conv_w ─► predicted HR gradient
+                                                           └── cat ──────────┴► f_block ─► SR image
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from spsr.archs.blocks import RRDB, conv_block, tap_points, upconv_layers
+from spsr.archs.edsr import EDSR
+from spsr.archs.rrdb import RRDBTrunk
+from spsr.archs.srresnet import SRResNet
+from spsr.ops.gradient import GradientMap
+
+BACKBONES = ("rrdb", "edsr", "srresnet")
+
+
+class SROutput(NamedTuple):
+    """What an SPSR generator returns.
+
+    Attributes:
+        sr: the super-resolved image ``(N, 3, sH, sW)``.
+        grad: the gradient branch's predicted HR gradient map ``(N, 3, sH, sW)``.
+        lr_grad: M(LR), the gradient map of the input ``(N, 3, H, W)``.
+    """
+
+    sr: torch.Tensor
+    grad: torch.Tensor
+    lr_grad: torch.Tensor
+
+
+class SPSRNet(nn.Module):
+    """SPSR-G generator.
+
+    Args:
+        in_nc: input channels.
+        out_nc: output channels.
+        nf: feature channels (64).
+        nb: backbone blocks (23 RRDBs; 16 for EDSR/SRResNet).
+        gc: RRDB growth channels (32).
+        scale: 2, 3, 4 or 8.
+        taps: trunk block counts the gradient branch reads (default 5/10/15/20 of 23).
+        backbone: ``rrdb`` (keys of the official file), ``edsr`` or ``srresnet``.
+        res_scale: EDSR residual scaling.
+    """
+
+    def __init__(
+        self,
+        in_nc: int = 3,
+        out_nc: int = 3,
+        nf: int = 64,
+        nb: int = 23,
+        gc: int = 32,
+        scale: int = 4,
+        taps: Sequence[int] | None = None,
+        backbone: str = "rrdb",
+        res_scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {backbone!r}; use one of {', '.join(BACKBONES)}")
+        self.scale = scale
+        self.taps = tuple(taps) if taps is not None else tap_points(nb)
+        if any(t < 1 or t > nb for t in self.taps):
+            raise ValueError(f"tap points {self.taps} must lie in 1..{nb}")
+        self.backbone = backbone
+
+        # SR branch. For RRDB the HR conv is shared with the trunk as in the official file.
+        if backbone == "rrdb":
+            self.HR_conv0_new = conv_block(nf, nf, act=True)
+            self.model: nn.Module = RRDBTrunk(in_nc, nf, nb, gc, scale, self.HR_conv0_new)
+        elif backbone == "edsr":
+            self.model = EDSR(in_nc, out_nc, nf, nb, scale, res_scale, feature_only=True)
+        else:
+            self.model = SRResNet(in_nc, out_nc, nf, nb, scale, feature_only=True)
+        self.HR_conv1_new = conv_block(nf, nf, act=False)
+
+        # Gradient branch.
+        self.get_g_nopadding = GradientMap(padding=1)
+        self.b_fea_conv = conv_block(in_nc, nf, act=False)
+        for i in range(1, len(self.taps) + 1):
+            setattr(self, f"b_block_{i}", RRDB(nf * 2, gc))
+            setattr(self, f"b_concat_{i}", conv_block(nf * 2, nf, act=False))
+        self.b_LR_conv = conv_block(nf, nf, act=False)
+        self.b_module = nn.Sequential(
+            *upconv_layers(nf, scale),
+            *conv_block(nf, nf, act=True),
+            *conv_block(nf, nf, act=False),
+        )
+        self.conv_w = conv_block(nf, out_nc, act=False, kernel_size=1)
+
+        # Fusion at HR resolution.
+        self.f_block = RRDB(nf * 2, gc)
+        self.f_concat = conv_block(nf * 2, nf, act=False)
+        self.f_HR_conv0 = conv_block(nf, nf, act=True)
+        self.f_HR_conv1 = conv_block(nf, out_nc, act=False)
+
+    def forward(self, x: torch.Tensor) -> SROutput:
+        lr_grad = self.get_g_nopadding(x)
+        tapped, sr_feat = self.model.forward_features(x, self.taps)
+        sr_feat = self.HR_conv1_new(sr_feat)
+
+        b_fea = self.b_fea_conv(lr_grad)
+        b = b_fea
+        for i, feat in enumerate(tapped, start=1):
+            b = getattr(self, f"b_block_{i}")(torch.cat([b, feat], dim=1))
+            b = getattr(self, f"b_concat_{i}")(b)
+        b = self.b_LR_conv(b) + b_fea
+        branch = self.b_module(b)
+        grad = self.conv_w(branch)
+
+        fused = self.f_block(torch.cat([branch, sr_feat], dim=1))
+        sr = self.f_HR_conv1(self.f_HR_conv0(self.f_concat(fused)))
+        return SROutput(sr=sr, grad=grad, lr_grad=lr_grad)
+
+    def sr_branch_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the SR branch (what an RRDB/EDSR/SRResNet init fills)."""
+        return list(self.model.parameters())
+
+    def fusion_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the fusion block (trained alone during the official warm-up)."""
+        mods = [self.f_block, self.f_concat, self.f_HR_conv0, self.f_HR_conv1]
+        return [p for m in mods for p in m.parameters()]
