@@ -1,1 +1,27 @@
+"""Inference: model loading (any supported checkpoint layout) and tiled, batched upscaling."""
 
+from spsr.infer.checkpoint import (
+    BUILTIN_WEIGHTS,
+    LoadedModel,
+    detect_spec,
+    load_init,
+    load_model,
+    read_checkpoint,
+    resolve_weights,
+    save_weights,
+)
+from spsr.infer.tiled import TiledUpscaler, plan_tiles, resolve_precision
+
+__all__ = [
+    "BUILTIN_WEIGHTS",
+    "LoadedModel",
+    "TiledUpscaler",
+    "detect_spec",
+    "load_init",
+    "load_model",
+    "plan_tiles",
+    "read_checkpoint",
+    "resolve_precision",
+    "resolve_weights",
+    "save_weights",
+]
