@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from spsr.archs.blocks import RRDB, conv_block, tap_points, upconv_layers
@@ -56,6 +57,10 @@ class SPSRNet(nn.Module):
         taps: trunk block counts the gradient branch reads (default 5/10/15/20 of 23).
         backbone: ``rrdb`` (keys of the official file), ``edsr`` or ``srresnet``.
         res_scale: EDSR residual scaling.
+        desubpixel_head: seed 003's head: the network input is the LR image nearest-upsampled to
+            HR size (so MoA augmentations such as CutBlur can put HR content in it), brought back
+            to LR size by a desubpixel (space-to-depth) layer; the first convs of both branches
+            then see ``in_nc·scale²`` channels. ``forward`` still accepts a plain LR image.
     """
 
     def __init__(
@@ -69,6 +74,7 @@ class SPSRNet(nn.Module):
         taps: Sequence[int] | None = None,
         backbone: str = "rrdb",
         res_scale: float = 1.0,
+        desubpixel_head: bool = False,
     ) -> None:
         super().__init__()
         if backbone not in BACKBONES:
@@ -78,20 +84,22 @@ class SPSRNet(nn.Module):
         if any(t < 1 or t > nb for t in self.taps):
             raise ValueError(f"tap points {self.taps} must lie in 1..{nb}")
         self.backbone = backbone
+        self.desubpixel_head = desubpixel_head
+        head_nc = in_nc * scale**2 if desubpixel_head else in_nc
 
         # SR branch. For RRDB the HR conv is shared with the trunk as in the official file.
         if backbone == "rrdb":
             self.HR_conv0_new = conv_block(nf, nf, act=True)
-            self.model: nn.Module = RRDBTrunk(in_nc, nf, nb, gc, scale, self.HR_conv0_new)
+            self.model: nn.Module = RRDBTrunk(head_nc, nf, nb, gc, scale, self.HR_conv0_new)
         elif backbone == "edsr":
-            self.model = EDSR(in_nc, out_nc, nf, nb, scale, res_scale, feature_only=True)
+            self.model = EDSR(head_nc, out_nc, nf, nb, scale, res_scale, feature_only=True)
         else:
-            self.model = SRResNet(in_nc, out_nc, nf, nb, scale, feature_only=True)
+            self.model = SRResNet(head_nc, out_nc, nf, nb, scale, feature_only=True)
         self.HR_conv1_new = conv_block(nf, nf, act=False)
 
         # Gradient branch.
         self.get_g_nopadding = GradientMap(padding=1)
-        self.b_fea_conv = conv_block(in_nc, nf, act=False)
+        self.b_fea_conv = conv_block(head_nc, nf, act=False)
         for i in range(1, len(self.taps) + 1):
             setattr(self, f"b_block_{i}", RRDB(nf * 2, gc))
             setattr(self, f"b_concat_{i}", conv_block(nf * 2, nf, act=False))
@@ -109,12 +117,28 @@ class SPSRNet(nn.Module):
         self.f_HR_conv0 = conv_block(nf, nf, act=True)
         self.f_HR_conv1 = conv_block(nf, out_nc, act=False)
 
-    def forward(self, x: torch.Tensor) -> SROutput:
-        lr_grad = self.get_g_nopadding(x)
+    def forward(self, x: torch.Tensor, upsampled: bool = False) -> SROutput:
+        """Super-resolve ``x``.
+
+        Args:
+            x: the LR image ``(N, C, H, W)``; with ``upsampled=True`` (desubpixel head only) the
+                LR image already nearest-upsampled to HR size, possibly MoA-augmented.
+            upsampled: whether ``x`` is at HR size.
+
+        Returns:
+            ``SROutput(sr, grad, lr_grad)``; with the desubpixel head ``lr_grad`` is M of the
+            HR-size input.
+        """
+        if self.desubpixel_head:
+            x, lr_grad, grad_in = self._desubpixel_inputs(x, upsampled)
+        elif upsampled:
+            raise ValueError("upsampled input needs a generator built with desubpixel_head=True")
+        else:
+            lr_grad = grad_in = self.get_g_nopadding(x)
         tapped, sr_feat = self.model.forward_features(x, self.taps)
         sr_feat = self.HR_conv1_new(sr_feat)
 
-        b_fea = self.b_fea_conv(lr_grad)
+        b_fea = self.b_fea_conv(grad_in)
         b = b_fea
         for i, feat in enumerate(tapped, start=1):
             b = getattr(self, f"b_block_{i}")(torch.cat([b, feat], dim=1))
@@ -126,6 +150,17 @@ class SPSRNet(nn.Module):
         fused = self.f_block(torch.cat([branch, sr_feat], dim=1))
         sr = self.f_HR_conv1(self.f_HR_conv0(self.f_concat(fused)))
         return SROutput(sr=sr, grad=grad, lr_grad=lr_grad)
+
+    def _desubpixel_inputs(
+        self, x: torch.Tensor, upsampled: bool
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(space-to-depth image, M of the HR-size image, space-to-depth of that M)."""
+        if not upsampled:
+            x = F.interpolate(x, scale_factor=self.scale, mode="nearest")
+        elif x.shape[-2] % self.scale or x.shape[-1] % self.scale:
+            raise ValueError(f"upsampled input size {tuple(x.shape[-2:])} is not a multiple of {self.scale}")
+        hr_grad = self.get_g_nopadding(x)
+        return F.pixel_unshuffle(x, self.scale), hr_grad, F.pixel_unshuffle(hr_grad, self.scale)
 
     def sr_branch_parameters(self) -> list[nn.Parameter]:
         """Parameters of the SR branch (what an RRDB/EDSR/SRResNet init fills)."""
