@@ -1,0 +1,109 @@
+"""MoA augmentation keeps LR and HR a consistent pair."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from spsr.data.moa import MOA_OPS, MoA, cutblur, nearest_upsample
+from spsr.errors import ConfigError
+
+SCALE = 4
+PAIRED_OPS = [op for op in MOA_OPS if op != "cutblur"]
+
+
+def degrade(hr: torch.Tensor) -> torch.Tensor:
+    """A linear degradation mapping each s×s block to one pixel (box average)."""
+    return F.avg_pool2d(hr, SCALE)
+
+
+def batch(n: int = 4, seed: int = 0) -> torch.Tensor:
+    return torch.rand(n, 3, 8 * SCALE, 6 * SCALE, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("op", PAIRED_OPS)
+def test_lr_size_pairs_stay_consistent(op: str) -> None:
+    hr = batch()
+    moa = MoA(SCALE, ops=[op])
+    for seed in range(5):
+        out = moa(degrade(hr), hr, generator=torch.Generator().manual_seed(seed))
+        assert out.op == op
+        torch.testing.assert_close(out.lr, degrade(out.hr), atol=1e-6, rtol=0)
+    assert not torch.allclose(out.hr, hr)
+
+
+@pytest.mark.parametrize("op", PAIRED_OPS)
+def test_hr_size_pairs_stay_consistent(op: str) -> None:
+    hr = batch()
+    moa = MoA(SCALE, ops=[op])
+    for seed in range(5):
+        out = moa(nearest_upsample(degrade(hr), SCALE), hr, generator=torch.Generator().manual_seed(seed))
+        torch.testing.assert_close(out.lr, nearest_upsample(degrade(out.hr), SCALE), atol=1e-6, rtol=0)
+
+
+def grid_box(region: torch.Tensor) -> bool:
+    """Whether a 2-D boolean map is one filled rectangle with corners on the LR grid."""
+    if not region.any():
+        return False
+    rows, cols = region.any(1).nonzero().flatten(), region.any(0).nonzero().flatten()
+    r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+    filled = int(region.sum()) == (r1 - r0) * (c1 - c0)
+    return filled and all(v % SCALE == 0 for v in (r0, r1, c0, c1))
+
+
+def test_cutblur_puts_hr_pixels_into_a_grid_aligned_box_of_the_input() -> None:
+    hr = batch()
+    lr_up = nearest_upsample(degrade(hr), SCALE)
+    seen_inside = seen_outside = False
+    for seed in range(12):
+        lr_aug, hr_aug = cutblur(lr_up, hr, SCALE, generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(hr_aug, hr)
+        from_hr = (lr_aug == hr).all(1)
+        from_lr = (lr_aug == lr_up).all(1)
+        assert bool((from_hr ^ from_lr).all())  # every pixel comes from exactly one of them
+        assert bool((from_hr == from_hr[:1]).all())  # the same region for the whole batch
+        region = from_hr[0]
+        assert grid_box(region) or grid_box(~region)
+        seen_inside |= grid_box(region) and not grid_box(~region)
+        seen_outside |= grid_box(~region) and not grid_box(region)
+    assert seen_inside and seen_outside
+
+
+def test_cutblur_needs_hr_size_input() -> None:
+    hr = batch()
+    with pytest.raises(ConfigError, match="desubpixel"):
+        cutblur(degrade(hr), hr, SCALE)
+    with pytest.raises(ConfigError, match="desubpixel"):
+        MoA(SCALE, ops=["cutblur"])(degrade(hr), hr)
+
+
+def test_lr_size_input_draws_every_op_but_cutblur() -> None:
+    hr = batch(2)
+    moa = MoA(SCALE)
+    gen = torch.Generator().manual_seed(0)
+    drawn = {moa(degrade(hr), hr, generator=gen).op for _ in range(80)}
+    assert drawn == set(PAIRED_OPS)
+    drawn_hr = {moa(nearest_upsample(degrade(hr), SCALE), hr, generator=gen).op for _ in range(80)}
+    assert drawn_hr == set(MOA_OPS)
+
+
+def test_probability_zero_leaves_the_batch_alone_and_draws_are_reproducible() -> None:
+    hr = batch()
+    lr = degrade(hr)
+    out = MoA(SCALE, prob=0.0)(lr, hr)
+    assert out.op == "none" and out.lr is lr and out.hr is hr
+    a = MoA(SCALE)(lr, hr, generator=torch.Generator().manual_seed(7))
+    b = MoA(SCALE)(lr, hr, generator=torch.Generator().manual_seed(7))
+    assert a.op == b.op and torch.equal(a.lr, b.lr) and torch.equal(a.hr, b.hr)
+
+
+def test_bad_configuration_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unknown MoA"):
+        MoA(SCALE, ops=["cutout"])
+    with pytest.raises(ConfigError):
+        MoA(SCALE, ops=[])
+    with pytest.raises(ConfigError):
+        MoA(SCALE, prob=1.5)
+    with pytest.raises(ConfigError, match="do not match"):
+        MoA(SCALE)(torch.rand(1, 3, 5, 5), torch.rand(1, 3, 16, 16))
