@@ -98,7 +98,10 @@ def test_mixed_image_targets_known_values() -> None:
 
 
 def test_feature_matching_known_value_and_gradient_to_fake_only() -> None:
-    fake = [torch.ones(1, 2, 2, 2, requires_grad=True), torch.full((1, 1, 4, 4), 3.0, requires_grad=True)]
+    fake = [
+        torch.ones(1, 2, 2, 2, requires_grad=True),
+        torch.full((1, 1, 4, 4), 3.0, requires_grad=True),
+    ]
     real = [torch.zeros(1, 2, 2, 2, requires_grad=True), torch.ones(1, 1, 4, 4, requires_grad=True)]
     loss = feature_matching_loss(fake, real)
     assert loss.item() == pytest.approx(1.0 + 2.0)

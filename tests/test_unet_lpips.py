@@ -1,4 +1,4 @@
-"""LPIPS loss and the shared LPIPS network loader (random AlexNet trunks: no ImageNet weights here)."""
+"""LPIPS loss and the shared LPIPS loader (random AlexNet trunks: no ImageNet weights here)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,8 @@ def random_alexnet_features(path: Path) -> dict[str, torch.Tensor]:
     from torchvision.models import alexnet
 
     torch.manual_seed(1)
-    state = {k: v for k, v in alexnet(weights=None).state_dict().items() if k.startswith("features.")}
+    full = alexnet(weights=None).state_dict()
+    state = {k: v for k, v in full.items() if k.startswith("features.")}
     torch.save(state, path)
     return state
 
@@ -70,7 +71,9 @@ def test_unreadable_alexnet_file_is_a_checkpoint_error(tmp_path: Path) -> None:
         load_lpips_alex(bad)
 
 
-def test_distance_maps_unit_range_to_minus_one_one_random_backbone(random_net: torch.nn.Module) -> None:
+def test_distance_maps_unit_range_to_minus_one_one_random_backbone(
+    random_net: torch.nn.Module,
+) -> None:
     a, b = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         ours = lpips_distance(random_net, a, b)

@@ -38,8 +38,10 @@ def test_hr_size_pairs_stay_consistent(op: str) -> None:
     hr = batch()
     moa = MoA(SCALE, ops=[op])
     for seed in range(5):
-        out = moa(nearest_upsample(degrade(hr), SCALE), hr, generator=torch.Generator().manual_seed(seed))
-        torch.testing.assert_close(out.lr, nearest_upsample(degrade(out.hr), SCALE), atol=1e-6, rtol=0)
+        lr_up = nearest_upsample(degrade(hr), SCALE)
+        out = moa(lr_up, hr, generator=torch.Generator().manual_seed(seed))
+        expected = nearest_upsample(degrade(out.hr), SCALE)
+        torch.testing.assert_close(out.lr, expected, atol=1e-6, rtol=0)
 
 
 def grid_box(region: torch.Tensor) -> bool:

@@ -53,7 +53,9 @@ class DownBlock(nn.Module):
         use_sn: spectral normalisation on the convolutions.
     """
 
-    def __init__(self, in_nc: int, out_nc: int, preactivate: bool = True, use_sn: bool = True) -> None:
+    def __init__(
+        self, in_nc: int, out_nc: int, preactivate: bool = True, use_sn: bool = True
+    ) -> None:
         super().__init__()
         self.preactivate = preactivate
         self.conv1 = _conv(in_nc, out_nc, 3, use_sn)
@@ -69,7 +71,8 @@ class DownBlock(nn.Module):
 class UpBlock(nn.Module):
     """Residual block that doubles the resolution (BigGAN generator block without batch norm).
 
-    Main path ``act → nearest ×2 → conv3 → act → conv3``; shortcut ``nearest ×2 → conv1``.
+    Main path ``act → nearest ×2 → conv3 → act → conv3``; shortcut ``nearest ×2 →
+    conv1``.
 
     Args:
         in_nc: input channels (decoder features, plus the skip features when concatenated).
@@ -143,7 +146,8 @@ class UNetDiscriminator(nn.Module):
             x: images in the range the discriminator is trained on (the library's [0,1]).
 
         Returns:
-            :class:`UNetDOutput` (global logit ``(N,1)``, pixel logits ``(N,1,H,W)``, block features).
+            :class:`UNetDOutput`: global logit ``(N,1)``, pixel logits ``(N,1,H,W)``, block
+            features.
         """
         multiple = 2**self.depth
         if x.shape[-2] % multiple or x.shape[-1] % multiple:

@@ -158,7 +158,8 @@ class SPSRNet(nn.Module):
         if not upsampled:
             x = F.interpolate(x, scale_factor=self.scale, mode="nearest")
         elif x.shape[-2] % self.scale or x.shape[-1] % self.scale:
-            raise ValueError(f"upsampled input size {tuple(x.shape[-2:])} is not a multiple of {self.scale}")
+            size = tuple(x.shape[-2:])
+            raise ValueError(f"upsampled input size {size} is not a multiple of {self.scale}")
         hr_grad = self.get_g_nopadding(x)
         return F.pixel_unshuffle(x, self.scale), hr_grad, F.pixel_unshuffle(hr_grad, self.scale)
 

@@ -104,7 +104,7 @@ def random_box(
 def blend(
     lr: torch.Tensor, hr: torch.Tensor, alpha: float = 0.6, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Blend LR and HR towards the same random colour: ``v·x + (1 − v)·c``, ``v ~ U(alpha, 1)``."""
+    """Blend LR and HR towards one random colour: ``v·x + (1 − v)·c``, ``v ~ U(alpha, 1)``."""
     colour = torch.rand(1, lr.shape[1], 1, 1, generator=generator).to(lr)
     v = _uniform(generator, alpha, 1.0)
     return v * lr + (1 - v) * colour, v * hr + (1 - v) * colour
@@ -124,7 +124,7 @@ def mixup(
     alpha: float = 1.2,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mix each pair with another pair of the batch: ``v·x + (1 − v)·x[perm]``, ``v ~ Beta(α, α)``."""
+    """Mix each pair with another of the batch: ``v·x + (1 − v)·x[perm]``, ``v ~ Beta(α, α)``."""
     perm = torch.randperm(lr.shape[0], generator=generator).to(lr.device)
     v = _beta(alpha, generator)
     return v * lr + (1 - v) * lr[perm], v * hr + (1 - v) * hr[perm]
@@ -205,7 +205,9 @@ def cutblur(
         ``(lr_up with HR content, hr)``.
     """
     if lr_up.shape != hr.shape:
-        raise ConfigError("cutblur needs the LR input at HR size (a generator with the desubpixel head)")
+        raise ConfigError(
+            "cutblur needs the LR input at HR size (a generator with the desubpixel head)"
+        )
     box = random_box(*_grid(hr, scale), ratio, generator)
     rows, cols = box.slices(scale)
     if _coin(generator):
@@ -243,7 +245,9 @@ class MoA:
     ) -> None:
         unknown = [op for op in ops if op not in MOA_OPS]
         if unknown:
-            raise ConfigError(f"unknown MoA operation(s) {', '.join(unknown)}; use {', '.join(MOA_OPS)}")
+            raise ConfigError(
+                f"unknown MoA operation(s) {', '.join(unknown)}; use {', '.join(MOA_OPS)}"
+            )
         if not ops:
             raise ConfigError("MoA needs at least one operation")
         if not 0.0 <= prob <= 1.0:
@@ -257,7 +261,9 @@ class MoA:
 
     def available_ops(self, lr_at_hr_size: bool) -> tuple[str, ...]:
         """The enabled operations that apply to LR tensors of HR size or of LR size."""
-        return self.ops if lr_at_hr_size else tuple(o for o in self.ops if o not in NEEDS_HR_SIZE_LR)
+        if lr_at_hr_size:
+            return self.ops
+        return tuple(o for o in self.ops if o not in NEEDS_HR_SIZE_LR)
 
     def apply(
         self, op: str, lr: torch.Tensor, hr: torch.Tensor, generator: torch.Generator | None = None
@@ -298,7 +304,8 @@ class MoA:
         ops = self.available_ops(lr_at_hr_size)
         if not ops:
             raise ConfigError(
-                "MoA with only cutblur needs the LR input at HR size (a generator with the desubpixel head)"
+                "MoA with only cutblur needs the LR input at HR size "
+                "(a generator with the desubpixel head)"
             )
         if _uniform(generator) >= self.prob:
             return MoAResult(lr, hr, "none")

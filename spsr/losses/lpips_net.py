@@ -46,8 +46,8 @@ def find_alexnet_weights(path: str | os.PathLike[str] | None = None) -> Path:
     if not candidate.is_file():
         hint = "" if path is not None else " (set TORCH_HOME or pass an explicit path)"
         raise MissingWeightsError(
-            f"AlexNet ImageNet weights for LPIPS not found at {candidate}{hint}; copy torchvision's "
-            f"{ALEXNET_FILENAME} there, they cannot be downloaded offline"
+            f"AlexNet ImageNet weights for LPIPS not found at {candidate}{hint}; copy "
+            f"torchvision's {ALEXNET_FILENAME} there, they cannot be downloaded offline"
         )
     return candidate
 
@@ -85,7 +85,8 @@ def load_lpips_alex(
         device: where to put the network.
 
     Returns:
-        An ``lpips.LPIPS`` module; call it on two tensors in [-1, 1] (or use :func:`lpips_distance`).
+        An ``lpips.LPIPS`` module; call it on two tensors in [-1, 1] (or use
+        :func:`lpips_distance`).
 
     Raises:
         MissingWeightsError: AlexNet or the lpips linear layers are not available locally.
@@ -106,7 +107,8 @@ def load_lpips_alex(
     if trunk_state is not None:
         missing, unexpected = net.load_state_dict(trunk_state, strict=False)
         if unexpected or any(k.startswith("net.") for k in missing):
-            raise CheckpointError(f"AlexNet weights do not fit the LPIPS trunk: {unexpected or missing}")
+            wrong = unexpected or missing
+            raise CheckpointError(f"AlexNet weights do not fit the LPIPS trunk: {wrong}")
     net.requires_grad_(False)
     return net.eval().to(device)
 

@@ -7,8 +7,9 @@ Hinge losses on the encoder's global logit and on the decoder's per-pixel logits
     L_G_adv = -E_SR[D_enc(SR) + D_dec(SR)]
 
 CutMix consistency (U-Net GAN): mix HR and SR with a box mask ``M`` (1 = HR), and ask the decoder
-to be equivariant to the mix, ``L_cons = ‖D_dec(mix(HR, SR, M)) − mix(D_dec(HR), D_dec(SR), M)‖²``;
-the mixed image is also classified (encoder: fake; decoder: ``M`` per pixel).
+to be equivariant to the mix,
+``L_cons = ‖D_dec(mix(HR, SR, M)) − mix(D_dec(HR), D_dec(SR), M)‖²``; the mixed image is also
+classified (encoder: fake; decoder: ``M`` per pixel).
 
 Feature matching (eq. 7): ``Σ_l ‖D_l(SR) − D_l(HR)‖₁`` over the discriminator's blocks.
 """
