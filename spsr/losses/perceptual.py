@@ -1,0 +1,167 @@
+"""VGG19 perceptual loss: L1 between VGG19 features of SR and HR (ESRGAN / SPSR: conv5_4, before
+the ReLU, on ImageNet-normalised input in [0, 1]).
+
+Weights are torchvision's ImageNet VGG19 (``vgg19-dcbb9e9d.pth``), looked up the standard way in
+torchvision's cache (``$TORCH_HOME/hub/checkpoints``, default ``~/.cache/torch/hub/checkpoints``) or
+given explicitly. Nothing is downloaded implicitly: when the file is absent a
+:class:`~spsr.errors.MissingWeightsError` says where to put it. Files are read with
+``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import VGG19_Weights, vgg19
+
+from spsr.errors import CheckpointError, ConfigError, MissingWeightsError
+from spsr.losses.pixel import pixel_distance
+
+VGG19_URL = VGG19_Weights.IMAGENET1K_V1.url
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def vgg19_cache_path() -> Path:
+    """Where torchvision keeps the ImageNet VGG19 weights (honours ``TORCH_HOME``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(VGG19_URL)
+
+
+def resolve_vgg19_weights(path: str | os.PathLike[str] | None = None) -> Path:
+    """The VGG19 weights file to use.
+
+    Args:
+        path: an explicit file; ``None`` or ``""`` looks in torchvision's cache.
+
+    Returns:
+        An existing file path.
+
+    Raises:
+        MissingWeightsError: the file does not exist (the message says how to provide it).
+    """
+    if path:
+        explicit = Path(path).expanduser()
+        if not explicit.is_file():
+            raise MissingWeightsError(f"VGG19 weights file not found: {explicit}")
+        return explicit
+    cached = vgg19_cache_path()
+    if not cached.is_file():
+        raise MissingWeightsError(
+            f"VGG19 ImageNet weights are not in torchvision's cache ({cached}) and cannot be "
+            f"downloaded here: download {VGG19_URL} to that path (or set TORCH_HOME), pass "
+            "--vgg-weights PATH, or train without the perceptual loss with --perceptual none"
+        )
+    return cached
+
+
+def vgg19_layer_index(layer: str) -> int:
+    """Index in ``torchvision.models.vgg19().features`` of a named layer.
+
+    Args:
+        layer: ``convB_I`` / ``reluB_I`` (block B = 1..5, I-th conv of the block) or ``poolB``.
+
+    Returns:
+        The position of that layer in the ``features`` Sequential.
+    """
+    names: list[str] = []
+    block, conv = 1, 0
+    for module in _VGG19_LAYOUT:
+        if module == "C":
+            conv += 1
+            names += [f"conv{block}_{conv}", f"relu{block}_{conv}"]
+        else:
+            names.append(f"pool{block}")
+            block, conv = block + 1, 0
+    if layer not in names:
+        raise ConfigError(f"unknown VGG19 layer {layer!r} (e.g. conv5_4, relu5_4, pool4)")
+    return names.index(layer)
+
+
+# VGG19 ("E" configuration): C = conv (followed by ReLU), M = max-pool.
+_VGG19_LAYOUT = ["C", "C", "M", "C", "C", "M"] + ["C"] * 4 + ["M"] + ["C"] * 4 + ["M"] + ["C"] * 4 + ["M"]
+
+
+class VGGFeatureExtractor(nn.Module):
+    """VGG19 ``features`` up to and including ``layer``, frozen, on ImageNet-normalised input.
+
+    Args:
+        layer: last layer kept (see :func:`vgg19_layer_index`); ``conv5_4`` is before the ReLU.
+        weights: path of torchvision's ``vgg19`` state dict; ``None`` looks in the cache.
+        pretrained: ``False`` keeps the random initialisation (tests, benchmarks) and reads nothing.
+
+    Raises:
+        MissingWeightsError: pretrained weights requested but not available.
+        CheckpointError: the file is not a VGG19 state dict.
+    """
+
+    def __init__(
+        self,
+        layer: str = "conv5_4",
+        weights: str | os.PathLike[str] | None = None,
+        pretrained: bool = True,
+    ) -> None:
+        super().__init__()
+        stop = vgg19_layer_index(layer)
+        net = vgg19(weights=None)
+        if pretrained:
+            _load_vgg19_state(net, resolve_vgg19_weights(weights))
+        self.layer = layer
+        self.features = nn.Sequential(*list(net.features.children())[: stop + 1])
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> VGGFeatureExtractor:
+        # Always in eval mode: a frozen feature extractor (no dropout/BN here, but be explicit).
+        return super().train(False)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Features of RGB images in [0, 1], ``(N, 3, H, W)``."""
+        return self.features((images - self.mean) / self.std)
+
+
+def _load_vgg19_state(net: nn.Module, path: Path) -> None:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's file
+        raise CheckpointError(f"cannot read VGG19 weights {path}: {exc}") from None
+    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path} is not a VGG19 state dict")
+    features = {k: v for k, v in state.items() if re.match(r"^features\.\d+\.(weight|bias)$", k)}
+    expected = {k for k in net.state_dict() if k.startswith("features.")}
+    if set(features) != expected:
+        raise CheckpointError(
+            f"{path} does not hold torchvision VGG19 features (missing {len(expected - set(features))} "
+            f"keys, {len(set(features) - expected)} unexpected); is it vgg19_bn or another network?"
+        )
+    try:
+        net.load_state_dict(features, strict=False)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: VGG19 weights of the wrong shape ({exc})") from None
+
+
+class PerceptualLoss(nn.Module):
+    """Distance between feature maps of prediction and target.
+
+    Args:
+        extractor: a frozen feature network (e.g. :class:`VGGFeatureExtractor`).
+        criterion: ``l1`` (ESRGAN / SPSR) or ``l2``.
+    """
+
+    def __init__(self, extractor: nn.Module, criterion: str = "l1") -> None:
+        super().__init__()
+        self.extractor = extractor
+        self.criterion = criterion
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            target_features = self.extractor(target)
+        return pixel_distance(self.extractor(prediction), target_features.detach(), self.criterion)
