@@ -38,6 +38,10 @@ def _register() -> None:
     app.command("upscale")(cmd_upscale.upscale)
     app.command("gradmap")(cmd_gradmap.gradmap)
 
+    from spsr_cli import cmd_prepare_data
+
+    app.command("prepare-data")(cmd_prepare_data.prepare_data)
+
 
 _register()
 

@@ -355,14 +355,21 @@ def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
     ds[n : n + len(values)] = values
 
 
+def _cut(img: np.ndarray, ys: np.ndarray, xs: np.ndarray, size: int) -> np.ndarray:
+    """The ``size``×``size`` windows at every (y, x) of the grid ``ys`` × ``xs``, row-major, ``(n, size, size, C)``."""
+    windows = np.lib.stride_tricks.sliding_window_view(img, (size, size), axis=(0, 1))  # (H', W', C, size, size)
+    grid = windows[ys[:, None], xs[None, :]]
+    return np.ascontiguousarray(grid.transpose(0, 1, 3, 4, 2).reshape(-1, size, size, img.shape[2]))
+
+
 def _write_patches(f: h5py.File, item: _Decoded, row: int, options: StoreOptions) -> int:
     assert item.hr is not None and item.lr is not None
     P, p, s = options.patch, options.lr_patch, options.scale
-    ys = window_starts(item.hr.shape[0], P, options.step, options.threshold)
-    xs = window_starts(item.hr.shape[1], P, options.step, options.threshold)
-    coords = np.array([(y, x) for y in ys for x in xs], dtype=np.int32)
-    hr = np.stack([item.hr[y : y + P, x : x + P] for y, x in coords])
-    lr = np.stack([item.lr[y // s : y // s + p, x // s : x // s + p] for y, x in coords])
+    ys = np.array(window_starts(item.hr.shape[0], P, options.step, options.threshold))
+    xs = np.array(window_starts(item.hr.shape[1], P, options.step, options.threshold))
+    coords = np.stack(np.meshgrid(ys, xs, indexing="ij"), axis=-1).reshape(-1, 2).astype(np.int32)
+    hr = _cut(item.hr, ys, xs, P)
+    lr = _cut(item.lr, ys // s, xs // s, p)
     _append(f["hr"], hr)
     _append(f["lr"], lr)
     _append(f["source"], np.full(len(coords), row, dtype=np.int32))
