@@ -42,6 +42,10 @@ def _register() -> None:
 
     app.command("prepare-data")(cmd_prepare_data.prepare_data)
 
+    from spsr_cli import cmd_user_study_sheet
+
+    app.add_typer(cmd_user_study_sheet.app, name="user-study-sheet")
+
 
 _register()
 
