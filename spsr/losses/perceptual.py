@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models import VGG19_Weights, vgg19
+from torchvision.models import VGG19_Weights
 
 from spsr.errors import CheckpointError, ConfigError, MissingWeightsError
 from spsr.losses.pixel import pixel_distance
@@ -83,6 +83,27 @@ def vgg19_layer_index(layer: str) -> int:
 
 # VGG19 ("E" configuration): C = conv (followed by ReLU), M = max-pool.
 _VGG19_LAYOUT = ["C", "C", "M", "C", "C", "M"] + ["C"] * 4 + ["M"] + ["C"] * 4 + ["M"] + ["C"] * 4 + ["M"]
+_VGG19_WIDTHS = [64, 64, 128, 128] + [256] * 4 + [512] * 8
+
+
+def vgg19_features() -> nn.Sequential:
+    """A randomly initialised ``torchvision.models.vgg19().features`` (same layers and indices,
+    so its state dict is torchvision's ``features.*`` without the prefix), without building the
+    140 M-parameter classifier."""
+    layers: list[nn.Module] = []
+    widths = iter(_VGG19_WIDTHS)
+    cin = 3
+    for kind in _VGG19_LAYOUT:
+        if kind == "C":
+            cout = next(widths)
+            conv = nn.Conv2d(cin, cout, 3, padding=1)
+            nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
+            layers += [conv, nn.ReLU(inplace=True)]
+            cin = cout
+        else:
+            layers.append(nn.MaxPool2d(2, 2))
+    return nn.Sequential(*layers)
 
 
 class VGGFeatureExtractor(nn.Module):
@@ -106,11 +127,11 @@ class VGGFeatureExtractor(nn.Module):
     ) -> None:
         super().__init__()
         stop = vgg19_layer_index(layer)
-        net = vgg19(weights=None)
+        features = vgg19_features()
         if pretrained:
-            _load_vgg19_state(net, resolve_vgg19_weights(weights))
+            _load_vgg19_state(features, resolve_vgg19_weights(weights))
         self.layer = layer
-        self.features = nn.Sequential(*list(net.features.children())[: stop + 1])
+        self.features = nn.Sequential(*list(features.children())[: stop + 1])
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
         for p in self.parameters():
@@ -126,7 +147,7 @@ class VGGFeatureExtractor(nn.Module):
         return self.features((images - self.mean) / self.std)
 
 
-def _load_vgg19_state(net: nn.Module, path: Path) -> None:
+def _load_vgg19_state(features: nn.Sequential, path: Path) -> None:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's file
@@ -135,15 +156,16 @@ def _load_vgg19_state(net: nn.Module, path: Path) -> None:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise CheckpointError(f"{path} is not a VGG19 state dict")
-    features = {k: v for k, v in state.items() if re.match(r"^features\.\d+\.(weight|bias)$", k)}
-    expected = {k for k in net.state_dict() if k.startswith("features.")}
-    if set(features) != expected:
+    found = {k[len("features."):]: v for k, v in state.items()
+             if re.match(r"^features\.\d+\.(weight|bias)$", k)}
+    expected = set(features.state_dict())
+    if set(found) != expected:
         raise CheckpointError(
-            f"{path} does not hold torchvision VGG19 features (missing {len(expected - set(features))} "
-            f"keys, {len(set(features) - expected)} unexpected); is it vgg19_bn or another network?"
+            f"{path} does not hold torchvision VGG19 features (missing {len(expected - set(found))} "
+            f"keys, {len(set(found) - expected)} unexpected); is it vgg19_bn or another network?"
         )
     try:
-        net.load_state_dict(features, strict=False)
+        features.load_state_dict(found)
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: VGG19 weights of the wrong shape ({exc})") from None
 
