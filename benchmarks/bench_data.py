@@ -1,4 +1,4 @@
-"""Benchmark the training data path: store write rate, loader read rate, and the training rate it feeds.
+"""Benchmark the data path: store write rate, loader read rate, and the training rate it feeds.
 
 Measures, on ``../shared/datasets/train`` (or ``--data``):
 
@@ -32,7 +32,9 @@ REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "train"
 
 
-def bench_write(images: list[Path], out: Path, options: StoreOptions, workers: int) -> tuple[float, float, int]:
+def bench_write(
+    images: list[Path], out: Path, options: StoreOptions, workers: int
+) -> tuple[float, float, int]:
     """Returns (patches/s, payload MB/s, patches) of one ``write_store`` run."""
     start = time.perf_counter()
     summary = write_store(images, out, options, workers=workers, overwrite=True)
@@ -43,8 +45,14 @@ def bench_write(images: list[Path], out: Path, options: StoreOptions, workers: i
 
 def bench_loader(store: Path, lr_crop: int, batch: int, workers: int, batches: int) -> float:
     """Patches/s through a shuffled DataLoader (after one warm-up pass over ``workers`` batches)."""
-    loader = DataLoader(PatchDataset(store, lr_crop=lr_crop), batch_size=batch, shuffle=True,
-                        num_workers=workers, drop_last=True, persistent_workers=workers > 0)
+    loader = DataLoader(
+        PatchDataset(store, lr_crop=lr_crop),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        persistent_workers=workers > 0,
+    )
     it = iter(loader)
     for _ in range(max(1, workers)):
         next(it)
@@ -77,8 +85,11 @@ def bench_train_step(device: str, steps: int) -> float | None:
         opt.zero_grad(set_to_none=True)
         out = model(lr)
         hr_grad = gradient_map(hr)
-        loss = (out.sr - hr).abs().mean() + (out.grad - hr_grad).abs().mean() \
+        loss = (
+            (out.sr - hr).abs().mean()
+            + (out.grad - hr_grad).abs().mean()
             + (gradient_map(out.sr) - hr_grad).abs().mean()
+        )
         loss.backward()
         opt.step()
 
@@ -114,27 +125,36 @@ def main() -> None:
     if not args.data.exists():
         raise SystemExit(f"{args.data}: not found (pass --data)")
     images = expand_sources([args.data]).images
-    options = StoreOptions.make(args.scale, args.patch, args.step, compression=args.compression,
-                                limit=args.limit)
-    print(f"data: {args.data} ({len(images)} images, limit {args.limit}), patch {options.patch}, "
-          f"step {options.step}, compression {options.compression}, cpus {os.cpu_count()}")
+    options = StoreOptions.make(
+        args.scale, args.patch, args.step, compression=args.compression, limit=args.limit
+    )
+    print(
+        f"data: {args.data} ({len(images)} images, limit {args.limit}), patch {options.patch}, "
+        f"step {options.step}, compression {options.compression}, cpus {os.cpu_count()}"
+    )
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         store = Path(tmp) / "bench.h5"
         for workers in (int(w) for w in args.write_workers.split(",")):
             rate, mbps, patches = bench_write(images, store, options, workers)
             size = store.stat().st_size / 1e6
-            print(f"write  workers={workers}: {rate:8.0f} patches/s  {mbps:7.1f} MB/s  "
-                  f"({patches} patches, {size:.0f} MB on disk)")
+            print(
+                f"write  workers={workers}: {rate:8.0f} patches/s  {mbps:7.1f} MB/s  "
+                f"({patches} patches, {size:.0f} MB on disk)"
+            )
         read = bench_loader(store, args.lr_crop, args.batch, args.loader_workers, args.batches)
-        print(f"loader workers={args.loader_workers}, batch {args.batch}, LR crop {args.lr_crop}: "
-              f"{read:8.0f} patches/s")
+        print(
+            f"loader workers={args.loader_workers}, batch {args.batch}, LR crop {args.lr_crop}: "
+            f"{read:8.0f} patches/s"
+        )
     if args.train_steps > 0:
         train = bench_train_step(args.device, args.train_steps)
         if train is None:
             print("train step: spsr.archs.SPSRNet not available; loader rate alone reported")
         else:
-            print(f"SPSR-G generator step (nf 64, nb 23, batch 2 of 32x32 LR) on {args.device}: "
-                  f"{train:.3f} samples/s ({2 / train:.2f} s/step)")
+            print(
+                f"SPSR-G generator step (nf 64, nb 23, batch 2 of 32x32 LR) on {args.device}: "
+                f"{train:.3f} samples/s ({2 / train:.2f} s/step)"
+            )
             print(f"loader / training rate: {read / train:.0f}x (goal >= 20x)")
 
 

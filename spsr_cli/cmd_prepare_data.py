@@ -43,12 +43,18 @@ def _print_info(path: Path, as_json: bool) -> None:
         return
     table = Table(show_header=False, box=None)
     rows = [
-        ("store", info.path), ("format version", str(info.format_version)),
-        ("scale", f"×{info.scale}"), ("patch", f"{info.patch} HR / {info.lr_patch} LR"),
-        ("step / threshold", f"{info.step} / {info.threshold}"), ("compression", info.compression),
-        ("patches", f"{info.num_patches:,}"), ("training images", str(info.num_images)),
-        ("val images", str(info.num_val)), ("skipped", str(info.num_skipped)),
-        ("size on disk", _size(info.size_bytes)), ("degradation", info.degradation),
+        ("store", info.path),
+        ("format version", str(info.format_version)),
+        ("scale", f"×{info.scale}"),
+        ("patch", f"{info.patch} HR / {info.lr_patch} LR"),
+        ("step / threshold", f"{info.step} / {info.threshold}"),
+        ("compression", info.compression),
+        ("patches", f"{info.num_patches:,}"),
+        ("training images", str(info.num_images)),
+        ("val images", str(info.num_val)),
+        ("skipped", str(info.num_skipped)),
+        ("size on disk", _size(info.size_bytes)),
+        ("degradation", info.degradation),
         ("made by", f"spsr {info.spsr_version}"),
     ]
     for key, value in rows:
@@ -58,57 +64,112 @@ def _print_info(path: Path, as_json: bool) -> None:
 
 def _report(summary: WriteSummary, as_json: bool, quiet: bool) -> None:
     if as_json:
-        data = {"path": str(summary.path), "images": summary.images, "val_images": summary.val_images,
-                "patches": summary.patches, "skipped": [{"path": p, "reason": r} for p, r in summary.skipped],
-                "notes": summary.notes, "size_bytes": summary.size_bytes,
-                "resumed_from": summary.resumed_from, "seconds": round(summary.seconds, 3)}
+        data = {
+            "path": str(summary.path),
+            "images": summary.images,
+            "val_images": summary.val_images,
+            "patches": summary.patches,
+            "skipped": [{"path": p, "reason": r} for p, r in summary.skipped],
+            "notes": summary.notes,
+            "size_bytes": summary.size_bytes,
+            "resumed_from": summary.resumed_from,
+            "seconds": round(summary.seconds, 3),
+        }
         typer.echo(json.dumps(data, indent=2))
         return
     for path, reason in summary.skipped[:20]:
         err_console.print(f"[yellow]skipped:[/] {path}: {reason}", highlight=False, soft_wrap=True)
     if len(summary.skipped) > 20:
-        err_console.print(f"[yellow]skipped:[/] … and {len(summary.skipped) - 20} more (see --info)")
+        err_console.print(
+            f"[yellow]skipped:[/] … and {len(summary.skipped) - 20} more (see --info)"
+        )
     for note, paths in summary.notes.items():
         shown = ", ".join(Path(p).name for p in paths[:3]) + (", …" if len(paths) > 3 else "")
-        err_console.print(f"note: {note}: {len(paths)} image(s) ({shown})", highlight=False, soft_wrap=True)
+        err_console.print(
+            f"note: {note}: {len(paths)} image(s) ({shown})", highlight=False, soft_wrap=True
+        )
     if quiet:
         return
     rate = summary.patches / summary.seconds if summary.seconds > 0 else 0.0
     resumed = f", resumed after {summary.resumed_from} images" if summary.resumed_from else ""
     console.print(
-        f"[green]wrote[/] {summary.path}: {summary.images} training images → {summary.patches:,} patches, "
-        f"{summary.val_images} val images, {len(summary.skipped)} skipped, {_size(summary.size_bytes)} "
-        f"({summary.seconds:.1f} s, {rate:.0f} patches/s{resumed})", highlight=False, soft_wrap=True)
+        f"[green]wrote[/] {summary.path}: {summary.images} training images → "
+        f"{summary.patches:,} patches, {summary.val_images} val images, "
+        f"{len(summary.skipped)} skipped, {_size(summary.size_bytes)} "
+        f"({summary.seconds:.1f} s, {rate:.0f} patches/s{resumed})",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @guarded
 def prepare_data(
-    sources: Annotated[list[Path] | None, typer.Argument(
-        help="Folders (searched recursively), image files, or text files listing images.",
-        show_default=False)] = None,
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="The .h5 patch store to write.", show_default=False)] = None,
+    sources: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Folders (searched recursively), image files, or text files listing images.",
+            show_default=False,
+        ),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="The .h5 patch store to write.", show_default=False),
+    ] = None,
     scale: Annotated[int, typer.Option("--scale", "-s", help="Downscaling factor: 2, 3 or 4.")] = 4,
-    patch: Annotated[int | None, typer.Option(
-        help="HR patch size, a multiple of the scale. [default: 32 × scale]", show_default=False)] = None,
-    step: Annotated[int | None, typer.Option(
-        help="Sliding-window stride in HR pixels, a multiple of the scale. [default: patch/2]",
-        show_default=False)] = None,
-    threshold: Annotated[int | None, typer.Option(
-        help="Add a last window flush with the border when more pixels than this are left over. "
-             "[default: patch/8]", show_default=False)] = None,
-    workers: Annotated[int, typer.Option(
-        "--workers", "-j", help="Decoding processes (0: decode in the main process).")] = _default_workers(),
-    compression: Annotated[Compression, typer.Option(help="HDF5 compression of the patches.")] = Compression.none,
-    val: Annotated[int, typer.Option(help="Hold out this many whole images as a validation group.")] = 0,
-    limit: Annotated[int | None, typer.Option(
-        help="Use only the first N images (sorted by path).", show_default=False)] = None,
-    overwrite: Annotated[bool, typer.Option(
-        "--overwrite", help="Replace an existing store (kept until the new one is complete).")] = False,
-    info: Annotated[Path | None, typer.Option(
-        "--info", help="Print what an existing store holds, and exit.", show_default=False)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the summary (or --info) as JSON.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress, no summary line.")] = False,
+    patch: Annotated[
+        int | None,
+        typer.Option(
+            help="HR patch size, a multiple of the scale. [default: 32 × scale]",
+            show_default=False,
+        ),
+    ] = None,
+    step: Annotated[
+        int | None,
+        typer.Option(
+            help="Sliding-window stride in HR pixels, a multiple of the scale. [default: patch/2]",
+            show_default=False,
+        ),
+    ] = None,
+    threshold: Annotated[
+        int | None,
+        typer.Option(
+            help="Add a last window flush with the border when more pixels than this "
+            "are left over. [default: patch/8]",
+            show_default=False,
+        ),
+    ] = None,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", "-j", help="Decoding processes (0: decode in the main process)."),
+    ] = _default_workers(),
+    compression: Annotated[
+        Compression, typer.Option(help="HDF5 compression of the patches.")
+    ] = Compression.none,
+    val: Annotated[
+        int, typer.Option(help="Hold out this many whole images as a validation group.")
+    ] = 0,
+    limit: Annotated[
+        int | None,
+        typer.Option(help="Use only the first N images (sorted by path).", show_default=False),
+    ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite", help="Replace an existing store (kept until the new one is complete)."
+        ),
+    ] = False,
+    info: Annotated[
+        Path | None,
+        typer.Option(
+            "--info", help="Print what an existing store holds, and exit.", show_default=False
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary (or --info) as JSON.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="No progress, no summary line.")
+    ] = False,
 ) -> None:
     """Cut training patches from images into an HDF5 store: HR mod-cropped, LR = MATLAB bicubic.
 
@@ -133,8 +194,11 @@ def prepare_data(
     creation_args = {"sources": [str(s) for s in sources], **options.to_dict()}
 
     plain_log = not quiet and not as_json and not err_console.is_terminal
-    bar = progress(quiet or as_json, TextColumn("{task.fields[patches]:,} patches"),
-                   TextColumn("{task.fields[rate]:.0f} patches/s"))
+    bar = progress(
+        quiet or as_json,
+        TextColumn("{task.fields[patches]:,} patches"),
+        TextColumn("{task.fields[rate]:.0f} patches/s"),
+    )
     started = time.perf_counter()
     state = {"base": 0, "next_log": 1.0}
 
@@ -145,17 +209,40 @@ def prepare_data(
             if p.images_done == p.resumed_from:  # the start
                 state["base"] = p.patches
                 if p.restarted and not quiet:
-                    err_console.print(f"note: discarded an interrupted run's partial file ({p.restarted})")
+                    err_console.print(
+                        f"note: discarded an interrupted run's partial file ({p.restarted})"
+                    )
                 if p.resumed_from and not quiet:
-                    err_console.print(f"resuming an interrupted run after {p.resumed_from}/{p.images_total} images")
+                    err_console.print(
+                        f"resuming an interrupted run after "
+                        f"{p.resumed_from}/{p.images_total} images"
+                    )
             elapsed = max(time.perf_counter() - started, 1e-9)
             rate = (p.patches - state["base"]) / elapsed
             bar.update(task, completed=p.images_done, patches=p.patches, rate=rate)
-            if plain_log and (p.images_done >= state["next_log"] or p.images_done == p.images_total):
+            if plain_log and (
+                p.images_done >= state["next_log"] or p.images_done == p.images_total
+            ):
                 state["next_log"] = p.images_done + max(1, p.images_total // 10)
-                err_console.print(f"prepare-data: {p.images_done}/{p.images_total} images, "
-                                  f"{p.patches:,} patches, {rate:.0f} patches/s", highlight=False)
+                err_console.print(
+                    f"prepare-data: {p.images_done}/{p.images_total} images, "
+                    f"{p.patches:,} patches, {rate:.0f} patches/s",
+                    highlight=False,
+                )
 
-        summary = write_store(found.images, output, options, workers=workers, overwrite=overwrite,
-                              missing=found.missing, creation_args=creation_args, on_progress=on_progress)
+        try:
+            summary = write_store(
+                found.images,
+                output,
+                options,
+                workers=workers,
+                overwrite=overwrite,
+                missing=found.missing,
+                creation_args=creation_args,
+                on_progress=on_progress,
+            )
+        except KeyboardInterrupt:
+            bar.stop()
+            err_console.print("[yellow]interrupted:[/] run the same command again to resume")
+            raise typer.Exit(130) from None
     _report(summary, as_json, quiet)

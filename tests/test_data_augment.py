@@ -26,16 +26,22 @@ def _block_pair(scale: int, h: int = 9, w: int = 7) -> tuple[np.ndarray, np.ndar
 
 def _is_block_of(lr: np.ndarray, hr: np.ndarray, scale: int) -> bool:
     return hr.shape == (lr.shape[0] * scale, lr.shape[1] * scale, 3) and np.array_equal(
-        hr, np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1))
+        hr, np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1)
+    )
 
 
 def test_transforms_are_the_eight_distinct_symmetries() -> None:
     img = np.arange(12).reshape(3, 4)
-    results = {apply_transform(img, t).tobytes() + bytes(apply_transform(img, t).shape) for t in ALL_TRANSFORMS}
+    results = {
+        apply_transform(img, t).tobytes() + bytes(apply_transform(img, t).shape)
+        for t in ALL_TRANSFORMS
+    }
     assert len(results) == 8
     t = ALL_TRANSFORMS[1]  # rot90 only: counter-clockwise, as np.rot90
     assert t.rot90 == 1 and not t.hflip and not t.vflip
-    np.testing.assert_array_equal(apply_transform(img, t), np.array([[3, 7, 11], [2, 6, 10], [1, 5, 9], [0, 4, 8]]))
+    np.testing.assert_array_equal(
+        apply_transform(img, t), np.array([[3, 7, 11], [2, 6, 10], [1, 5, 9], [0, 4, 8]])
+    )
 
 
 @pytest.mark.parametrize("scale", [2, 3, 4])

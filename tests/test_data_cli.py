@@ -23,8 +23,10 @@ from spsr_cli.cmd_prepare_data import prepare_data
 # The command alone, as `spsr prepare-data` runs it (the full app registers the same function).
 _APP = typer.Typer(pretty_exceptions_enable=False)
 _APP.command()(prepare_data)
-_RUN_CLI = ("import typer; from spsr_cli.cmd_prepare_data import prepare_data; "
-            "app = typer.Typer(pretty_exceptions_enable=False); app.command()(prepare_data); app()")
+_RUN_CLI = (
+    "import typer; from spsr_cli.cmd_prepare_data import prepare_data; "
+    "app = typer.Typer(pretty_exceptions_enable=False); app.command()(prepare_data); app()"
+)
 
 
 def _images(folder: Path, count: int, size: int) -> list[Path]:
@@ -55,12 +57,26 @@ def test_prepare_and_info(tmp_path: Path) -> None:
     _images(tmp_path / "in", 3, 60)
     (tmp_path / "in" / "broken.jpg").write_bytes(b"\xff\xd8\xff not really a jpeg")
     out = tmp_path / "train.h5"
-    code, stdout, stderr = _invoke(tmp_path / "in", "-o", out, "--scale", "2", "--patch", "32",
-                                   "--val", "1", "-j", "0", "--json")
+    code, stdout, stderr = _invoke(
+        tmp_path / "in",
+        "-o",
+        out,
+        "--scale",
+        "2",
+        "--patch",
+        "32",
+        "--val",
+        "1",
+        "-j",
+        "0",
+        "--json",
+    )
     assert code == 0, stderr
     summary = json.loads(stdout)
     assert summary["images"] == 2 and summary["val_images"] == 1
-    assert [s["path"] for s in summary["skipped"]] == [str((tmp_path / "in" / "broken.jpg").resolve())]
+    assert [s["path"] for s in summary["skipped"]] == [
+        str((tmp_path / "in" / "broken.jpg").resolve())
+    ]
     assert summary["patches"] == 2 * 3 * 3  # 60 px, patch 32, step 16: windows at 0, 16, 28
     assert not partial_path(out).exists()
     with PatchStore(out) as store:
@@ -72,7 +88,9 @@ def test_prepare_and_info(tmp_path: Path) -> None:
     code, stdout, _ = _invoke("--info", out)
     assert code == 0 and "patches" in stdout and "18" in stdout
     # The corrupt file is listed as skipped, and the run still succeeds.
-    code, _, stderr = _invoke(tmp_path / "in", "-o", tmp_path / "b.h5", "-s", "2", "--patch", "32", "-j", "0")
+    code, _, stderr = _invoke(
+        tmp_path / "in", "-o", tmp_path / "b.h5", "-s", "2", "--patch", "32", "-j", "0"
+    )
     assert code == 0 and "skipped:" in stderr and "broken.jpg" in stderr
 
 
@@ -81,17 +99,23 @@ def test_bad_inputs_give_one_line_errors(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     out = tmp_path / "s.h5"
     _one_line_error(*_invoke(tmp_path / "empty", "-o", out)[::2], "no images found")
-    _one_line_error(*_invoke(tmp_path / "in", "-o", out, "--patch", "130")[::2],
-                    "--patch 130 is not a multiple of --scale 4")
+    _one_line_error(
+        *_invoke(tmp_path / "in", "-o", out, "--patch", "130")[::2],
+        "--patch 130 is not a multiple of --scale 4",
+    )
     _one_line_error(*_invoke(tmp_path / "in", "-o", out, "--scale", "5")[::2], "--scale 5")
     _one_line_error(*_invoke(tmp_path / "missing", "-o", out)[::2], "no such file or folder")
-    _one_line_error(*_invoke(tmp_path / "in", "-o", out, "--patch", "64", "-s", "2", "-j", "0")[::2],
-                    "smaller than the 64px patch")
+    _one_line_error(
+        *_invoke(tmp_path / "in", "-o", out, "--patch", "64", "-s", "2", "-j", "0")[::2],
+        "smaller than the 64px patch",
+    )
     _one_line_error(*_invoke(tmp_path / "in")[::2], "-o OUT.h5")
     _one_line_error(*_invoke("--info", tmp_path / "in" / "img_00.png")[::2], "not an HDF5 file")
     assert not out.exists() and not partial_path(out).exists()
     out.write_text("precious")
-    _one_line_error(*_invoke(tmp_path / "in", "-o", out, "-s", "2", "--patch", "32")[::2], "--overwrite")
+    _one_line_error(
+        *_invoke(tmp_path / "in", "-o", out, "-s", "2", "--patch", "32")[::2], "--overwrite"
+    )
     assert out.read_text() == "precious"
 
 
@@ -107,11 +131,31 @@ def test_killed_run_leaves_no_store_and_a_rerun_completes(tmp_path: Path) -> Non
     """Kill the command (and its worker processes) mid-way; re-running gives the full store."""
     paths = _images(tmp_path / "in", 30, 80)
     out = tmp_path / "s.h5"
-    args = [sys.executable, "-c", _RUN_CLI, str(tmp_path / "in"), "-o", str(out),
-            "-s", "2", "--patch", "16", "--step", "4", "-j", "2"]
+    args = [
+        sys.executable,
+        "-c",
+        _RUN_CLI,
+        str(tmp_path / "in"),
+        "-o",
+        str(out),
+        "-s",
+        "2",
+        "--patch",
+        "16",
+        "--step",
+        "4",
+        "-j",
+        "2",
+    ]
     env = {**os.environ, "COLUMNS": "200"}
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, env=env)
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=env,
+    )
     try:
         assert proc.stderr is not None
         for line in proc.stderr:  # plain progress lines, as stderr is not a terminal
@@ -125,13 +169,23 @@ def test_killed_run_leaves_no_store_and_a_rerun_completes(tmp_path: Path) -> Non
     assert proc.returncode == -signal.SIGKILL
     assert not out.exists() and partial_path(out).exists()
 
-    rerun = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)
+    rerun = subprocess.run(args, check=False, capture_output=True, text=True, env=env, timeout=300)
     assert rerun.returncode == 0, rerun.stderr
-    assert "resuming an interrupted run" in rerun.stderr or "discarded an interrupted run" in rerun.stderr
+    assert (
+        "resuming an interrupted run" in rerun.stderr
+        or "discarded an interrupted run" in rerun.stderr
+    )
     assert out.exists() and not partial_path(out).exists()
     reference = tmp_path / "ref.h5"
-    write_store(paths, reference, StoreOptions.make(scale=2, patch=16, step=4),
-                creation_args={"sources": [str(tmp_path / "in")], **StoreOptions.make(scale=2, patch=16, step=4).to_dict()})
+    write_store(
+        paths,
+        reference,
+        StoreOptions.make(scale=2, patch=16, step=4),
+        creation_args={
+            "sources": [str(tmp_path / "in")],
+            **StoreOptions.make(scale=2, patch=16, step=4).to_dict(),
+        },
+    )
     got, want = _content(out), _content(reference)
     assert got.keys() == want.keys()
     for key in want:

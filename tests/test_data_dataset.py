@@ -1,4 +1,4 @@
-"""The training Dataset over a patch store: aligned random crops, lazy opening, DataLoader/DDP use."""
+"""The training Dataset over a patch store: aligned random crops, lazy opening, DataLoader, DDP."""
 
 from __future__ import annotations
 
@@ -60,9 +60,11 @@ def _find_aligned(lr_out: np.ndarray, hr_out: np.ndarray, lr: np.ndarray, hr: np
         lr_t, hr_t = apply_transform(lr, t), apply_transform(hr, t)
         for y in range(lr_t.shape[0] - c + 1):
             for x in range(lr_t.shape[1] - c + 1):
-                if np.array_equal(lr_t[y : y + c, x : x + c], lr_out):
-                    if np.array_equal(hr_t[SCALE * y : SCALE * (y + c), SCALE * x : SCALE * (x + c)], hr_out):
-                        return True
+                hr_window = hr_t[SCALE * y : SCALE * (y + c), SCALE * x : SCALE * (x + c)]
+                if np.array_equal(lr_t[y : y + c, x : x + c], lr_out) and np.array_equal(
+                    hr_window, hr_out
+                ):
+                    return True
     return False
 
 
@@ -104,7 +106,12 @@ def test_dataloader_workers_with_distributed_sampler(store: Path) -> None:
             loader = DataLoader(ds, batch_size=4, sampler=sampler, num_workers=2, drop_last=True)
             batches = list(loader)
             assert len(batches) == len(sampler) // 4
-            assert batches[0]["lr"].shape == (4, 3, 8, 8) and batches[0]["hr"].shape == (4, 3, 16, 16)
+            assert batches[0]["lr"].shape == (4, 3, 8, 8) and batches[0]["hr"].shape == (
+                4,
+                3,
+                16,
+                16,
+            )
     assert set(seen) == set(range(len(ds)))  # the two ranks together cover the store
 
 

@@ -23,6 +23,7 @@ def test_folders_recursive_images_only_sorted_unique(tmp_path: Path) -> None:
     _touch(tmp_path / "d" / ".hidden.png")
     _touch(tmp_path / "d" / ".cache" / "c.png")
     z = _touch(tmp_path / "z.webp")
+    (tmp_path / "d" / "sub" / "loop").symlink_to(tmp_path / "d")  # followed once, not forever
     found = expand_sources([z, tmp_path / "d", b])  # b twice: once in the folder, once by name
     assert found.images == sorted([a.resolve(), b.resolve(), z.resolve()], key=str)
     assert found.missing == []

@@ -45,7 +45,9 @@ def _content(path: Path) -> dict[str, object]:
     """Every dataset and attribute of an HDF5 file, for equality checks."""
     out: dict[str, object] = {}
     with h5py.File(path, "r") as f:
-        out["/attrs"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in f.attrs.items()}
+        out["/attrs"] = {
+            k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in f.attrs.items()
+        }
 
         def visit(name: str, obj: h5py.HLObject) -> None:
             if isinstance(obj, h5py.Dataset):
@@ -58,11 +60,11 @@ def _content(path: Path) -> dict[str, object]:
 
 def _assert_same(a: dict[str, object], b: dict[str, object]) -> None:
     assert a.keys() == b.keys()
-    for key in a:
-        if isinstance(a[key], np.ndarray):
-            np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    for key, value in a.items():
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(value, b[key], err_msg=key)
         else:
-            assert a[key] == b[key], key
+            assert value == b[key], key
 
 
 # ------------------------------------------------------------------------------------- geometry
@@ -79,7 +81,9 @@ def _assert_same(a: dict[str, object], b: dict[str, object]) -> None:
         (1020, 128, 64, 16, list(range(0, 893, 64)) + [892]),  # 60 px left over > 16
     ],
 )
-def test_window_starts_known_values(length: int, patch: int, step: int, threshold: int, expected: list[int]) -> None:
+def test_window_starts_known_values(
+    length: int, patch: int, step: int, threshold: int, expected: list[int]
+) -> None:
     assert window_starts(length, patch, step, threshold) == expected
     assert count_windows(length, patch, step, threshold) == len(expected)
 
@@ -202,7 +206,12 @@ def test_schema(tmp_path: Path) -> None:
         assert row not in set(f["source"][:].tolist())  # held-out images give no patches
         a = dict(f.attrs)
         assert a["format"] == "spsr-patch-store" and a["format_version"] == FORMAT_VERSION
-        assert bool(a["complete"]) and (a["scale"], a["patch"], a["lr_patch"], a["step"]) == (2, 32, 16, 16)
+        assert bool(a["complete"]) and (a["scale"], a["patch"], a["lr_patch"], a["step"]) == (
+            2,
+            32,
+            16,
+            16,
+        )
         assert "bicubic" in a["degradation"] and a["spsr_version"]
         assert json.loads(a["creation_args"])["sources"] == ["in"]
         assert (a["num_images"], a["num_val"], a["num_sources"]) == (4, 1, 5)
@@ -225,8 +234,12 @@ def _break(path: Path, how: str) -> None:
 
 @pytest.mark.parametrize(
     "how, message",
-    [("version", "format version 2, this spsr reads version 1"), ("incomplete", "incomplete"),
-     ("missing", "broken patch store: missing"), ("shape", "broken patch store: /hr")],
+    [
+        ("version", "format version 2, this spsr reads version 1"),
+        ("incomplete", "incomplete"),
+        ("missing", "broken patch store: missing"),
+        ("shape", "broken patch store: /hr"),
+    ],
 )
 def test_reader_rejects_broken_stores(tmp_path: Path, how: str, message: str) -> None:
     out = tmp_path / "s.h5"
@@ -279,7 +292,9 @@ def test_interrupted_write_resumes_to_the_same_store(tmp_path: Path) -> None:
     assert not partial_path(out).exists()
     write_store(paths, tmp_path / "fresh.h5", opts)
     _assert_same(_content(out), _content(tmp_path / "fresh.h5"))
-    assert summary.skipped == [(str(paths[0].resolve()), summary.skipped[0][1])]  # corrupt.png sorts first
+    assert summary.skipped == [
+        (str(paths[0].resolve()), summary.skipped[0][1])
+    ]  # corrupt.png sorts first
     assert "not a readable image" in summary.skipped[0][1]
 
 
@@ -290,15 +305,20 @@ def test_unusable_partial_is_restarted(tmp_path: Path) -> None:
     events: list[WriteProgress] = []
     write_store(paths, out, StoreOptions.make(scale=2, patch=32), on_progress=events.append)
     assert events[0].restarted and "unreadable" in events[0].restarted
+
     # A partial made with other options is discarded too.
     def interrupt(p: WriteProgress) -> None:
         if p.images_done == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        write_store(paths, tmp_path / "t.h5", StoreOptions.make(scale=2, patch=32), on_progress=interrupt)
+        write_store(
+            paths, tmp_path / "t.h5", StoreOptions.make(scale=2, patch=32), on_progress=interrupt
+        )
     events.clear()
-    write_store(paths, tmp_path / "t.h5", StoreOptions.make(scale=2, patch=16), on_progress=events.append)
+    write_store(
+        paths, tmp_path / "t.h5", StoreOptions.make(scale=2, patch=16), on_progress=events.append
+    )
     assert events[0].restarted == "made with other options or other images"
 
 
@@ -323,5 +343,8 @@ def test_too_small_images_are_skipped_and_counted(tmp_path: Path) -> None:
     small = _images(tmp_path / "small", count=1, size=20)
     summary = write_store(big + small, tmp_path / "s.h5", StoreOptions.make(scale=2, patch=32))
     assert summary.images == 1 and len(summary.skipped) == 1
-    assert summary.skipped[0][0] == str(small[0].resolve()) and "smaller than the patch" in summary.skipped[0][1]
+    assert (
+        summary.skipped[0][0] == str(small[0].resolve())
+        and "smaller than the patch" in summary.skipped[0][1]
+    )
     assert store_info(tmp_path / "s.h5").num_skipped == 1

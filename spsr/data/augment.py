@@ -47,8 +47,10 @@ def apply_transform(img: np.ndarray, t: Transform) -> np.ndarray:
 
 def paired_transform(lr: np.ndarray, hr: np.ndarray, t: Transform) -> tuple[np.ndarray, np.ndarray]:
     """Apply the same ``Transform`` to LR and HR; returns contiguous arrays."""
-    return (np.ascontiguousarray(apply_transform(lr, t)),
-            np.ascontiguousarray(apply_transform(hr, t)))
+    return (
+        np.ascontiguousarray(apply_transform(lr, t)),
+        np.ascontiguousarray(apply_transform(hr, t)),
+    )
 
 
 def random_transform(
@@ -63,7 +65,9 @@ def random_transform(
     )
 
 
-def crop_offsets(lr_hw: tuple[int, int], size: int, generator: torch.Generator | None = None) -> tuple[int, int]:
+def crop_offsets(
+    lr_hw: tuple[int, int], size: int, generator: torch.Generator | None = None
+) -> tuple[int, int]:
     """A uniformly random top-left ``(y, x)`` of a ``size``×``size`` window inside ``lr_hw``."""
     h, w = lr_hw
     if size > h or size > w:
@@ -91,8 +95,10 @@ def paired_crop(
     if hr.shape[0] != lr.shape[0] * scale or hr.shape[1] != lr.shape[1] * scale:
         raise ValueError(f"HR {hr.shape[:2]} is not LR {lr.shape[:2]} times {scale}")
     hs = size * scale
-    return (lr[top : top + size, left : left + size],
-            hr[top * scale : top * scale + hs, left * scale : left * scale + hs])
+    return (
+        lr[top : top + size, left : left + size],
+        hr[top * scale : top * scale + hs, left * scale : left * scale + hs],
+    )
 
 
 def random_paired_crop(

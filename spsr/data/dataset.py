@@ -53,19 +53,23 @@ class PatchDataset(Dataset[dict[str, torch.Tensor]]):
 
     Args:
         path: the ``.h5`` store made by ``spsr prepare-data``.
-        lr_crop: LR crop size (≤ the stored LR patch); the HR crop is ``lr_crop * scale``, aligned.
+        lr_crop: LR crop size (≤ the stored LR patch); the HR crop (``lr_crop * scale``) is aligned.
             None: the whole stored patch.
         augment: random flips and rot90 (identical for LR and HR); off for deterministic reads.
 
     Items are ``{"lr": (3, h, w), "hr": (3, h*s, w*s)}`` float32 tensors in [0, 1].
     """
 
-    def __init__(self, path: str | os.PathLike[str], lr_crop: int | None = None, augment: bool = True) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], lr_crop: int | None = None, augment: bool = True
+    ) -> None:
         self._store = _LazyStore(path)
         if lr_crop is not None and not 1 <= lr_crop <= self._store.lr_patch:
             raise ConfigError(
-                f"LR crop {lr_crop} does not fit the stored LR patch {self._store.lr_patch} of {path} "
-                f"(HR patch {self._store.lr_patch * self._store.scale})")
+                f"LR crop {lr_crop} does not fit the stored LR patch {self._store.lr_patch} "
+                f"of {path} "
+                f"(HR patch {self._store.lr_patch * self._store.scale})"
+            )
         self.lr_crop = lr_crop
         self.augment = augment
 
@@ -82,8 +86,9 @@ class PatchDataset(Dataset[dict[str, torch.Tensor]]):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         lr, hr = self._store.get().read_patch(int(index))
-        lr, hr = random_paired_augment(lr, hr, self.scale, crop=self.lr_crop,
-                                       flips=self.augment, rot90=self.augment)
+        lr, hr = random_paired_augment(
+            lr, hr, self.scale, crop=self.lr_crop, flips=self.augment, rot90=self.augment
+        )
         return {"lr": to_tensor(lr), "hr": to_tensor(hr)}
 
 

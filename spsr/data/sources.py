@@ -31,10 +31,19 @@ class SourceList:
 
 def _images_in_folder(folder: Path) -> list[Path]:
     found: list[Path] = []
+    visited: set[str] = set()
     for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in visited:  # a symlink loop, or a folder reached twice
+            dirs[:] = []
+            continue
+        visited.add(real)
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found.extend(Path(root) / name for name in files
-                     if not name.startswith(".") and is_image_file(Path(name)))
+        found.extend(
+            Path(root) / name
+            for name in files
+            if not name.startswith(".") and is_image_file(Path(name))
+        )
     return found
 
 
@@ -42,7 +51,9 @@ def _read_list_file(path: Path) -> list[str]:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not an image (by its extension) nor a UTF-8 text file listing images") from None
+        raise ConfigError(
+            f"{path}: not an image (by its extension) nor a UTF-8 text file listing images"
+        ) from None
     if "\x00" in text:
         raise ConfigError(f"{path}: not an image (by its extension) nor a text file listing images")
     lines = (line.strip() for line in text.splitlines())

@@ -4,7 +4,7 @@ Layout (format version 1; ``N`` patches, ``P`` HR patch, ``p = P/s`` LR patch, `
 
 ```
 /hr              (N, P, P, 3) uint8   chunks (1, P, P, 3)   HR patches
-/lr              (N, p, p, 3) uint8   chunks (1, p, p, 3)   LR patches, LR = MATLAB bicubic of the whole HR
+/lr              (N, p, p, 3) uint8   chunks (1, p, p, 3)   LR patches (bicubic of the whole HR)
 /source          (N,)         int32                        row of /sources each patch was cut from
 /coords          (N, 2)       int32                        HR (y, x) of the patch's top-left corner
 /sources/path    (M,)         str                          absolute path of each image used
@@ -49,7 +49,10 @@ from spsr.ops import bicubic_degrade
 
 FORMAT_NAME = "spsr-patch-store"
 FORMAT_VERSION = 1
-DEGRADATION = "hr mod-cropped to the scale; lr = MATLAB imresize bicubic (antialiased) of the whole hr, uint8 rounded per axis"
+DEGRADATION = (
+    "hr mod-cropped to the scale; lr = MATLAB imresize bicubic (antialiased) of the whole hr, "
+    "uint8 rounded per axis"
+)
 COMPRESSIONS = ("none", "lzf", "gzip")
 SCALES = (2, 3, 4)
 
@@ -90,7 +93,7 @@ class StoreOptions:
         val: int = 0,
         limit: int | None = None,
     ) -> StoreOptions:
-        """Fill the defaults (patch ``32*scale``, step ``patch/2``, threshold ``patch/8``) and validate.
+        """Fill defaults (patch ``32*scale``, step ``patch/2``, threshold ``patch/8``); validate.
 
         Raises:
             ConfigError: an invalid value or combination, with the option names in the message.
@@ -99,17 +102,28 @@ class StoreOptions:
             raise ConfigError(f"--scale {scale} is not supported; use 2, 3 or 4")
         patch = 32 * scale if patch is None else patch
         if patch % scale:
-            raise ConfigError(f"--patch {patch} is not a multiple of --scale {scale}, so the LR patch would not be whole pixels")
+            raise ConfigError(
+                f"--patch {patch} is not a multiple of --scale {scale}, "
+                "so the LR patch would not be whole pixels"
+            )
         if patch // scale < 4:
-            raise ConfigError(f"--patch {patch} is too small for --scale {scale}: the LR patch must be at least 4 pixels")
+            raise ConfigError(
+                f"--patch {patch} is too small for --scale {scale}: "
+                "the LR patch must be at least 4 pixels"
+            )
         step = max(scale, (patch // 2) // scale * scale) if step is None else step
         if step < 1 or step % scale:
-            raise ConfigError(f"--step {step} must be a positive multiple of --scale {scale} to keep LR and HR aligned")
+            raise ConfigError(
+                f"--step {step} must be a positive multiple of --scale {scale} "
+                "to keep LR and HR aligned"
+            )
         threshold = patch // 8 if threshold is None else threshold
         if threshold < 0:
             raise ConfigError(f"--threshold {threshold} must be 0 or more")
         if compression not in COMPRESSIONS:
-            raise ConfigError(f"--compression {compression!r} is not one of {', '.join(COMPRESSIONS)}")
+            raise ConfigError(
+                f"--compression {compression!r} is not one of {', '.join(COMPRESSIONS)}"
+            )
         if val < 0:
             raise ConfigError(f"--val {val} must be 0 or more")
         if limit is not None and limit < 1:
@@ -142,7 +156,10 @@ def window_starts(length: int, patch: int, step: int, threshold: int) -> list[in
 
 
 def count_windows(length: int, patch: int, step: int, threshold: int) -> int:
-    """``len(window_starts(...))`` in closed form: ``(L-P)//step + 1 + [(L-P) % step > threshold]``."""
+    """``len(window_starts(...))`` in closed form.
+
+    ``n(L) = (L-P)//step + 1 + [(L-P) % step > threshold]``, 0 when ``L < P``.
+    """
     if length < patch:
         return 0
     return (length - patch) // step + 1 + int((length - patch) % step > threshold)
@@ -151,13 +168,16 @@ def count_windows(length: int, patch: int, step: int, threshold: int) -> int:
 def patch_count(height: int, width: int, options: StoreOptions) -> int:
     """Number of patches an image of this size gives (after mod-crop to the scale)."""
     h, w = height - height % options.scale, width - width % options.scale
-    return (count_windows(h, options.patch, options.step, options.threshold)
-            * count_windows(w, options.patch, options.step, options.threshold))
+    return count_windows(h, options.patch, options.step, options.threshold) * count_windows(
+        w, options.patch, options.step, options.threshold
+    )
 
 
 def val_indices(num_images: int, num_val: int) -> list[int]:
     """Which of ``num_images`` sorted images are held out: ``num_val`` evenly spaced ones."""
-    return sorted({int((k + 0.5) * num_images / num_val) for k in range(num_val)}) if num_val else []
+    return (
+        sorted({int((k + 0.5) * num_images / num_val) for k in range(num_val)}) if num_val else []
+    )
 
 
 # ---------------------------------------------------------------------------- decoding (in workers)
@@ -295,16 +315,26 @@ def _fingerprint(images: list[Path], options: StoreOptions) -> str:
     for p in images:
         st = p.stat()
         listing.append([str(p), st.st_size, st.st_mtime_ns])
-    blob = json.dumps({"format_version": FORMAT_VERSION, "options": options.to_dict(), "images": listing})
+    blob = json.dumps(
+        {"format_version": FORMAT_VERSION, "options": options.to_dict(), "images": listing}
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _create(path: Path, options: StoreOptions, fingerprint: str, creation_args: dict[str, Any]) -> h5py.File:
+def _create(
+    path: Path, options: StoreOptions, fingerprint: str, creation_args: dict[str, Any]
+) -> h5py.File:
     f = h5py.File(path, "w")
     P, p = options.patch, options.lr_patch
-    filt: dict[str, Any] = {} if options.compression == "none" else {"compression": options.compression}
-    f.create_dataset("hr", (0, P, P, 3), np.uint8, maxshape=(None, P, P, 3), chunks=(1, P, P, 3), **filt)
-    f.create_dataset("lr", (0, p, p, 3), np.uint8, maxshape=(None, p, p, 3), chunks=(1, p, p, 3), **filt)
+    filt: dict[str, Any] = (
+        {} if options.compression == "none" else {"compression": options.compression}
+    )
+    f.create_dataset(
+        "hr", (0, P, P, 3), np.uint8, maxshape=(None, P, P, 3), chunks=(1, P, P, 3), **filt
+    )
+    f.create_dataset(
+        "lr", (0, p, p, 3), np.uint8, maxshape=(None, p, p, 3), chunks=(1, p, p, 3), **filt
+    )
     f.create_dataset("source", (0,), np.int32, maxshape=(None,), chunks=(16384,))
     f.create_dataset("coords", (0, 2), np.int32, maxshape=(None, 2), chunks=(8192, 2))
     src = f.create_group("sources")
@@ -313,12 +343,25 @@ def _create(path: Path, options: StoreOptions, fingerprint: str, creation_args: 
     src.create_dataset("size", (0, 2), np.int32, maxshape=(None, 2), chunks=(1024, 2))
     f.create_group("val")
     attrs = {
-        "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "complete": False,
-        "scale": options.scale, "patch": options.patch, "lr_patch": p, "step": options.step,
-        "threshold": options.threshold, "compression": options.compression, "degradation": DEGRADATION,
-        "creation_args": json.dumps(creation_args, sort_keys=True), "spsr_version": spsr.__version__,
-        "fingerprint": fingerprint, "progress_images": 0, "progress_patches": 0,
-        "progress_sources": 0, "progress_val": 0, "skipped": "[]", "notes": "{}",
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "complete": False,
+        "scale": options.scale,
+        "patch": options.patch,
+        "lr_patch": p,
+        "step": options.step,
+        "threshold": options.threshold,
+        "compression": options.compression,
+        "degradation": DEGRADATION,
+        "creation_args": json.dumps(creation_args, sort_keys=True),
+        "spsr_version": spsr.__version__,
+        "fingerprint": fingerprint,
+        "progress_images": 0,
+        "progress_patches": 0,
+        "progress_sources": 0,
+        "progress_val": 0,
+        "skipped": "[]",
+        "notes": "{}",
     }
     f.attrs.update(attrs)
     f.flush()
@@ -329,13 +372,15 @@ def _reopen_partial(path: Path, fingerprint: str) -> tuple[h5py.File | None, str
     """Open an interrupted run's file to resume it; (None, why) when it cannot be resumed."""
     try:
         f = h5py.File(path, "r+")
-    except Exception as exc:  # a file killed mid-write may be unreadable in many ways
+    except Exception as exc:  # noqa: BLE001  (a file killed mid-write fails in many ways)
         return None, f"unreadable ({exc.__class__.__name__})"
     try:
         if f.attrs.get("fingerprint") != fingerprint:
             f.close()
             return None, "made with other options or other images"
-        n, m, v = (int(f.attrs[k]) for k in ("progress_patches", "progress_sources", "progress_val"))
+        n, m, v = (
+            int(f.attrs[k]) for k in ("progress_patches", "progress_sources", "progress_val")
+        )
         for name in ("hr", "lr", "source", "coords"):
             f[name].resize(n, axis=0)
         for name in ("path", "sha256", "size"):
@@ -344,7 +389,7 @@ def _reopen_partial(path: Path, fingerprint: str) -> tuple[h5py.File | None, str
             if int(key) >= v:
                 del f["val"][key]
         return f, None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         f.close()
         return None, f"inconsistent ({exc.__class__.__name__})"
 
@@ -356,8 +401,14 @@ def _append(ds: h5py.Dataset, values: np.ndarray) -> None:
 
 
 def _cut(img: np.ndarray, ys: np.ndarray, xs: np.ndarray, size: int) -> np.ndarray:
-    """The ``size``×``size`` windows at every (y, x) of the grid ``ys`` × ``xs``, row-major, ``(n, size, size, C)``."""
-    windows = np.lib.stride_tricks.sliding_window_view(img, (size, size), axis=(0, 1))  # (H', W', C, size, size)
+    """The ``size``×``size`` windows at each (y, x) of the grid ``ys`` × ``xs``, row-major.
+
+    Returns:
+        A contiguous ``(len(ys) * len(xs), size, size, C)`` array.
+    """
+    windows = np.lib.stride_tricks.sliding_window_view(
+        img, (size, size), axis=(0, 1)
+    )  # (H', W', C, size, size)
     grid = windows[ys[:, None], xs[None, :]]
     return np.ascontiguousarray(grid.transpose(0, 1, 3, 4, 2).reshape(-1, size, size, img.shape[2]))
 
@@ -456,8 +507,10 @@ def write_store(
         patches, n_val = int(f.attrs["progress_patches"]), int(f.attrs["progress_val"])
         report = on_progress or (lambda _p: None)
         report(WriteProgress(first, len(images), patches, first, restarted))
-        jobs = [(i, str(images[i]), options.scale, 0 if i in held_out else options.patch)
-                for i in range(first, len(images))]
+        jobs = [
+            (i, str(images[i]), options.scale, 0 if i in held_out else options.patch)
+            for i in range(first, len(images))
+        ]
         for item in _decoded_in_order(jobs, workers):
             path = images[item.index]
             if item.hr is not None:
@@ -469,24 +522,48 @@ def write_store(
                 h, w = item.size
                 skipped.append([str(path), f"smaller than the patch ({h}x{w} < {options.patch})"])
             elif item.index in held_out:
-                _write_val(f, item, _add_source(f, path, item), n_val, path.stem, options.compression)
+                _write_val(
+                    f, item, _add_source(f, path, item), n_val, path.stem, options.compression
+                )
                 n_val += 1
             else:
                 patches += _write_patches(f, item, _add_source(f, path, item), options)
-            f.attrs.update({"progress_images": item.index + 1, "progress_patches": patches,
-                            "progress_sources": f["sources"]["path"].shape[0], "progress_val": n_val,
-                            "skipped": json.dumps(skipped), "notes": json.dumps(notes)})
+            f.attrs.update(
+                {
+                    "progress_images": item.index + 1,
+                    "progress_patches": patches,
+                    "progress_sources": f["sources"]["path"].shape[0],
+                    "progress_val": n_val,
+                    "skipped": json.dumps(skipped),
+                    "notes": json.dumps(notes),
+                }
+            )
             f.flush()
             report(WriteProgress(item.index + 1, len(images), patches, first, restarted))
         if patches == 0:
             raise DataStoreError(
-                f"no training patches: all {len(images) - n_val} training images were unreadable or smaller "
-                f"than the {options.patch}px patch")
+                f"no training patches: all {len(images) - n_val} training images were unreadable "
+                f"or smaller "
+                f"than the {options.patch}px patch"
+            )
         num_images = len(np.unique(f["source"][:]))
-        for key in ("fingerprint", "progress_images", "progress_patches", "progress_sources", "progress_val"):
+        for key in (
+            "fingerprint",
+            "progress_images",
+            "progress_patches",
+            "progress_sources",
+            "progress_val",
+        ):
             del f.attrs[key]
-        f.attrs.update({"num_patches": patches, "num_images": num_images, "num_val": n_val,
-                        "num_sources": f["sources"]["path"].shape[0], "complete": True})
+        f.attrs.update(
+            {
+                "num_patches": patches,
+                "num_images": num_images,
+                "num_val": n_val,
+                "num_sources": f["sources"]["path"].shape[0],
+                "complete": True,
+            }
+        )
     except DataStoreError:
         f.close()
         tmp.unlink()
@@ -495,8 +572,17 @@ def write_store(
         if f.id.valid:
             f.close()
     os.replace(tmp, out)
-    return WriteSummary(out, num_images, n_val, patches, [(a, b) for a, b in skipped], notes,
-                        out.stat().st_size, first, time.perf_counter() - start)
+    return WriteSummary(
+        out,
+        num_images,
+        n_val,
+        patches,
+        [(a, b) for a, b in skipped],
+        notes,
+        out.stat().st_size,
+        first,
+        time.perf_counter() - start,
+    )
 
 
 # ------------------------------------------------------------------------------------------ reader
@@ -522,7 +608,11 @@ class PatchStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         if not self.path.exists():
-            hint = " (an interrupted run: re-run prepare-data)" if partial_path(self.path).exists() else ""
+            hint = (
+                " (an interrupted run: re-run prepare-data)"
+                if partial_path(self.path).exists()
+                else ""
+            )
             raise _fail(self.path, f"no such patch store{hint}")
         try:
             self._file = h5py.File(self.path, "r")
@@ -542,26 +632,44 @@ class PatchStore:
             raise _fail(self.path, "not an spsr patch store (made by spsr prepare-data)")
         version = int(a.get("format_version", -1))
         if version != FORMAT_VERSION:
-            raise _fail(self.path, f"patch store format version {version}, this spsr reads version "
-                        f"{FORMAT_VERSION}: re-create it with spsr prepare-data")
+            raise _fail(
+                self.path,
+                f"patch store format version {version}, this spsr reads version "
+                f"{FORMAT_VERSION}: re-create it with spsr prepare-data",
+            )
         if not bool(a.get("complete", False)):
-            raise _fail(self.path, "incomplete patch store (an interrupted prepare-data): re-run it")
+            raise _fail(
+                self.path, "incomplete patch store (an interrupted prepare-data): re-run it"
+            )
         try:
             s, P, p, n = (int(a[k]) for k in ("scale", "patch", "lr_patch", "num_patches"))
             m = f["sources"]["path"].shape[0]
-            expected = {"hr": ((n, P, P, 3), np.uint8), "lr": ((n, p, p, 3), np.uint8),
-                        "source": ((n,), np.int32), "coords": ((n, 2), np.int32)}
+            expected = {
+                "hr": ((n, P, P, 3), np.uint8),
+                "lr": ((n, p, p, 3), np.uint8),
+                "source": ((n,), np.int32),
+                "coords": ((n, 2), np.int32),
+            }
             for name, (shape, dtype) in expected.items():
                 ds = f[name]
                 if ds.shape != shape or ds.dtype != dtype:
-                    raise _fail(self.path, f"broken patch store: /{name} is {ds.shape} {ds.dtype}, "
-                                f"expected {shape} {np.dtype(dtype)}")
-            if P != p * s or f["sources"]["sha256"].shape[0] != m or f["sources"]["size"].shape[0] != m:
+                    raise _fail(
+                        self.path,
+                        f"broken patch store: /{name} is {ds.shape} {ds.dtype}, "
+                        f"expected {shape} {np.dtype(dtype)}",
+                    )
+            if (
+                P != p * s
+                or f["sources"]["sha256"].shape[0] != m
+                or f["sources"]["size"].shape[0] != m
+            ):
                 raise _fail(self.path, "broken patch store: attributes and datasets disagree")
             if n and not 0 <= int(f["source"][:].max()) < m:
                 raise _fail(self.path, "broken patch store: /source points outside /sources")
         except KeyError as exc:
-            raise _fail(self.path, f"broken patch store: missing {exc.args[0] if exc.args else 'item'}") from None
+            raise _fail(
+                self.path, f"broken patch store: missing {exc.args[0] if exc.args else 'item'}"
+            ) from None
 
     def __enter__(self) -> PatchStore:
         return self
@@ -574,7 +682,9 @@ class PatchStore:
 
     @property
     def attrs(self) -> dict[str, Any]:
-        return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in self._file.attrs.items()}
+        return {
+            k: (v.item() if isinstance(v, np.generic) else v) for k, v in self._file.attrs.items()
+        }
 
     @property
     def scale(self) -> int:
@@ -650,11 +760,20 @@ def store_info(path: str | os.PathLike[str]) -> StoreInfo:
     with PatchStore(path) as store:
         a = store.attrs
         return StoreInfo(
-            path=str(store.path), format_version=int(a["format_version"]), scale=int(a["scale"]),
-            patch=int(a["patch"]), lr_patch=int(a["lr_patch"]), step=int(a["step"]),
-            threshold=int(a["threshold"]), compression=str(a["compression"]),
-            degradation=str(a["degradation"]), num_patches=int(a["num_patches"]),
-            num_images=int(a["num_images"]), num_val=int(a["num_val"]),
-            num_skipped=len(json.loads(a["skipped"])), size_bytes=store.path.stat().st_size,
-            spsr_version=str(a["spsr_version"]), creation_args=json.loads(a["creation_args"]),
+            path=str(store.path),
+            format_version=int(a["format_version"]),
+            scale=int(a["scale"]),
+            patch=int(a["patch"]),
+            lr_patch=int(a["lr_patch"]),
+            step=int(a["step"]),
+            threshold=int(a["threshold"]),
+            compression=str(a["compression"]),
+            degradation=str(a["degradation"]),
+            num_patches=int(a["num_patches"]),
+            num_images=int(a["num_images"]),
+            num_val=int(a["num_val"]),
+            num_skipped=len(json.loads(a["skipped"])),
+            size_bytes=store.path.stat().st_size,
+            spsr_version=str(a["spsr_version"]),
+            creation_args=json.loads(a["creation_args"]),
         )
