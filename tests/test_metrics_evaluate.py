@@ -1,0 +1,158 @@
+"""Folder-level evaluation: pairing by name, degrade-upscale-score, best rows, CSV and JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+from skimage import data as skdata
+
+from spsr.data.image_io import write_image
+from spsr.errors import ConfigError
+from spsr.metrics import EvalSettings, MetricInputError, MetricSuite, calculate_psnr, parse_metrics
+from spsr.metrics.evaluate import (
+    DatasetResult,
+    best_models,
+    bicubic_upscaler,
+    dataset_name,
+    match_hr_size,
+    pair_images,
+    pairing_key,
+    results_csv,
+    results_json,
+    score_pairs,
+    score_upscaler,
+)
+from spsr.ops import bicubic_degrade, imresize_np
+
+
+def _img(seed: int, h: int = 40, w: int = 44) -> np.ndarray:
+    astro = skdata.astronaut()
+    return np.ascontiguousarray(astro[seed * 30 : seed * 30 + h, seed * 20 : seed * 20 + w])
+
+
+@pytest.mark.parametrize(
+    "stem, key",
+    [("baby_x4_SR", "baby"), ("Baby", "baby"), ("0801x4", "0801"), ("img_001_out", "img_001"),
+     ("butterfly-SPSR", "butterfly"), ("head_GT", "head"), ("x4", "x4"), ("SR_out", "sr")],
+)
+def test_pairing_key_strips_sr_tool_suffixes(stem, key):
+    assert pairing_key(stem) == key
+
+
+def test_pair_images_by_stem_and_suffix_lists_unmatched(tmp_path):
+    sr_dir, hr_dir = tmp_path / "sr", tmp_path / "hr"
+    for name in ("baby_x4_SR.png", "bird.png", "stray_out.png", "notes.txt"):
+        (sr_dir).mkdir(exist_ok=True)
+        if name.endswith(".png"):
+            write_image(sr_dir / name, _img(1))
+        else:
+            (sr_dir / name).write_text("not an image")
+    for name in ("baby.png", "bird.png", "woman.png"):
+        hr_dir.mkdir(exist_ok=True)
+        write_image(hr_dir / name, _img(1))
+    pairing = pair_images(sr_dir, hr_dir)
+    assert [(n, s.name, h.name) for n, s, h in pairing.pairs] == [
+        ("baby", "baby_x4_SR.png", "baby.png"), ("bird", "bird.png", "bird.png")
+    ]
+    assert [p.name for p in pairing.unmatched_sr] == ["stray_out.png"]
+    assert [p.name for p in pairing.unmatched_hr] == ["woman.png"]
+
+
+def test_pairing_errors(tmp_path):
+    sr_dir, hr_dir, empty = tmp_path / "sr", tmp_path / "hr", tmp_path / "empty"
+    for d in (sr_dir, hr_dir, empty):
+        d.mkdir()
+    write_image(sr_dir / "a.png", _img(0))
+    write_image(hr_dir / "b.png", _img(0))
+    with pytest.raises(MetricInputError, match="no file in .* matches"):
+        pair_images(sr_dir, hr_dir)
+    with pytest.raises(MetricInputError, match="holds no image files"):
+        pair_images(sr_dir, empty)
+    with pytest.raises(MetricInputError, match="is not a folder"):
+        pair_images(tmp_path / "missing", hr_dir)
+    write_image(sr_dir / "b_x4.png", _img(0))
+    write_image(sr_dir / "b_SR.png", _img(0))
+    with pytest.raises(MetricInputError, match="both match b.png"):
+        pair_images(sr_dir, hr_dir)
+
+
+def test_dataset_name_skips_generic_folder_names(tmp_path):
+    assert dataset_name(tmp_path / "Set5" / "HR") == "Set5"
+    assert dataset_name(tmp_path / "Urban100") == "Urban100"
+
+
+def test_hr_is_mod_cropped_to_the_sr_size_or_refused():
+    hr = _img(0, 42, 45)
+    assert match_hr_size(hr[:40, :44], hr, 4, "x").shape == (40, 44, 3)
+    assert match_hr_size(hr, hr, 4, "x") is hr
+    with pytest.raises(MetricInputError, match="is --scale right"):
+        match_hr_size(hr[:20, :22], hr, 4, "a.png / b.png")
+
+
+def test_score_pairs_and_upscaler_give_the_same_numbers_for_bicubic(tmp_path):
+    hr_dir, sr_dir = tmp_path / "Set" / "HR", tmp_path / "sr"
+    suite = MetricSuite(EvalSettings(metrics=parse_metrics("psnr,ssim"), crop_border=4))
+    paths = []
+    for i in range(2):
+        paths.append(hr_dir / f"im{i}.png")
+        write_image(paths[-1], _img(i, 43, 50))  # not multiples of 4: mod-crop needed
+        hr, lr = bicubic_degrade(_img(i, 43, 50), 4)
+        write_image(sr_dir / f"im{i}_x4.png", imresize_np(lr, 4))
+    seen: list[str] = []
+    direct = score_upscaler(paths, bicubic_upscaler(4), suite, 4, "Set", "Bicubic",
+                            save_dir=tmp_path / "saved", on_image=seen.append)
+    assert seen == ["im0", "im1"]
+    assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == ["im0.png", "im1.png"]
+    from_files = score_pairs(pair_images(sr_dir, hr_dir), suite, 4, "Set", "files")
+    assert [n for n, _ in from_files.images] == ["im0", "im1"]
+    for (_, a), (_, b) in zip(direct.images, from_files.images):
+        assert a == b
+    hr, lr = bicubic_degrade(_img(1, 43, 50), 4)
+    assert direct.images[1][1]["psnr"] == calculate_psnr(imresize_np(lr, 4), hr, 4)
+    with pytest.raises(MetricInputError, match="expected 48x40"):
+        score_upscaler(paths[:1], bicubic_upscaler(2), suite, 4, "Set", "x2 model")
+
+
+def test_best_rows_follow_each_metrics_direction():
+    a = DatasetResult("S", "A", [("i", {"psnr": 30.0, "lpips": 0.2, "pi": 3.0})])
+    b = DatasetResult("S", "B", [("i", {"psnr": 29.0, "lpips": 0.1, "pi": 3.0})])
+    assert best_models([a, b]) == {"psnr": {"A"}, "lpips": {"B"}, "pi": {"A", "B"}}
+    inf = DatasetResult("S", "C", [("i", {"psnr": math.inf, "lpips": 0.3, "pi": 9.0})])
+    assert best_models([a, inf])["psnr"] == {"A"}  # identical images do not win the table
+
+
+def test_csv_and_json_hold_every_score_and_the_conventions():
+    suite = MetricSuite(EvalSettings(metrics=("psnr", "ssim"), crop_border=4))
+    rows = [
+        DatasetResult("Set5", "A", [("baby", {"psnr": 30.5, "ssim": 0.9}),
+                                    ("bird", {"psnr": math.inf, "ssim": 1.0})]),
+        DatasetResult("Set5", "B", [("baby", {"psnr": 29.0, "ssim": 0.8}),
+                                    ("bird", {"psnr": 31.0, "ssim": 0.85})]),
+    ]
+    table = list(csv.reader(io.StringIO(results_csv(rows))))
+    assert table[0] == ["dataset", "model", "image", "psnr", "ssim"]
+    assert table[1] == ["Set5", "A", "baby", "30.5", "0.9"] and table[2][3] == "inf"
+    payload = json.loads(results_json(rows, suite, {"scale": 4}))
+    assert payload["scale"] == 4
+    assert payload["settings"]["crop_border"] == 4 and payload["settings"]["y_channel"] is True
+    assert "rgb2ycbcr" in payload["conventions"]["y_channel"]
+    assert payload["better"] == {"psnr": "higher", "ssim": "higher"}
+    set5 = payload["datasets"]["Set5"]
+    assert set5["models"]["B"]["mean"] == {"psnr": 30.0, "ssim": 0.825}
+    assert set5["models"]["A"]["images"]["bird"]["psnr"] == "inf"
+    assert set5["models"]["A"]["mean"]["psnr"] == "inf"
+    assert set5["best"] == {"psnr": ["B"], "ssim": ["A"]}  # an infinite mean does not compete
+
+
+def test_metric_names_are_parsed_in_canonical_order():
+    assert parse_metrics("ssim, psnr") == ("psnr", "ssim")
+    assert parse_metrics("all") == ("psnr", "ssim", "lpips", "niqe", "ma", "pi")
+    with pytest.raises(ConfigError, match="unknown metric"):
+        parse_metrics("psnr,fid")
+    with pytest.raises(ConfigError, match="no metric"):
+        parse_metrics(" , ")
