@@ -46,6 +46,10 @@ def _register() -> None:
 
     app.add_typer(cmd_user_study_sheet.app, name="user-study-sheet")
 
+    from spsr_cli import cmd_eval
+
+    app.command("eval")(cmd_eval.evaluate)
+
 
 _register()
 

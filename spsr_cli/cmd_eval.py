@@ -1,0 +1,212 @@
+"""``spsr eval``: PSNR, SSIM, LPIPS, NIQE, Ma and PI in the papers' conventions.
+
+Two modes:
+
+* ``spsr eval SR_DIR --hr HR_DIR`` scores existing results, paired with HR images by name;
+* ``spsr eval --weights W [--weights W2 ...] [--model bicubic] HR_DIR [HR_DIR2 ...]`` degrades each
+  HR image with the MATLAB bicubic, upscales it with each model (tiled) and scores it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from spsr.errors import ConfigError
+from spsr.metrics.evaluate import (
+    DatasetResult,
+    Upscaler,
+    best_models,
+    bicubic_upscaler,
+    dataset_name,
+    list_images,
+    pair_images,
+    results_csv,
+    results_json,
+    score_pairs,
+    score_upscaler,
+    write_text_atomic,
+)
+from spsr.metrics.registry import METRICS, EvalSettings, MetricSuite, parse_metrics
+from spsr_cli._common import console, err_console, guarded, progress
+
+BASELINES = ("bicubic",)
+
+
+def _model_upscaler(source: str, scale: int, tile: int, device: str, precision: str) -> Upscaler:
+    from spsr.data.image_io import from_tensor, to_tensor
+    from spsr.infer import TiledUpscaler, load_model
+
+    loaded = load_model(source, device=device, expected_scale=scale)
+    overlap = min(16, max(0, (tile - 1) // 2)) if tile else 0
+    upscaler = TiledUpscaler(loaded.model, scale, tile=tile, overlap=overlap, device=device,
+                             precision=precision)
+    return lambda lr: from_tensor(upscaler(to_tensor(lr)))
+
+
+def _unique_label(label: str, taken: set[str]) -> str:
+    candidate, n = label, 2
+    while candidate in taken:
+        candidate, n = f"{label} ({n})", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _weights_label(source: str) -> str:
+    path = Path(source)
+    if path.is_dir():
+        return path.resolve().name
+    return path.stem if path.suffix else source
+
+
+def _render(results: list[DatasetResult], suite: MetricSuite, scale: int) -> None:
+    s = suite.settings
+    where = "Y" if s.y_channel else "RGB"
+    notes = [f"PSNR/SSIM on {where}, border {s.crop_border} shaved"]
+    if any(m in suite.metrics for m in ("niqe", "ma", "pi")):
+        notes.append(f"NIQE/Ma/PI on Y, border {s.pi_border} shaved")
+    for dataset in dict.fromkeys(r.dataset for r in results):
+        rows = [r for r in results if r.dataset == dataset]
+        best = best_models(rows)
+        n_images = len(rows[0].images)
+        table = Table(
+            title=f"{dataset} (x{scale}, {n_images} image{'s' if n_images != 1 else ''})",
+            caption="↑ higher is better, ↓ lower is better; best in bold; " + "; ".join(notes),
+        )
+        table.add_column("Model")
+        for m in suite.metrics:
+            info = METRICS[m]
+            table.add_column(f"{info.label} {'↑' if info.higher_is_better else '↓'}", justify="right")
+        for r in rows:
+            means = r.means()
+            cells = []
+            for m in suite.metrics:
+                text = f"{means[m]:.{METRICS[m].decimals}f}"
+                cells.append(f"[bold]{text}[/]" if r.model in best.get(m, set()) else text)
+            table.add_row(r.model, *cells)
+        console.print(table)
+
+
+@guarded
+def evaluate(
+    folders: Annotated[list[Path], typer.Argument(
+        help="SR_DIR with --hr; otherwise one or more HR_DIR datasets to degrade and upscale.",
+        show_default=False, metavar="DIR")],
+    hr: Annotated[Path | None, typer.Option(
+        "--hr", help="HR images to score SR_DIR against (paired by file name).")] = None,
+    weights: Annotated[list[str] | None, typer.Option(
+        "--weights", "-w", help="Model weights (.safetensors/.pth), run folder or built-in name; "
+        "repeat for one row per model.")] = None,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", help="Baseline row: bicubic (MATLAB bicubic upscaling of the LR image).")] = None,
+    metrics: Annotated[str, typer.Option(
+        help="Comma list of psnr, ssim, lpips, niqe, ma, pi, or all.")] = "psnr,ssim",
+    scale: Annotated[int, typer.Option("--scale", "-s", min=1, help="Scale factor.")] = 4,
+    crop_border: Annotated[int | None, typer.Option(
+        min=0, help="Border shaved for PSNR/SSIM (default: the scale).", show_default=False)] = None,
+    y_channel: Annotated[bool, typer.Option(
+        "--y-channel/--rgb", help="PSNR/SSIM on the Y channel (papers) or on RGB.")] = True,
+    pi_border: Annotated[int, typer.Option(
+        min=0, help="Border shaved for NIQE, Ma and PI (PIRM protocol: 4).")] = 4,
+    lpips_backbone: Annotated[Path | None, typer.Option(
+        help="AlexNet ImageNet weights for LPIPS (default: torchvision's cache under TORCH_HOME).",
+        show_default=False)] = None,
+    ma_model: Annotated[Path | None, typer.Option(
+        help="Ma et al.'s model.mat (default: $SPSR_CACHE/nrqm/model.mat, else "
+        "~/.cache/spsr/nrqm/model.mat).", show_default=False)] = None,
+    csv_path: Annotated[Path | None, typer.Option(
+        "--csv", help="Write per-image scores as CSV.")] = None,
+    json_path: Annotated[Path | None, typer.Option(
+        "--json", help="Write everything (means, per-image scores, conventions) as JSON; "
+        "'-' prints it instead of the tables.")] = None,
+    save_sr: Annotated[Path | None, typer.Option(
+        help="Keep the upscaled images under DIR/<model>/<dataset>/.")] = None,
+    tile: Annotated[int, typer.Option(min=0, help="Tile size in LR pixels (0: whole image).")] = 256,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
+    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA).")] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Score super-resolved images like the papers' tables: one row per model, one table per dataset.
+
+    Examples:
+
+      spsr eval results/Set5 --hr datasets/Set5/HR --metrics all
+
+      spsr eval --weights runs/spsr_g --model bicubic datasets/Set5/HR datasets/Set14/HR
+    """
+    weights, baselines = list(weights or []), [m.lower() for m in (model or [])]
+    unknown = [m for m in baselines if m not in BASELINES]
+    if unknown:
+        raise ConfigError(f"unknown --model {unknown[0]}; the baseline is 'bicubic' "
+                          "(use --weights for trained models)")
+    if hr is not None and (weights or baselines):
+        raise ConfigError("--hr scores existing SR images; it cannot be combined with --weights/--model")
+    if hr is None and not (weights or baselines):
+        raise ConfigError("give --hr HR_DIR to score SR_DIR, or --weights W / --model bicubic to "
+                          "upscale the HR_DIR datasets")
+    if hr is not None and len(folders) != 1:
+        raise ConfigError("with --hr give exactly one SR_DIR")
+    if save_sr is not None and hr is not None:
+        raise ConfigError("--save-sr keeps upscaled images; with --hr nothing is upscaled")
+
+    settings = EvalSettings(
+        metrics=parse_metrics(metrics),
+        crop_border=scale if crop_border is None else crop_border,
+        y_channel=y_channel,
+        pi_border=pi_border,
+        lpips_backbone=None if lpips_backbone is None else str(lpips_backbone),
+        ma_model=None if ma_model is None else str(ma_model),
+        device=device,
+    )
+    suite = MetricSuite(settings)  # loads LPIPS / Ma weights now: a missing file fails before work
+    quiet = quiet or json_path == Path("-")
+    extra: dict[str, object] = {"scale": scale}
+    results: list[DatasetResult] = []
+
+    if hr is not None:
+        pairing = pair_images(folders[0], hr)
+        for path in pairing.unmatched_sr:
+            err_console.print(f"[yellow]unmatched SR:[/] {path}", highlight=False, soft_wrap=True)
+        for path in pairing.unmatched_hr:
+            err_console.print(f"[yellow]unmatched HR:[/] {path}", highlight=False, soft_wrap=True)
+        label = Path(folders[0]).resolve().name
+        with progress(quiet) as bar:
+            task = bar.add_task(f"scoring {label}", total=len(pairing.pairs))
+            results.append(score_pairs(pairing, suite, scale, dataset_name(hr), label,
+                                       on_image=lambda _: bar.advance(task)))
+        extra.update(mode="sr-folder", sr_dir=str(folders[0]), hr_dir=str(hr),
+                     unmatched_sr=[str(p) for p in pairing.unmatched_sr],
+                     unmatched_hr=[str(p) for p in pairing.unmatched_hr])
+    else:
+        datasets = [(dataset_name(d), list_images(d)) for d in folders]
+        taken: set[str] = set()
+        rows: list[tuple[str, Upscaler, str]] = [
+            (_unique_label("Bicubic", taken), bicubic_upscaler(scale), "bicubic") for _ in baselines[:1]
+        ]
+        for source in weights:
+            rows.append((_unique_label(_weights_label(source), taken),
+                         _model_upscaler(source, scale, tile, device, precision), source))
+        total = sum(len(paths) for _, paths in datasets) * len(rows)
+        with progress(quiet) as bar:
+            task = bar.add_task("upscaling and scoring", total=total)
+            for name, paths in datasets:
+                for label, upscale, _ in rows:
+                    bar.update(task, description=f"{label} on {name}")
+                    save_dir = None if save_sr is None else save_sr / label / name
+                    results.append(score_upscaler(paths, upscale, suite, scale, name, label, save_dir,
+                                                  on_image=lambda _: bar.advance(task)))
+        extra.update(mode="models", hr_dirs=[str(d) for d in folders],
+                     models={label: source for label, _, source in rows})
+
+    if csv_path is not None:
+        write_text_atomic(csv_path, results_csv(results))
+    if json_path is not None:
+        text = results_json(results, suite, extra)
+        if json_path == Path("-"):
+            typer.echo(text, nl=False)
+            return
+        write_text_atomic(json_path, text)
+    _render(results, suite, scale)
