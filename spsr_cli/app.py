@@ -50,6 +50,11 @@ def _register() -> None:
 
     app.command("eval")(cmd_eval.evaluate)
 
+    from spsr_cli import cmd_pretrain_psnr, cmd_train
+
+    app.command("pretrain-psnr")(cmd_pretrain_psnr.pretrain_psnr)
+    app.command("train")(cmd_train.train)
+
 
 _register()
 

@@ -1,0 +1,174 @@
+"""A resumable, reproducible stream of training batches.
+
+The order of samples is a function of ``(seed, epoch)`` only, and every sample's random
+augmentation is drawn under a seed that is a function of ``(seed, epoch, position)`` only, so:
+
+* the data position is two integers (``epoch``, ``batches consumed in the epoch``) and a resumed
+  run sees exactly the batches an uninterrupted run would have seen;
+* the *global* batch is the same whatever the number of processes: process ``r`` of ``W`` takes
+  rows ``r·b .. (r+1)·b`` of each global batch of ``W·b`` samples, so 2 processes × 8 see the
+  same 16 samples, with the same augmentations, as 1 process × 16;
+* worker processes (``workers > 0``) change nothing.
+
+The per-sample seed is applied to Python's ``random``, NumPy's global generator and torch's CPU
+generator around ``dataset[index]`` and the previous states are restored afterwards, so a dataset
+that augments with any of those global generators is reproducible without knowing about it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from spsr.errors import ConfigError
+
+_MASK = (1 << 63) - 1
+# A position no sample has: the seed of the epoch's shuffling.
+_ORDER_POSITION = 1 << 40
+
+
+def sample_seed(seed: int, epoch: int, position: int) -> int:
+    """A 63-bit seed for one sample of one epoch (SplitMix64-style mixing)."""
+    x = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + position * 0x94D049BB133111EB) & ((1 << 64) - 1)
+    x ^= x >> 31
+    x = (x * 0xBF58476D1CE4E5B9) & ((1 << 64) - 1)
+    x ^= x >> 29
+    return x & _MASK
+
+
+@contextlib.contextmanager
+def seeded_global_rngs(seed: int) -> Iterator[None]:
+    """Seed Python, NumPy and torch (CPU) global generators; restore their states on exit."""
+    py_state = random.getstate()
+    np_state = np.random.get_state()
+    torch_state = torch.random.get_rng_state()
+    random.seed(seed)
+    np.random.seed(seed % (1 << 32))
+    torch.manual_seed(seed)
+    try:
+        yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
+        torch.random.set_rng_state(torch_state)
+
+
+class SeededSamples(Dataset):
+    """Wraps a dataset so that item ``(index, seed)`` is ``dataset[index]`` under ``seed``."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        index, seed = key
+        with seeded_global_rngs(seed):
+            return self.dataset[index]
+
+
+class BatchStream:
+    """Endless iterator over this process's share of reproducible global batches.
+
+    Args:
+        dataset: map-style dataset of dicts of tensors (e.g. ``{"lr": ..., "hr": ...}``).
+        global_batch: samples per step over all processes.
+        seed: base seed of order and augmentation.
+        rank: this process's rank.
+        world_size: number of processes (must divide ``global_batch``).
+        workers: DataLoader worker processes (0: load in this process).
+        pin_memory: pin batches (for CUDA).
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        global_batch: int,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        workers: int = 0,
+        pin_memory: bool = False,
+    ) -> None:
+        if global_batch % world_size:
+            raise ConfigError(
+                f"batch size {global_batch} does not split evenly over {world_size} processes"
+            )
+        n = len(dataset)  # type: ignore[arg-type]
+        if n < global_batch:
+            raise ConfigError(f"the training set has {n} samples, fewer than one batch of {global_batch}")
+        self.dataset = SeededSamples(dataset)
+        self.global_batch = global_batch
+        self.local_batch = global_batch // world_size
+        self.seed = seed
+        self.rank = rank
+        self.world_size = world_size
+        self.workers = workers
+        self.pin_memory = pin_memory
+        self.batches_per_epoch = n // global_batch
+        self.epoch = 0
+        self.position = 0  # batches consumed in the current epoch
+        self._iterator: Iterator[Any] | None = None
+
+    def state_dict(self) -> dict[str, int]:
+        """The data position: ``epoch`` and batches consumed in it."""
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        """Continue from a saved position (drops any batches already prefetched)."""
+        self.epoch = int(state["epoch"])
+        self.position = int(state["position"])
+        self._iterator = None
+
+    def _order(self, epoch: int) -> list[int]:
+        g = torch.Generator()
+        g.manual_seed(sample_seed(self.seed, epoch, _ORDER_POSITION))
+        return torch.randperm(len(self.dataset), generator=g).tolist()
+
+    def _local_keys(self, epoch: int, start: int) -> list[list[tuple[int, int]]]:
+        order = self._order(epoch)
+        batches = []
+        for b in range(start, self.batches_per_epoch):
+            first = b * self.global_batch + self.rank * self.local_batch
+            rows = range(first, first + self.local_batch)
+            batches.append([(order[p], sample_seed(self.seed, epoch, p)) for p in rows])
+        return batches
+
+    def _start_epoch(self) -> None:
+        loader = DataLoader(
+            self.dataset,
+            batch_sampler=self._local_keys(self.epoch, self.position),
+            num_workers=self.workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=False,
+            # A private generator: creating an iterator must not draw from torch's global RNG
+            # (a resumed run creates one more iterator than an uninterrupted run).
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+        self._iterator = iter(loader)
+
+    def __iter__(self) -> BatchStream:
+        return self
+
+    def __next__(self) -> Any:
+        if self.position >= self.batches_per_epoch:
+            self.epoch += 1
+            self.position = 0
+            self._iterator = None
+        if self._iterator is None:
+            self._start_epoch()
+        assert self._iterator is not None
+        batch = next(self._iterator)
+        self.position += 1
+        return batch
+
+    def close(self) -> None:
+        """Stop worker processes."""
+        self._iterator = None

@@ -1,0 +1,150 @@
+"""Process-group set-up for ``torchrun`` + DistributedDataParallel, and the few collectives the
+engine needs. A single process (no ``torchrun``) is a world of one and every helper is a no-op.
+
+``torchrun --nproc_per_node N -m spsr_cli.app train ...`` sets ``RANK``, ``WORLD_SIZE``,
+``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; :func:`init_distributed` reads them and joins
+the group with NCCL on GPUs and gloo on CPUs. Multi-node works the same way (``--nnodes``,
+``--rdzv-endpoint``). Rank 0 alone writes files.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from spsr.errors import ConfigError
+
+# Validation runs on rank 0 while the others wait at a barrier: allow it to take long.
+COLLECTIVE_TIMEOUT = datetime.timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process stands in the job.
+
+    Attributes:
+        rank: global rank (0 writes files).
+        world_size: number of processes.
+        local_rank: rank on this node (selects the GPU).
+        device: the device this process trains on.
+        backend: ``nccl``, ``gloo`` or ``none`` (single process).
+    """
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+    backend: str = "none"
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` → ``cuda:LOCAL_RANK`` when CUDA is available, else ``cpu``; others as given."""
+    if name == "auto":
+        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {name!r} (auto, cpu, cuda, cuda:N)") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError("device cuda requested but CUDA is not available; use --device cpu")
+        if device.index is None:
+            device = torch.device(f"cuda:{local_rank}")
+    return device
+
+
+def init_distributed(device_name: str = "auto") -> DistContext:
+    """Join the process group when launched by ``torchrun``, else return a world of one.
+
+    Args:
+        device_name: the configured device (``auto``, ``cpu``, ``cuda``...).
+
+    Returns:
+        The process's :class:`DistContext`.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    device = resolve_device(device_name, local_rank)
+    if world <= 1:
+        return DistContext(device=device)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group(
+            backend=backend, rank=rank, world_size=world, timeout=COLLECTIVE_TIMEOUT,
+            **({"device_id": device} if backend == "nccl" else {}),
+        )
+    return DistContext(rank, world, local_rank, device, backend)
+
+
+def shutdown(ctx: DistContext) -> None:
+    """Leave the process group (if this process joined one)."""
+    if ctx.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier(ctx: DistContext) -> None:
+    if ctx.distributed:
+        dist.barrier()
+
+
+def all_true(ctx: DistContext, flag: bool) -> bool:
+    """True when ``flag`` is true on every process."""
+    if not ctx.distributed:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=ctx.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item() > 0.5)
+
+
+def max_int(ctx: DistContext, value: int) -> int:
+    """Maximum of an integer over the processes."""
+    if not ctx.distributed:
+        return value
+    t = torch.tensor([float(value)], device=ctx.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
+def mean_dict(ctx: DistContext, values: dict[str, float]) -> dict[str, float]:
+    """Average a dict of floats over the processes (same keys everywhere, sorted order)."""
+    if not ctx.distributed or not values:
+        return values
+    keys = sorted(values)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=ctx.device)
+    dist.all_reduce(t)
+    t /= ctx.world_size
+    return dict(zip(keys, t.tolist()))
+
+
+def gather_objects(ctx: DistContext, obj: Any) -> list[Any]:
+    """Every process's ``obj`` (picklable), in rank order, on every process."""
+    if not ctx.distributed:
+        return [obj]
+    out: list[Any] = [None] * ctx.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(ctx: DistContext, obj: Any) -> Any:
+    """Rank 0's ``obj`` on every process."""
+    if not ctx.distributed:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

@@ -1,0 +1,499 @@
+"""The one training engine every stage runs on (PSNR pre-training, GAN variants, NSE pretext tasks...).
+
+The engine owns the loop and everything around it: the iteration counter, the reproducible batch
+stream (:mod:`spsr.train.batches`), checkpoint and complete resume (:mod:`spsr.train.state`),
+Ctrl-C / SIGTERM, non-finite losses, EMA of the generator, validation with ``spsr eval``'s
+conventions (:mod:`spsr.train.validate`), the JSON-lines log and progress (:mod:`spsr.train.log`),
+autocast precision and DistributedDataParallel (:mod:`spsr.train.distributed`). A *stage* only
+says which networks and optimizers exist and what one iteration does.
+
+Adding a stage or a variant (without touching this file)
+--------------------------------------------------------
+
+1. Subclass :class:`spsr.train.stage.Stage` in your own module, e.g. ``spsr/train/stages/nse.py``::
+
+       class NSEStage(Stage):
+           def __init__(self, cfg, rt):
+               super().__init__(cfg, rt)
+               net = NSE(...)
+               # trainable networks are checkpointed, restored, and DDP-wrapped when distributed;
+               # export_spec marks the generator written to model.safetensors (omit it when the
+               # stage trains no generator: then pass your own export with save_export below)
+               self.F = self.add_network("F", net)
+               self.add_optimizer("F", make_adam(net.parameters(), cfg.optim, cfg.optim.lr_g),
+                                  make_multistep(...))          # scheduler stepped every iteration
+               self.vgg = self.add_network("vgg", extractor, trainable=False)   # frozen helper
+
+           def train_step(self, batch):                 # batch: dict of tensors on the device
+               with self.rt.autocast():                 # bf16/fp16 autocast when enabled
+                   loss = ...
+               self.rt.optimize(loss, "F")              # backward + step, NaN-safe, DDP-safe, AMP scaler
+               return {"f/loss": loss.item()}           # logged (averaged over processes)
+
+   Rules: call networks through the object ``add_network`` returned (the DDP wrapper) for the
+   forward whose backward steps that network's optimizer, and through ``self.module(name)`` for
+   forwards that must not synchronise (e.g. the discriminator inside the generator's loss; wrap
+   it in :func:`spsr.train.runtime.frozen` so no gradient reaches it). Return the same keys every
+   iteration. Randomness inside ``train_step`` must come from torch/numpy/python global
+   generators (they are checkpointed) or from the batch.
+
+2. Register it in the same module and list the module in ``variants.BUILTIN_MODULES``::
+
+       register_stage("nse", NSEStage)
+       register_variant(Variant("contrastive", "nse", "NSE by contrastive prediction", configure_fn))
+
+   ``configure_fn(cfg)`` sets the preset's values (loss weights, learning rates, iterations).
+   Stage-specific settings get their own TOML section with
+   :func:`spsr.train.config.register_section` (``cfg.section("nse")``).
+
+3. Optional hooks: ``initialize(source)`` (``--init``; default: :func:`spsr.infer.load_init` on
+   the exported generator), ``extra_state()`` / ``load_extra_state()`` for more checkpointed
+   state.
+
+Running: ``Trainer(cfg, run_dir).run()`` or :func:`train`. The command line does exactly that,
+with :class:`spsr.train.log.ConsoleReporter` for progress.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from spsr.errors import CheckpointError, ConfigError, SpsrError
+from spsr.train import distributed as D
+from spsr.train.batches import BatchStream, seeded_global_rngs
+from spsr.train.config import TrainConfig, dump_toml, validate
+from spsr.train.ema import ModelEMA
+from spsr.train.log import LOG_FILE, JsonLinesLog, Reporter
+from spsr.train.runtime import Runtime, resolve_amp
+from spsr.train.stage import Stage
+from spsr.train.state import (
+    capture_rng,
+    last_state_path,
+    load_state,
+    numbered_state_path,
+    prune_numbered_states,
+    restore_rng,
+    save_state,
+)
+from spsr.train.validate import ValImage, evaluate_generator, load_val_folder, load_val_store
+from spsr.train.variants import get_stage
+
+CONFIG_FILE = "config.toml"
+MODEL_FILE = "model.safetensors"
+BEST_FILE = "best.safetensors"
+
+
+class TrainingDivergedError(SpsrError):
+    """The loss stayed non-finite for ``run.nan_patience`` iterations in a row."""
+
+
+@dataclass
+class TrainResult:
+    """How a training session ended.
+
+    Attributes:
+        run_dir: the run folder.
+        iteration: iterations done in total (including earlier sessions).
+        reason: ``finished``, or the signal that stopped it (``SIGINT``, ``SIGTERM``).
+        best: the best validation record (``psnr``, ``ssim``, ``iteration``) or None.
+    """
+
+    run_dir: Path
+    iteration: int
+    reason: str
+    best: dict[str, Any] | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.reason != "finished"
+
+
+Callback = Callable[["Trainer"], None]
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's (CPU and CUDA) global generators."""
+    random.seed(seed)
+    np.random.seed(seed % (1 << 32))
+    torch.manual_seed(seed)
+
+
+def run_folder_problem(run_dir: Path, resume: bool) -> str | None:
+    """Why ``run_dir`` cannot be used (None when it can)."""
+    if resume:
+        if not last_state_path(run_dir).is_file():
+            return f"nothing to resume: {last_state_path(run_dir)} does not exist"
+        return None
+    if run_dir.exists() and not run_dir.is_dir():
+        return f"{run_dir} exists and is not a folder"
+    used = [n for n in (CONFIG_FILE, MODEL_FILE, "state", LOG_FILE) if (run_dir / n).exists()]
+    if used:
+        return f"{run_dir} already holds a run; continue it with --resume or choose another folder"
+    return None
+
+
+class Trainer:
+    """Runs one stage to ``run.iterations`` in a run folder.
+
+    Args:
+        cfg: the resolved configuration (validated here).
+        run_dir: the run folder (created; must not hold a run unless ``resume``).
+        resume: continue from ``run_dir/state/last.pt``.
+        dataset: training dataset (default: :class:`spsr.data.dataset.PatchDataset` on ``data.path``).
+        val_images: validation pairs (default: ``data.val_dir``, else the store's ``val`` group).
+        reporter: progress display (default: silent).
+        callbacks: called as ``fn(trainer)`` after every iteration (e.g. to inspect or stop).
+    """
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        run_dir: str | os.PathLike[str],
+        resume: bool = False,
+        dataset: Dataset | None = None,
+        val_images: Sequence[ValImage] | None = None,
+        reporter: Reporter | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
+        self.cfg = validate(cfg)
+        self.run_dir = Path(run_dir)
+        self.resume = resume
+        self.dataset = dataset
+        self.val_images = list(val_images) if val_images is not None else None
+        self.reporter = reporter or Reporter()
+        self.callbacks = list(callbacks)
+        self.iteration = 0
+        self.best: dict[str, Any] | None = None
+        self.nonfinite_streak = 0
+        self._stop_signal: str | None = None
+        self._old_handlers: dict[int, Any] = {}
+        self._acc: dict[str, float] = {}
+        self._acc_n = 0
+        self._skipped = 0
+        self._last_log = (0, time.monotonic())
+        # Set up in run():
+        self.dist: D.DistContext
+        self.rt: Runtime
+        self.stage: Stage
+        self.ema: ModelEMA | None = None
+        self.stream: BatchStream
+        self.log: JsonLinesLog
+
+    # ------------------------------------------------------------------ public
+
+    def run(self) -> TrainResult:
+        """Train until ``run.iterations`` or a stop signal; returns how it ended."""
+        owns_group = not torch.distributed.is_initialized()
+        self.dist = D.init_distributed(self.cfg.run.device)
+        try:
+            self._setup()
+            self._install_signals()
+            return self._loop()
+        finally:
+            self._restore_signals()
+            self.reporter.close()
+            for name in ("stream", "log"):
+                if hasattr(self, name):
+                    getattr(self, name).close()
+            if owns_group:
+                D.shutdown(self.dist)
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        """The generator's plain module (what is exported and validated, before EMA)."""
+        return self.rt.export_entry()[1].module
+
+    def request_stop(self, reason: str = "SIGTERM") -> None:
+        """Stop after the current iteration, saving a resumable state (as a signal would)."""
+        self._stop_signal = reason
+
+    # ------------------------------------------------------------------ set-up
+
+    def _setup(self) -> None:
+        cfg, dist = self.cfg, self.dist
+        problem = run_folder_problem(self.run_dir, self.resume) if dist.is_main else None
+        problem = D.broadcast_object(dist, problem)
+        if problem:
+            raise (CheckpointError if self.resume else ConfigError)(problem)
+        if dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        D.barrier(dist)
+
+        dataset = self.dataset if self.dataset is not None else self._default_dataset()
+        data_scale = getattr(dataset, "scale", cfg.model.scale)
+        if data_scale != cfg.model.scale:
+            raise ConfigError(f"the training data is x{data_scale} but the model is x{cfg.model.scale}")
+        with seeded_global_rngs(0):
+            sample = dataset[0]
+        amp_dtype, use_scaler = resolve_amp(cfg.run.amp, dist.device)
+        self.rt = Runtime(
+            cfg=cfg, dist=dist, amp_dtype=amp_dtype, use_scaler=use_scaler,
+            channels_last=cfg.run.channels_last,
+            data_shapes={k: tuple(v.shape) for k, v in sample.items() if isinstance(v, torch.Tensor)},
+            resuming=self.resume,
+        )
+        seed_everything(cfg.run.seed)  # same initial weights on every process
+        self.stage = get_stage(cfg.stage)(cfg, self.rt)  # type: ignore[assignment]
+        if not self.resume and cfg.run.init:
+            self.stage.initialize(cfg.run.init)
+        if cfg.run.ema > 0:
+            self.ema = ModelEMA(self.generator, cfg.run.ema)
+        self.stream = BatchStream(
+            dataset, cfg.data.batch_size, cfg.run.seed, dist.rank, dist.world_size,
+            workers=cfg.data.workers, pin_memory=dist.device.type == "cuda",
+        )
+        self.log = JsonLinesLog(self.run_dir / LOG_FILE, enabled=dist.is_main)
+        if dist.is_main and self.val_images is None:
+            self.val_images = self._default_val_images(dataset)
+        self.has_val = bool(D.broadcast_object(dist, bool(self.val_images)))
+
+        if self.resume:
+            self._restore(load_state(last_state_path(self.run_dir)))
+        else:
+            seed_everything(cfg.run.seed + dist.rank)
+        if dist.is_main:
+            _write_text_atomic(self.run_dir / CONFIG_FILE, dump_toml(cfg))
+        self._write(
+            kind="start", iteration=self.iteration, iterations=cfg.run.iterations,
+            stage=cfg.stage, variant=cfg.variant, world_size=dist.world_size,
+            batch_per_process=self.stream.local_batch, device=str(dist.device),
+            amp=str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
+            resumed=self.resume, init=cfg.run.init if not self.resume else "",
+        )
+
+    def _default_dataset(self) -> Dataset:
+        if not self.cfg.data.path:
+            raise ConfigError("no training data: give the patch store made by spsr prepare-data")
+        from spsr.data.dataset import PatchDataset
+
+        return PatchDataset(self.cfg.data.path, lr_crop=self.cfg.data.lr_patch or None,
+                            augment=self.cfg.data.augment)
+
+    def _default_val_images(self, dataset: Dataset) -> list[ValImage]:
+        d = self.cfg.data
+        if d.val_dir:
+            return load_val_folder(d.val_dir, self.cfg.model.scale, d.val_limit)
+        path = getattr(dataset, "path", None)
+        if path is not None and d.path:
+            from spsr.data.dataset import ValImageDataset
+
+            if len(ValImageDataset(path)):
+                return load_val_store(path, d.val_limit)
+        return []
+
+    # ------------------------------------------------------------------ loop
+
+    def _loop(self) -> TrainResult:
+        cfg, rt = self.cfg, self.rt
+        total = cfg.run.iterations
+        self.reporter.start(total, self.iteration, f"{cfg.stage}/{cfg.variant}")
+        self._last_log = (self.iteration, time.monotonic())
+        reason = "finished"
+        while self.iteration < total:
+            batch = rt.to_device(next(self.stream))
+            rt.iteration = self.iteration + 1
+            rt.nonfinite.clear()
+            values = self.stage.train_step(batch)
+            self.iteration += 1
+            rt.step_schedulers()
+            if self.ema is not None:
+                self.ema.update(self.generator)
+            self._account(values)
+            self.reporter.step(self.iteration, values)
+            for callback in self.callbacks:
+                callback(self)
+            stop = D.max_int(self.dist, 1 if self._stop_signal else 0) > 0
+            it = self.iteration
+            if it % cfg.run.log_every == 0 or it == total or stop:
+                self._log_train()
+            if not stop and self.has_val and (it % cfg.data.val_every == 0 or it == total):
+                self._validate()
+            if it % cfg.run.checkpoint_every == 0 or it == total or stop:
+                self._checkpoint()
+            if stop:
+                reason = self._stop_signal or "SIGTERM"
+                break
+        self._write(kind="end", iteration=self.iteration, reason=reason, best=self.best)
+        return TrainResult(self.run_dir, self.iteration, reason, self.best)
+
+    def _account(self, values: dict[str, float]) -> None:
+        if self.rt.nonfinite:
+            self.nonfinite_streak += 1
+            self._skipped += 1
+            message = (
+                f"non-finite loss at iteration {self.iteration} ({', '.join(self.rt.nonfinite)}); "
+                f"step skipped ({self.nonfinite_streak} in a row)"
+            )
+            self.reporter.warn(message)
+            self._write(kind="warning", iteration=self.iteration, message=message)
+            if self.nonfinite_streak >= self.cfg.run.nan_patience:
+                self._write(kind="end", iteration=self.iteration, reason="diverged")
+                raise TrainingDivergedError(
+                    f"training diverged: the loss was not finite for {self.nonfinite_streak} "
+                    f"iterations in a row (up to iteration {self.iteration}); the last checkpoint "
+                    f"in {self.run_dir / 'state'} is intact. Try a lower learning rate or --amp off"
+                )
+            return
+        self.nonfinite_streak = 0
+        for key, value in values.items():
+            self._acc[key] = self._acc.get(key, 0.0) + float(value)
+        self._acc_n += 1
+
+    def _log_train(self) -> None:
+        means = {k: v / self._acc_n for k, v in sorted(self._acc.items())} if self._acc_n else {}
+        means = D.mean_dict(self.dist, means)
+        it0, t0 = self._last_log
+        now = time.monotonic()
+        rate = (self.iteration - it0) / max(now - t0, 1e-9)
+        eta = (self.cfg.run.iterations - self.iteration) / rate if rate > 0 else float("nan")
+        self._write(
+            kind="train", iteration=self.iteration, epoch=self.stream.epoch, **means,
+            **self.rt.learning_rates(), it_per_s=round(rate, 4), eta_s=round(eta, 1),
+            skipped=self._skipped,
+        )
+        self._acc, self._acc_n, self._skipped = {}, 0, 0
+        self._last_log = (self.iteration, now)
+
+    def _export_module(self) -> torch.nn.Module:
+        return self.ema.module if self.ema is not None else self.generator
+
+    def _validate(self) -> None:
+        if self.dist.is_main:
+            assert self.val_images
+            d = self.cfg.data
+            metrics = evaluate_generator(
+                self._export_module(), self.val_images, self.cfg.model.scale, self.dist.device,
+                tile=d.val_tile, precision=d.val_precision,
+            )
+            is_best = self.best is None or metrics["psnr"] > self.best["psnr"]
+            if is_best:
+                self.best = {"psnr": metrics["psnr"], "ssim": metrics["ssim"], "iteration": self.iteration}
+                self._save_weights(self.run_dir / BEST_FILE)
+            self._write(kind="val", iteration=self.iteration, **metrics, best=is_best)
+        D.barrier(self.dist)
+
+    # ------------------------------------------------------------------ checkpoint / resume
+
+    def _save_weights(self, path: Path) -> None:
+        from spsr.infer import save_weights
+
+        _, entry = self.rt.export_entry()
+        save_weights(path, self._export_module(), entry.export_spec, provenance={
+            "stage": self.cfg.stage, "variant": self.cfg.variant, "iteration": self.iteration,
+            "ema": self.ema is not None, "run": self.run_dir.name,
+        })
+
+    def _checkpoint(self) -> None:
+        rngs = D.gather_objects(self.dist, capture_rng())
+        if self.dist.is_main:
+            rt = self.rt
+            payload = {
+                "iteration": self.iteration,
+                "config": self.cfg.to_dict(),
+                "networks": {n: e.module.state_dict() for n, e in rt.networks.items() if e.trainable},
+                "optimizers": {n: o.state_dict() for n, o in rt.optimizers.items()},
+                "schedulers": {n: s.state_dict() for n, s in rt.schedulers.items()},
+                "scalers": {n: s.state_dict() for n, s in rt.scalers.items()},
+                "ema": self.ema.state_dict() if self.ema is not None else None,
+                "stage": self.stage.extra_state(),
+                "data": self.stream.state_dict(),
+                "rng": rngs,
+                "engine": {"best": self.best, "nonfinite_streak": self.nonfinite_streak},
+            }
+            path = save_state(last_state_path(self.run_dir), payload)
+            if self.cfg.run.keep_states > 0:
+                numbered = numbered_state_path(self.run_dir, self.iteration)
+                tmp = numbered.with_suffix(".tmp")
+                shutil.copyfile(path, tmp)
+                os.replace(tmp, numbered)
+                prune_numbered_states(self.run_dir, self.cfg.run.keep_states)
+            self._save_weights(self.run_dir / MODEL_FILE)
+            self._write(kind="checkpoint", iteration=self.iteration, path=str(path))
+        D.barrier(self.dist)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        rt = self.rt
+        try:
+            for name, entry in rt.networks.items():
+                if entry.trainable:
+                    entry.module.load_state_dict(state["networks"][name])
+            for name, opt in rt.optimizers.items():
+                opt.load_state_dict(state["optimizers"][name])
+            for name, sched in rt.schedulers.items():
+                sched.load_state_dict(state["schedulers"][name])
+            for name, scaler in rt.scalers.items():
+                if name in state["scalers"]:
+                    scaler.load_state_dict(state["scalers"][name])
+            if self.ema is not None:
+                if state.get("ema") is None:
+                    raise KeyError("ema")
+                self.ema.load_state_dict(state["ema"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            raise CheckpointError(
+                f"the saved state in {self.run_dir} does not match this configuration ({exc})"
+            ) from None
+        self.stage.load_extra_state(state.get("stage", {}))
+        self.stream.load_state_dict(state["data"])
+        self.iteration = int(state["iteration"])
+        engine = state.get("engine", {})
+        self.best = engine.get("best")
+        self.nonfinite_streak = int(engine.get("nonfinite_streak", 0))
+        rngs = state.get("rng", [])
+        if len(rngs) == self.dist.world_size:
+            restore_rng(rngs[self.dist.rank])
+        else:  # a different number of processes: the data stream is still exact, RNG streams are new
+            seed_everything(self.cfg.run.seed + self.dist.rank + 1_000_003 * self.iteration)
+        if self.iteration >= self.cfg.run.iterations:
+            raise ConfigError(
+                f"the run is already at iteration {self.iteration} of {self.cfg.run.iterations}; "
+                "raise --iterations to train further"
+            )
+
+    # ------------------------------------------------------------------ signals / logging
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._old_handlers[sig] = signal.signal(sig, self._on_signal)
+
+    def _restore_signals(self) -> None:
+        for sig, handler in self._old_handlers.items():
+            signal.signal(sig, handler)
+        self._old_handlers.clear()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._stop_signal is not None:  # second signal: stop now (the state file is atomic)
+            self._restore_signals()
+            raise KeyboardInterrupt
+        self._stop_signal = signal.Signals(signum).name
+
+    def _write(self, **record: Any) -> None:
+        if self.dist.is_main:
+            written = self.log.write(record)
+            self.reporter.record(written)
+
+
+def train(cfg: TrainConfig, run_dir: str | os.PathLike[str], **kwargs: Any) -> TrainResult:
+    """``Trainer(cfg, run_dir, **kwargs).run()``."""
+    return Trainer(cfg, run_dir, **kwargs).run()
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

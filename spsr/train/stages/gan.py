@@ -1,0 +1,237 @@
+"""Adversarial training of a generator: ESRGAN and SPSR-G, and the base of later variants.
+
+Every iteration: one generator step on the weighted sum of its loss terms, then one step of each
+discriminator (RaGAN, BCE-with-logits, as the official code: G and every D updated each step).
+
+Generator terms (weights in ``cfg.loss``; a zero weight removes the term, and its network):
+
+================  ==========================================  ===============================
+log key           term                                        SPSR-G weight (seed 000 eq. 10)
+================  ==========================================  ===============================
+``g/pixel``       L1(SR, HR)                                  β_I = 0.01
+``g/perceptual``  L1(VGG19 conv5_4 (SR), VGG19 conv5_4 (HR))  1
+``g/gan``         RaGAN of D on images                        γ_I = 0.005
+``g/grad_pixel``  L1(M(SR), M(HR)) (official: MSE, pad 2)     β_GM = 0.01
+``g/grad_gan``    RaGAN of D_grad on M(SR)                    γ_GM = 0.005
+``g/branch``      L1(gradient branch output, M(HR))           β_GB = 0.5
+================  ==========================================  ===============================
+
+Variants: ``esrgan`` (RRDBNet; the first three terms) and ``g`` (SPSR generator; all six).
+``--backbone edsr|srresnet`` swaps the backbone (EDSR-GAN / EDSR-G, seed 001 App. D): the
+gradient-space terms work with any generator, the branch term needs an SPSR generator.
+
+Extending: subclass :class:`GANStage` and override :meth:`GANStage.generator_terms` (content
+terms) and/or :meth:`GANStage.build_adversaries` (one :class:`Adversary` per discriminator: the
+discriminator, what it looks at, its weight and its loss). SPSR-P swaps the gradient-space
+adversary for one on NSE features; the U-Net variant brings its own discriminator and loss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from spsr.archs import SROutput, build_model, sr_of
+from spsr.archs.discriminator_vgg import VGGDiscriminator
+from spsr.errors import ConfigError
+from spsr.losses.gan import AdversarialLoss, make_adversarial_loss
+from spsr.losses.gradient import GradientPixelLoss
+from spsr.losses.perceptual import PerceptualLoss, VGGFeatureExtractor
+from spsr.losses.pixel import PixelLoss, pixel_distance
+from spsr.train.config import TrainConfig
+from spsr.train.runtime import Runtime, frozen
+from spsr.train.stage import Stage, make_adam, make_multistep
+from spsr.train.variants import Variant, register_stage, register_variant
+
+PERCEPTUAL_NETS = ("vgg", "none", "vgg_random")
+
+
+@dataclass
+class Adversary:
+    """A discriminator and how the generator meets it.
+
+    Attributes:
+        name: network / optimizer name (``D``, ``D_grad``).
+        key: log prefix (``gan`` → ``g/gan``; the discriminator logs ``d_gan/loss``...).
+        view: maps an image batch to what the discriminator sees (identity, gradient map...);
+            it must be differentiable for the generated images.
+        weight: weight of the generator's adversarial term.
+        loss: the adversarial loss (RaGAN by default).
+    """
+
+    name: str
+    key: str
+    view: Callable[[torch.Tensor], torch.Tensor]
+    weight: float
+    loss: AdversarialLoss
+
+
+class GANStage(Stage):
+    """Generator + discriminators trained together (see the module docstring)."""
+
+    def __init__(self, cfg: TrainConfig, rt: Runtime) -> None:
+        super().__init__(cfg, rt)
+        lo = cfg.loss
+        if lo.perceptual_net not in PERCEPTUAL_NETS:
+            raise ConfigError(f"unknown perceptual network {lo.perceptual_net!r} (vgg, none)")
+        self.spec = cfg.model.spec()
+        self.has_branch = self.spec.arch == "spsr"
+        if lo.branch > 0 and not self.has_branch:
+            raise ConfigError("loss.branch needs a generator with a gradient branch (arch spsr)")
+        generator = build_model(self.spec)
+        self.G = self.add_network(
+            "G", generator, export_spec=self.spec,
+            find_unused_parameters=self.has_branch and lo.branch == 0,
+        )
+        opt = make_adam(generator.parameters(), cfg.optim, cfg.optim.lr_g, cfg.optim.weight_decay_g)
+        self.add_optimizer("G", opt, make_multistep(opt, cfg.optim))
+        self.warmup_frozen = self._warmup_frozen(generator)
+
+        self.pixel = PixelLoss(lo.pixel_criterion)
+        self.gradient = GradientPixelLoss(lo.gradient_form).to(rt.device)
+        self.branch_target = GradientPixelLoss("paper").to(rt.device)  # M with padding 1, as the branch
+        self.perceptual: PerceptualLoss | None = None
+        if lo.perceptual > 0 and lo.perceptual_net != "none":
+            extractor = VGGFeatureExtractor(
+                lo.perceptual_layer, lo.vgg_weights or None, pretrained=lo.perceptual_net == "vgg"
+            )
+            self.add_network("vgg", extractor, trainable=False)
+            self.perceptual = PerceptualLoss(extractor, "l1")
+        self.adversaries = self.build_adversaries()
+        self.nets = {a.name: self.rt.networks[a.name].wrapped for a in self.adversaries}
+
+    # ------------------------------------------------------------------ building blocks
+
+    def _warmup_frozen(self, generator: nn.Module) -> list[nn.Parameter]:
+        if self.cfg.run.fusion_warmup <= 0:
+            return []
+        if not hasattr(generator, "fusion_parameters"):
+            raise ConfigError("run.fusion_warmup needs an SPSR generator (it trains the fusion block alone)")
+        fusion = {id(p) for p in generator.fusion_parameters()}
+        return [p for p in generator.parameters() if id(p) not in fusion]
+
+    def hr_size(self) -> int:
+        """Side of the HR training crops (what the discriminators are built for)."""
+        shape = self.rt.data_shapes.get("hr")
+        if not shape:
+            raise ConfigError("the training data gave no 'hr' tensor")
+        if shape[-1] != shape[-2]:
+            raise ConfigError(f"the VGG discriminator needs square HR crops, got {shape[-2]}×{shape[-1]}")
+        return int(shape[-1])
+
+    def add_adversary(
+        self,
+        name: str,
+        key: str,
+        view: Callable[[torch.Tensor], torch.Tensor],
+        weight: float,
+        discriminator: nn.Module,
+        loss: AdversarialLoss | None = None,
+    ) -> Adversary:
+        """Register a discriminator with its own Adam + MultiStepLR (lr ``optim.lr_d``)."""
+        self.add_network(name, discriminator)
+        o = self.cfg.optim
+        opt = make_adam(discriminator.parameters(), o, o.lr_d, o.weight_decay_d)
+        self.add_optimizer(name, opt, make_multistep(opt, o))
+        return Adversary(name, key, view, weight, loss or make_adversarial_loss(self.cfg.loss.gan_type))
+
+    def vgg_discriminator(self, input_size: int, in_nc: int = 3) -> VGGDiscriminator:
+        return VGGDiscriminator(in_nc, self.cfg.d.nf, input_size, self.cfg.d.hidden)
+
+    def build_adversaries(self) -> list[Adversary]:
+        """D on images (weight ``loss.gan``) and D_grad on gradient maps (``loss.gradient_gan``)."""
+        lo, size = self.cfg.loss, self.hr_size()
+        out = []
+        if lo.gan > 0:
+            out.append(self.add_adversary("D", "gan", _identity, lo.gan, self.vgg_discriminator(size)))
+        if lo.gradient_gan > 0:
+            pad = 2 if lo.gradient_form == "official" else 0
+            out.append(self.add_adversary(
+                "D_grad", "grad_gan", self.gradient.maps, lo.gradient_gan,
+                self.vgg_discriminator(size + pad),
+            ))
+        return out
+
+    def generator_terms(
+        self, out: torch.Tensor | SROutput, batch: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """The weighted non-adversarial terms of the generator's loss, by log key."""
+        lo, hr = self.cfg.loss, batch["hr"]
+        sr = sr_of(out)
+        terms: dict[str, torch.Tensor] = {}
+        if lo.pixel > 0:
+            terms["g/pixel"] = lo.pixel * self.pixel(sr, hr)
+        if self.perceptual is not None:
+            terms["g/perceptual"] = lo.perceptual * self.perceptual(sr, hr)
+        if lo.gradient_pixel > 0:
+            terms["g/grad_pixel"] = lo.gradient_pixel * self.gradient(sr, hr)
+        if lo.branch > 0:
+            assert isinstance(out, SROutput)
+            target = self.branch_target.maps(hr)
+            terms["g/branch"] = lo.branch * pixel_distance(out.grad, target, "l1")
+        return terms
+
+    # ------------------------------------------------------------------ one iteration
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        rt, hr = self.rt, batch["hr"]
+        with rt.autocast():
+            out = self.G(batch["lr"])
+        sr = sr_of(out)
+
+        # Generator step: discriminators frozen and called without DDP (no synchronisation).
+        real_views, fake_views = {}, {}
+        with frozen(*(self.module(a.name) for a in self.adversaries)), rt.autocast():
+            terms = self.generator_terms(out, batch)
+            for a in self.adversaries:
+                d = self.module(a.name)
+                real_views[a.name] = a.view(hr).detach()
+                fake_views[a.name] = a.view(sr)
+                with torch.no_grad():
+                    real_logits = d(real_views[a.name])
+                fake_logits = d(fake_views[a.name])
+                terms[f"g/{a.key}"] = a.weight * a.loss.generator(real_logits, fake_logits)
+        total = sum(terms.values())
+        warm = rt.iteration <= self.cfg.run.fusion_warmup
+        rt.optimize(total, "G", drop_grads=self.warmup_frozen if warm else ())
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        values["g/total"] = float(total.detach())
+
+        # Discriminator steps on the same generated batch, detached.
+        for a in self.adversaries:
+            net = self.nets[a.name]
+            with rt.autocast():
+                real_logits = net(real_views[a.name])
+                fake_logits = net(fake_views[a.name].detach())
+                loss = a.loss.discriminator(real_logits, fake_logits)
+            rt.optimize(loss, a.name)
+            values[f"d_{a.key}/loss"] = float(loss.detach())
+            values[f"d_{a.key}/real"] = float(real_logits.detach().float().mean())
+            values[f"d_{a.key}/fake"] = float(fake_logits.detach().float().mean())
+        return values
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def configure_g(cfg: TrainConfig) -> None:
+    """``g`` (SPSR-G): the defaults of :mod:`spsr.train.config` are its published values."""
+    cfg.model.arch = "spsr"
+
+
+def configure_esrgan(cfg: TrainConfig) -> None:
+    """``esrgan``: RRDBNet with pixel, perceptual and image-adversarial losses only."""
+    cfg.model.arch = "rrdb"
+    cfg.loss.gradient_pixel = cfg.loss.gradient_gan = cfg.loss.branch = 0.0
+
+
+register_stage("gan", GANStage)
+register_variant(Variant("esrgan", "gan", "ESRGAN: L1 + VGG19 perceptual + RaGAN (RRDBNet)", configure_esrgan))
+register_variant(Variant(
+    "g", "gan", "SPSR-G: ESRGAN losses + gradient pixel/adversarial + branch L1 (SPSR generator)",
+    configure_g,
+))

@@ -1,0 +1,124 @@
+"""Validation during training, with the conventions ``spsr eval`` uses.
+
+Each HR image is mod-cropped and degraded with the MATLAB bicubic (:func:`spsr.ops.bicubic_degrade`),
+the LR image is super-resolved with tiled inference (:class:`spsr.infer.TiledUpscaler`, so large
+images never run out of memory), the result is rounded to 8 bits and scored with
+:func:`spsr.metrics.calculate_psnr` / :func:`spsr.metrics.calculate_ssim` on the Y channel with a
+``scale``-pixel border shaved: the same numbers ``spsr eval`` reports for the saved weights.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from spsr.data.image_io import from_tensor, is_image_file, read_rgb, to_tensor
+from spsr.errors import ConfigError
+from spsr.ops import bicubic_degrade
+
+
+@dataclass
+class ValImage:
+    """One validation pair, 8-bit ``(H, W, 3)``: the mod-cropped HR and its bicubic LR."""
+
+    name: str
+    hr: np.ndarray
+    lr: np.ndarray
+
+
+def load_val_folder(folder: str | os.PathLike[str], scale: int, limit: int = 0) -> list[ValImage]:
+    """HR images of a folder (sorted by name, non-images ignored) with their MATLAB-bicubic LR.
+
+    Args:
+        folder: folder of HR images.
+        scale: the model's scale.
+        limit: keep the first ``limit`` images (0: all).
+
+    Raises:
+        ConfigError: the folder does not exist or holds no image.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"validation folder not found: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and is_image_file(p))
+    if limit:
+        files = files[:limit]
+    if not files:
+        raise ConfigError(f"no images in the validation folder {folder}")
+    images = []
+    for path in files:
+        hr, lr = bicubic_degrade(read_rgb(path), scale)
+        if min(lr.shape[:2]) < 1:
+            raise ConfigError(f"validation image {path} is smaller than the scale {scale}")
+        images.append(ValImage(path.stem, hr, lr))
+    return images
+
+
+def load_val_store(path: str | os.PathLike[str], limit: int = 0) -> list[ValImage]:
+    """The whole held-out images of a patch store's ``val`` group (already bicubic-degraded)."""
+    from spsr.data.dataset import ValImageDataset
+
+    data = ValImageDataset(path)
+    n = len(data) if not limit else min(limit, len(data))
+    images = []
+    for i in range(n):
+        item = data[i]
+        images.append(ValImage(str(item["name"]), from_tensor(item["hr"]), from_tensor(item["lr"])))
+    return images
+
+
+def evaluate_generator(
+    model: nn.Module,
+    images: list[ValImage],
+    scale: int,
+    device: torch.device | str = "cpu",
+    tile: int = 128,
+    precision: str = "auto",
+) -> dict[str, float]:
+    """Mean PSNR / SSIM (Y, border ``scale``) of a generator on validation pairs.
+
+    The model is copied first, so the training copy keeps its mode, memory format and device.
+
+    Args:
+        model: a generator (plain or SPSR).
+        images: pairs from :func:`load_val_folder` or :func:`load_val_store`.
+        scale: the model's scale.
+        device: where to run inference.
+        tile: tile size in LR pixels.
+        precision: ``auto`` | ``fp32`` | ``bf16`` | ``fp16``.
+
+    Returns:
+        ``{"psnr", "ssim", "images", "seconds"}``.
+    """
+    from spsr.infer import TiledUpscaler
+    from spsr.metrics import calculate_psnr, calculate_ssim
+
+    t0 = time.monotonic()
+    module = model.module if hasattr(model, "module") else model
+    frozen = copy.deepcopy(module).float()
+    overlap = min(16, max(0, (tile - 1) // 2)) if tile else 0
+    upscaler = TiledUpscaler(frozen, scale, tile=tile, overlap=overlap, batch=4, device=device,
+                             precision=precision)
+    psnrs, ssims = [], []
+    for image in images:
+        sr = from_tensor(upscaler(to_tensor(image.lr)))
+        if sr.shape != image.hr.shape:
+            raise ConfigError(
+                f"validation image {image.name}: SR {sr.shape} does not match HR {image.hr.shape}"
+            )
+        psnrs.append(float(calculate_psnr(sr, image.hr, crop_border=scale, y_channel=True)))
+        ssims.append(float(calculate_ssim(sr, image.hr, crop_border=scale, y_channel=True)))
+    del frozen, upscaler
+    return {
+        "psnr": float(np.mean(psnrs)),
+        "ssim": float(np.mean(ssims)),
+        "images": len(images),
+        "seconds": round(time.monotonic() - t0, 3),
+    }
