@@ -1,0 +1,70 @@
+"""Two-process DistributedDataParallel (gloo on CPU, launched with torchrun): pre-training matches
+one process with the same global batch, and every GAN variant trains with processes in sync."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+from _train_fixtures import PYTHON, REPO, TinyPairs, make_store, one_thread, subprocess_env  # noqa: F401
+from safetensors.torch import load_file
+
+from spsr.archs import build_model
+from spsr.train.config import TrainConfig, load_toml
+from spsr.train.engine import Trainer, seed_everything
+from spsr.train.log import read_log
+
+TORCHRUN = [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+
+
+def _torchrun(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([*TORCHRUN, *args], env=subprocess_env(), cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return proc
+
+
+def test_pretrain_psnr_under_two_process_ddp_matches_one_process(tmp_path: Path) -> None:
+    store = make_store(tmp_path / "data")
+    ddp_run = tmp_path / "ddp"
+    _torchrun(["-m", "spsr_cli.app", "pretrain-psnr", str(store), "-o", str(ddp_run),
+               "--iterations", "4", "--batch-size", "4", "--lr", "1e-3", "--nf", "8", "--nb", "2",
+               "--set", "model.gc=4", "--amp", "off", "--no-channels-last", "--workers", "0",
+               "--device", "cpu", "--quiet"], tmp_path)
+    start = read_log(ddp_run, "start")[0]
+    assert (start["world_size"], start["batch_per_process"]) == (2, 2)
+
+    cfg = TrainConfig.from_dict(load_toml(ddp_run / "config.toml"))
+    Trainer(cfg, tmp_path / "single").run()
+    assert read_log(tmp_path / "single", "start")[0]["batch_per_process"] == 4
+
+    ddp = load_file(ddp_run / "model.safetensors")
+    single = load_file(tmp_path / "single" / "model.safetensors")
+    seed_everything(cfg.run.seed)
+    init = build_model(cfg.model.spec()).state_dict()
+    moved = max((single[k] - init[k]).abs().max().item() for k in single)
+    diff = max((single[k] - ddp[k]).abs().max().item() for k in single)
+    print(f"weights moved by {moved:.3g}, 1 vs 2 processes differ by {diff:.3g}")
+    assert moved > 1e-3  # training changed the weights...
+    assert diff < 1e-3 * moved  # ...and both runs changed them the same way (float rounding only)
+    ddp_loss = [r["g/pixel"] for r in read_log(ddp_run, "train")]
+    single_loss = [r["g/pixel"] for r in read_log(tmp_path / "single", "train")]
+    assert ddp_loss == pytest.approx(single_loss, rel=1e-4)
+
+
+def test_every_gan_variant_trains_under_two_process_ddp(tmp_path: Path) -> None:
+    _torchrun([str(REPO / "tests" / "_train_ddp_worker.py"), str(tmp_path)], tmp_path)
+    checksums = json.loads((tmp_path / "checksums.json").read_text())
+    assert len(checksums) == 2 and set(checksums[0]) >= {"esrgan", "g"}
+    for name in checksums[0]:
+        assert checksums[0][name] == checksums[1][name], name  # processes in sync
+        start = read_log(tmp_path / name, "start")[0]
+        assert (start["world_size"], start["batch_per_process"]) == (2, 2)
+        state = torch.load(tmp_path / name / "state" / "last.pt", weights_only=True)
+        assert state["iteration"] == 2 and len(state["rng"]) == 2
+        assert "D" in state["networks"]
+    assert set(torch.load(tmp_path / "g" / "state" / "last.pt", weights_only=True)["networks"]) == {
+        "G", "D", "D_grad"}
