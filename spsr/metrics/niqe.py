@@ -20,6 +20,7 @@ import numpy as np
 from scipy.ndimage import correlate
 from scipy.special import gamma
 
+from spsr.metrics._blas import single_threaded_blas
 from spsr.metrics.conventions import MetricInputError, luminance, shave
 from spsr.metrics.distribution_fits import fit_aggd
 from spsr.ops import imresize_np
@@ -105,9 +106,10 @@ def niqe_of_y(y: np.ndarray) -> float:
         The NIQE score (lower is better).
     """
     mu_pris, cov_pris, _ = load_niqe_params()
-    mu, cov = _nan_mean_cov(niqe_features(np.asarray(y, dtype=np.float64)))
-    diff = mu_pris - mu
-    inv = np.linalg.pinv((cov_pris + cov) / 2.0)
+    with single_threaded_blas():
+        mu, cov = _nan_mean_cov(niqe_features(np.asarray(y, dtype=np.float64)))
+        diff = mu_pris - mu
+        inv = np.linalg.pinv((cov_pris + cov) / 2.0)
     return float(np.sqrt(diff @ inv @ diff))
 
 
