@@ -155,11 +155,19 @@ def _atomic_write_bytes(path: Path, payload: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(payload)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it for longer than a moment)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _png_chunk(name: bytes, body: bytes) -> bytes:
@@ -234,7 +242,7 @@ def to_tensor(arr: np.ndarray) -> torch.Tensor:
     if arr.ndim == 2:
         arr = arr[:, :, None]
     scale = float(np.iinfo(arr.dtype).max) if np.issubdtype(arr.dtype, np.integer) else 1.0
-    t = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1))).float()
+    t = torch.from_numpy(np.array(arr.transpose(2, 0, 1), dtype=np.float32))
     return t / scale
 
 

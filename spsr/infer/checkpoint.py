@@ -23,6 +23,7 @@ from torch import nn
 
 import spsr
 from spsr.archs.spec import ArchSpec, build_model
+from spsr.data.image_io import current_umask
 from spsr.errors import CheckpointError
 
 FORMAT = "spsr-weights"
@@ -320,6 +321,7 @@ def save_weights(
     os.close(fd)
     try:
         save_file(state, tmp, metadata=metadata)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -1,0 +1,41 @@
+"""Shared fixtures: tiny models saved to disk, the shared datasets folder, real images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared" / "datasets"
+
+
+def shared_path(*parts: str) -> Path:
+    """A path under ../shared/datasets, or skip the test with the reason when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs {path} (the shared datasets folder beside the repo), which is absent")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_spsr_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised tiny SPSR-G ×4 (nf 8, nb 2) saved as .safetensors."""
+    from spsr.archs import ArchSpec, build_model
+    from spsr.infer import save_weights
+
+    torch.manual_seed(0)
+    spec = ArchSpec("spsr", 4, nf=8, nb=2, gc=4)
+    path = tmp_path_factory.mktemp("weights") / "tiny_spsr.safetensors"
+    save_weights(path, build_model(spec), spec, {"note": "random tiny test model"})
+    return path
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """A real photo (scikit-image's astronaut, public domain), 512×512 RGB uint8."""
+    from skimage import data
+
+    return data.astronaut()
