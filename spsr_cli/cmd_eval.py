@@ -65,16 +65,16 @@ def _weights_label(source: str) -> str:
 def _render(results: list[DatasetResult], suite: MetricSuite, scale: int) -> None:
     s = suite.settings
     where = "Y" if s.y_channel else "RGB"
-    notes = [f"PSNR/SSIM on {where}, border {s.crop_border} shaved"]
+    first = f"↑ higher / ↓ lower is better, best in bold; PSNR/SSIM on {where}, border "
+    notes = [first + f"{s.crop_border} shaved"]
     if any(m in suite.metrics for m in ("niqe", "ma", "pi")):
-        notes.append(f"NIQE/Ma/PI on Y, border {s.pi_border} shaved")
+        notes.append(f"; NIQE/Ma/PI on Y, border {s.pi_border} shaved")
     for dataset in dict.fromkeys(r.dataset for r in results):
         rows = [r for r in results if r.dataset == dataset]
         best = best_models(rows)
         n_images = len(rows[0].images)
         table = Table(
             title=f"{dataset} (x{scale}, {n_images} image{'s' if n_images != 1 else ''})",
-            caption="↑ higher is better, ↓ lower is better; best in bold; " + "; ".join(notes),
         )
         table.add_column("Model")
         for m in suite.metrics:
@@ -88,6 +88,7 @@ def _render(results: list[DatasetResult], suite: MetricSuite, scale: int) -> Non
                 cells.append(f"[bold]{text}[/]" if r.model in best.get(m, set()) else text)
             table.add_row(r.model, *cells)
         console.print(table)
+    console.print("".join(notes), style="dim", highlight=False)
 
 
 @guarded
