@@ -157,11 +157,10 @@ class TiledUpscaler:
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
         """Upscale ``(3, H, W)`` or ``(N, 3, H, W)`` float in [0, 1]; returns the SR image clamped to [0, 1]."""
-        single = img.dim() == 3
-        batch = img.unsqueeze(0) if single else img
-        outs = [self._upscale_one(b) for b in batch]
-        out = torch.stack(outs).clamp_(0, 1)
-        return out[0] if single else out
+        with torch.inference_mode():
+            if img.dim() == 3:
+                return self._upscale_one(img).clamp_(0, 1)
+            return torch.stack([self._upscale_one(b) for b in img]).clamp_(0, 1)
 
     def _upscale_one(self, img: torch.Tensor) -> torch.Tensor:
         c, h, w = img.shape
@@ -187,7 +186,7 @@ class TiledUpscaler:
                 win = wy[:, None] * wx[None, :]
                 acc[:, r.y0 * s:r.y1 * s, r.x0 * s:r.x1 * s] += core * win
                 weight[:, r.y0 * s:r.y1 * s, r.x0 * s:r.x1 * s] += win
-        return acc / weight
+        return acc.div_(weight)
 
     def _whole(self, img: torch.Tensor) -> torch.Tensor:
         try:

@@ -26,8 +26,9 @@ def rgb_to_y_np(img: np.ndarray) -> np.ndarray:
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
     if img.dtype == np.uint8:
-        rgb = img.astype(np.float64) / 255.0
-        y = 16.0 + rgb @ np.asarray(_Y_WEIGHTS)
-        return np.clip(np.round(y), 0, 255).astype(np.uint8)
+        # MATLAB's exact arithmetic for uint8: (w/255)·RGB in 0..255 plus 16, rounded half up.
+        rgb = img.astype(np.float64)
+        y = rgb @ (np.asarray(_Y_WEIGHTS) / 255.0) + 16.0
+        return np.clip(np.floor(y + 0.5), 0, 255).astype(np.uint8)
     rgb = img.astype(np.float64)
     return (16.0 + rgb @ np.asarray(_Y_WEIGHTS)) / 255.0
