@@ -140,7 +140,12 @@ def prepare_data(
     ] = None,
     workers: Annotated[
         int,
-        typer.Option("--workers", "-j", help="Decoding processes (0: decode in the main process)."),
+        typer.Option(
+            "--workers",
+            "-j",
+            help="Decoding processes (0: decode in the main process).",
+            show_default="min(4, CPUs)",  # not this machine's count: help and man stay portable
+        ),
     ] = _default_workers(),
     compression: Annotated[
         Compression, typer.Option(help="HDF5 compression of the patches.")
