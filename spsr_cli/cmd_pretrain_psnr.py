@@ -24,6 +24,7 @@ from spsr_cli.cmd_train import (
     LrG,
     LrPatch,
     Milestones,
+    Moa,
     Nb,
     Nf,
     Output,
@@ -38,6 +39,7 @@ from spsr_cli.cmd_train import (
     Workers,
     absolute_path,
     init_source,
+    on_off,
     run_training,
 )
 
@@ -61,6 +63,7 @@ def pretrain_psnr(
     nb: Nb = None,
     pixel_loss: Annotated[Optional[str], typer.Option("--pixel-loss", help="l1 (default) | l2 | charbonnier.", show_default=False)] = None,
     ema: Ema = None,
+    moa: Moa = None,
     val: Val = None,
     val_every: ValEvery = None,
     val_limit: ValLimit = None,
@@ -85,7 +88,7 @@ def pretrain_psnr(
         "run.ema": ema, "data.val_dir": absolute_path(val),
         "data.val_every": val_every, "data.val_limit": val_limit,
         "run.checkpoint_every": checkpoint_every, "run.log_every": log_every, "run.amp": amp,
-        "run.channels_last": channels_last, "run.device": device, "run.seed": seed,
-        "data.workers": workers,
+        "run.channels_last": on_off(channels_last), "run.device": device, "run.seed": seed,
+        "data.workers": workers, "data.moa": moa,
     }
     run_training("psnr", output, resume, config, overrides, set_, quiet, as_json, arch=arch, backbone=backbone)

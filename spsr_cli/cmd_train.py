@@ -42,10 +42,11 @@ ValLimit = Annotated[Optional[int], typer.Option("--val-limit", help="Validate o
 CheckpointEvery = Annotated[Optional[int], typer.Option("--checkpoint-every", help="Save state and weights every N iterations.", show_default=False)]
 LogEvery = Annotated[Optional[int], typer.Option("--log-every", help="Log averaged losses every N iterations.", show_default=False)]
 Amp = Annotated[Optional[str], typer.Option("--amp", help="auto | off | bf16 | fp16 (fp16: CUDA only).", show_default=False)]
-ChannelsLast = Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="Channels-last memory format.", show_default=False)]
+ChannelsLast = Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="Channels-last memory format (default: on with autocast or CUDA).", show_default=False)]
 Device = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda | cuda:N.", show_default=False)]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Random seed.", show_default=False)]
 Workers = Annotated[Optional[int], typer.Option("--workers", help="Data-loader workers per process.", show_default=False)]
+Moa = Annotated[Optional[bool], typer.Option("--moa/--no-moa", help="MoA: a mixture of augmentations (blend, rgb, mixup, cutmix, cutmixup, cutblur) on every batch (default: on for variant u).", show_default=False)]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Any configuration key: --set loss.pixel=0.02 (repeatable).", show_default=False)]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
@@ -67,6 +68,10 @@ def init_source(init: str | None) -> str | None:
         return None
     path = Path(init).expanduser()
     return str(path.resolve()) if path.exists() else init
+
+
+def on_off(flag: bool | None) -> str | None:
+    return None if flag is None else ("on" if flag else "off")
 
 
 def is_main_process() -> bool:
@@ -144,11 +149,13 @@ def train(
     nf: Nf = None,
     nb: Nb = None,
     backbone: Backbone = None,
-    perceptual: Annotated[Optional[str], typer.Option("--perceptual", help="vgg | none (train without the VGG19 perceptual loss).", show_default=False)] = None,
+    perceptual: Annotated[Optional[str], typer.Option("--perceptual", help="vgg | lpips | none (train without a perceptual loss). Default: vgg; lpips for variant u.", show_default=False)] = None,
     vgg_weights: Annotated[Optional[Path], typer.Option("--vgg-weights", help="VGG19 ImageNet weights file (default: torchvision's cache under TORCH_HOME).", show_default=False)] = None,
+    lpips_weights: Annotated[Optional[Path], typer.Option("--lpips-weights", help="AlexNet ImageNet weights file for LPIPS (default: torchvision's cache under TORCH_HOME).", show_default=False)] = None,
     gradient_loss: Annotated[Optional[str], typer.Option("--gradient-loss", help="paper (L1, padding 1) | official (MSE, padding 2, as the official code).", show_default=False)] = None,
     fusion_warmup: Annotated[Optional[int], typer.Option("--fusion-warmup", help="Train only the fusion block for the first N iterations (official code: 5000).", show_default=False)] = None,
     ema: Ema = None,
+    moa: Moa = None,
     val: Val = None,
     val_every: ValEvery = None,
     val_limit: ValLimit = None,
@@ -163,7 +170,8 @@ def train(
     quiet: Quiet = False,
     as_json: JsonOut = False,
 ) -> None:
-    """Train a perceptual SR model: ESRGAN (--variant esrgan) or SPSR-G (--variant g).
+    """Train a perceptual SR model: ESRGAN (--variant esrgan), SPSR-G (--variant g) or seed 003's
+    U-Net variant (--variant u: U-Net D, LPIPS, feature matching, desubpixel head, MoA).
 
     Losses and weights as the papers (SPSR-G: pixel L1 0.01, VGG19 conv5_4 L1 1, RaGAN 0.005,
     gradient pixel 0.01, gradient RaGAN 0.005, branch L1 0.5), Adam 1e-4 halved at
@@ -176,10 +184,11 @@ def train(
         "optim.milestones": milestones, "model.scale": scale, "model.nf": nf, "model.nb": nb,
         "loss.perceptual_net": perceptual,
         "loss.vgg_weights": absolute_path(vgg_weights),
+        "loss.lpips_weights": absolute_path(lpips_weights), "data.moa": moa,
         "loss.gradient_form": gradient_loss, "run.fusion_warmup": fusion_warmup, "run.ema": ema,
         "data.val_dir": absolute_path(val), "data.val_every": val_every,
         "data.val_limit": val_limit, "run.checkpoint_every": checkpoint_every,
-        "run.log_every": log_every, "run.amp": amp, "run.channels_last": channels_last,
+        "run.log_every": log_every, "run.amp": amp, "run.channels_last": on_off(channels_last),
         "run.device": device, "run.seed": seed, "data.workers": workers,
     }
     run_training(variant, output, resume, config, overrides, set_, quiet, as_json, backbone=backbone)

@@ -30,7 +30,7 @@ def one_thread():
 TINY = {
     "model.nf": 8, "model.nb": 2, "model.gc": 4, "d.nf": 4, "d.hidden": 8,
     "loss.perceptual_net": "vgg_random", "loss.perceptual_layer": "conv2_2",
-    "run.amp": "off", "run.device": "cpu", "run.channels_last": False,
+    "run.amp": "off", "run.device": "cpu", "run.channels_last": "off",
     "data.batch_size": 2, "data.workers": 0, "run.log_every": 1,
 }
 

@@ -59,9 +59,9 @@ def test_toml_round_trip(tmp_path) -> None:
 
 def test_overrides_convert_strings_and_reject_unknown_keys() -> None:
     cfg = preset("g")
-    apply_overrides(cfg, parse_set_options(["optim.milestones=10, 20", "run.channels_last=false",
+    apply_overrides(cfg, parse_set_options(["optim.milestones=10, 20", "run.channels_last=off",
                                             "run.iterations=1e3", "optim.lr_g=2e-4"]))
-    assert cfg.optim.milestones == [10, 20] and cfg.run.channels_last is False
+    assert cfg.optim.milestones == [10, 20] and cfg.run.channels_last == "off"
     assert cfg.run.iterations == 1000 and cfg.optim.lr_g == 2e-4
     with pytest.raises(ConfigError, match="did you mean 'loss.pixel'"):
         apply_overrides(cfg, {"loss.pixle": 1})
@@ -74,7 +74,7 @@ def test_overrides_convert_strings_and_reject_unknown_keys() -> None:
 
 
 def test_validate_rejects_bad_values() -> None:
-    for key, value in [("run.amp", "fp8"), ("loss.pixel", -1.0), ("run.ema", 1.0),
+    for key, value in [("run.amp", "fp8"), ("run.channels_last", "yes"), ("loss.pixel", -1.0), ("run.ema", 1.0),
                        ("optim.milestones", "20,10"), ("model.arch", "vdsr"), ("model.scale", 5)]:
         cfg = preset("g")
         apply_overrides(cfg, {key: value})

@@ -51,6 +51,14 @@ def resolve_amp(mode: str, device: torch.device) -> tuple[torch.dtype | None, bo
     return (torch.bfloat16, False) if device.type == "cpu" and cpu_has_fast_bf16() else (None, False)
 
 
+def resolve_channels_last(mode: str, amp_dtype: torch.dtype | None, device: torch.device) -> bool:
+    """``on`` / ``off``, or ``auto``: on with autocast or on CUDA. Measured on a 2-core AVX512-BF16
+    CPU for a full SPSR-G training step: bf16 1.6× faster with channels-last, fp32 1.2× slower."""
+    if mode in ("on", "off"):
+        return mode == "on"
+    return amp_dtype is not None or device.type == "cuda"
+
+
 @dataclass
 class NetworkEntry:
     """A registered network.
