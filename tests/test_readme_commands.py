@@ -1,0 +1,315 @@
+"""Every ``spsr`` command shown in README.md exists, and so does every option it uses.
+
+The README's ```bash``` (and ```sh```/```shell```) blocks are read; lines continued with a
+trailing backslash are joined; each command line is split with ``shlex`` at ``&&``, ``||``, ``;``,
+``|`` and ``&``. A piece that runs spsr (``spsr …``, ``.venv/bin/spsr …``, any ``…/spsr …``,
+``python -m spsr_cli.app …``, ``torchrun … -m spsr_cli.app …``) is checked against the live Click
+command tree: every subcommand word exists, ``spsr <subcommand> --help`` exits 0, and every
+option on the line (long, short, ``--opt=value``, combined short flags) belongs to that
+subcommand. Nothing but ``--help`` is run.
+
+GPU-only commands: end a command line with a comment starting with ``gpu`` (``… # gpu`` or
+``… # gpu: about 2 days on one A100``) to skip that line; a block whose first line is such a
+comment (``# gpu``) is skipped whole. Use it only for commands that cannot be checked here.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from spsr_cli.app import app
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+_SHELL_LANGS = ("bash", "sh", "shell")
+_SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")", ";;", "|&"}
+_REDIRECTIONS = {">", ">>", "<", "<<", "<<<", ">&", "&>", "&>>", ">|"}
+
+
+@dataclass(frozen=True)
+class ReadmeCommand:
+    """One spsr invocation found in the README.
+
+    Args:
+        line: 1-based README line where the command starts.
+        text: the shell line it comes from (continuations joined).
+        args: the words after the program, e.g. ``["upscale", "in/", "out/", "--tile", "128"]``.
+    """
+
+    line: int
+    text: str
+    args: tuple[str, ...]
+
+
+def _split_comment(line: str) -> tuple[str, str]:
+    """``(code, comment)``: the comment starts at an unquoted ``#`` at a word start."""
+    quote = ""
+    escaped = False
+    for i, ch in enumerate(line):
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
+            return line[:i], line[i + 1 :].strip()
+    return line, ""
+
+
+def _is_gpu_marker(comment: str) -> bool:
+    return re.match(r"gpu\b", comment, flags=re.IGNORECASE) is not None
+
+
+def _logical_lines(block: str, first_line: int) -> list[tuple[int, str]]:
+    """Join backslash-continued lines; returns ``(README line number, text)`` pairs."""
+    out: list[tuple[int, str]] = []
+    pending, start = "", first_line
+    for offset, raw in enumerate(block.split("\n")):
+        if not pending:
+            start = first_line + offset
+        code, _ = _split_comment(raw)
+        if code.rstrip().endswith("\\"):
+            pending += code.rstrip()[:-1] + " "
+            continue
+        out.append((start, pending + raw))
+        pending = ""
+    if pending:
+        out.append((start, pending))
+    return out
+
+
+def _spsr_args(words: list[str]) -> list[str] | None:
+    """The words after the program when ``words`` runs spsr, else None."""
+    while words and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", words[0]):
+        words = words[1:]  # VAR=value prefixes
+    while words and words[0] in ("env", "time", "nohup", "exec"):
+        words = words[1:]
+    if not words:
+        return None
+    if words[0] == "spsr" or words[0].endswith("/spsr"):
+        return words[1:]
+    for i, word in enumerate(words[:-1]):
+        if word == "-m" and words[i + 1] in ("spsr_cli.app", "spsr_cli"):
+            return words[i + 2 :]
+    return None
+
+
+def _commands_on_line(text: str) -> list[list[str]]:
+    """Argument lists of every spsr invocation on one shell line."""
+    code, _ = _split_comment(text)
+    lexer = shlex.shlex(code, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    found: list[list[str]] = []
+    piece: list[str] = []
+    skip_next = False
+    for token in [*lexer, ";"]:
+        if skip_next:
+            skip_next = False
+        elif token in _SEPARATORS:
+            args = _spsr_args(piece)
+            if args is not None:
+                found.append(args)
+            piece = []
+        elif token in _REDIRECTIONS:
+            skip_next = True
+            if piece and piece[-1].isdigit():
+                piece.pop()  # the fd of "2>"
+        else:
+            piece.append(token)
+    return found
+
+
+def extract_commands(markdown: str) -> tuple[list[ReadmeCommand], list[ReadmeCommand]]:
+    """spsr commands in the shell blocks of a Markdown text.
+
+    Returns:
+        ``(checked, gpu_only)``: commands to check, and those skipped by a ``# gpu`` marker.
+    """
+    checked: list[ReadmeCommand] = []
+    gpu_only: list[ReadmeCommand] = []
+    fence = re.compile(r"^```[ \t]*(\w*)[^\n]*\n(.*?)^```", flags=re.MULTILINE | re.DOTALL)
+    for match in fence.finditer(markdown):
+        if match.group(1) not in _SHELL_LANGS:
+            continue
+        first_line = markdown.count("\n", 0, match.start(2)) + 1
+        lines = _logical_lines(match.group(2).rstrip("\n"), first_line)
+        first_comment = next((_split_comment(t)[1] for _, t in lines if t.strip()), "")
+        first_code = next((_split_comment(t)[0] for _, t in lines if t.strip()), "")
+        whole_block_gpu = not first_code.strip() and _is_gpu_marker(first_comment)
+        for number, text in lines:
+            gpu = whole_block_gpu or _is_gpu_marker(_split_comment(text)[1])
+            for args in _commands_on_line(text):
+                command = ReadmeCommand(number, text.strip(), tuple(args))
+                (gpu_only if gpu else checked).append(command)
+    return checked, gpu_only
+
+
+# ---------------------------------------------------------------------------------------------
+# Checking against the Click tree
+
+
+def _option_table(command: Any, ctx: Any) -> dict[str, Any]:
+    table = {}
+    for param in command.get_params(ctx):
+        if param.param_type_name == "option":
+            for name in [*param.opts, *param.secondary_opts]:
+                table[name] = param
+    return table
+
+
+def _takes_value(param: Any) -> bool:
+    return not (getattr(param, "is_flag", False) or getattr(param, "count", False))
+
+
+def check_command(
+    args: list[str] | tuple[str, ...], root: Any = None
+) -> tuple[list[str], list[str]]:
+    """Resolve ``args`` against the spsr command tree.
+
+    Args:
+        args: the words after ``spsr``.
+        root: the Click root command (default: the live app's).
+
+    Returns:
+        ``(subcommand path, problems)``: problems is empty when every word checks out.
+    """
+    command = root if root is not None else typer.main.get_command(app)
+    ctx = command.context_class(command, info_name="spsr")
+    path: list[str] = []
+    problems: list[str] = []
+    words = list(args)
+    i = 0
+    options_done = False
+    while i < len(words):
+        word = words[i]
+        i += 1
+        table = _option_table(command, ctx)
+        where = " ".join(["spsr", *path])
+        if word == "--" and not options_done:
+            options_done = True
+        elif word.startswith("--") and not options_done:
+            name, has_value, _ = word.partition("=")
+            param = table.get(name)
+            if param is None:
+                problems.append(f"`{where}` has no option {name}")
+            elif _takes_value(param) and not has_value:
+                i += 1
+        elif re.fullmatch(r"-[A-Za-z].*", word) and not options_done:
+            for k in range(1, len(word)):  # -q, -j4, -qr
+                param = table.get("-" + word[k])
+                if param is None:
+                    problems.append(f"`{where}` has no option -{word[k]}")
+                    break
+                if _takes_value(param):
+                    i += 1 if k == len(word) - 1 else 0
+                    break
+        elif hasattr(command, "list_commands"):
+            sub = command.get_command(ctx, word)
+            if sub is None:
+                problems.append(f"`{where}` has no subcommand {word!r}")
+                break
+            path.append(word)
+            command = sub
+            ctx = command.context_class(command, info_name=word, parent=ctx)
+    return path, problems
+
+
+_runner = CliRunner()
+_help_exit_codes: dict[tuple[str, ...], tuple[int, str]] = {}
+
+
+def _help(path: list[str]) -> tuple[int, str]:
+    key = tuple(path)
+    if key not in _help_exit_codes:
+        result = _runner.invoke(app, [*path, "--help"])
+        _help_exit_codes[key] = (result.exit_code, result.output)
+    return _help_exit_codes[key]
+
+
+CHECKED, GPU_ONLY = extract_commands(README.read_text(encoding="utf-8"))
+
+
+def test_readme_has_spsr_commands() -> None:
+    """The extraction finds the README's commands (so the checks below are not vacuous)."""
+    assert len(CHECKED) >= 5, f"only {len(CHECKED)} spsr commands found in {README.name}"
+    assert any(c.args[:1] == ("upscale",) for c in CHECKED)
+
+
+@pytest.mark.parametrize(
+    "command", CHECKED, ids=[f"L{c.line}-{'-'.join(c.args[:2])}" for c in CHECKED]
+)
+def test_readme_command_exists_with_its_options(command: ReadmeCommand) -> None:
+    path, problems = check_command(command.args)
+    where = f"README.md line {command.line}: {command.text}"
+    assert not problems, f"{where}\n  " + "\n  ".join(problems)
+    code, output = _help(path)
+    assert code == 0, f"{where}\n  `spsr {' '.join(path)} --help` exited {code}:\n{output}"
+
+
+# ---------------------------------------------------------------------------------------------
+# The checker itself: it must be able to fail
+
+
+def test_checker_flags_unknown_subcommands_and_options() -> None:
+    assert check_command(["upscale", "a.png", "b.png", "--tile", "64"]) == (["upscale"], [])
+    assert check_command(["nosuch", "x"])[1] == ["`spsr` has no subcommand 'nosuch'"]
+    assert check_command(["upscale", "x", "--no-such-option"])[1] == [
+        "`spsr upscale` has no option --no-such-option"
+    ]
+    assert check_command(["upscale", "x", "-Z"])[1] == ["`spsr upscale` has no option -Z"]
+    # an option of another subcommand is not accepted
+    assert check_command(["gradmap", "a", "b", "--samples"])[1] == [
+        "`spsr gradmap` has no option --samples"
+    ]
+    # nested groups, --opt=value, values that look like options, combined short flags
+    path, problems = check_command(
+        ["user-study-sheet", "tally", "votes/", "--key=k.json", "--alpha", "0.1", "--json"]
+    )
+    assert (path, problems) == (["user-study-sheet", "tally"], [])
+    assert check_command(["eval", "out/", "--json", "-", "-qs", "4"]) == (["eval"], [])
+    assert check_command(["--version"]) == ([], [])
+    assert check_command(["user-study-sheet", "nosuch"])[1] == [
+        "`spsr user-study-sheet` has no subcommand 'nosuch'"
+    ]
+
+
+def test_extraction_handles_chains_continuations_and_gpu_markers() -> None:
+    markdown = textwrap.dedent(
+        """\
+        text
+        ```bash
+        # a comment line
+        python3 -m venv .venv && .venv/bin/spsr upscale --samples out/  # trailing
+        spsr user-study-sheet build --hr HR \\
+            -m A=a -m B=b -o study
+        CUDA_VISIBLE_DEVICES=0 spsr eval out/ --hr hr/ 2> log.txt | tee x
+        torchrun --nproc_per_node 4 -m spsr_cli.app train d.h5 -o runs/x  # gpu: 4 GPUs
+        echo spsr is not run here; python -m http.server
+        ```
+        ```bash
+        # gpu
+        spsr train d.h5 -o r
+        ```
+        ```python
+        spsr upscale not shell
+        ```
+        """
+    )
+    checked, gpu_only = extract_commands(markdown)
+    assert [(c.line, c.args) for c in checked] == [
+        (4, ("upscale", "--samples", "out/")),
+        (5, ("user-study-sheet", "build", "--hr", "HR", "-m", "A=a", "-m", "B=b", "-o", "study")),
+        (7, ("eval", "out/", "--hr", "hr/")),
+    ]
+    assert [(c.line, c.args[0]) for c in gpu_only] == [(8, "train"), (13, "train")]
