@@ -17,8 +17,9 @@ Adding a stage or a variant (without touching this file)
                super().__init__(cfg, rt)
                net = NSE(...)
                # trainable networks are checkpointed, restored, and DDP-wrapped when distributed;
-               # export_spec marks the generator written to model.safetensors (omit it when the
-               # stage trains no generator: then pass your own export with save_export below)
+               # export_spec=ArchSpec marks a generator: written to model.safetensors, validated,
+               # averaged by EMA. A stage without one (an NSE pretext task) writes its own files
+               # in save_artifacts() and gets no validation.
                self.F = self.add_network("F", net)
                self.add_optimizer("F", make_adam(net.parameters(), cfg.optim, cfg.optim.lr_g),
                                   make_multistep(...))          # scheduler stepped every iteration
@@ -48,7 +49,7 @@ Adding a stage or a variant (without touching this file)
 
 3. Optional hooks: ``initialize(source)`` (``--init``; default: :func:`spsr.infer.load_init` on
    the exported generator), ``extra_state()`` / ``load_extra_state()`` for more checkpointed
-   state.
+   state, ``save_artifacts(run_dir, iteration)`` to write files at every checkpoint (rank 0).
 
 Running: ``Trainer(cfg, run_dir).run()`` or :func:`train`. The command line does exactly that,
 with :class:`spsr.train.log.ConsoleReporter` for progress.
@@ -248,18 +249,21 @@ class Trainer:
         )
         seed_everything(cfg.run.seed)  # same initial weights on every process
         self.stage = get_stage(cfg.stage)(cfg, self.rt)  # type: ignore[assignment]
+        self.has_generator = self.rt.has_export()
         if not self.resume and cfg.run.init:
             self.stage.initialize(cfg.run.init)
         if cfg.run.ema > 0:
+            if not self.has_generator:
+                raise ConfigError("run.ema averages a generator, and this stage trains none")
             self.ema = ModelEMA(self.generator, cfg.run.ema)
         self.stream = BatchStream(
             dataset, cfg.data.batch_size, cfg.run.seed, dist.rank, dist.world_size,
             workers=cfg.data.workers, pin_memory=dist.device.type == "cuda",
         )
         self.log = JsonLinesLog(self.run_dir / LOG_FILE, enabled=dist.is_main)
-        if dist.is_main and self.val_images is None:
+        if dist.is_main and self.val_images is None and self.has_generator:
             self.val_images = self._default_val_images(dataset)
-        self.has_val = bool(D.broadcast_object(dist, bool(self.val_images)))
+        self.has_val = self.has_generator and bool(D.broadcast_object(dist, bool(self.val_images)))
 
         if self.resume:
             self._restore(load_state(last_state_path(self.run_dir)))
@@ -421,7 +425,9 @@ class Trainer:
                 shutil.copyfile(path, tmp)
                 os.replace(tmp, numbered)
                 prune_numbered_states(self.run_dir, self.cfg.run.keep_states)
-            self._save_weights(self.run_dir / MODEL_FILE)
+            if self.has_generator:
+                self._save_weights(self.run_dir / MODEL_FILE)
+            self.stage.save_artifacts(self.run_dir, self.iteration)
             self._write(kind="checkpoint", iteration=self.iteration, path=str(path))
         D.barrier(self.dist)
 

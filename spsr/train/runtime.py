@@ -164,6 +164,10 @@ class Runtime:
             self.grad_clip[name] = grad_clip
         return optimizer
 
+    def has_export(self) -> bool:
+        """Whether a network was registered with an ArchSpec (a generator to save and validate)."""
+        return any(entry.export_spec is not None for entry in self.networks.values())
+
     def export_entry(self) -> tuple[str, NetworkEntry]:
         """The network written to ``model.safetensors`` (the one registered with an ArchSpec)."""
         for name, entry in self.networks.items():

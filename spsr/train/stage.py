@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -9,6 +10,7 @@ from torch import nn
 from torch.optim import Adam, Optimizer
 from torch.optim.lr_scheduler import LRScheduler, MultiStepLR
 
+from spsr.errors import ConfigError
 from spsr.train.config import OptimConfig, TrainConfig
 from spsr.train.runtime import Runtime
 
@@ -28,7 +30,8 @@ class Stage:
 
     Subclasses build everything in ``__init__`` (call ``super().__init__`` first) with
     :meth:`add_network` / :meth:`add_optimizer`, and implement :meth:`train_step`. Optional
-    hooks: :meth:`initialize` (``--init``), :meth:`extra_state` / :meth:`load_extra_state`.
+    hooks: :meth:`initialize` (``--init``), :meth:`extra_state` / :meth:`load_extra_state`,
+    :meth:`save_artifacts`.
 
     Args:
         cfg: the resolved configuration.
@@ -85,6 +88,8 @@ class Stage:
         """Load ``--init`` weights into the generator (fresh runs only); returns the keys set."""
         from spsr.infer import load_init
 
+        if not self.rt.has_export():
+            raise ConfigError(f"--init sets a generator's weights, and the {self.cfg.stage} stage trains none")
         _, entry = self.rt.export_entry()
         return load_init(entry.module, entry.export_spec, source)
 
@@ -94,3 +99,7 @@ class Stage:
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`extra_state` returned."""
+
+    def save_artifacts(self, run_dir: Path, iteration: int) -> None:
+        """Write extra files into the run folder at every checkpoint (rank 0 only), e.g. the weights
+        of a network that is not a generator (the engine writes ``model.safetensors`` itself)."""
