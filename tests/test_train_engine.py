@@ -212,3 +212,37 @@ def test_learning_rate_halves_at_milestones(tmp_path) -> None:
     Trainer(cfg, tmp_path / "run", dataset=TinyPairs()).run()
     lrs = [r["lr/G"] for r in read_log(tmp_path / "run", "train")]
     assert lrs == pytest.approx([1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4])
+
+
+class _NoGeneratorStage(Stage):
+    """A stage that trains no generator (like an NSE pretext task) and writes its own file."""
+
+    def __init__(self, cfg, rt) -> None:
+        super().__init__(cfg, rt)
+        net = torch.nn.Conv2d(3, 3, 3, padding=1)
+        self.net = self.add_network("F", net)
+        self.add_optimizer("F", make_adam(net.parameters(), cfg.optim, 1e-2))
+
+    def train_step(self, batch):
+        loss = self.net(batch["lr"]).square().mean()
+        self.rt.optimize(loss, "F")
+        return {"f/loss": float(loss.detach())}
+
+    def save_artifacts(self, run_dir, iteration) -> None:
+        torch.save({"iteration": iteration, "F": self.module("F").state_dict()}, run_dir / "f.pt")
+
+
+register_stage("no_generator", _NoGeneratorStage)
+register_variant(Variant("no_generator", "no_generator", "test stage", lambda cfg: None))
+
+
+def test_a_stage_without_a_generator_writes_its_own_artifacts_and_resumes(tmp_path) -> None:
+    cfg = tiny_config("no_generator", **{"run.iterations": 2, "run.checkpoint_every": 1})
+    Trainer(cfg, tmp_path / "run", dataset=TinyPairs()).run()
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+    assert torch.load(tmp_path / "run" / "f.pt", weights_only=True)["iteration"] == 2
+    cfg.run.iterations = 3
+    assert Trainer(cfg, tmp_path / "run", resume=True, dataset=TinyPairs()).run().iteration == 3
+    assert set(load_state(tmp_path / "run" / "state" / "last.pt")["networks"]) == {"F"}
+    with pytest.raises(ConfigError, match="trains none"):
+        Trainer(tiny_config("no_generator", **{"run.ema": 0.9}), tmp_path / "ema", dataset=TinyPairs()).run()
