@@ -152,3 +152,18 @@ def test_generator_sees_warmup_only_through_dropped_gradients() -> None:
     fusion = {id(p) for p in stage.module("G").fusion_parameters()}
     assert stage.warmup_frozen and all(id(p) not in fusion for p in stage.warmup_frozen)
     assert len(stage.warmup_frozen) + len(fusion) == len(list(stage.module("G").parameters()))
+
+
+def test_one_step_under_bf16_autocast_and_channels_last_keeps_fp32_weights() -> None:
+    cfg = validate(tiny_config("g", **{"run.amp": "bf16"}))
+    torch.manual_seed(0)
+    rt = Runtime(cfg=cfg, dist=DistContext(), amp_dtype=torch.bfloat16, channels_last=True,
+                 data_shapes=SHAPES)
+    stage = GANStage(cfg, rt)
+    before = {n: p.clone() for n, p in stage.module("G").named_parameters()}
+    values = stage.train_step(rt.to_device(_batch()))
+    assert all(torch.isfinite(torch.tensor(v)) for v in values.values())
+    params = dict(stage.module("G").named_parameters())
+    assert all(p.dtype == torch.float32 for p in params.values())
+    assert any(not torch.equal(before[n], p) for n, p in params.items())
+    assert params["f_HR_conv1.0.weight"].is_contiguous(memory_format=torch.channels_last)
