@@ -483,10 +483,13 @@ class Trainer:
         self._old_handlers.clear()
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if self._stop_signal is not None:  # second signal: stop now (the state file is atomic)
+        if self._stop_signal is None:
+            self._stop_signal = signal.Signals(signum).name
+        elif signum == signal.SIGINT:  # a second Ctrl-C: stop now (the state file is atomic)
             self._restore_signals()
             raise KeyboardInterrupt
-        self._stop_signal = signal.Signals(signum).name
+        # A SIGTERM while already stopping (torchrun's agent sends one after the terminal's
+        # SIGINT) changes nothing: the state is being saved.
 
     def _write(self, **record: Any) -> None:
         if self.dist.is_main:
