@@ -55,6 +55,10 @@ def _register() -> None:
     app.command("pretrain-psnr")(cmd_pretrain_psnr.pretrain_psnr)
     app.command("train")(cmd_train.train)
 
+    from spsr_cli import cmd_ablate
+
+    app.command("ablate")(cmd_ablate.ablate)
+
 
 _register()
 

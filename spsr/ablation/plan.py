@@ -1,0 +1,323 @@
+"""From a grid to a plan: each configuration's resolved training configuration, its run folder, and
+what has to happen to it (train, resume, reuse, or why it cannot run).
+
+A configuration is resolved in layers, the last one winning:
+
+1. the variant's preset (:func:`spsr.train.variants.preset`), then its ``arch`` / ``backbone``;
+2. the grid's common overrides, then the command line's (``--set``, ``--batch-size``...);
+3. the configuration's own overrides (what it ablates);
+4. what the ablation fixes for every row: ``data.path``, ``run.iterations``, ``run.init`` and the
+   structure extractor (``--nse``).
+
+Nothing here trains or writes: :func:`plan_grid` only reads run folders, so ``--dry-run`` shows
+exactly what a real run would do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spsr.ablation.grid import DEFAULT_SLOT, AblationConfig, AblationGrid
+from spsr.errors import ConfigError, SpsrError
+from spsr.train.config import (
+    TrainConfig,
+    apply_overrides,
+    load_toml,
+    set_arch,
+    set_backbone,
+    validate,
+)
+from spsr.train.resolve import RESUME_OVERRIDABLE
+from spsr.train.state import last_state_path
+from spsr.train.variants import preset, variants
+
+RUNS_DIR = "runs"
+EVAL_FILE = "eval.json"  # the run's scores (see spsr.ablation.evaluate)
+CONFIG_FILE = "config.toml"
+MODEL_FILE = "model.safetensors"
+#: The configuration key through which the engine's structure-loss variants take the NSE run.
+NSE_KEY = "structure.nse"
+#: Configuration keys that may differ between a finished run and the plan without retraining it.
+REUSABLE_KEYS = RESUME_OVERRIDABLE - {"run.iterations"}
+
+# Actions.
+TRAIN, RESUME, EVALUATE, REUSE, UNAVAILABLE, CONFLICT = (
+    "train",
+    "resume",
+    "evaluate",
+    "reuse",
+    "unavailable",
+    "conflict",
+)
+
+
+@dataclass
+class AblationInputs:
+    """What every configuration of a grid shares.
+
+    Attributes:
+        data: the HDF5 patch store (``spsr prepare-data``); None only for a dry run.
+        iterations: the training budget of every configuration; None: the presets' own.
+        inits: ``--init`` weights by slot name (``default`` for a plain ``--init PATH``).
+        nses: ``--nse`` runs by slot name.
+        overrides: dotted configuration keys from the command line, applied to every row.
+    """
+
+    data: str | None = None
+    iterations: int | None = None
+    inits: Mapping[str, str] = field(default_factory=dict)
+    nses: Mapping[str, str] = field(default_factory=dict)
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PlannedRun:
+    """One configuration of the plan.
+
+    Attributes:
+        config: the grid's row.
+        run_dir: its run folder (``OUT/runs/<folder>``).
+        action: ``train`` | ``resume`` | ``evaluate`` | ``reuse`` (nothing to do) |
+            ``unavailable`` (the engine or the inputs cannot run it) | ``conflict`` (the folder
+            holds another configuration).
+        problem: why it is unavailable or conflicting (one line).
+        train_config: the resolved training configuration (None for ``train = false`` rows and
+            for unavailable ones).
+        eval_source: the weights it is evaluated with (the run folder's, or the init's).
+        done_iterations: iterations already trained in the run folder.
+    """
+
+    config: AblationConfig
+    run_dir: Path
+    action: str
+    problem: str = ""
+    train_config: TrainConfig | None = None
+    eval_source: str | None = None
+    done_iterations: int = 0
+
+    @property
+    def runnable(self) -> bool:
+        return self.action not in (UNAVAILABLE, CONFLICT)
+
+    @property
+    def iterations(self) -> int:
+        return self.train_config.run.iterations if self.train_config is not None else 0
+
+    def overrides_text(self) -> str:
+        """``arch=rrdb, loss.branch=0.0`` (what the row changes on its variant)."""
+        c = self.config
+        parts = [f"arch={c.arch}"] if c.arch else []
+        parts += [f"backbone={c.backbone}"] if c.backbone else []
+        parts += [f"{k}={v}" for k, v in c.overrides.items()]
+        if c.nse is not None:
+            parts.append(f"nse={c.nse}")
+        if c.init != DEFAULT_SLOT:
+            parts.append(f"init={c.init}")
+        if not c.train:
+            parts.append("not trained")
+        return ", ".join(parts) or "(preset)"
+
+
+def resolve_row(config: AblationConfig, grid: AblationGrid, inputs: AblationInputs) -> TrainConfig:
+    """The training configuration of one row (see the module docstring for the layers).
+
+    Raises:
+        ConfigError: unknown variant, key or value; an NSE or init slot that was not given.
+    """
+    known = variants()
+    if config.variant not in known:
+        raise ConfigError(
+            f"variant {config.variant} is not available in this version of the engine"
+        )
+    cfg = preset(config.variant)
+    if config.arch is not None:
+        set_arch(cfg, config.arch)
+    if config.backbone is not None:
+        set_backbone(cfg, config.backbone)
+    apply_overrides(cfg, dict(grid.overrides))
+    apply_overrides(cfg, dict(inputs.overrides))
+    apply_overrides(cfg, dict(config.overrides))
+    fixed: dict[str, Any] = {"data.path": inputs.data or None, "run.iterations": inputs.iterations}
+    init = _slot(inputs.inits, config.init, "--init", "weights to start from")
+    if init is not None:
+        fixed["run.init"] = init
+    if config.nse is not None:
+        fixed[NSE_KEY] = _slot(
+            inputs.nses, config.nse, "--nse", "a run of spsr pretrain-nse", required=True
+        )
+    apply_overrides(cfg, fixed)
+    return validate(cfg)
+
+
+def _slot(
+    slots: Mapping[str, str], name: str, option: str, what: str, required: bool = False
+) -> str | None:
+    if name in slots:
+        return slots[name]
+    if name == DEFAULT_SLOT and not required:
+        return None
+    given = f"{option} RUN" if name == DEFAULT_SLOT else f"{option} {name}=RUN"
+    raise ConfigError(f"needs {given} ({what})")
+
+
+def plan_grid(
+    grid: AblationGrid,
+    out: str | os.PathLike[str],
+    inputs: AblationInputs,
+    eval_key: str | None = None,
+) -> list[PlannedRun]:
+    """Resolve every row and look at its run folder.
+
+    Args:
+        grid: the configurations.
+        out: the ablation's output folder (run folders go under ``out/runs``).
+        inputs: data, budget, inits, NSEs and common overrides.
+        eval_key: the evaluation's fingerprint (:func:`spsr.ablation.evaluate.eval_key`): a run
+            whose stored scores have another key is planned as ``evaluate`` rather than ``reuse``.
+
+    Returns:
+        One :class:`PlannedRun` per row, in grid order.
+    """
+    runs_dir = Path(out) / RUNS_DIR
+    plan = []
+    for config in grid.configs:
+        run_dir = runs_dir / config.folder
+        if not config.train:
+            plan.append(_plan_reference(config, run_dir, inputs, eval_key))
+            continue
+        try:
+            cfg = resolve_row(config, grid, inputs)
+        except SpsrError as exc:
+            plan.append(PlannedRun(config, run_dir, UNAVAILABLE, problem=str(exc)))
+            continue
+        plan.append(_plan_training(config, run_dir, cfg, eval_key))
+    _check_scales(plan)
+    return plan
+
+
+def _plan_reference(
+    config: AblationConfig, run_dir: Path, inputs: AblationInputs, eval_key: str | None
+) -> PlannedRun:
+    try:
+        source = _slot(
+            inputs.inits, config.init, "--init", "the weights to evaluate", required=True
+        )
+    except ConfigError as exc:
+        return PlannedRun(config, run_dir, UNAVAILABLE, problem=str(exc))
+    action = REUSE if _eval_current(run_dir, eval_key, source) else EVALUATE
+    return PlannedRun(config, run_dir, action, eval_source=source)
+
+
+def _plan_training(
+    config: AblationConfig, run_dir: Path, cfg: TrainConfig, eval_key: str | None
+) -> PlannedRun:
+    planned = PlannedRun(config, run_dir, TRAIN, train_config=cfg, eval_source=str(run_dir))
+    if not (run_dir / CONFIG_FILE).is_file():
+        return planned
+    difference = config_difference(run_dir, cfg)
+    if difference:
+        planned.action, planned.problem = CONFLICT, difference
+        return planned
+    done = trained_iterations(run_dir)
+    has_state = last_state_path(run_dir).is_file()
+    planned.done_iterations = done
+    target = cfg.run.iterations
+    if done > target:
+        planned.action = CONFLICT
+        planned.problem = (
+            f"{run_dir} was trained for {done} iterations, more than the {target} "
+            "asked for; remove it or choose another -o"
+        )
+    elif done == target and (run_dir / MODEL_FILE).is_file():
+        planned.action = REUSE if _eval_current(run_dir, eval_key, str(run_dir)) else EVALUATE
+    elif has_state:
+        planned.action = RESUME
+    return planned
+
+
+def _check_scales(plan: list[PlannedRun]) -> None:
+    scales = [p.train_config.model.scale for p in plan if p.train_config is not None and p.runnable]
+    if scales and any(s != scales[0] for s in scales):
+        raise ConfigError(
+            f"the configurations do not share one scale ({sorted(set(scales))}); "
+            "an ablation table compares models of one scale"
+        )
+
+
+def grid_scale(plan: list[PlannedRun], default: int = 4) -> int:
+    """The scale the grid's models upscale by (that of its trained rows)."""
+    for p in plan:
+        if p.train_config is not None:
+            return p.train_config.model.scale
+    return default
+
+
+def _flat(d: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in d.items():
+        if isinstance(value, Mapping):
+            for sub, subvalue in value.items():
+                out[f"{key}.{sub}"] = subvalue
+        else:
+            out[key] = value
+    return out
+
+
+def config_difference(run_dir: Path, cfg: TrainConfig) -> str:
+    """Why the run folder's stored configuration is not ``cfg`` ("" when it is, apart from the
+    keys that may change on resume)."""
+    try:
+        stored = TrainConfig.from_dict(load_toml(run_dir / CONFIG_FILE))
+    except SpsrError as exc:
+        where = run_dir / CONFIG_FILE
+        return f"{where} cannot be read ({exc}); remove the folder or choose another -o"
+    before, after = _flat(stored.to_dict()), _flat(cfg.to_dict())
+    for key in sorted(set(before) | set(after)):
+        if key in REUSABLE_KEYS or key == "run.iterations":
+            continue
+        if before.get(key) != after.get(key):
+            return (
+                f"{run_dir} holds another configuration ({key} is {before.get(key)!r}, the plan "
+                f"says {after.get(key)!r}); remove it or choose another -o"
+            )
+    return ""
+
+
+def trained_iterations(run_dir: Path) -> int:
+    """Iterations saved in the run folder's last checkpoint (0 when none), from its log.
+
+    The engine logs a checkpoint after writing both the state and ``model.safetensors``, and
+    always checkpoints at the last iteration, so this equals ``run.iterations`` exactly when the
+    training finished."""
+    last = 0
+    for record in _log_records(run_dir):
+        if record.get("kind") == "checkpoint":
+            last = int(record.get("iteration", last))
+    return last
+
+
+def _log_records(run_dir: Path) -> list[dict[str, Any]]:
+    try:
+        lines = (run_dir / "log.jsonl").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+    records = []
+    for line in lines:
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue  # a line cut short by a crash
+    return records
+
+
+def _eval_current(run_dir: Path, eval_key: str | None, source: str) -> bool:
+    if eval_key is None:
+        return False
+    from spsr.ablation.evaluate import stored_scores_current
+
+    return stored_scores_current(run_dir / EVAL_FILE, eval_key, source)

@@ -1,0 +1,293 @@
+"""The papers' ablation studies as grids (seed 001 Tables 2–7, seed 003 Table 2).
+
+Each row is a variant preset of the training engine plus the configuration keys it changes; the
+rows run whatever the engine knows, so a preset whose variant (or key) the engine does not have
+yet is planned with that row marked unavailable rather than failing.
+
+What the rows switch, in the engine's terms:
+
+* gradient branch off ("w/o GB"): the plain RRDB generator (``arch = rrdb``) with the branch loss
+  off; every other loss stays;
+* a loss off: its weight set to 0 (``loss.gradient_pixel`` = PGL, ``loss.gradient_gan`` = AGL,
+  the structure loss's pixel / adversarial weights = PSL / ASL);
+* another NSE: ``--nse NAME=RUN`` slots (``vertical``, ``cross``, ``jigsaw``);
+* another backbone: ``backbone = edsr|srresnet`` (the SR branch of SPSR, or the plain generator),
+  started from ``--init edsr=RUN`` / ``--init srresnet=RUN``.
+"""
+
+from __future__ import annotations
+
+from spsr.ablation.grid import AblationConfig, AblationGrid
+from spsr.errors import ConfigError
+
+# The engine's names for the switches the presets use (one place to change if the engine renames).
+PIXEL_GRADIENT_LOSS = "loss.gradient_pixel"  # β_GM, "PGL"
+ADVERSARIAL_GRADIENT_LOSS = "loss.gradient_gan"  # γ_GM, "AGL"
+BRANCH_LOSS = "loss.branch"  # β_GB
+STRUCTURE_PIXEL_LOSS = "structure.beta"  # β_SF, "PSL" (SPSR-P)
+STRUCTURE_ADVERSARIAL_LOSS = "structure.gamma"  # γ_SF, "ASL" (SPSR-P)
+
+NO_BRANCH = {BRANCH_LOSS: 0.0}
+LPIPS_PSNR_SSIM = ("lpips", "psnr", "ssim")
+
+
+def _g_components() -> AblationGrid:
+    c = AblationConfig
+    return AblationGrid(
+        name="g-components",
+        title="Comparison of SPSR-G models with different components",
+        source="seed 001, Table 2",
+        metrics=LPIPS_PSNR_SSIM,
+        configs=(
+            c("ESRGAN", "esrgan", note="baseline: RRDBNet, L1 + VGG + RaGAN"),
+            c(
+                "SPSR-G w/o GB",
+                "g",
+                dict(NO_BRANCH),
+                arch="rrdb",
+                note="ESRGAN's generator trained with the full SPSR-G loss",
+            ),
+            c(
+                "SPSR-G w/o GL",
+                "g",
+                {PIXEL_GRADIENT_LOSS: 0.0, ADVERSARIAL_GRADIENT_LOSS: 0.0},
+                note="no gradient loss (pixel and adversarial)",
+            ),
+            c(
+                "SPSR-G w/o AGL",
+                "g",
+                {ADVERSARIAL_GRADIENT_LOSS: 0.0},
+                note="no adversarial gradient loss",
+            ),
+            c(
+                "SPSR-G w/o PGL",
+                "g",
+                {PIXEL_GRADIENT_LOSS: 0.0},
+                note="no pixel-wise gradient loss",
+            ),
+            c("SPSR-G", "g", note="complete model"),
+        ),
+    )
+
+
+def _p_components() -> AblationGrid:
+    c = AblationConfig
+    return AblationGrid(
+        name="p-components",
+        title="Comparison of SPSR-P models with different components",
+        source="seed 001, Table 3",
+        metrics=LPIPS_PSNR_SSIM,
+        configs=(
+            c("SPSR-P", "p", nse="default", note="complete model"),
+            c(
+                "SPSR-P w/o ASL",
+                "p",
+                {STRUCTURE_ADVERSARIAL_LOSS: 0.0},
+                nse="default",
+                note="no adversarial structure loss",
+            ),
+            c(
+                "SPSR-P w/o PSL",
+                "p",
+                {STRUCTURE_PIXEL_LOSS: 0.0},
+                nse="default",
+                note="no pixel-wise structure loss",
+            ),
+            c(
+                "SPSR-P w/o GB",
+                "p",
+                dict(NO_BRANCH),
+                arch="rrdb",
+                nse="default",
+                note="RRDB generator without the gradient branch",
+            ),
+            c(
+                "SPSR-P w/o SL",
+                "p",
+                {STRUCTURE_PIXEL_LOSS: 0.0, STRUCTURE_ADVERSARIAL_LOSS: 0.0},
+                nse="default",
+                note="no structure loss",
+            ),
+        ),
+    )
+
+
+def _p_sensitivity() -> AblationGrid:
+    c = AblationConfig
+    rows = [
+        c(
+            f"γ = {label}",
+            "p",
+            {STRUCTURE_ADVERSARIAL_LOSS: value},
+            nse="default",
+            dir=f"gamma_{label}",
+            note="adversarial structure loss weight γ_SF",
+        )
+        for label, value in (("1", 1.0), ("1e-2", 1e-2), ("1e-3", 1e-3))
+    ] + [
+        c(
+            f"β = {label}",
+            "p",
+            {STRUCTURE_PIXEL_LOSS: value},
+            nse="default",
+            dir=f"beta_{label}",
+            note="pixel-wise structure loss weight β_SF",
+        )
+        for label, value in (("1e-5", 1e-5), ("1e-6", 1e-6), ("1e-8", 1e-8))
+    ]
+    rows.append(c("SPSR-P", "p", nse="default", note="γ = 1e-1, β = 1e-7"))
+    return AblationGrid(
+        name="p-sensitivity",
+        title="Parameter sensitivity of SPSR-P (γ = γ_SF, β = β_SF)",
+        source="seed 001, Table 4",
+        metrics=LPIPS_PSNR_SSIM,
+        configs=tuple(rows),
+    )
+
+
+def _p_sampling() -> AblationGrid:
+    c = AblationConfig
+    return AblationGrid(
+        name="p-sampling",
+        title="SPSR-P models with NSEs trained by different sampling strategies",
+        source="seed 001, Table 5",
+        metrics=LPIPS_PSNR_SSIM,
+        configs=(
+            c("SPSR-P-h", "p", nse="default", note="NSE from horizontal neighbours (SPSR-P's)"),
+            c("SPSR-P-v", "p", nse="vertical", note="NSE from vertical neighbours"),
+            c("SPSR-P-c", "p", nse="cross", note="NSE from the four cross neighbours"),
+        ),
+    )
+
+
+def _nse_choices() -> AblationGrid:
+    c = AblationConfig
+    return AblationGrid(
+        name="nse-choices",
+        title="SPSR models trained with different structure extractors",
+        source="seed 001, Table 6",
+        metrics=LPIPS_PSNR_SSIM,
+        configs=(
+            c("SPSR-VGG", "vgg", note="ImageNet VGG19 features"),
+            c("SPSR-ResNet", "resnet", note="ImageNet ResNet18 conv4_2 features"),
+            c("SPSR-R", "r", note="randomly initialised NSE"),
+            c("SPSR-J", "j", nse="jigsaw", note="NSE trained by jigsaw puzzles"),
+            c("SPSR-P", "p", nse="default", note="NSE trained by contrastive prediction"),
+        ),
+    )
+
+
+def _backbones() -> AblationGrid:
+    c = AblationConfig
+    rows = []
+    for label, backbone in (("EDSR", "edsr"), ("SRResNet", "srresnet")):
+        rows += [
+            c(
+                label,
+                "esrgan",
+                backbone=backbone,
+                init=backbone,
+                train=False,
+                note=f"the PSNR-oriented {label} (--init {backbone}=...) as it is",
+            ),
+            c(
+                f"{label}-GAN",
+                "esrgan",
+                backbone=backbone,
+                init=backbone,
+                note="perceptual + adversarial losses",
+            ),
+            c(
+                f"{label}-G",
+                "g",
+                backbone=backbone,
+                init=backbone,
+                note="SPSR-G's gradient branch and gradient loss",
+            ),
+            c(
+                f"{label}-P",
+                "p",
+                backbone=backbone,
+                init=backbone,
+                nse="default",
+                note="SPSR-P's structure loss",
+            ),
+        ]
+    return AblationGrid(
+        name="backbones",
+        title="Perceptual-driven SR on other network architectures",
+        source="seed 001, Table 7 (Appendix D)",
+        metrics=LPIPS_PSNR_SSIM,
+        configs=tuple(rows),
+    )
+
+
+def _u_components() -> AblationGrid:
+    c = AblationConfig
+    # "w/o U-Net" keeps everything of ``u`` but the discriminator: SPSR-G's stage (the VGG-style
+    # encoder D with RaGAN, "as the general perceptual-driven methods") given u's generator head,
+    # LPIPS perceptual loss and MoA. "w/o LPIPS" uses the VGG19 perceptual loss at its usual weight.
+    u_without_unet = {
+        "model.extra": {"desubpixel_head": True},
+        "loss.perceptual_net": "lpips",
+        "loss.perceptual": 0.001,
+        "data.moa": True,
+    }
+    return AblationGrid(
+        name="u-components",
+        title="Model configurations of the U-Net variant",
+        source="seed 003, Table 2",
+        metrics=("pi", "psnr", "ssim"),
+        configs=(
+            c(
+                "Ours w/o GB",
+                "u",
+                {**NO_BRANCH, "model.extra": {}},
+                arch="rrdb",
+                note="RRDB generator, no gradient branch",
+            ),
+            c(
+                "Ours w/o U-Net",
+                "g",
+                u_without_unet,
+                note="the VGG-style (encoder only) discriminator instead of the U-Net",
+            ),
+            c(
+                "Ours w/o LPIPS",
+                "u",
+                {"loss.perceptual_net": "vgg", "loss.perceptual": 1.0},
+                note="VGG19 perceptual loss instead of LPIPS",
+            ),
+            c("Ours", "u", note="complete model"),
+        ),
+    )
+
+
+_BUILDERS = {
+    "g-components": _g_components,
+    "p-components": _p_components,
+    "p-sensitivity": _p_sensitivity,
+    "p-sampling": _p_sampling,
+    "nse-choices": _nse_choices,
+    "backbones": _backbones,
+    "u-components": _u_components,
+}
+
+
+def preset_names() -> list[str]:
+    """Names of the built-in grids, in the papers' order."""
+    return list(_BUILDERS)
+
+
+def get_preset(name: str) -> AblationGrid:
+    """A built-in grid by name.
+
+    Raises:
+        ConfigError: an unknown name.
+    """
+    try:
+        return _BUILDERS[name]()
+    except KeyError:
+        raise ConfigError(
+            f"unknown ablation preset {name!r}; choose one of {', '.join(_BUILDERS)}"
+        ) from None

@@ -1,0 +1,314 @@
+"""`spsr ablate` end to end on tiny configurations: a 2×2 grid trained on a real (tiny) patch store
+and scored on two HR images; the table files and their best marks; reuse on re-run (nothing
+retrained or re-scored); a failing and an unavailable configuration beside finished ones; resume
+of a half-finished run through the engine's resume; the plan of --dry-run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import pytest
+from _train_fixtures import make_store, one_thread  # noqa: F401 (autouse fixture)
+from typer.testing import CliRunner
+
+from spsr.ablation import (
+    AblationInputs,
+    EvalSpec,
+    eval_datasets,
+    eval_key,
+    load_grid,
+    plan_grid,
+    run_plan,
+)
+from spsr.ablation.plan import CONFLICT, RESUME, REUSE, TRAIN
+from spsr.metrics.registry import EvalSettings, MetricSuite
+from spsr.train.engine import Trainer
+from spsr.train.log import read_log
+from spsr_cli.app import app
+
+RUNNER = CliRunner()
+
+# A 2×2 grid (pixel criterion × learning rate) of tiny PSNR-stage generators.
+GRID = """
+title = "Pixel loss x learning rate"
+metrics = ["psnr", "niqe"]
+variant = "psnr"
+
+[set]
+"model.nf" = 8
+"model.nb" = 2
+"model.gc" = 4
+"run.amp" = "off"
+"run.device" = "cpu"
+"data.batch_size" = 2
+"data.workers" = 0
+
+[[config]]
+name = "L1, lr 1e-3"
+set = { "optim.lr_g" = 1e-3 }
+
+[[config]]
+name = "L1, lr 5e-3"
+set = { "optim.lr_g" = 5e-3 }
+
+[[config]]
+name = "L2, lr 1e-3"
+[config.set.optim]
+lr_g = 1e-3
+[config.set.loss]
+pixel_criterion = "l2"
+
+[[config]]
+name = "L2, lr 5e-3"
+set = { "optim.lr_g" = 5e-3, "loss.pixel_criterion" = "l2" }
+"""
+
+# Two more rows: one the engine rejects when the stage is built, one whose variant it lacks.
+BROKEN_ROWS = """
+[[config]]
+name = "no loss"
+set = { "loss.pixel" = 0 }
+
+[[config]]
+name = "future variant"
+variant = "zz"
+"""
+
+NAMES = ["L1, lr 1e-3", "L1, lr 5e-3", "L2, lr 1e-3", "L2, lr 5e-3"]
+FOLDERS = ["l1_lr_1e-3", "l1_lr_5e-3", "l2_lr_1e-3", "l2_lr_5e-3"]
+
+
+def _run(*args: object):
+    return RUNNER.invoke(app, ["ablate", *(str(a) for a in args)], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny store, two 104×104 HR images (NIQE needs 96×96 after the 4-pixel border), the
+    grid."""
+    from skimage import data as skdata
+
+    from spsr.data.image_io import write_image
+
+    root = tmp_path_factory.mktemp("ablate")
+    store = make_store(root / "data", n_images=2, size=64, val=0)
+    hr = root / "Tiny" / "HR"
+    hr.mkdir(parents=True)
+    write_image(hr / "astronaut.png", skdata.astronaut()[100:204, 150:254])
+    write_image(hr / "chelsea.png", skdata.chelsea()[60:164, 120:224])
+    grid = root / "grid.toml"
+    grid.write_text(GRID, encoding="utf-8")
+    broken = root / "grid_broken.toml"
+    broken.write_text(GRID + BROKEN_ROWS, encoding="utf-8")
+    return {"store": store, "hr": hr, "grid": grid, "broken": broken, "root": root}
+
+
+def _common(inputs: dict[str, Path], out: Path) -> list[object]:
+    return [
+        inputs["store"],
+        "-o",
+        out,
+        "--iterations",
+        4,
+        "--hr",
+        inputs["hr"],
+        "--precision",
+        "fp32",
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
+
+
+def _expected_best(rows: list[dict], metric: str, higher: bool) -> set[str]:
+    values = {r["name"]: r["mean"]["Tiny"][metric] for r in rows if r["status"] == "ok"}
+    target = (max if higher else min)(values.values())
+    return {name for name, v in values.items() if v == target}
+
+
+def test_grid_end_to_end_reuse_and_failure_isolation(inputs: dict[str, Path]) -> None:
+    out = inputs["root"] / "out"
+    r = _run("--spec", inputs["grid"], *_common(inputs, out))
+    assert r.exit_code == 0, r.output
+
+    # The run folders, each trained to the budget and scored.
+    for folder in FOLDERS:
+        run = out / "runs" / folder
+        assert (run / "model.safetensors").is_file() and (run / "eval.json").is_file()
+        assert [rec["iteration"] for rec in read_log(run, "end")] == [4]
+
+    # JSON: every row ok, means of both images, best marks that follow each metric's direction.
+    table = json.loads((out / "ablation.json").read_text(encoding="utf-8"))
+    rows = table["rows"]
+    assert [row["name"] for row in rows] == NAMES
+    assert all(row["status"] == "ok" and row["iteration"] == 4 for row in rows)
+    assert table["better"] == {"psnr": "higher", "niqe": "lower"}
+    for row in rows:
+        images = row["images"]["Tiny"]
+        assert set(images) == {"astronaut", "chelsea"}
+        mean = (images["astronaut"]["psnr"] + images["chelsea"]["psnr"]) / 2
+        assert row["mean"]["Tiny"]["psnr"] == pytest.approx(mean, rel=1e-12)
+    best_psnr = _expected_best(rows, "psnr", higher=True)
+    best_niqe = _expected_best(rows, "niqe", higher=False)
+    assert set(table["best"]["Tiny"]["psnr"]) == best_psnr
+    assert set(table["best"]["Tiny"]["niqe"]) == best_niqe
+    # The configurations differ: training did something (lr 5e-3 learns far more in 4 steps).
+    psnrs = [row["mean"]["Tiny"]["psnr"] for row in rows]
+    assert len({round(p, 6) for p in psnrs}) == 4
+
+    # Markdown: header with directions, best cells in bold.
+    md = (out / "ablation.md").read_text(encoding="utf-8")
+    assert "| Method | Tiny PSNR ↑ | Tiny NIQE ↓ |" in md
+    lines = {
+        line.split(" | ")[0].lstrip("| "): line for line in md.splitlines() if line.startswith("| ")
+    }
+    for row in rows:
+        psnr_text = f"{row['mean']['Tiny']['psnr']:.3f}"
+        niqe_text = f"{row['mean']['Tiny']['niqe']:.4f}"
+        assert (f"**{psnr_text}**" in lines[row["name"]]) == (row["name"] in best_psnr)
+        assert (f"**{niqe_text}**" in lines[row["name"]]) == (row["name"] in best_niqe)
+    assert "lower is better" in md
+
+    # CSV: full-precision means and the best columns.
+    csv_rows = list(csv.DictReader(io.StringIO((out / "ablation.csv").read_text(encoding="utf-8"))))
+    assert [c["configuration"] for c in csv_rows] == NAMES
+    for c, row in zip(csv_rows, rows):
+        assert float(c["Tiny/psnr"]) == row["mean"]["Tiny"]["psnr"]
+        assert ("Tiny/psnr" in c["best"].split()) == (row["name"] in best_psnr)
+
+    # Re-run with two more rows: the four finished ones are reused (no training, no scoring),
+    # one row fails when its stage is built, one variant is unknown; the exit code says so.
+    def stamps() -> dict[str, tuple[int, int, int]]:
+        return {
+            f: (
+                (out / "runs" / f / "model.safetensors").stat().st_mtime_ns,
+                (out / "runs" / f / "log.jsonl").stat().st_size,
+                (out / "runs" / f / "eval.json").stat().st_mtime_ns,
+            )
+            for f in FOLDERS
+        }
+
+    before = stamps()
+    r = _run("--spec", inputs["broken"], *_common(inputs, out))
+    assert r.exit_code == 1, r.output
+    assert stamps() == before
+    table2 = json.loads((out / "ablation.json").read_text(encoding="utf-8"))
+    by_name = {row["name"]: row for row in table2["rows"]}
+    for name in NAMES:
+        assert by_name[name]["mean"] == next(row["mean"] for row in rows if row["name"] == name)
+    assert by_name["no loss"]["status"] == "failed"
+    assert "loss.pixel > 0" in by_name["no loss"]["reason"]
+    assert by_name["future variant"]["status"] == "unavailable"
+    assert "variant zz is not available" in by_name["future variant"]["reason"]
+    md = (out / "ablation.md").read_text(encoding="utf-8")
+    assert "| no loss (failed) | – | – |" in md
+    assert "- **future variant**: unavailable: variant zz is not available" in md
+    assert "no loss (failed)" in r.output and "variant zz" in r.output
+
+
+def test_half_finished_run_resumes_and_changed_configs_conflict(inputs: dict[str, Path]) -> None:
+    out = inputs["root"] / "resume"
+    grid = load_grid(inputs["grid"]).select(["L1, lr 5e-3"])
+    common = AblationInputs(data=str(inputs["store"]), iterations=4)
+    datasets = eval_datasets([inputs["hr"]])
+    spec = EvalSpec(datasets, EvalSettings(metrics=("psnr",), crop_border=4), 4, 256, "fp32")
+    (planned,) = plan_grid(grid, out, common, eval_key(spec))
+    assert planned.action == TRAIN
+
+    def stop_at_two(trainer: Trainer) -> None:
+        if trainer.iteration == 2:
+            trainer.request_stop("SIGTERM")
+
+    result = Trainer(planned.train_config, planned.run_dir, callbacks=[stop_at_two]).run()
+    assert result.interrupted and result.iteration == 2
+
+    (planned,) = plan_grid(grid, out, common, eval_key(spec))
+    assert planned.action == RESUME and planned.done_iterations == 2
+    (row,) = run_plan([planned], spec, MetricSuite(spec.settings))
+    assert row.status == "ok" and row.trained and row.iteration == 4
+    starts = read_log(planned.run_dir, "start")
+    assert [(s["iteration"], s["resumed"]) for s in starts] == [(0, False), (2, True)]
+    assert math.isfinite(row.results[0].means()["psnr"])
+
+    (planned,) = plan_grid(grid, out, common, eval_key(spec))
+    assert planned.action == REUSE
+    # A bigger budget continues the run; a changed configuration is not silently reused.
+    (planned,) = plan_grid(grid, out, AblationInputs(data=str(inputs["store"]), iterations=6))
+    assert planned.action == RESUME and planned.done_iterations == 4
+    changed = AblationInputs(
+        data=str(inputs["store"]), iterations=4, overrides={"optim.beta1": 0.5}
+    )
+    (planned,) = plan_grid(grid, out, changed)
+    assert planned.action == CONFLICT and "optim.beta1" in planned.problem
+    fewer = AblationInputs(data=str(inputs["store"]), iterations=3)
+    (planned,) = plan_grid(grid, out, fewer)
+    assert planned.action == CONFLICT and "more than the 3" in planned.problem
+
+
+def test_dry_run_prints_the_plan_without_training(inputs: dict[str, Path]) -> None:
+    out = inputs["root"] / "dry"
+    r = RUNNER.invoke(
+        app,
+        [
+            "ablate",
+            "--spec",
+            str(inputs["broken"]),
+            "-o",
+            str(out),
+            "--dry-run",
+            "--iterations",
+            "7",
+        ],
+        catch_exceptions=False,
+        env={"COLUMNS": "200"},
+    )
+    assert r.exit_code == 0, r.output
+    assert "L2, lr 5e-3" in r.output and "optim.lr_g=0.005, loss.pixel_criterion=l2" in r.output
+    assert "unavailable: variant zz is not available" in r.output
+    assert r.output.count(" train ") >= 5
+    assert not out.exists()
+
+
+def test_preset_rows_needing_inputs_say_what_is_missing(tmp_path: Path) -> None:
+    r = RUNNER.invoke(
+        app,
+        ["ablate", "--preset", "backbones", "-o", str(tmp_path / "b"), "--dry-run"],
+        catch_exceptions=False,
+        env={"COLUMNS": "250"},
+    )
+    assert r.exit_code == 0, r.output
+    assert "needs --init edsr=RUN" in r.output and "needs --init srresnet=RUN" in r.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-o", "X", "--dry-run"], "--preset NAME or --spec FILE"),
+        (["-o", "X", "--preset", "nope", "--dry-run"], "unknown ablation preset 'nope'"),
+        (
+            ["-o", "X", "--preset", "g-components", "--only", "SPSR-Q", "--dry-run"],
+            "no configuration 'SPSR-Q'",
+        ),
+        (["-o", "X", "--preset", "g-components"], "give DATA"),
+        (
+            ["-o", "X", "--preset", "g-components", "--metrics", "psnr,fid", "--dry-run"],
+            "unknown metric",
+        ),
+        (
+            ["-o", "X", "--preset", "g-components", "--init", "a", "--init", "b", "--dry-run"],
+            "--init is given twice",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(args: list[str], message: str, tmp_path: Path) -> None:
+    r = RUNNER.invoke(
+        app,
+        ["ablate", *[a.replace("X", str(tmp_path / "x")) for a in args]],
+        env={"COLUMNS": "250"},
+    )
+    assert r.exit_code == 1
+    assert message in r.output and "Traceback" not in r.output
