@@ -332,11 +332,49 @@ def save_weights(
 # --------------------------------------------------------------------------- initialisation
 
 
+# The convs that see the generator's input: the SR branch's first conv (RRDB, in the ESRGAN
+# layout too, EDSR, SRResNet) and the gradient branch's first conv.
+DESUBPIXEL_HEAD_KEYS = (
+    "model.0.weight", "model.head.0.weight", "model.conv_first.weight", "b_fea_conv.0.weight",
+)
+
+
+def spread_to_desubpixel_head(state: StateDict, own: StateDict, scale: int) -> StateDict:
+    """Fit a checkpoint's input convs to a generator with the desubpixel head.
+
+    The head sees the LR image nearest-upsampled and brought back by ``pixel_unshuffle``: input
+    channel ``c·s² + k`` is channel ``c`` of the LR image at every sub-pixel position ``k``. A
+    conv weight ``W`` (out, C, kh, kw) copied to each of the ``s²`` positions and divided by
+    ``s²`` therefore computes exactly ``W * LR`` on such an input: the SR branch starts as the
+    checkpoint's. The gradient branch's conv sees M of the upsampled image, which is not M(LR)
+    unshuffled, so there the same spreading is only a starting point.
+
+    Args:
+        state: the checkpoint's state dict.
+        own: the generator's state dict (the target shapes).
+        scale: the SR factor ``s``.
+
+    Returns:
+        ``state`` with the head weights spread; other keys unchanged.
+    """
+    out = dict(state)
+    area = scale * scale
+    for key in DESUBPIXEL_HEAD_KEYS:
+        if key not in state or key not in own:
+            continue
+        src, dst = state[key], own[key]
+        if src.dim() == 4 and dst.shape == (src.shape[0], src.shape[1] * area, *src.shape[2:]):
+            out[key] = src.repeat_interleave(area, dim=1) / area
+    return out
+
+
 def load_init(model: nn.Module, spec: ArchSpec, source: str | os.PathLike[str]) -> list[str]:
     """Initialise ``model`` from any checkpoint this module reads.
 
     The same architecture loads strictly. A plain backbone (RRDB/EDSR/SRResNet) checkpoint fills
-    the SR branch of an SPSR generator with that backbone (its image conv is not used).
+    the SR branch of an SPSR generator with that backbone (its image conv is not used). For a
+    generator with the desubpixel head (seed 003) the first convs of a checkpoint without it are
+    spread over the ``scale²`` sub-pixel positions (see :func:`spread_to_desubpixel_head`).
 
     Returns:
         The keys of ``model`` that were set.
@@ -351,7 +389,10 @@ def load_init(model: nn.Module, spec: ArchSpec, source: str | os.PathLike[str]) 
             state = to_old_esrgan_layout(state)
     if src_spec.scale != spec.scale:
         raise CheckpointError(f"{path}: init weights are x{src_spec.scale}, the model is x{spec.scale}")
+    spread = bool(spec.extra.get("desubpixel_head")) and not src_spec.extra.get("desubpixel_head")
     if src_spec.arch == spec.arch and (spec.arch != "spsr" or src_spec.backbone == spec.backbone):
+        if spread:
+            state = spread_to_desubpixel_head(state, model.state_dict(), spec.scale)
         _load_strict(model, state, str(path))
         return list(state)
     if spec.arch == "spsr" and src_spec.arch == spec.backbone:
@@ -361,6 +402,8 @@ def load_init(model: nn.Module, spec: ArchSpec, source: str | os.PathLike[str]) 
         else:
             branch = {f"model.{k}": v for k, v in state.items() if not k.startswith(dropped)}
         own = model.state_dict()
+        if spread:
+            branch = spread_to_desubpixel_head(branch, own, spec.scale)
         bad = [k for k in branch if k not in own or own[k].shape != branch[k].shape]
         if bad:
             raise CheckpointError(

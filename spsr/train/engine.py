@@ -79,6 +79,7 @@ from spsr.train.batches import BatchStream, seeded_global_rngs
 from spsr.train.config import TrainConfig, dump_toml, validate
 from spsr.train.ema import ModelEMA
 from spsr.train.log import LOG_FILE, JsonLinesLog, Reporter
+from spsr.train.moa import BatchMoA
 from spsr.train.runtime import Runtime, resolve_amp, resolve_channels_last
 from spsr.train.stage import Stage
 from spsr.train.state import (
@@ -191,6 +192,7 @@ class Trainer:
         self.rt: Runtime
         self.stage: Stage
         self.ema: ModelEMA | None = None
+        self.moa: BatchMoA | None = None
         self.stream: BatchStream
         self.log: JsonLinesLog
 
@@ -256,6 +258,9 @@ class Trainer:
             if not self.has_generator:
                 raise ConfigError("run.ema averages a generator, and this stage trains none")
             self.ema = ModelEMA(self.generator, cfg.run.ema)
+        if cfg.data.moa:  # see spsr.train.moa
+            upsample = bool(getattr(self.stage, "takes_upsampled_lr", False))
+            self.moa = BatchMoA.from_config(cfg, dist.rank, upsample_lr=upsample)
         self.stream = BatchStream(
             dataset, cfg.data.batch_size, cfg.run.seed, dist.rank, dist.world_size,
             workers=cfg.data.workers, pin_memory=dist.device.type == "cuda",
@@ -310,6 +315,8 @@ class Trainer:
         while self.iteration < total:
             batch = rt.to_device(next(self.stream))
             rt.iteration = self.iteration + 1
+            if self.moa is not None:
+                batch = self.moa(batch, rt.iteration)
             rt.nonfinite.clear()
             values = self.stage.train_step(batch)
             self.iteration += 1

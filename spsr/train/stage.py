@@ -38,6 +38,10 @@ class Stage:
         rt: the engine's runtime (device, precision, DDP, step helpers).
     """
 
+    #: True when the generator takes the LR image nearest-upsampled to HR size (the desubpixel
+    #: head): MoA (``data.moa``) then hands ``lr`` at HR size and may use CutBlur.
+    takes_upsampled_lr: bool = False
+
     def __init__(self, cfg: TrainConfig, rt: Runtime) -> None:
         self.cfg = cfg
         self.rt = rt

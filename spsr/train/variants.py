@@ -20,7 +20,7 @@ from spsr.errors import ConfigError
 from spsr.train.config import TrainConfig
 
 # Modules that register stages/variants when imported (append yours).
-BUILTIN_MODULES = ["spsr.train.stages.psnr", "spsr.train.stages.gan"]
+BUILTIN_MODULES = ["spsr.train.stages.psnr", "spsr.train.stages.gan", "spsr.train.stages.unet"]
 
 StageFactory = Callable[..., object]
 

@@ -9,7 +9,7 @@ Generator terms (weights in ``cfg.loss``; a zero weight removes the term, and it
 log key           term                                        SPSR-G weight (seed 000 eq. 10)
 ================  ==========================================  ===============================
 ``g/pixel``       L1(SR, HR)                                  β_I = 0.01
-``g/perceptual``  L1(VGG19 conv5_4 (SR), VGG19 conv5_4 (HR))  1
+``g/perceptual``  L1(VGG19 conv5_4 (SR), VGG19 conv5_4 (HR))  1 (``--perceptual lpips``: LPIPS)
 ``g/gan``         RaGAN of D on images                        γ_I = 0.005
 ``g/grad_pixel``  L1(M(SR), M(HR)) (official: MSE, pad 2)     β_GM = 0.01
 ``g/grad_gan``    RaGAN of D_grad on M(SR)                    γ_GM = 0.005
@@ -36,17 +36,16 @@ from torch import nn
 
 from spsr.archs import SROutput, build_model, sr_of
 from spsr.archs.discriminator_vgg import VGGDiscriminator
-from spsr.errors import ConfigError
+from spsr.errors import ConfigError, MissingWeightsError
 from spsr.losses.gan import AdversarialLoss, make_adversarial_loss
 from spsr.losses.gradient import GradientPixelLoss
+from spsr.losses.lpips_loss import LPIPSLoss
 from spsr.losses.perceptual import PerceptualLoss, VGGFeatureExtractor
 from spsr.losses.pixel import PixelLoss, pixel_distance
-from spsr.train.config import TrainConfig
+from spsr.train.config import PERCEPTUAL_NETS, TrainConfig
 from spsr.train.runtime import Runtime, frozen
 from spsr.train.stage import Stage, make_adam, make_multistep
 from spsr.train.variants import Variant, register_stage, register_variant
-
-PERCEPTUAL_NETS = ("vgg", "none", "vgg_random")
 
 
 @dataclass
@@ -76,7 +75,7 @@ class GANStage(Stage):
         super().__init__(cfg, rt)
         lo = cfg.loss
         if lo.perceptual_net not in PERCEPTUAL_NETS:
-            raise ConfigError(f"unknown perceptual network {lo.perceptual_net!r} (vgg, none)")
+            raise ConfigError(f"unknown perceptual network {lo.perceptual_net!r} (vgg, lpips, none)")
         self.spec = cfg.model.spec()
         self.has_branch = self.spec.arch == "spsr"
         if lo.branch > 0 and not self.has_branch:
@@ -93,8 +92,11 @@ class GANStage(Stage):
         self.pixel = PixelLoss(lo.pixel_criterion)
         self.gradient = GradientPixelLoss(lo.gradient_form).to(rt.device)
         self.branch_target = GradientPixelLoss("paper").to(rt.device)  # M with padding 1, as the branch
-        self.perceptual: PerceptualLoss | None = None
-        if lo.perceptual > 0 and lo.perceptual_net != "none":
+        self.perceptual: PerceptualLoss | LPIPSLoss | None = None
+        if lo.perceptual > 0 and lo.perceptual_net.startswith("lpips"):
+            self.perceptual = _lpips_loss(lo.lpips_weights, lo.perceptual_net == "lpips_random")
+            self.add_network("lpips", self.perceptual, trainable=False)
+        elif lo.perceptual > 0 and lo.perceptual_net != "none":
             extractor = VGGFeatureExtractor(
                 lo.perceptual_layer, lo.vgg_weights or None, pretrained=lo.perceptual_net == "vgg"
             )
@@ -216,6 +218,17 @@ class GANStage(Stage):
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
     return x
+
+
+def _lpips_loss(weights: str, random_backbone: bool) -> LPIPSLoss:
+    """The LPIPS perceptual loss; a missing AlexNet file says how to go on without it."""
+    try:
+        return LPIPSLoss(weights or None, random_backbone=random_backbone)
+    except MissingWeightsError as exc:
+        raise MissingWeightsError(
+            f"{exc}; pass --lpips-weights PATH, or train without the perceptual loss with "
+            "--perceptual none"
+        ) from None
 
 
 def configure_g(cfg: TrainConfig) -> None:

@@ -1,0 +1,262 @@
+"""Variant ``u`` (seed 003): SPSR with a U-Net discriminator, LPIPS and feature matching.
+
+The generator is SPSR-G's (gradient features fused at HR resolution, after the up-convs) with the
+desubpixel head: its input is the LR image nearest-upsampled to HR size and brought back by
+space-to-depth, so MoA (on by default here, ``data.moa``) can use CutBlur. Every iteration: one
+generator step, then one step of each discriminator.
+
+Generator terms (seed 003 eq. 13; a zero weight removes the term):
+
+=================== ================================================== =========================
+log key             term                                               weight (default)
+=================== ================================================== =========================
+``g/pixel``         L1(SR, HR) (eq. 12)                                loss.pixel (0.01)
+``g/perceptual``    LPIPS AlexNet v0.1 (SR, HR) (eq. 6)                loss.perceptual (0.001)
+``g/grad_pixel``    L1(M(SR), M(HR)) (eq. 8)                           loss.gradient_pixel (0.01)
+``g/branch``        L1(gradient branch output, M(HR)) (eq. 9)          loss.branch (0.5)
+``g/gan``           hinge −E[D_enc(SR) + D_dec(SR)], U-Net D (eq. 4)   loss.gan (0.005)
+``g/feature_match`` Σ_l L1(D_l(SR), D_l(HR)), U-Net D blocks (eq. 7)   unet.feature_matching (1)
+``g/grad_gan``      RaGAN of the VGG-style D_grad on M(SR) (eq. 11)    loss.gradient_gan (0.005)
+=================== ================================================== =========================
+
+Eq. 13 gives the feature-matching term no λ (weight 1) and lists one λ_Adv for both adversarial
+terms (0.005). The U-Net discriminator ``D`` is trained with hinge losses on its global (encoder)
+and per-pixel (decoder) outputs (eq. 2, 3) plus, with probability ``unet.cutmix_prob`` (reached
+linearly over the first ``unet.cutmix_warmup`` iterations, as U-Net GAN ramps it), the CutMix
+terms of U-Net GAN: the decoder's consistency on a CutMix of HR and SR and the classification of
+that mix (encoder: fake; decoder: the mask) (eq. 5). ``D_grad`` is SPSR-G's, RaGAN
+(``loss.gan_type`` applies to it only; the U-Net D is always hinge).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from spsr.archs import sr_of
+from spsr.archs.discriminator_unet import UNetDiscriminator
+from spsr.errors import ConfigError
+from spsr.losses.unet_gan import (
+    cutmix,
+    cutmix_d_losses,
+    cutmix_mask,
+    feature_matching_loss,
+    unet_d_losses,
+    unet_g_loss,
+)
+from spsr.train.batches import sample_seed
+from spsr.train.config import TrainConfig, register_section
+from spsr.train.runtime import Runtime, frozen
+from spsr.train.stage import make_adam, make_multistep
+from spsr.train.stages.gan import Adversary, GANStage
+from spsr.train.variants import Variant, register_stage, register_variant
+
+# Seed position of the per-iteration CutMix coin (apart from the samples' and MoA's).
+_CUTMIX_POSITION = (1 << 41) + (1 << 40)
+
+
+@dataclass
+class UNetConfig:
+    """The U-Net discriminator and its terms (TOML section ``[unet]``, ``--set unet.KEY=...``).
+
+    Attributes:
+        nf: channels of the first encoder block (64; blocks ``nf × channel_mult``).
+        channel_mult: channel multiplier of each encoder block; its length is the depth, and HR
+            crops must be multiples of ``2 ** depth``.
+        spectral_norm: spectral normalisation on every layer (the reference design).
+        feature_matching: weight of the feature-matching term of the generator (eq. 7).
+        cutmix: weight of the CutMix terms in the discriminator's loss (0: no CutMix).
+        cutmix_prob: probability of the CutMix terms in an iteration, once warmed up (0.5).
+        cutmix_warmup: iterations over which that probability grows linearly from 0.
+    """
+
+    nf: int = 64
+    channel_mult: list[int] = field(default_factory=lambda: [1, 2, 4, 8])
+    spectral_norm: bool = True
+    feature_matching: float = 1.0
+    cutmix: float = 1.0
+    cutmix_prob: float = 0.5
+    cutmix_warmup: int = 50_000
+
+
+register_section("unet", UNetConfig)
+
+
+def _check(u: UNetConfig) -> None:
+    if u.nf < 1 or not u.channel_mult or min(u.channel_mult) < 1:
+        raise ConfigError("unet.nf and every unet.channel_mult entry must be positive")
+    if u.feature_matching < 0 or u.cutmix < 0:
+        raise ConfigError("unet.feature_matching and unet.cutmix are weights >= 0")
+    if not 0.0 <= u.cutmix_prob <= 1.0 or u.cutmix_warmup < 0:
+        raise ConfigError("unet.cutmix_prob must lie in [0, 1] and unet.cutmix_warmup be >= 0")
+
+
+class UNetStage(GANStage):
+    """SPSR generator + U-Net discriminator ``D`` + gradient discriminator ``D_grad``.
+
+    Networks: ``G``; ``D`` (U-Net, when ``loss.gan`` or ``unet.feature_matching`` is > 0);
+    ``D_grad`` (when ``loss.gradient_gan`` > 0); the frozen ``lpips`` (or ``vgg``) network.
+    """
+
+    def __init__(self, cfg: TrainConfig, rt: Runtime) -> None:
+        self.unet: UNetConfig = cfg.section("unet")
+        _check(self.unet)
+        super().__init__(cfg, rt)
+        self.takes_upsampled_lr = self.spec.arch == "spsr" and bool(
+            self.spec.extra.get("desubpixel_head", False)
+        )
+        self.has_unet = cfg.loss.gan > 0 or self.unet.feature_matching > 0
+        if self.has_unet:
+            self.D = self.add_network("D", self._build_unet())
+            o = cfg.optim
+            opt = make_adam(self.module("D").parameters(), o, o.lr_d, o.weight_decay_d)
+            self.add_optimizer("D", opt, make_multistep(opt, o))
+
+    def _build_unet(self) -> UNetDiscriminator:
+        u = self.unet
+        multiple = 2 ** len(u.channel_mult)
+        shape = self.rt.data_shapes.get("hr") or ()
+        if len(shape) < 2 or shape[-1] % multiple or shape[-2] % multiple:
+            raise ConfigError(
+                f"the U-Net discriminator of depth {len(u.channel_mult)} needs HR crops that are "
+                f"multiples of {multiple} pixels, got {tuple(shape[-2:])}"
+            )
+        return UNetDiscriminator(3, u.nf, tuple(u.channel_mult), u.spectral_norm)
+
+    def build_adversaries(self) -> list[Adversary]:
+        """Only ``D_grad``: the image discriminator is the U-Net ``D``, handled apart."""
+        lo = self.cfg.loss
+        if lo.gradient_gan <= 0:
+            return []
+        pad = 2 if lo.gradient_form == "official" else 0
+        size = self.hr_size()
+        return [self.add_adversary(
+            "D_grad", "grad_gan", self.gradient.maps, lo.gradient_gan,
+            self.vgg_discriminator(size + pad),
+        )]
+
+    def cutmix_probability(self, iteration: int) -> float:
+        """Probability of the CutMix terms at ``iteration`` (linear warm-up to ``cutmix_prob``)."""
+        u = self.unet
+        if u.cutmix <= 0:
+            return 0.0
+        if u.cutmix_warmup <= 0:
+            return u.cutmix_prob
+        return u.cutmix_prob * min(1.0, iteration / u.cutmix_warmup)
+
+    def cutmix_coin(self, iteration: int) -> float:
+        """A uniform draw in [0, 1) that decides whether ``iteration`` uses CutMix.
+
+        It depends on the run's seed and the iteration only, so every process draws the same: a
+        DDP forward broadcasts the discriminator's buffers, so every process must call it as often.
+        """
+        seed = sample_seed(self.cfg.run.seed, iteration, _CUTMIX_POSITION)
+        return float(torch.rand((), generator=torch.Generator().manual_seed(seed)))
+
+    # ------------------------------------------------------------------ one iteration
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        rt, lo, lr, hr = self.rt, self.cfg.loss, batch["lr"], batch["hr"]
+        upsampled = lr.shape[-2:] == hr.shape[-2:]  # MoA handed the HR-size input
+        with rt.autocast():
+            out = self.G(lr, upsampled=True) if upsampled else self.G(lr)
+        sr = sr_of(out)
+
+        # Generator step: discriminators frozen and called without DDP (no synchronisation).
+        discriminators = [self.module(a.name) for a in self.adversaries]
+        if self.has_unet:
+            discriminators.append(self.module("D"))
+        real_views, fake_views = {}, {}
+        with frozen(*discriminators), rt.autocast():
+            terms = self.generator_terms(out, batch)
+            if self.has_unet:
+                d = self.module("D")
+                fake = d(sr)
+                if lo.gan > 0:
+                    terms["g/gan"] = lo.gan * unet_g_loss(fake)
+                if self.unet.feature_matching > 0:
+                    with torch.no_grad():
+                        real = d(hr)
+                    terms["g/feature_match"] = self.unet.feature_matching * feature_matching_loss(
+                        fake.features, real.features
+                    )
+            for a in self.adversaries:
+                d_a = self.module(a.name)
+                real_views[a.name] = a.view(hr).detach()
+                fake_views[a.name] = a.view(sr)
+                with torch.no_grad():
+                    real_logits = d_a(real_views[a.name])
+                terms[f"g/{a.key}"] = a.weight * a.loss.generator(
+                    real_logits, d_a(fake_views[a.name])
+                )
+        total = sum(terms.values())
+        warm = rt.iteration <= self.cfg.run.fusion_warmup
+        rt.optimize(total, "G", drop_grads=self.warmup_frozen if warm else ())
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        values["g/total"] = float(total.detach())
+
+        # Discriminator steps on the same generated batch, detached.
+        if self.has_unet:
+            values.update(self._unet_step(hr, sr.detach()))
+        for a in self.adversaries:
+            net = self.nets[a.name]
+            with rt.autocast():
+                real_logits = net(real_views[a.name])
+                fake_logits = net(fake_views[a.name].detach())
+                loss = a.loss.discriminator(real_logits, fake_logits)
+            rt.optimize(loss, a.name)
+            values[f"d_{a.key}/loss"] = float(loss.detach())
+            values[f"d_{a.key}/real"] = float(real_logits.detach().float().mean())
+            values[f"d_{a.key}/fake"] = float(fake_logits.detach().float().mean())
+        return values
+
+    def _unet_step(self, hr: torch.Tensor, sr: torch.Tensor) -> dict[str, float]:
+        """One step of the U-Net D: hinge on both outputs, plus CutMix terms when drawn."""
+        rt = self.rt
+        p = self.cutmix_probability(rt.iteration)
+        use_cutmix = p > 0 and self.cutmix_coin(rt.iteration) < p
+        net = self.D
+        with rt.autocast():
+            real, fake = net(hr), net(sr)
+            terms = unet_d_losses(real, fake)
+            loss = terms["d_enc"] + terms["d_dec"]
+            cons = mix = torch.zeros((), device=hr.device)
+            if use_cutmix:
+                n, _, height, width = hr.shape
+                mask = cutmix_mask(n, height, width, device=hr.device).to(hr.dtype)
+                mixed = net(cutmix(hr, sr, mask))
+                cm = cutmix_d_losses(mixed, real, fake, mask)
+                cons, mix = cm["d_cons"], cm["d_mix_enc"] + cm["d_mix_dec"]
+                loss = loss + self.unet.cutmix * (cons + mix)
+        rt.optimize(loss, "D")
+        return {
+            "d_gan/loss": float(loss.detach()),
+            "d_gan/enc": float(terms["d_enc"].detach()),
+            "d_gan/dec": float(terms["d_dec"].detach()),
+            "d_gan/cons": float(cons.detach()),
+            "d_gan/mix": float(mix.detach()),
+            "d_gan/cutmix_rate": 1.0 if use_cutmix else 0.0,
+            "d_gan/real": float(real.global_logit.detach().float().mean()),
+            "d_gan/fake": float(fake.global_logit.detach().float().mean()),
+        }
+
+
+def configure_u(cfg: TrainConfig) -> None:
+    """``u`` (seed 003 §3.1): the desubpixel SPSR generator, MoA, and eq. 13's weights."""
+    cfg.model.arch = "spsr"
+    cfg.model.extra = {"desubpixel_head": True}
+    lo = cfg.loss
+    lo.pixel, lo.perceptual, lo.perceptual_net = 0.01, 0.001, "lpips"
+    lo.gan, lo.gradient_pixel, lo.gradient_gan, lo.branch = 0.005, 0.01, 0.005, 0.5
+    cfg.data.moa = True
+    cfg.section("unet")  # written out in the run's config.toml with its defaults
+
+
+register_stage("unet", UNetStage)
+register_variant(Variant(
+    "u", "unet",
+    "seed 003: SPSR (desubpixel head) + U-Net D (hinge, CutMix) + LPIPS + feature matching + "
+    "gradient losses, MoA",
+    configure_u,
+))
