@@ -1,0 +1,363 @@
+"""Structure loss of SPSR-P / SPSR-J (seed 001 §4.3, eqs. 14–17, App. C) and its feature extractors.
+
+``L_SF = β_SF · ‖F(SR) − F(HR)‖₁ + γ_SF · L_adv(D_SF(F(SR)))`` with a frozen extractor F:
+β_SF = 1e-7 and γ_SF = 0.1 in the paper. This module holds F (every variant of seed 001 Table 6),
+the pixel-wise term, and a helper for the generator's adversarial term; the discriminator D_SF is
+:class:`spsr.archs.discriminator_sf.StructureFeatureDiscriminator`.
+
+Extractors (``kind``):
+
+* ``p`` / ``j``: an NSE trained by ``spsr pretrain-nse`` (contrastive / jigsaw), read from its
+  ``nse.safetensors`` or run folder; 32 channels at 1/4 resolution.
+* ``r``: a randomly initialised NSE (SPSR-R), drawn from a fixed seed so that a resumed run sees
+  the same one.
+* ``vgg``: ImageNet VGG19, "the 4th convolution after the 4th max-pooling" as ESRGAN, i.e. conv5_4
+  before its ReLU; 512 channels at 1/16.
+* ``resnet``: ImageNet ResNet18 ``conv4_2``: the output of the second basic block of the fourth
+  stage (``layer3``), 256 channels at 1/16 ("the same spatial resolution" as VGG's, App. C).
+
+ImageNet weights are torchvision's files, looked up in torchvision's cache (``$TORCH_HOME``) or
+given as a path, never downloaded; absent weights raise :class:`MissingWeightsError`.
+
+Reduction: β_SF = 1e-7 only makes the term count (Tables 3–4 show it moves PSNR by tenths of a
+dB) when the L1 distance is summed rather than averaged (a mean over features of magnitude ~1
+times 1e-7 could not change anything), so the default reduction is ``sum`` over the batch, as
+``nn.L1Loss(reduction="sum")``; ``mean`` is available.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import ResNet18_Weights, resnet18
+
+from spsr.archs.nse import NeuralStructureExtractor
+from spsr.errors import CheckpointError, ConfigError, MissingWeightsError
+from spsr.losses.gan import AdversarialLoss
+from spsr.losses.perceptual import IMAGENET_MEAN, IMAGENET_STD, VGGFeatureExtractor
+
+STRUCTURE_EXTRACTORS: tuple[str, ...] = ("p", "j", "r", "vgg", "resnet")
+STRUCTURE_REDUCTIONS: tuple[str, ...] = ("sum", "mean")
+DEFAULT_BETA = 1e-7
+DEFAULT_GAMMA = 0.1
+#: Seed of the random NSE of ``r`` (fixed, so every run and resume sees the same extractor).
+RANDOM_NSE_SEED = 0
+NSE_FILE = "nse.safetensors"
+NSE_FORMAT = "spsr-nse"
+RESNET18_URL = ResNet18_Weights.IMAGENET1K_V1.url
+
+
+class StructureExtractor(nn.Module):
+    """A frozen feature network F: images in [0, 1] → structure features.
+
+    Always in eval mode, no parameter requires gradients; gradients still flow to its input.
+
+    Args:
+        net: the network (an NSE, VGG19 or ResNet18 features).
+        kind: one of :data:`STRUCTURE_EXTRACTORS`.
+        channels: channels of the output.
+        stride: input side / output side.
+        imagenet_normalize: normalise the input with ImageNet's mean and std first.
+    """
+
+    def __init__(
+        self, net: nn.Module, kind: str, channels: int, stride: int, imagenet_normalize: bool
+    ) -> None:
+        super().__init__()
+        self.net = net
+        self.kind = kind
+        self.channels = channels
+        self.stride = stride
+        self.imagenet_normalize = imagenet_normalize
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> StructureExtractor:
+        return super().train(False)
+
+    def output_size(self, input_size: int) -> int:
+        """Side of the feature map of a square input of side ``input_size``."""
+        return -(-input_size // self.stride)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Structure features of N×3×H×W images in [0, 1]."""
+        if self.imagenet_normalize:
+            images = (images - self.mean) / self.std
+        return self.net(images)
+
+
+# ----------------------------------------------------------------------------------- NSE files
+
+
+def save_nse(
+    path: str | os.PathLike[str],
+    nse: NeuralStructureExtractor,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Write an NSE as ``.safetensors`` with its constructor arguments, atomically.
+
+    Args:
+        path: destination file.
+        nse: the extractor.
+        metadata: more string entries (task, sampling, iterations...).
+
+    Returns:
+        The written path.
+    """
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    meta = {"format": NSE_FORMAT, "config": json.dumps(nse.config()), **(metadata or {})}
+    state = {k: v.detach().cpu().contiguous() for k, v in nse.state_dict().items()}
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+    return path
+
+
+def nse_metadata(source: str | os.PathLike[str]) -> dict[str, str]:
+    """The metadata of an NSE file or run folder (task, sampling, ...)."""
+    from safetensors import safe_open
+
+    path = _nse_path(source)
+    with safe_open(str(path), "pt") as f:
+        return dict(f.metadata() or {})
+
+
+def load_nse(source: str | os.PathLike[str]) -> NeuralStructureExtractor:
+    """Read an NSE written by :func:`save_nse` (a file, or a ``pretrain-nse`` run folder).
+
+    Raises:
+        CheckpointError: missing, unreadable, or not an NSE file.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = _nse_path(source)
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = dict(f.metadata() or {})
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not iterable
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: not a readable .safetensors file ({exc})") from None
+    if meta.get("format") != NSE_FORMAT:
+        raise CheckpointError(f"{path} is not a neural structure extractor written by spsr")
+    try:
+        nse = NeuralStructureExtractor(**json.loads(meta["config"]))
+        nse.load_state_dict(state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: broken neural structure extractor ({exc})") from None
+    return nse
+
+
+def _nse_path(source: str | os.PathLike[str]) -> Path:
+    path = Path(source).expanduser()
+    if path.is_dir():
+        path = path / NSE_FILE
+    if not path.is_file():
+        raise CheckpointError(
+            f"no neural structure extractor at {path}: train one with spsr pretrain-nse"
+        )
+    return path
+
+
+def random_nse(seed: int = RANDOM_NSE_SEED) -> NeuralStructureExtractor:
+    """A randomly initialised NSE, the same for the same seed (global RNG left untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return NeuralStructureExtractor()
+
+
+# ----------------------------------------------------------------------------------- ResNet18
+
+
+def resnet18_cache_path() -> Path:
+    """Where torchvision keeps the ImageNet ResNet18 weights (honours ``TORCH_HOME``)."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(RESNET18_URL)
+
+
+def resolve_resnet18_weights(path: str | os.PathLike[str] | None = None) -> Path:
+    """The ResNet18 weights file: ``path`` if given, else torchvision's cache.
+
+    Raises:
+        MissingWeightsError: the file does not exist (the message says how to provide it).
+    """
+    if path:
+        explicit = Path(path).expanduser()
+        if not explicit.is_file():
+            raise MissingWeightsError(f"ResNet18 weights file not found: {explicit}")
+        return explicit
+    cached = resnet18_cache_path()
+    if not cached.is_file():
+        raise MissingWeightsError(
+            f"ResNet18 ImageNet weights are not in torchvision's cache ({cached}) and cannot be "
+            f"downloaded here: download {RESNET18_URL} to that path (or set TORCH_HOME), or pass "
+            "--resnet-weights PATH"
+        )
+    return cached
+
+
+def resnet18_conv4_2(
+    weights: str | os.PathLike[str] | None = None, pretrained: bool = True
+) -> nn.Module:
+    """ResNet18 from its stem to ``conv4_2`` (the end of ``layer3``).
+
+    Args:
+        weights: torchvision ``resnet18`` state dict; ``None`` looks in the cache.
+        pretrained: ``False`` keeps torchvision's random initialisation and reads nothing.
+
+    Raises:
+        MissingWeightsError: pretrained weights requested but not available.
+        CheckpointError: the file is not a ResNet18 state dict.
+    """
+    model = resnet18()
+    if pretrained:
+        path = resolve_resnet18_weights(weights)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's file
+            raise CheckpointError(f"cannot read ResNet18 weights {path}: {exc}") from None
+        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+            state = state["state_dict"]
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{path} is not a ResNet18 state dict")
+        state = {re.sub(r"^module\.", "", k): v for k, v in state.items()}
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise CheckpointError(
+                f"{path} does not hold torchvision ResNet18 weights ({exc})"
+            ) from None
+    return nn.Sequential(
+        model.conv1, model.bn1, model.relu, model.maxpool, model.layer1, model.layer2, model.layer3
+    )
+
+
+# ----------------------------------------------------------------------------------- factory
+
+
+def build_structure_extractor(
+    kind: str,
+    nse: str | os.PathLike[str] | NeuralStructureExtractor | None = None,
+    weights: str | os.PathLike[str] | None = None,
+    pretrained: bool = True,
+    seed: int = RANDOM_NSE_SEED,
+) -> StructureExtractor:
+    """The frozen extractor F of a structure-loss variant.
+
+    Args:
+        kind: ``p``, ``j`` (trained NSE), ``r`` (random NSE), ``vgg`` or ``resnet``.
+        nse: for ``p`` / ``j``: a ``pretrain-nse`` run folder, an ``nse.safetensors`` file, or
+            an NSE module.
+        weights: for ``vgg`` / ``resnet``: an explicit ImageNet weights file (default: the cache).
+        pretrained: for ``vgg`` / ``resnet``: ``False`` uses a random backbone (tests only).
+        seed: for ``r``: the seed of the random NSE.
+
+    Raises:
+        ConfigError: unknown kind, or ``p`` / ``j`` without ``nse``.
+        CheckpointError / MissingWeightsError: weights that cannot be read or found.
+    """
+    if kind in ("p", "j"):
+        if nse is None:
+            raise ConfigError(
+                f"variant {kind} needs a trained NSE: pass --nse RUN (spsr pretrain-nse)"
+            )
+        net = nse if isinstance(nse, NeuralStructureExtractor) else load_nse(nse)
+        return StructureExtractor(net, kind, net.out_channels, net.stride, imagenet_normalize=False)
+    if kind == "r":
+        net = random_nse(seed)
+        return StructureExtractor(net, kind, net.out_channels, net.stride, imagenet_normalize=False)
+    if kind == "vgg":
+        net = VGGFeatureExtractor("conv5_4", weights, pretrained=pretrained)  # normalises itself
+        return StructureExtractor(net, kind, 512, 16, imagenet_normalize=False)
+    if kind == "resnet":
+        return StructureExtractor(resnet18_conv4_2(weights, pretrained), kind, 256, 16, True)
+    raise ConfigError(
+        f"unknown structure extractor {kind!r}; choose one of {', '.join(STRUCTURE_EXTRACTORS)}"
+    )
+
+
+# ----------------------------------------------------------------------------------- losses
+
+
+class StructurePixelLoss(nn.Module):
+    """β_SF · L1(F(SR), F(HR)) (seed 001 eq. 14), F frozen, F(HR) without gradient.
+
+    Args:
+        extractor: the frozen F.
+        beta: β_SF.
+        reduction: ``sum`` (default, see the module docstring) or ``mean``.
+    """
+
+    def __init__(
+        self, extractor: StructureExtractor, beta: float = DEFAULT_BETA, reduction: str = "sum"
+    ) -> None:
+        super().__init__()
+        if reduction not in STRUCTURE_REDUCTIONS:
+            raise ConfigError(f"unknown structure loss reduction {reduction!r} (sum, mean)")
+        self.extractor = extractor
+        self.beta = beta
+        self.reduction = reduction
+
+    def forward(
+        self,
+        sr: torch.Tensor,
+        hr: torch.Tensor,
+        sr_features: torch.Tensor | None = None,
+        hr_features: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Args:
+            sr: generated images (carrying the generator's graph).
+            hr: ground-truth images.
+            sr_features: F(sr) when already computed (e.g. for D_SF too).
+            hr_features: F(hr) when already computed (used detached).
+
+        Returns:
+            The weighted scalar loss, in float32.
+        """
+        if sr_features is None:
+            sr_features = self.extractor(sr)
+        if hr_features is None:
+            with torch.no_grad():
+                hr_features = self.extractor(hr)
+        distance = (sr_features.float() - hr_features.detach().float()).abs()
+        return self.beta * (distance.sum() if self.reduction == "sum" else distance.mean())
+
+
+def structure_generator_loss(
+    extractor: StructureExtractor,
+    discriminator: nn.Module,
+    adversarial: AdversarialLoss,
+    sr: torch.Tensor,
+    hr: torch.Tensor,
+    beta: float = DEFAULT_BETA,
+    gamma: float = DEFAULT_GAMMA,
+    reduction: str = "sum",
+) -> dict[str, torch.Tensor]:
+    """The generator's structure loss L_SF (eq. 16), both terms, by name.
+
+    D_SF is called as given: freeze its parameters (``spsr.train.runtime.frozen``) so that only
+    the generator receives gradients.
+
+    Returns:
+        ``{"pixel": β·L1, "adversarial": γ·L_adv, "sr_features": F(SR), "hr_features": F(HR)}``;
+        the feature maps are returned for the discriminator's own step (detach them there).
+    """
+    sr_features = extractor(sr)
+    with torch.no_grad():
+        hr_features = extractor(hr)
+        real_logits = discriminator(hr_features)
+    pixel = StructurePixelLoss(extractor, beta, reduction)(sr, hr, sr_features, hr_features)
+    fake_logits = discriminator(sr_features)
+    return {
+        "pixel": pixel,
+        "adversarial": gamma * adversarial.generator(real_logits, fake_logits),
+        "sr_features": sr_features,
+        "hr_features": hr_features,
+    }
