@@ -90,9 +90,12 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--branch-weight", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0 = torch's default)")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (fast on CPUs with AMX/AVX512-BF16)")
     args = ap.parse_args()
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
     scale = 4
@@ -122,7 +125,7 @@ def main() -> None:
             for group in opt.param_groups:
                 group["lr"] *= 0.5
             halved = True
-        if step % 50 == 0:
+        if step % 25 == 0:
             print(f"step {step} loss {loss.item():.4f} ({(time.time() - start) / step:.2f} s/it)", flush=True)
 
     model.eval()

@@ -10,27 +10,18 @@ Two modes:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from spsr.errors import ConfigError
-from spsr.metrics.evaluate import (
-    DatasetResult,
-    Upscaler,
-    best_models,
-    bicubic_upscaler,
-    dataset_name,
-    list_images,
-    pair_images,
-    results_csv,
-    results_json,
-    score_pairs,
-    score_upscaler,
-    write_text_atomic,
-)
-from spsr.metrics.registry import METRICS, EvalSettings, MetricSuite, parse_metrics
+if TYPE_CHECKING:
+    from spsr.metrics.evaluate import (
+        DatasetResult,
+        Upscaler,
+    )
+    from spsr.metrics.registry import MetricSuite
 from spsr_cli._common import console, err_console, guarded, progress
 
 BASELINES = ("bicubic",)
@@ -63,6 +54,8 @@ def _weights_label(source: str) -> str:
 
 
 def _render(results: list[DatasetResult], suite: MetricSuite, scale: int) -> None:
+    from spsr.metrics.evaluate import best_models
+    from spsr.metrics.registry import METRICS
     s = suite.settings
     where = "Y" if s.y_channel else "RGB"
     first = f"↑ higher / ↓ lower is better, best in bold; PSNR/SSIM on {where}, border "
@@ -138,6 +131,18 @@ def evaluate(
 
       spsr eval --weights runs/spsr_g --model bicubic datasets/Set5/HR datasets/Set14/HR
     """
+    from spsr.metrics.evaluate import (
+        bicubic_upscaler,
+        dataset_name,
+        list_images,
+        pair_images,
+        results_csv,
+        results_json,
+        score_pairs,
+        score_upscaler,
+        write_text_atomic,
+    )
+    from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
     weights, baselines = list(weights or []), [m.lower() for m in (model or [])]
     unknown = [m for m in baselines if m not in BASELINES]
     if unknown:

@@ -7,14 +7,14 @@ import os
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import TextColumn
 from rich.table import Table
 
-from spsr.data.sources import expand_sources
-from spsr.data.store import StoreOptions, WriteProgress, WriteSummary, store_info, write_store
+if TYPE_CHECKING:
+    from spsr.data.store import WriteProgress, WriteSummary
 from spsr_cli._common import console, err_console, fail, guarded, progress
 
 
@@ -37,6 +37,7 @@ def _size(n: int) -> str:
 
 
 def _print_info(path: Path, as_json: bool) -> None:
+    from spsr.data.store import store_info
     info = store_info(path)
     if as_json:
         typer.echo(json.dumps(info.to_dict(), indent=2))
@@ -180,6 +181,8 @@ def prepare_data(
 
     Re-running an interrupted command resumes it; the same command always makes the same store.
     """
+    from spsr.data.sources import expand_sources
+    from spsr.data.store import StoreOptions, write_store
     if info is not None:
         _print_info(info, as_json)
         return

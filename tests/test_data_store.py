@@ -348,3 +348,37 @@ def test_too_small_images_are_skipped_and_counted(tmp_path: Path) -> None:
         and "smaller than the patch" in summary.skipped[0][1]
     )
     assert store_info(tmp_path / "s.h5").num_skipped == 1
+
+
+def test_partial_that_opens_but_fails_to_write_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # HDF5 files killed mid-write can open fine and then fail on the next write ("bad heap
+    # index"); the writer must then discard the partial and build the store from the start.
+    import spsr.data.store as store_mod
+
+    paths = _images(tmp_path / "in", count=3)
+    opts = StoreOptions.make(scale=2, patch=32, step=16)
+    out = tmp_path / "s.h5"
+
+    def interrupt(p: WriteProgress) -> None:
+        if p.images_done == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_store(paths, out, opts, on_progress=interrupt)
+    real = store_mod._write_patches
+    calls = {"n": 0}
+
+    def flaky(*args: object, **kwargs: object) -> int:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError("Can't synchronously write data (bad heap index)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store_mod, "_write_patches", flaky)
+    events: list[WriteProgress] = []
+    summary = write_store(paths, out, opts, on_progress=events.append)
+    assert any(e.restarted and "damaged by the interruption" in e.restarted for e in events)
+    assert summary.resumed_from == 0
+    monkeypatch.setattr(store_mod, "_write_patches", real)
+    write_store(paths, tmp_path / "fresh.h5", opts)
+    _assert_same(_content(out), _content(tmp_path / "fresh.h5"))

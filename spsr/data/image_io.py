@@ -15,11 +15,14 @@ import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from spsr.errors import ImageReadError
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -239,6 +242,8 @@ def write_image(
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:
     """``(H, W, C)`` uint8/uint16 array → float32 ``(C, H, W)`` tensor in [0, 1]."""
+    import torch
+
     if arr.ndim == 2:
         arr = arr[:, :, None]
     scale = float(np.iinfo(arr.dtype).max) if np.issubdtype(arr.dtype, np.integer) else 1.0

@@ -491,86 +491,99 @@ def write_store(
     tmp = partial_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
 
-    f, restarted = (None, None)
-    if tmp.exists():
-        f, restarted = _reopen_partial(tmp, fingerprint)
+    damaged: str | None = None
+    for _attempt in range(2):
+        f, restarted = (None, damaged)
+        if tmp.exists():
+            f, restarted = _reopen_partial(tmp, fingerprint)
+            if f is None:
+                tmp.unlink()
+        resumed = f is not None
         if f is None:
-            tmp.unlink()
-    if f is None:
-        f = _create(tmp, options, fingerprint, args)
-    try:
-        first = int(f.attrs["progress_images"])
-        skipped: list[list[str]] = json.loads(f.attrs["skipped"])
-        notes: dict[str, list[str]] = json.loads(f.attrs["notes"])
-        if first == 0:
-            skipped = [[str(p), "not found"] for p in (missing or [])]
-        patches, n_val = int(f.attrs["progress_patches"]), int(f.attrs["progress_val"])
-        report = on_progress or (lambda _p: None)
-        report(WriteProgress(first, len(images), patches, first, restarted))
-        jobs = [
-            (i, str(images[i]), options.scale, 0 if i in held_out else options.patch)
-            for i in range(first, len(images))
-        ]
-        for item in _decoded_in_order(jobs, workers):
-            path = images[item.index]
-            if item.hr is not None:
-                for note in item.notes:
-                    notes.setdefault(note, []).append(str(path))
-            if item.error is not None:
-                skipped.append([str(path), item.error])
-            elif item.hr is None:
-                h, w = item.size
-                skipped.append([str(path), f"smaller than the patch ({h}x{w} < {options.patch})"])
-            elif item.index in held_out:
-                _write_val(
-                    f, item, _add_source(f, path, item), n_val, path.stem, options.compression
+            f = _create(tmp, options, fingerprint, args)
+        try:
+            first = int(f.attrs["progress_images"])
+            skipped: list[list[str]] = json.loads(f.attrs["skipped"])
+            notes: dict[str, list[str]] = json.loads(f.attrs["notes"])
+            if first == 0:
+                skipped = [[str(p), "not found"] for p in (missing or [])]
+            patches, n_val = int(f.attrs["progress_patches"]), int(f.attrs["progress_val"])
+            report = on_progress or (lambda _p: None)
+            report(WriteProgress(first, len(images), patches, first, restarted))
+            jobs = [
+                (i, str(images[i]), options.scale, 0 if i in held_out else options.patch)
+                for i in range(first, len(images))
+            ]
+            for item in _decoded_in_order(jobs, workers):
+                path = images[item.index]
+                if item.hr is not None:
+                    for note in item.notes:
+                        notes.setdefault(note, []).append(str(path))
+                if item.error is not None:
+                    skipped.append([str(path), item.error])
+                elif item.hr is None:
+                    h, w = item.size
+                    skipped.append([str(path), f"smaller than the patch ({h}x{w} < {options.patch})"])
+                elif item.index in held_out:
+                    _write_val(
+                        f, item, _add_source(f, path, item), n_val, path.stem, options.compression
+                    )
+                    n_val += 1
+                else:
+                    patches += _write_patches(f, item, _add_source(f, path, item), options)
+                f.attrs.update(
+                    {
+                        "progress_images": item.index + 1,
+                        "progress_patches": patches,
+                        "progress_sources": f["sources"]["path"].shape[0],
+                        "progress_val": n_val,
+                        "skipped": json.dumps(skipped),
+                        "notes": json.dumps(notes),
+                    }
                 )
-                n_val += 1
-            else:
-                patches += _write_patches(f, item, _add_source(f, path, item), options)
+                f.flush()
+                report(WriteProgress(item.index + 1, len(images), patches, first, restarted))
+            if patches == 0:
+                raise DataStoreError(
+                    f"no training patches: all {len(images) - n_val} training images were unreadable "
+                    f"or smaller "
+                    f"than the {options.patch}px patch"
+                )
+            num_images = len(np.unique(f["source"][:]))
+            for key in (
+                "fingerprint",
+                "progress_images",
+                "progress_patches",
+                "progress_sources",
+                "progress_val",
+            ):
+                del f.attrs[key]
             f.attrs.update(
                 {
-                    "progress_images": item.index + 1,
-                    "progress_patches": patches,
-                    "progress_sources": f["sources"]["path"].shape[0],
-                    "progress_val": n_val,
-                    "skipped": json.dumps(skipped),
-                    "notes": json.dumps(notes),
+                    "num_patches": patches,
+                    "num_images": num_images,
+                    "num_val": n_val,
+                    "num_sources": f["sources"]["path"].shape[0],
+                    "complete": True,
                 }
             )
-            f.flush()
-            report(WriteProgress(item.index + 1, len(images), patches, first, restarted))
-        if patches == 0:
-            raise DataStoreError(
-                f"no training patches: all {len(images) - n_val} training images were unreadable "
-                f"or smaller "
-                f"than the {options.patch}px patch"
-            )
-        num_images = len(np.unique(f["source"][:]))
-        for key in (
-            "fingerprint",
-            "progress_images",
-            "progress_patches",
-            "progress_sources",
-            "progress_val",
-        ):
-            del f.attrs[key]
-        f.attrs.update(
-            {
-                "num_patches": patches,
-                "num_images": num_images,
-                "num_val": n_val,
-                "num_sources": f["sources"]["path"].shape[0],
-                "complete": True,
-            }
-        )
-    except DataStoreError:
-        f.close()
-        tmp.unlink()
-        raise
-    finally:
-        if f.id.valid:
+        except DataStoreError:
             f.close()
+            tmp.unlink()
+            raise
+        except OSError as exc:
+            # HDF5 is not crash-safe: a file killed mid-write may open but fail on the next write.
+            # Such a partial file is discarded and the store is built again from the start.
+            if not resumed or damaged is not None:
+                raise
+            f.close()
+            tmp.unlink()
+            damaged = f"damaged by the interruption ({exc.__class__.__name__})"
+            continue
+        finally:
+            if f.id.valid:
+                f.close()
+        break
     os.replace(tmp, out)
     return WriteSummary(
         out,

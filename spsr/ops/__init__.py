@@ -1,25 +1,34 @@
-"""Image operators: gradient map M(·), MATLAB bicubic resize, MATLAB colour conversion."""
+"""Image operators: gradient map M(·), MATLAB bicubic resize, MATLAB colour conversion.
 
-from spsr.ops.color import rgb_to_y, rgb_to_y_np
-from spsr.ops.gradient import GradientMap, gradient_map
-from spsr.ops.resize import (
-    bicubic_degrade,
-    imresize,
-    imresize_np,
-    mod_crop,
-    output_size,
-    resize_matrix,
-)
+Names are loaded on first use, so importing one numpy-only helper does not import torch.
+"""
 
-__all__ = [
-    "GradientMap",
-    "bicubic_degrade",
-    "gradient_map",
-    "imresize",
-    "imresize_np",
-    "mod_crop",
-    "output_size",
-    "resize_matrix",
-    "rgb_to_y",
-    "rgb_to_y_np",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "rgb_to_y": "color",
+    "rgb_to_y_np": "color",
+    "GradientMap": "gradient",
+    "gradient_map": "gradient",
+    "bicubic_degrade": "resize",
+    "imresize": "resize",
+    "imresize_np": "resize",
+    "mod_crop": "resize",
+    "output_size": "resize",
+    "resize_matrix": "resize",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"spsr.ops.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'spsr.ops' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -14,8 +14,12 @@ from __future__ import annotations
 import functools
 import math
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _cubic(x: np.ndarray) -> np.ndarray:
@@ -102,6 +106,8 @@ def imresize(
     Returns:
         A tensor of the same dtype and device, values not clamped.
     """
+    import torch
+
     if not torch.is_floating_point(x):
         raise TypeError("imresize expects a floating-point tensor; use imresize_np for uint8 arrays")
     in_hw = (x.shape[-2], x.shape[-1])
