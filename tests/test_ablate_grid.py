@@ -276,12 +276,30 @@ def _offline(grid: AblationGrid) -> AblationGrid:
     return dataclasses.replace(grid, configs=tuple(configs))
 
 
-@pytest.mark.parametrize("preset", ["g-components", "u-components"])
+# Per preset: the perceptual network of the rows that keep their variant's, and other settings.
+PRESET_SETTINGS = {
+    "g-components": {"loss.perceptual_net": "vgg_random"},
+    "u-components": {"loss.perceptual_net": "lpips_random", "unet.nf": 2},
+    "p-components": {"loss.perceptual_net": "vgg_random"},
+}
+
+
+def _random_nse_run(folder: Path, task: str) -> Path:
+    """A pretrain-nse run folder holding a randomly initialised NSE that says it was trained by
+    ``task`` (what the structure variants check)."""
+    from spsr.losses.structure import NSE_FILE, random_nse, save_nse
+
+    folder.mkdir(parents=True)
+    save_nse(folder / NSE_FILE, random_nse(), {"task": task})
+    return folder
+
+
+@pytest.mark.parametrize("preset", list(PRESET_SETTINGS))
 def test_preset_rows_train_in_the_engine_with_random_backbones(
     preset: str, tmp_path_factory
 ) -> None:
     """Every row of the runnable presets trains (one iteration, tiny networks, random VGG/LPIPS
-    backbones) and is scored, so the presets' switches are ones the engine accepts."""
+    backbones and NSE) and is scored, so the presets' switches are ones the engine accepts."""
     from skimage import data as skdata
 
     from spsr.data.image_io import write_image
@@ -297,13 +315,9 @@ def test_preset_rows_train_in_the_engine_with_random_backbones(
     hr = root / "hr"
     hr.mkdir()
     write_image(hr / "a.png", skdata.astronaut()[:32, :32])
-    nets = (
-        {"loss.perceptual_net": "vgg_random"}
-        if preset == "g-components"
-        else {"loss.perceptual_net": "lpips_random", "unet.nf": 2}
-    )
-    base = {**TINY, **nets}
-    inputs = AblationInputs(data=str(store), iterations=1, overrides=base)
+    nses = {"default": str(_random_nse_run(root / "nse", "contrastive"))}
+    base = {**TINY, **PRESET_SETTINGS[preset]}
+    inputs = AblationInputs(data=str(store), iterations=1, nses=nses, overrides=base)
     plan = plan_grid(grid, root / "out", inputs)
     assert [p.action for p in plan] == [TRAIN] * len(plan)
     spec = EvalSpec(eval_datasets([hr]), EvalSettings(("psnr",), 4), 4, 0, "fp32")
