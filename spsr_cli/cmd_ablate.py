@@ -6,39 +6,33 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import fields
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from spsr.ablation import (
-    AblationGrid,
-    AblationHooks,
-    AblationInputs,
-    AblationTable,
-    EvalSpec,
-    PlannedRun,
-    RowResult,
-    eval_datasets,
-    eval_key,
-    get_preset,
-    grid_scale,
-    load_grid,
-    parse_slots,
-    plan_grid,
-    preset_names,
-    run_plan,
-    write_tables,
+# Light imports only: `spsr --help` and shell completion must not load torch.
+from spsr.ablation.grid import DEFAULT_SLOT, AblationGrid, load_grid, parse_slots
+from spsr.ablation.hooks import AblationHooks
+from spsr.ablation.presets import get_preset, preset_names
+from spsr.ablation.states import (
+    CONFLICT,
+    EVALUATE,
+    INTERRUPTED,
+    OK,
+    RESUME,
+    REUSE,
+    TRAIN,
+    UNAVAILABLE,
 )
-from spsr.ablation.grid import DEFAULT_SLOT
-from spsr.ablation.plan import CONFLICT, EVALUATE, RESUME, REUSE, TRAIN, UNAVAILABLE
-from spsr.ablation.runner import INTERRUPTED, OK
-from spsr.ablation.table import DECIMALS, best_marks, order_metrics, row_means
 from spsr.errors import ConfigError, SpsrError
-from spsr.metrics.registry import METRICS, EvalSettings, MetricSuite, parse_metrics
-from spsr.train.config import LossConfig, parse_set_options
-from spsr.train.log import ConsoleReporter, Reporter
 from spsr_cli._common import console, err_console, guarded, progress
+
+if TYPE_CHECKING:
+    from spsr.ablation.plan import AblationInputs, PlannedRun
+    from spsr.ablation.runner import RowResult
+    from spsr.ablation.table import AblationTable
+    from spsr.train.log import Reporter
 
 _ACTION_TEXT = {
     TRAIN: "train",
@@ -90,6 +84,9 @@ def _print_plan(grid: AblationGrid, plan: list[PlannedRun], out: Path) -> None:
 
 
 def _render(table: AblationTable) -> None:
+    from spsr.ablation.table import DECIMALS, best_marks, row_means
+    from spsr.metrics.registry import METRICS
+
     best, second = best_marks(table)
     out = Table(
         title=table.title,
@@ -147,6 +144,8 @@ class _ConsoleHooks(AblationHooks):
         self._say(f"[bold][{index}/{total}] {planned.config.name}[/]: {what} ({planned.run_dir})")
 
     def reporter(self, planned: PlannedRun) -> Reporter:
+        from spsr.train.log import ConsoleReporter
+
         return ConsoleReporter(err_console, quiet=self.quiet)
 
     def evaluation_started(self, planned: PlannedRun, images: int) -> None:
@@ -193,6 +192,8 @@ def _check_sources(inputs: AblationInputs) -> None:
 
 def _metric_columns(spec: str) -> tuple[str, ...]:
     """``--metrics`` in the order given (``all``: every metric)."""
+    from spsr.metrics.registry import METRICS, parse_metrics
+
     parse_metrics(spec)  # validates
     names = [n.strip().lower() for n in spec.replace(" ", ",").split(",") if n.strip()]
     if "all" in names:
@@ -412,6 +413,13 @@ def ablate(
             raise ConfigError("give --iterations, the training budget every configuration shares")
         if not hr:
             raise ConfigError("give --hr DIR (one or more HR dataset folders to evaluate on)")
+    from spsr.ablation.evaluate import EvalSpec, eval_datasets, eval_key
+    from spsr.ablation.plan import AblationInputs, grid_scale, plan_grid
+    from spsr.ablation.runner import run_plan
+    from spsr.ablation.table import AblationTable, order_metrics, write_tables
+    from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
+    from spsr.train.config import LossConfig, parse_set_options
+
     overrides: dict[str, Any] = {
         "data.batch_size": batch_size,
         "data.lr_patch": lr_patch,

@@ -323,3 +323,16 @@ def test_preset_rows_train_in_the_engine_with_random_backbones(
     spec = EvalSpec(eval_datasets([hr]), EvalSettings(("psnr",), 4), 4, 0, "fp32")
     rows = run_plan(plan, spec, MetricSuite(spec.settings))
     assert [(r.name, r.status, r.reason) for r in rows] == [(c.name, OK, "") for c in grid.configs]
+
+
+def test_reading_presets_and_the_command_module_does_not_import_torch() -> None:
+    """`spsr --help` and shell completion load every command module: ablate's must stay light."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, spsr_cli.cmd_ablate, spsr.ablation; spsr.ablation.get_preset('g-components'); "
+        "print(sorted(m for m in ('torch', 'spsr.train', 'spsr.metrics') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -11,21 +11,40 @@ Public API::
     rows = run_plan(plan, spec, suite)         # spec: EvalSpec, suite: spsr.metrics.MetricSuite
 
 ``spsr ablate`` (:mod:`spsr_cli.cmd_ablate`) does exactly this and writes the table files.
+Names are loaded on first use, so reading the presets does not import torch.
 """
 
-from spsr.ablation.evaluate import EvalDataset, EvalSpec, eval_datasets, eval_key, evaluate_row
-from spsr.ablation.grid import (
-    AblationConfig,
-    AblationGrid,
-    grid_from_dict,
-    load_grid,
-    parse_slots,
-    slugify,
-)
-from spsr.ablation.plan import AblationInputs, PlannedRun, grid_scale, plan_grid, resolve_row
-from spsr.ablation.presets import get_preset, preset_names
-from spsr.ablation.runner import AblationHooks, RowResult, run_plan
-from spsr.ablation.table import AblationTable, best_marks, write_tables
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_WHERE = {
+    "EvalDataset": "evaluate",
+    "EvalSpec": "evaluate",
+    "eval_datasets": "evaluate",
+    "eval_key": "evaluate",
+    "evaluate_row": "evaluate",
+    "AblationConfig": "grid",
+    "AblationGrid": "grid",
+    "grid_from_dict": "grid",
+    "load_grid": "grid",
+    "parse_slots": "grid",
+    "slugify": "grid",
+    "AblationHooks": "hooks",
+    "AblationInputs": "plan",
+    "PlannedRun": "plan",
+    "grid_scale": "plan",
+    "plan_grid": "plan",
+    "resolve_row": "plan",
+    "get_preset": "presets",
+    "preset_names": "presets",
+    "RowResult": "runner",
+    "run_plan": "runner",
+    "AblationTable": "table",
+    "best_marks": "table",
+    "write_tables": "table",
+}
 
 __all__ = [
     "AblationConfig",
@@ -53,3 +72,13 @@ __all__ = [
     "slugify",
     "write_tables",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"spsr.ablation.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'spsr.ablation' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from spsr.ablation.grid import DEFAULT_SLOT, AblationConfig, AblationGrid
+from spsr.ablation.states import CONFLICT, EVALUATE, RESUME, REUSE, TRAIN, UNAVAILABLE
 from spsr.errors import ConfigError, SpsrError
 from spsr.train.config import (
     TrainConfig,
@@ -44,16 +45,6 @@ MODEL_FILE = "model.safetensors"
 NSE_KEY = "structure.nse"
 #: Configuration keys that may differ between a finished run and the plan without retraining it.
 REUSABLE_KEYS = RESUME_OVERRIDABLE - {"run.iterations"}
-
-# Actions.
-TRAIN, RESUME, EVALUATE, REUSE, UNAVAILABLE, CONFLICT = (
-    "train",
-    "resume",
-    "evaluate",
-    "reuse",
-    "unavailable",
-    "conflict",
-)
 
 
 @dataclass

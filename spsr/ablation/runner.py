@@ -21,29 +21,23 @@ from pathlib import Path
 import torch
 
 from spsr.ablation.evaluate import EvalSpec, evaluate_row
-from spsr.ablation.plan import (
-    CONFIG_FILE,
+from spsr.ablation.hooks import AblationHooks
+from spsr.ablation.plan import CONFIG_FILE, EVAL_FILE, PlannedRun, trained_iterations
+from spsr.ablation.states import (
     CONFLICT,
-    EVAL_FILE,
+    FAILED,
+    INTERRUPTED,
+    NOT_RUN,
+    OK,
     RESUME,
     TRAIN,
-    PlannedRun,
-    trained_iterations,
+    UNAVAILABLE,
 )
 from spsr.errors import SpsrError
 from spsr.metrics.evaluate import DatasetResult
 from spsr.metrics.registry import MetricSuite
 from spsr.train.engine import Trainer
-from spsr.train.log import LOG_FILE, Reporter
-
-# Row statuses.
-OK, FAILED, UNAVAILABLE, INTERRUPTED, NOT_RUN = (
-    "ok",
-    "failed",
-    "unavailable",
-    "interrupted",
-    "not run",
-)
+from spsr.train.log import LOG_FILE
 
 
 @dataclass
@@ -73,26 +67,6 @@ class RowResult:
     @property
     def name(self) -> str:
         return self.planned.config.name
-
-
-class AblationHooks:
-    """Progress callbacks of :func:`run_plan`; this base class does nothing."""
-
-    def row_started(self, index: int, total: int, planned: PlannedRun) -> None:
-        """Row ``index`` (1-based) of ``total`` begins."""
-
-    def reporter(self, planned: PlannedRun) -> Reporter:
-        """The training progress reporter of a row (silent by default)."""
-        return Reporter()
-
-    def evaluation_started(self, planned: PlannedRun, images: int) -> None:
-        """Scoring of a row begins (``images``: at most this many will be scored)."""
-
-    def image_scored(self, planned: PlannedRun, name: str) -> None:
-        """One image of a row was upscaled and scored."""
-
-    def row_finished(self, row: RowResult) -> None:
-        """A row ended (any status)."""
 
 
 def one_line(exc: BaseException) -> str:

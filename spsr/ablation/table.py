@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spsr.ablation.runner import OK, RowResult
+from spsr.ablation.runner import RowResult
+from spsr.ablation.states import OK
 from spsr.metrics.evaluate import write_text_atomic
 from spsr.metrics.registry import METRICS
 
