@@ -50,9 +50,10 @@ def _register() -> None:
 
     app.command("eval")(cmd_eval.evaluate)
 
-    from spsr_cli import cmd_pretrain_psnr, cmd_train
+    from spsr_cli import cmd_pretrain_nse, cmd_pretrain_psnr, cmd_train
 
     app.command("pretrain-psnr")(cmd_pretrain_psnr.pretrain_psnr)
+    app.command("pretrain-nse")(cmd_pretrain_nse.pretrain_nse)
     app.command("train")(cmd_train.train)
 
     from spsr_cli import cmd_ablate

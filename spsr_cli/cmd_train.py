@@ -53,7 +53,7 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON 
 
 
 _VARIANT_HELP = "Method (default g): " + "; ".join(
-    f"{v.name}: {v.summary}" for v in variants().values() if v.stage != "psnr"
+    f"{v.name}: {v.summary}" for v in variants().values() if v.stage not in ("psnr", "nse")
 )
 
 
@@ -152,6 +152,7 @@ def train(
     perceptual: Annotated[Optional[str], typer.Option("--perceptual", help="vgg | lpips | none (train without a perceptual loss). Default: vgg; lpips for variant u.", show_default=False)] = None,
     vgg_weights: Annotated[Optional[Path], typer.Option("--vgg-weights", help="VGG19 ImageNet weights file (default: torchvision's cache under TORCH_HOME).", show_default=False)] = None,
     lpips_weights: Annotated[Optional[Path], typer.Option("--lpips-weights", help="AlexNet ImageNet weights file for LPIPS (default: torchvision's cache under TORCH_HOME).", show_default=False)] = None,
+    nse: Annotated[Optional[Path], typer.Option("--nse", help="Variants p / j: the structure extractor, a run of spsr pretrain-nse (or its nse.safetensors).", show_default=False)] = None,
     gradient_loss: Annotated[Optional[str], typer.Option("--gradient-loss", help="paper (L1, padding 1) | official (MSE, padding 2, as the official code).", show_default=False)] = None,
     fusion_warmup: Annotated[Optional[int], typer.Option("--fusion-warmup", help="Train only the fusion block for the first N iterations (official code: 5000).", show_default=False)] = None,
     ema: Ema = None,
@@ -185,7 +186,7 @@ def train(
         "loss.perceptual_net": perceptual,
         "loss.vgg_weights": absolute_path(vgg_weights),
         "loss.lpips_weights": absolute_path(lpips_weights), "data.moa": moa,
-        "loss.gradient_form": gradient_loss, "run.fusion_warmup": fusion_warmup, "run.ema": ema,
+        "loss.gradient_form": gradient_loss, "structure.nse": absolute_path(nse), "run.fusion_warmup": fusion_warmup, "run.ema": ema,
         "data.val_dir": absolute_path(val), "data.val_every": val_every,
         "data.val_limit": val_limit, "run.checkpoint_every": checkpoint_every,
         "run.log_every": log_every, "run.amp": amp, "run.channels_last": on_off(channels_last),

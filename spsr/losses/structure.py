@@ -197,8 +197,8 @@ def resolve_resnet18_weights(path: str | os.PathLike[str] | None = None) -> Path
     if not cached.is_file():
         raise MissingWeightsError(
             f"ResNet18 ImageNet weights are not in torchvision's cache ({cached}) and cannot be "
-            f"downloaded here: download {RESNET18_URL} to that path (or set TORCH_HOME), or pass "
-            "--resnet-weights PATH"
+            f"downloaded here: download {RESNET18_URL} to that path (or set TORCH_HOME), or give "
+            "the file's path"
         )
     return cached
 

@@ -21,6 +21,7 @@ The task modules own the extractor and the head, so one ``DistributedDataParalle
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from typing import Literal
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.utils.data import Dataset
 
 from spsr.archs.nse import (
     JIGSAW_PERMUTATIONS,
@@ -183,6 +185,16 @@ def _anchor_bounds(
     return low, high
 
 
+def check_crop(crop: int, task: str, sampling: str = "horizontal") -> None:
+    """Raise :class:`ConfigError` when crop×crop images cannot hold the task's positions."""
+    if task == "jigsaw":
+        step = separation()
+        _anchor_bounds((crop, crop), ((0, 0), (step, step)), "a 2×2 jigsaw")
+    else:
+        offsets = sampling_offsets(sampling, separation())
+        _anchor_bounds((crop, crop), offsets, f"{sampling} sampling")
+
+
 def _gather(flat: torch.Tensor, positions: torch.Tensor, width: int) -> torch.Tensor:
     """flat N×HW×C, positions N×...×2 → N×...×C."""
     n = flat.shape[0]
@@ -266,16 +278,19 @@ class ContrastiveTask(nn.Module):
         height, width = features.shape[-2:]
         flat = features.flatten(2).transpose(1, 2)  # N×HW×C
         prediction = self.predictor(_gather(flat, inputs, width))  # N×K×C
-        logits = self.tau * torch.bmm(
-            F.normalize(prediction, dim=-1), F.normalize(flat, dim=-1).transpose(1, 2)
-        )  # N×K×HW, τ·cos
 
         occupied = torch.cat([targets.unsqueeze(-2), inputs], dim=-2)
         negatives = negative_mask(height, width, occupied, separation())
         labels = targets[..., 0] * width + targets[..., 1]
         candidates = negatives.scatter(-1, labels.unsqueeze(-1), True)
-        logits = logits.masked_fill(~candidates, float("-inf"))
-        loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten())
+        # τ = 64 magnifies rounding: the similarities are computed in float32 even under autocast.
+        with torch.autocast(images.device.type, enabled=False):
+            logits = self.tau * torch.bmm(
+                F.normalize(prediction.float(), dim=-1),
+                F.normalize(flat.float(), dim=-1).transpose(1, 2),
+            )  # N×K×HW, τ·cos
+            logits = logits.masked_fill(~candidates, float("-inf"))
+            loss = F.cross_entropy(logits.flatten(0, 1), labels.flatten())
         correct = int((logits.argmax(-1) == labels).sum())
         return TaskResult(loss, correct, labels.numel(), float(negatives.sum(-1).float().mean()))
 
@@ -334,19 +349,24 @@ PretextTask = ContrastiveTask | JigsawTask
 # ----------------------------------------------------------------------------------- crops
 
 
+def _as_float(image: torch.Tensor) -> torch.Tensor:
+    """uint8 images (how evaluation sets are kept in memory) → float in [0, 1]."""
+    return image.float() / 255 if image.dtype == torch.uint8 else image
+
+
 def random_crops(
     images: Sequence[torch.Tensor], size: int, count: int, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """``count`` random size×size crops from randomly chosen images.
 
     Args:
-        images: 3×H×W float tensors in [0, 1], each at least size×size.
+        images: 3×H×W tensors, float in [0, 1] or uint8; those smaller than the crop are skipped.
         size: crop side.
         count: crops to return.
         generator: CPU generator.
 
     Returns:
-        count×3×size×size.
+        count×3×size×size, float in [0, 1].
     """
     usable = [im for im in images if im.shape[-2] >= size and im.shape[-1] >= size]
     if not usable:
@@ -357,25 +377,61 @@ def random_crops(
         im = usable[p]
         top = int(torch.randint(0, im.shape[-2] - size + 1, (1,), generator=generator))
         left = int(torch.randint(0, im.shape[-1] - size + 1, (1,), generator=generator))
-        crops.append(im[..., top : top + size, left : left + size])
+        crops.append(_as_float(im[..., top : top + size, left : left + size]))
     return torch.stack(crops)
 
 
-def dense_crops(images: Sequence[torch.Tensor], size: int) -> torch.Tensor:
-    """Every non-overlapping size×size crop on a regular grid of each image (seed 001 §5.2).
+def dense_crops(
+    images: Sequence[torch.Tensor], size: int, stride: int | None = None
+) -> torch.Tensor:
+    """Every size×size crop on a regular grid of each image (seed 001 §5.2: "densely sample").
+
+    Args:
+        images: 3×H×W tensors, float in [0, 1] or uint8.
+        size: crop side.
+        stride: grid step (default ``size``: crops side by side, not overlapping).
 
     Returns:
-        K×3×size×size (K may be 0 when every image is smaller than the crop).
+        K×3×size×size float (K may be 0 when every image is smaller than the crop).
     """
+    step = stride or size
     crops = [
-        im[..., top : top + size, left : left + size]
+        _as_float(im[..., top : top + size, left : left + size])
         for im in images
-        for top in range(0, im.shape[-2] - size + 1, size)
-        for left in range(0, im.shape[-1] - size + 1, size)
+        for top in range(0, im.shape[-2] - size + 1, step)
+        for left in range(0, im.shape[-1] - size + 1, step)
     ]
     if not crops:
         return torch.empty(0, 3, size, size)
     return torch.stack(crops)
+
+
+CropSource = Sequence[torch.Tensor] | Dataset
+
+
+def draw_crops(
+    source: CropSource, size: int, count: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """A batch of random crops from images in memory or from a dataset of ``{"image"}`` crops.
+
+    Args:
+        source: 3×H×W tensors (see :func:`random_crops`), or a dataset such as
+            :class:`spsr.train.nse_data.NSECropDataset` whose crops are size×size.
+        size: crop side.
+        count: crops to return.
+        generator: CPU generator (it also seeds the dataset's own random cropping).
+    """
+    if isinstance(source, Dataset):
+        length = len(source)  # type: ignore[arg-type]
+        picks = torch.randint(0, length, (count,), generator=generator).tolist()
+        seed = int(torch.randint(0, 1 << 62, (1,), generator=generator))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            crops = torch.stack([source[i]["image"] for i in picks])
+        if crops.shape[-1] != size or crops.shape[-2] != size:
+            raise ConfigError(f"the dataset gives {crops.shape[-1]}-pixel crops, not {size}")
+        return crops
+    return random_crops(source, size, count, generator)
 
 
 # ----------------------------------------------------------------------------------- fitting
@@ -383,7 +439,7 @@ def dense_crops(images: Sequence[torch.Tensor], size: int) -> torch.Tensor:
 
 def fit_task(
     task: PretextTask,
-    images: Sequence[torch.Tensor],
+    images: CropSource,
     *,
     crop_size: int,
     steps: int,
@@ -399,7 +455,7 @@ def fit_task(
 
     Args:
         task: a :class:`ContrastiveTask` or :class:`JigsawTask`.
-        images: 3×H×W tensors in [0, 1] to crop from.
+        images: 3×H×W tensors (float in [0, 1] or uint8) to crop from, or a crop dataset.
         crop_size: crop side in pixels.
         steps: optimiser steps.
         batch_size: crops per step.
@@ -420,7 +476,7 @@ def fit_task(
     generator = torch.Generator().manual_seed(seed)
     losses = []
     for _ in range(steps):
-        batch = random_crops(images, crop_size, batch_size, generator).to(device)
+        batch = draw_crops(images, crop_size, batch_size, generator).to(device)
         result = task(batch, generator)
         optimizer.zero_grad(set_to_none=True)
         result.loss.backward()
@@ -463,7 +519,7 @@ def evaluate_task(
 
     Args:
         task: the task, with a fitted predictor / head.
-        images: 3×H×W tensors in [0, 1].
+        images: 3×H×W tensors, float in [0, 1] or uint8.
         crop_size: side of the dense crops.
         repeats: passes over all crops.
         batch_size: crops per forward pass.
@@ -492,3 +548,108 @@ def evaluate_task(
             negatives += result.mean_negatives * result.total
     task.train(was_training)
     return TaskEvaluation(correct / total, total, negatives / total)
+
+
+# ----------------------------------------------------------------------------------- validation
+
+#: The papers' evaluation crops: contrastive prediction on 200×200 (≈2000 negatives), jigsaw 84×84.
+EVAL_CONTRASTIVE_CROP = 200
+EVAL_JIGSAW_CROP = 84
+
+
+@dataclass
+class NSEScore:
+    """One cell of the papers' NSE validation (seed 001 Fig. 6, Fig. 14–15).
+
+    Attributes:
+        dataset: name of the test set.
+        task: ``contrastive`` (top-1 accuracy) or ``jigsaw`` (classification accuracy).
+        accuracy: in [0, 1].
+        samples: anchors / puzzles scored.
+        chance: the accuracy of guessing (1 / (negatives + 1), or 1 / 24).
+        mean_negatives: contrastive only.
+    """
+
+    dataset: str
+    task: str
+    accuracy: float
+    samples: int
+    chance: float
+    mean_negatives: float = 0.0
+
+
+def validate_nse(
+    extractor: NeuralStructureExtractor,
+    fit_images: CropSource,
+    test_sets: dict[str, Sequence[torch.Tensor]],
+    *,
+    tasks: Sequence[str] = ("contrastive", "jigsaw"),
+    sampling: str = "horizontal",
+    fit_steps: int = 2000,
+    fit_batch: int = 16,
+    fit_lr: float = 1e-3,
+    repeats: int = 10,
+    predictor: ContrastivePredictor | None = None,
+    head: JigsawHead | None = None,
+    seed: int = 0,
+) -> list[NSEScore]:
+    """The papers' validation of an NSE: re-fit each task's head with F frozen, then score.
+
+    Seed 001 §5.2 / App. B.2: the predictor P′ (and the jigsaw classifier J′) are trained on the
+    training set with the extractor's parameters fixed; contrastive top-1 accuracy is measured on
+    200×200 crops (≈2000 negatives per anchor), jigsaw accuracy on 84×84 crops, densely cropped
+    from each test image, anchors drawn anew in each of ``repeats`` passes.
+
+    Args:
+        extractor: the NSE (not modified).
+        fit_images: training images (or crop dataset) to re-fit the heads on.
+        test_sets: name → 3×H×W images (float in [0, 1] or uint8).
+        tasks: which of ``contrastive`` / ``jigsaw`` to score.
+        sampling: contrastive neighbours (``horizontal`` in the papers' Fig. 6).
+        fit_steps: optimiser steps of each re-fit (0: use the given heads as they are).
+        fit_batch: crops per re-fit step.
+        fit_lr: Adam learning rate of the re-fit.
+        repeats: evaluation passes.
+        predictor: a trained predictor to start the re-fit from (fine-tuning), else a new one.
+        head: a trained jigsaw head to start from, else a new one.
+        seed: seed of the re-fit and of the anchors.
+
+    Returns:
+        One :class:`NSEScore` per task and test set (test sets with no image as large as the
+        task's crop are left out).
+    """
+    extractor = copy.deepcopy(extractor).eval()
+    channels = extractor.out_channels
+    scores: list[NSEScore] = []
+    for task_name in tasks:
+        if task_name == "contrastive":
+            crop = EVAL_CONTRASTIVE_CROP
+            m = len(sampling_offsets(sampling, separation()))
+            p = ContrastivePredictor(channels, m) if predictor is None else copy.deepcopy(predictor)
+            task: PretextTask = ContrastiveTask(extractor, p, sampling, anchors_per_image=16)
+        elif task_name == "jigsaw":
+            crop = EVAL_JIGSAW_CROP
+            j = copy.deepcopy(head) if head is not None else JigsawHead(channels)
+            task = JigsawTask(extractor, j, puzzles_per_image=16)
+        else:
+            raise ConfigError(f"unknown NSE task {task_name!r} (contrastive, jigsaw)")
+        device = next(extractor.parameters()).device
+        task.to(device)
+        if fit_steps > 0 and isinstance(fit_images, Sequence) and not any(
+            im.shape[-2] >= crop and im.shape[-1] >= crop for im in fit_images
+        ):
+            raise ConfigError(
+                f"no training image holds a {crop}×{crop} crop to re-fit the {task_name} head on"
+            )
+        if fit_steps > 0:
+            fit_task(task, fit_images, crop_size=crop, steps=fit_steps, batch_size=fit_batch,
+                     lr=fit_lr, train_extractor=False, seed=seed)
+        for name, images in test_sets.items():
+            if not any(im.shape[-2] >= crop and im.shape[-1] >= crop for im in images):
+                continue
+            result = evaluate_task(task, images, crop_size=crop, repeats=repeats, seed=seed)
+            chance = (1 / (result.mean_negatives + 1) if task_name == "contrastive"
+                      else 1 / len(JIGSAW_PERMUTATIONS))
+            scores.append(NSEScore(name, task_name, result.accuracy, result.samples, chance,
+                                   result.mean_negatives))
+    return scores

@@ -20,7 +20,10 @@ from spsr.errors import ConfigError
 from spsr.train.config import TrainConfig
 
 # Modules that register stages/variants when imported (append yours).
-BUILTIN_MODULES = ["spsr.train.stages.psnr", "spsr.train.stages.gan", "spsr.train.stages.unet"]
+BUILTIN_MODULES = [
+    "spsr.train.stages.psnr", "spsr.train.stages.gan", "spsr.train.stages.unet",
+    "spsr.train.stages.nse", "spsr.train.stages.structure",
+]
 
 StageFactory = Callable[..., object]
 

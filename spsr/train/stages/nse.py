@@ -1,0 +1,233 @@
+"""The NSE pretext stage: train the neural structure extractor by contrastive prediction or jigsaw.
+
+Variants (``spsr pretrain-nse --task``):
+
+* ``contrastive`` (F_P, SPSR-P): InfoNCE with τ = 64 on 420×420 crops (≈10 000 negatives per
+  anchor), batch 48, Adam lr 1e-3 × 0.2 every 20 epochs (seed 001 §5.1);
+* ``jigsaw`` (F_J, SPSR-J): 2×2 jigsaw over the 24 permutations, batch 48, lr 1e-4 decayed every 30
+  epochs. The paper gives neither the decay factor nor the jigsaw training crop: 0.2 as for
+  contrastive prediction, and 84×84, the jigsaw evaluation crop.
+
+The one network, ``task`` (the extractor plus the predictor or the jigsaw head), is checkpointed,
+resumed and DDP-wrapped by the engine; at every checkpoint the stage writes ``nse.safetensors``
+(the extractor, what ``spsr train --nse`` reads) and ``nse_head.safetensors`` (the head).
+Each batch is ``{"image": N×3×crop×crop}`` (:class:`spsr.train.nse_data.NSECropDataset`); a
+patch store's ``{"hr"}`` patches are taken as they are.
+
+Settings live in the ``[nse]`` configuration section (:class:`NSEConfig`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from spsr.archs.nse import ContrastivePredictor, JigsawHead, NeuralStructureExtractor
+from spsr.errors import ConfigError
+from spsr.losses.structure import NSE_FILE, load_nse, save_nse
+from spsr.train.config import TrainConfig, register_section
+from spsr.train.nse_tasks import (
+    SAMPLINGS,
+    ContrastiveTask,
+    JigsawTask,
+    PretextTask,
+    check_crop,
+    sampling_offsets,
+    separation,
+)
+from spsr.train.runtime import Runtime
+from spsr.train.stage import Stage, make_adam, make_multistep
+from spsr.train.variants import Variant, register_stage, register_variant
+
+TASKS = ("contrastive", "jigsaw")
+HEAD_FILE = "nse_head.safetensors"
+
+
+@dataclass
+class NSEConfig:
+    """The pretext task (TOML section ``[nse]``, ``--set nse.KEY=...``).
+
+    Attributes:
+        task: ``contrastive`` or ``jigsaw`` (set by the variant).
+        sampling: contrastive neighbours: ``horizontal`` | ``vertical`` | ``cross`` (App. B.1).
+        tau: τ of the similarity exp(τ·cos) (64).
+        crop: training crop side in pixels (420 contrastive, 84 jigsaw).
+        crops_per_image: random crops of each image (or stored patch) per epoch.
+        anchors_per_image: contrastive targets drawn per crop and iteration.
+        puzzles_per_image: jigsaw grids drawn per crop and iteration.
+        mid_channels: width of the NSE's first stage (64).
+        channels: channels of the structure features (32).
+        head_hidden: width of the predictor's / jigsaw head's hidden layers.
+        epochs: training length in epochs (one crop per stored patch or per image), used by
+            ``spsr pretrain-nse`` to set ``run.iterations`` on a fresh run.
+        lr_step_epochs: the learning rate is multiplied by ``optim.gamma`` every this many epochs
+            (turned into ``optim.milestones`` the same way).
+    """
+
+    task: str = "contrastive"
+    sampling: str = "horizontal"
+    tau: float = 64.0
+    crop: int = 420
+    crops_per_image: int = 1
+    anchors_per_image: int = 16
+    puzzles_per_image: int = 16
+    mid_channels: int = 64
+    channels: int = 32
+    head_hidden: int = 256
+    epochs: int = 60
+    lr_step_epochs: int = 20
+
+
+register_section("nse", NSEConfig)
+
+
+def check_nse_config(n: NSEConfig) -> None:
+    """Raise :class:`ConfigError` for an invalid ``[nse]`` section."""
+    if n.task not in TASKS:
+        raise ConfigError(f"unknown NSE task {n.task!r}; choose contrastive or jigsaw")
+    if n.sampling not in SAMPLINGS:
+        raise ConfigError(f"unknown sampling {n.sampling!r}; choose one of {', '.join(SAMPLINGS)}")
+    positive = ("crop", "crops_per_image", "anchors_per_image", "puzzles_per_image",
+                "mid_channels", "channels", "head_hidden", "epochs", "lr_step_epochs")
+    bad = [k for k in positive if getattr(n, k) < 1]
+    if bad or n.tau <= 0:
+        raise ConfigError(f"nse.{(bad or ['tau'])[0]} must be positive")
+    check_crop(n.crop, n.task, n.sampling)
+
+
+def build_task(n: NSEConfig, extractor: NeuralStructureExtractor | None = None) -> PretextTask:
+    """The task module the ``[nse]`` section describes (a new extractor unless one is given)."""
+    check_nse_config(n)
+    extractor = extractor or NeuralStructureExtractor(3, n.mid_channels, n.channels)
+    if n.task == "contrastive":
+        inputs = len(sampling_offsets(n.sampling, separation()))
+        predictor = ContrastivePredictor(extractor.out_channels, inputs, n.head_hidden)
+        return ContrastiveTask(extractor, predictor, n.sampling, n.tau, n.anchors_per_image)
+    return JigsawTask(extractor, JigsawHead(extractor.out_channels, n.head_hidden),
+                      n.puzzles_per_image)
+
+
+def epoch_schedule(
+    dataset_length: int, batch_size: int, epochs: int, step_epochs: int
+) -> tuple[int, list[int]]:
+    """Iterations and learning-rate milestones of an epoch-based schedule.
+
+    Args:
+        dataset_length: items per epoch.
+        batch_size: global batch.
+        epochs: training length.
+        step_epochs: decay the learning rate every this many epochs.
+
+    Returns:
+        ``(iterations, milestones)``.
+    """
+    per_epoch = max(1, math.ceil(dataset_length / batch_size))
+    iterations = epochs * per_epoch
+    milestones = [k * step_epochs * per_epoch for k in range(1, epochs // step_epochs + 1)]
+    return iterations, [m for m in milestones if m < iterations]
+
+
+class NSEStage(Stage):
+    """Trains ``task`` (extractor + head) on the pretext task of the ``[nse]`` section."""
+
+    def __init__(self, cfg: TrainConfig, rt: Runtime) -> None:
+        super().__init__(cfg, rt)
+        self.n: NSEConfig = cfg.section("nse")
+        shape = rt.data_shapes.get("image") or rt.data_shapes.get("hr")
+        if not shape:
+            raise ConfigError("the NSE stage needs image crops ('image' or 'hr') in its data")
+        task = build_task(self.n)
+        self.task = self.add_network("task", task)
+        opt = make_adam(task.parameters(), cfg.optim, cfg.optim.lr_g)
+        self.add_optimizer("task", opt, make_multistep(opt, cfg.optim))
+        check_crop(min(shape[-2:]), self.n.task, self.n.sampling)  # the data's crops, not nse.crop
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        images = batch["image"] if "image" in batch else batch["hr"]
+        with self.rt.autocast():
+            result = self.task(images)
+        self.rt.optimize(result.loss, "task")
+        values = {"nse/loss": float(result.loss.detach()), "nse/accuracy": result.accuracy}
+        if self.n.task == "contrastive":
+            values["nse/negatives"] = result.mean_negatives
+        return values
+
+    def initialize(self, source: str) -> list[str]:
+        """``--init``: start from the extractor of another NSE run (or ``nse.safetensors``)."""
+        extractor = self.module("task").extractor
+        loaded = load_nse(source)
+        if loaded.config() != extractor.config():
+            raise ConfigError(
+                f"--init {source}: an NSE of {loaded.config()} does not fit this run's "
+                f"{extractor.config()}"
+            )
+        extractor.load_state_dict(loaded.state_dict())
+        return [f"extractor.{k}" for k in loaded.state_dict()]
+
+    def save_artifacts(self, run_dir: Path, iteration: int) -> None:
+        from safetensors.torch import save_file
+
+        task = self.module("task")
+        n = self.n
+        meta = {"task": n.task, "iteration": str(iteration), "tau": str(n.tau), "crop": str(n.crop)}
+        if n.task == "contrastive":
+            meta["sampling"] = n.sampling
+        save_nse(run_dir / NSE_FILE, task.extractor, meta)
+        head = task.predictor if isinstance(task, ContrastiveTask) else task.head
+        state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+        tmp = run_dir / (HEAD_FILE + ".tmp")
+        save_file(state, str(tmp), metadata={**meta, "hidden": str(n.head_hidden)})
+        tmp.replace(run_dir / HEAD_FILE)
+
+
+def load_head(run_dir: str | Path, channels: int) -> ContrastivePredictor | JigsawHead | None:
+    """The trained head of a ``pretrain-nse`` run (None when the run has none)."""
+    from safetensors import safe_open
+
+    path = Path(run_dir) / HEAD_FILE
+    if not Path(run_dir).is_dir() or not path.is_file():
+        return None
+    with safe_open(str(path), "pt") as f:
+        meta = dict(f.metadata() or {})
+        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not iterable
+    hidden = int(meta.get("hidden", "256"))
+    head: ContrastivePredictor | JigsawHead
+    if meta.get("task") == "contrastive":
+        inputs = len(sampling_offsets(meta.get("sampling", "horizontal"), separation()))
+        head = ContrastivePredictor(channels, inputs, hidden)
+    else:
+        head = JigsawHead(channels, hidden)
+    head.load_state_dict(state)
+    return head
+
+
+def _configure(
+    task: str, crop: int, lr: float, epochs: int, step: int
+) -> Callable[[TrainConfig], None]:
+    def configure(cfg: TrainConfig) -> None:
+        n: NSEConfig = cfg.section("nse")
+        n.task, n.crop, n.epochs, n.lr_step_epochs = task, crop, epochs, step
+        cfg.optim.lr_g = lr
+        cfg.optim.gamma = 0.2
+        cfg.data.batch_size = 48
+        # Library defaults; spsr pretrain-nse derives both from nse.epochs and the data size.
+        cfg.run.iterations = 30_000 if task == "contrastive" else 45_000
+        cfg.optim.milestones = [10_000, 20_000] if task == "contrastive" else [15_000, 30_000]
+        cfg.run.checkpoint_every = 1000
+
+    return configure
+
+
+register_stage("nse", NSEStage)
+register_variant(Variant(
+    "contrastive", "nse", "NSE by contrastive prediction (F_P of SPSR-P)",
+    _configure("contrastive", 420, 1e-3, 60, 20),
+))
+register_variant(Variant(
+    "jigsaw", "nse", "NSE by 2×2 jigsaw puzzles (F_J of SPSR-J)",
+    _configure("jigsaw", 84, 1e-4, 90, 30),
+))

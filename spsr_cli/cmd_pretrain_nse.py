@@ -1,0 +1,313 @@
+"""``spsr pretrain-nse DATA -o RUN --task contrastive|jigsaw``: train or evaluate an NSE.
+
+Training runs the ``nse`` stage on the training engine (resume, logs, progress, DDP under
+torchrun) and writes ``RUN/nse.safetensors``, what ``spsr train --variant p|j --nse RUN`` takes.
+``--evaluate`` scores the NSE of ``RUN`` as the papers do (seed 001 §5.2, App. B.2): a predictor and
+a jigsaw classifier re-fitted on DATA with the extractor frozen, then contrastive top-1 accuracy on
+200×200 crops and jigsaw accuracy on 84×84 crops of each ``--test`` set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from spsr.errors import ConfigError
+from spsr.train.config import TrainConfig, parse_set_options, validate
+from spsr_cli._common import console, err_console, guarded
+from spsr_cli.cmd_train import (
+    EXIT_CODES,
+    Amp,
+    BatchSize,
+    ChannelsLast,
+    CheckpointEvery,
+    ConfigFile,
+    Device,
+    Iterations,
+    JsonOut,
+    LogEvery,
+    Milestones,
+    Output,
+    Quiet,
+    Resume,
+    Seed,
+    SetOpt,
+    Workers,
+    absolute_path,
+    init_source,
+    is_main_process,
+    on_off,
+)
+
+EVAL_FILE = "nse_eval.json"
+
+
+def _split_test(spec: str) -> tuple[str, Path]:
+    """``NAME=PATH`` or ``PATH`` (named after the folder) → (name, path)."""
+    name, sep, path = spec.partition("=")
+    if sep and name and not Path(spec).exists():
+        return name, Path(path)
+    p = Path(spec)
+    return (p.resolve().name or spec), p
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _evaluate(
+    run: Path, data: Path | None, tests: list[str], tasks: str, fit_steps: int, fit_images: int,
+    repeats: int, device: str, seed: int, quiet: bool, as_json: bool,
+) -> None:
+    from spsr.losses.structure import load_nse, nse_metadata
+    from spsr.train.nse_data import load_images
+    from spsr.train.nse_tasks import validate_nse
+    from spsr.train.stages.nse import load_head
+
+    if not tests:
+        raise ConfigError("--evaluate needs at least one --test folder of images")
+    chosen = [t.strip() for t in tasks.split(",") if t.strip()]
+    if not chosen or any(t not in ("contrastive", "jigsaw") for t in chosen):
+        raise ConfigError(f"--eval-tasks takes contrastive, jigsaw or both, not {tasks!r}")
+    nse = load_nse(run)
+    meta = nse_metadata(run)
+    if data is None and (run / "config.toml").is_file():
+        from spsr.train.config import load_toml
+
+        stored = TrainConfig.from_dict(load_toml(run / "config.toml")).data.path
+        data = Path(stored) if stored else None
+    if data is None:
+        raise ConfigError("--evaluate needs DATA: the training images to re-fit the heads on")
+    def say(message: str) -> None:
+        if not (quiet or as_json):
+            err_console.print(message, highlight=False)
+
+    say(f"loading up to {fit_images} training images from {data} and {len(tests)} test set(s)")
+    fit = load_images(data, limit=fit_images)
+    test_sets = {}
+    for spec in tests:
+        name, path = _split_test(spec)
+        test_sets[name] = load_images(path)
+    sampling = meta.get("sampling", "horizontal")
+    head = load_head(run, nse.out_channels) if meta.get("task") else None
+    dev = _device(device)
+    nse.to(dev)
+    results = []
+    for task in chosen:
+        trained_head = head if meta.get("task") == task else None
+        say(f"re-fitting the {task} head on frozen features ({fit_steps} steps, {dev})")
+        results += validate_nse(
+            nse, fit, test_sets, tasks=(task,), sampling=sampling, fit_steps=fit_steps,
+            repeats=repeats, seed=seed,
+            predictor=trained_head if task == "contrastive" else None,
+            head=trained_head if task == "jigsaw" else None,
+        )
+    missing = [n for n in test_sets if not any(r.dataset == n for r in results)]
+    payload = {
+        "nse": str(run), "trained_task": meta.get("task", ""), "sampling": sampling,
+        "fit": {"data": str(data), "images": len(fit), "steps": fit_steps}, "repeats": repeats,
+        "crops": {"contrastive": 200, "jigsaw": 84},
+        "results": [dataclasses.asdict(r) for r in results],
+        "skipped_sets": missing,
+    }
+    _write_json_atomic(run / EVAL_FILE, payload)
+    if as_json:
+        typer.echo(json.dumps(payload))
+        return
+    table = Table(title=f"NSE validation of {run.name} (trained by {meta.get('task', '?')})")
+    table.add_column("test set")
+    for task in chosen:
+        label = "contrastive top-1" if task == "contrastive" else "jigsaw accuracy"
+        table.add_column(label, justify="right")
+        table.add_column("chance", justify="right")
+    for name in test_sets:
+        row = [name]
+        for task in chosen:
+            hit = next((r for r in results if r.dataset == name and r.task == task), None)
+            if hit is None:
+                row += ["—", "—"]
+            else:
+                row += [f"{100 * hit.accuracy:.2f} %", f"{100 * hit.chance:.3f} %"]
+        table.add_row(*row)
+    console.print(table)
+    if missing:
+        err_console.print(f"[yellow]no image large enough in:[/] {', '.join(missing)}")
+    console.print(f"written: {run / EVAL_FILE}", highlight=False)
+
+
+def _report(run: Path, iteration: int, reason: str, as_json: bool) -> None:
+    weights = run / "nse.safetensors"
+    if as_json:
+        typer.echo(json.dumps({"run": str(run), "iteration": iteration, "reason": reason,
+                               "weights": str(weights)}))
+    if reason != "finished":
+        err_console.print(
+            f"[yellow]stopped by {reason} at iteration {iteration}[/]; state saved in "
+            f"{run / 'state'}. Resume with: "
+            f"spsr {shlex.join(['pretrain-nse', '--resume', '-o', str(run)])}",
+            highlight=False, soft_wrap=True,
+        )
+    elif not as_json:
+        console.print(f"trained {iteration} iterations: {weights}", highlight=False, soft_wrap=True)
+
+
+def _opt(*names: str, **kwargs: Any) -> Any:
+    """A Typer option whose default is shown only when it is not None."""
+    return typer.Option(*names, show_default=kwargs.pop("show_default", False), **kwargs)
+
+
+NseData = Annotated[Path | None, typer.Argument(
+    help="Training images: a folder / image / list file, or a patch store made with large "
+    "patches (prepare-data --patch 480). Optional with --resume and --evaluate.",
+    show_default=False)]
+Task = Annotated[str | None, _opt(
+    "--task", "-t", help="contrastive (F_P, SPSR-P; default) | jigsaw (F_J, SPSR-J).")]
+Sampling = Annotated[str | None, _opt(
+    "--sampling", help="Contrastive neighbours: horizontal (default) | vertical | cross.")]
+Crop = Annotated[int | None, _opt(
+    "--crop", help="Training crop side (default 420 contrastive, 84 jigsaw).")]
+CropsPerImage = Annotated[int | None, _opt(
+    "--crops-per-image", help="Random crops of each image (or stored patch) per epoch (1).")]
+Epochs = Annotated[int | None, _opt(
+    "--epochs", help="Training length in epochs, one crop per image or stored patch "
+    "(default 60 contrastive, 90 jigsaw; --iterations overrides).")]
+LrStepEpochs = Annotated[int | None, _opt(
+    "--lr-step-epochs", help="Multiply the learning rate by 0.2 every N epochs "
+    "(default 20 contrastive, 30 jigsaw; --milestones overrides).")]
+NseLr = Annotated[float | None, _opt(
+    "--lr", help="Learning rate (default 1e-3 contrastive, 1e-4 jigsaw).")]
+NseInit = Annotated[str | None, _opt(
+    "--init", help="Start the extractor from another pretrain-nse run.")]
+Evaluate = Annotated[bool, typer.Option(
+    "--evaluate", help="Score the NSE of -o RUN instead of training (a table; JSON in "
+    "RUN/nse_eval.json).")]
+Tests = Annotated[list[str] | None, _opt(
+    "--test", help="--evaluate: a test set, FOLDER or NAME=FOLDER (repeatable).")]
+EvalTasks = Annotated[str, typer.Option(
+    "--eval-tasks", help="--evaluate: contrastive, jigsaw or contrastive,jigsaw.")]
+FitSteps = Annotated[int, typer.Option(
+    "--fit-steps", min=0, help="--evaluate: steps re-fitting each head on DATA, NSE frozen.")]
+FitImages = Annotated[int, typer.Option(
+    "--fit-images", min=1, help="--evaluate: at most N training images in memory for the re-fit.")]
+Repeats = Annotated[int, typer.Option(
+    "--repeats", min=1, help="--evaluate: passes over the test crops with new anchors.")]
+
+
+@guarded
+def pretrain_nse(
+    data: NseData = None,
+    output: Output = ...,  # type: ignore[assignment]
+    task: Task = None,
+    sampling: Sampling = None,
+    crop: Crop = None,
+    crops_per_image: CropsPerImage = None,
+    epochs: Epochs = None,
+    lr_step_epochs: LrStepEpochs = None,
+    iterations: Iterations = None,
+    batch_size: BatchSize = None,
+    lr: NseLr = None,
+    milestones: Milestones = None,
+    resume: Resume = False,
+    config: ConfigFile = None,
+    init: NseInit = None,
+    evaluate: Evaluate = False,
+    test: Tests = None,
+    eval_tasks: EvalTasks = "contrastive,jigsaw",
+    fit_steps: FitSteps = 1000,
+    fit_images: FitImages = 64,
+    repeats: Repeats = 10,
+    checkpoint_every: CheckpointEvery = None,
+    log_every: LogEvery = None,
+    amp: Amp = None,
+    channels_last: ChannelsLast = None,
+    device: Device = None,
+    seed: Seed = None,
+    workers: Workers = None,
+    set_: SetOpt = None,
+    quiet: Quiet = False,
+    as_json: JsonOut = False,
+) -> None:
+    """Train the neural structure extractor of SPSR-P (--task contrastive) or SPSR-J (--task
+    jigsaw), or score one with --evaluate.
+
+    Contrastive prediction: InfoNCE (τ 64) between the feature predicted from two horizontal (or
+    vertical, or four cross) neighbours and ~10 000 non-overlapping negatives of 420×420 crops,
+    batch 48, lr 1e-3 × 0.2 every 20 epochs. Jigsaw: the permutation (of 24) of four
+    non-overlapping features on a 2×2 grid, lr 1e-4. Ctrl-C saves a resumable state.
+
+    Examples:
+
+      spsr pretrain-nse DIV2K/HR -o runs/nse --task contrastive
+
+      spsr pretrain-nse DIV2K/HR -o runs/nse --evaluate --test Set5=Set5/HR --test Set14=Set14/HR
+    """
+    if evaluate:
+        _evaluate(output, data, list(test or []), eval_tasks, fit_steps, fit_images, repeats,
+                  device or "auto", seed or 0, quiet, as_json)
+        return
+    from spsr.train.engine import Trainer
+    from spsr.train.log import ConsoleReporter, Reporter
+    from spsr.train.nse_data import NSECropDataset
+    from spsr.train.resolve import resolve_config
+    from spsr.train.stages.nse import check_nse_config, epoch_schedule
+
+    if task is not None and task not in ("contrastive", "jigsaw"):
+        raise ConfigError(f"--task takes contrastive or jigsaw, not {task!r}")
+    overrides: dict[str, Any] = {
+        "data.path": absolute_path(data), "nse.sampling": sampling, "nse.crop": crop,
+        "nse.crops_per_image": crops_per_image,
+        "nse.epochs": epochs, "nse.lr_step_epochs": lr_step_epochs,
+        "run.init": init_source(init), "run.iterations": iterations,
+        "data.batch_size": batch_size, "optim.lr_g": lr, "optim.milestones": milestones,
+        "run.checkpoint_every": checkpoint_every, "run.log_every": log_every, "run.amp": amp,
+        "run.channels_last": on_off(channels_last), "run.device": device, "run.seed": seed,
+        "data.workers": workers,
+    }
+    overrides.update(parse_set_options(set_))
+    variant = task if task is not None or resume else "contrastive"
+    cfg = resolve_config(variant, output, resume, config, None, overrides)
+    if cfg.stage != "nse":
+        raise ConfigError(f"{output} trains variant {cfg.variant!r}: use spsr train to resume it")
+    if not cfg.data.path:
+        raise ConfigError("no training data: give a folder of images (or a store of large patches)")
+    n = cfg.section("nse")
+    check_nse_config(n)
+    dataset = NSECropDataset(cfg.data.path, n.crop, cfg.data.augment, n.crops_per_image)
+    if not resume:
+        total, steps = epoch_schedule(len(dataset), cfg.data.batch_size, n.epochs, n.lr_step_epochs)
+        if overrides.get("run.iterations") is None:
+            cfg.run.iterations = total
+        if overrides.get("optim.milestones") is None:
+            cfg.optim.milestones = steps
+        validate(cfg)
+    main = is_main_process()
+    if main and dataset.skipped and not quiet and not as_json:
+        err_console.print(f"[yellow]skipped {len(dataset.skipped)} image(s) smaller than "
+                          f"{n.crop}×{n.crop} or unreadable[/]", highlight=False)
+    reporter: Reporter = Reporter()
+    if main:
+        reporter = ConsoleReporter(err_console, quiet=quiet or as_json)
+    result = Trainer(cfg, output, resume=resume, dataset=dataset, val_images=[],
+                     reporter=reporter).run()
+    if main:
+        _report(result.run_dir, result.iteration, result.reason, as_json)
+    if result.interrupted:
+        raise typer.Exit(EXIT_CODES.get(result.reason, 1))
+
