@@ -7,16 +7,14 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from spsr.train.config import parse_set_options
-from spsr.train.engine import Trainer, TrainResult
-from spsr.train.log import ConsoleReporter, Reporter
-from spsr.train.resolve import resolve_config
-from spsr.train.variants import variants
 from spsr_cli._common import console, err_console, guarded
+
+if TYPE_CHECKING:
+    from spsr.train.engine import TrainResult
 
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
@@ -52,9 +50,20 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
 
-_VARIANT_HELP = "Method (default g): " + "; ".join(
-    f"{v.name}: {v.summary}" for v in variants().values() if v.stage not in ("psnr", "nse")
-)
+# The --help text is written here rather than read from the variant registry, which imports
+# torch and every stage: `spsr --help` and shell completion stay fast. A test keeps it in step.
+VARIANT_SUMMARIES = {
+    "esrgan": "ESRGAN: L1 + VGG19 perceptual + RaGAN (RRDBNet)",
+    "g": "SPSR-G: ESRGAN losses + gradient pixel/adversarial + branch L1 (SPSR generator)",
+    "u": "seed 003: SPSR (desubpixel head) + U-Net D (hinge, CutMix) + LPIPS + feature matching"
+    " + gradient losses, MoA",
+    "p": "SPSR-P: L1 + perceptual + structure loss on an NSE by contrastive prediction",
+    "j": "SPSR-J: as p, with an NSE trained by jigsaw puzzles",
+    "r": "SPSR-R: as p, with a randomly initialised NSE",
+    "vgg": "SPSR-VGG: as p, with ImageNet VGG19 conv5_4 features",
+    "resnet": "SPSR-ResNet: as p, with ImageNet ResNet18 conv4_2 features",
+}
+_VARIANT_HELP = "Method (default g): " + "; ".join(f"{k}: {v}" for k, v in VARIANT_SUMMARIES.items())
 
 
 def absolute_path(path: Path | None) -> str | None:
@@ -91,6 +100,11 @@ def run_training(
     backbone: str | None = None,
 ) -> None:
     """Resolve the configuration, train, and report; exit 130/143 when stopped by a signal."""
+    from spsr.train.config import parse_set_options
+    from spsr.train.engine import Trainer
+    from spsr.train.log import ConsoleReporter, Reporter
+    from spsr.train.resolve import resolve_config
+
     overrides = {**overrides, **parse_set_options(set_options)}
     cfg = resolve_config(variant, output, resume, config_file, backbone, overrides, arch)
     main = is_main_process()

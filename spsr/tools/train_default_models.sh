@@ -2,7 +2,7 @@
 # Train the named built-in models with the toolkit's own pipeline, on a CPU, from the shared
 # Sun-Hays photos: prepare-data -> pretrain-psnr (SPSR-G, L1 + branch) -> train -> eval.
 #
-#   scripts/train_default_models.sh [DATA_DIR] [WORK_DIR]
+#   spsr/tools/train_default_models.sh [DATA_DIR] [WORK_DIR]
 #
 # Sizes and budgets are small so that the whole chain fits in a few CPU hours; every stage
 # resumes when the script is run again (prepare-data and the training runs are resumable).

@@ -4,7 +4,7 @@ Crops of public-domain / CC0 photos bundled with scikit-image (astronaut: NASA, 
 coffee: Rachel Michetti, CC0; chelsea: Stefan van der Walt, CC0), degraded ×4 with the MATLAB
 bicubic the papers use.
 
-    python scripts/make_samples.py
+    python -m spsr.tools.make_samples
 """
 
 from pathlib import Path
@@ -14,7 +14,7 @@ from skimage import data
 from spsr.data.image_io import write_image
 from spsr.ops import bicubic_degrade
 
-OUT = Path(__file__).resolve().parents[1] / "spsr" / "assets" / "samples"
+OUT = Path(__file__).resolve().parents[1] / "assets" / "samples"
 CROPS = {
     "astronaut": (data.astronaut, (0, 0, 512, 512)),
     "coffee": (data.coffee, (0, 40, 400, 560)),

@@ -4,8 +4,8 @@ Prints megapixels/s (output) for fp32 eager vs the fast path (bf16 autocast + ch
 the CPU has native bf16) on 128×128 and 512×512 inputs, and peak resident memory of a tiled run
 (--tile 128) on a 1024×1024 input vs a 256×256 input (each measured in a fresh subprocess).
 
-    python benchmarks/bench_upscale.py            # all
-    python benchmarks/bench_upscale.py --quick    # 128×128 only, one repeat
+    python tests/benchmarks/bench_upscale.py            # all
+    python tests/benchmarks/bench_upscale.py --quick    # 128×128 only, one repeat
 """
 
 from __future__ import annotations

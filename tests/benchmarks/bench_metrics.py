@@ -1,6 +1,6 @@
 """Seconds per 512x512 image for every ``spsr eval`` metric.
 
-    .venv/bin/python benchmarks/bench_metrics.py [--repeat 3] [--ma-model PATH] [--lpips-backbone PATH]
+    .venv/bin/python tests/benchmarks/bench_metrics.py [--repeat 3] [--ma-model PATH] [--lpips-backbone PATH]
 
 The image is skimage's astronaut (512x512) against a noisy copy. Without the authors' Ma
 ``model.mat`` the forests are a synthetic model of the real one's size (3 forests x 2000 trees x

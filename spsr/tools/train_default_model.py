@@ -4,7 +4,7 @@ A short L1 (+ gradient-branch L1) training of a small SPSR-G on a folder of HR p
 library's own operators: LR = MATLAB bicubic of the whole HR image, aligned random crops with
 flips/rot90. Writes ``.safetensors`` with the command, data, iterations and time in its metadata.
 
-    python scripts/train_default_model.py ../shared/datasets/train/SunHays80 \
+    python -m spsr.tools.train_default_model ../shared/datasets/train/SunHays80 \
         -o spsr/assets/weights/spsr_default_x4.safetensors --minutes 40
 
 This is the bootstrap model of the core issue; the full pipeline (prepare-data → pretrain-psnr →

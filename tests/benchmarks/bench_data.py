@@ -10,7 +10,7 @@ Measures, on ``../shared/datasets/train`` (or ``--data``):
    loader rate / training rate. The real SPSR-G step also runs VGG19 and two discriminators, so
    this generator-only step over-estimates the training rate: the ratio printed is a lower bound.
 
-Run: ``.venv/bin/python benchmarks/bench_data.py`` (``--help`` for options). Prints numbers only.
+Run: ``.venv/bin/python tests/benchmarks/bench_data.py`` (``--help`` for options). Prints numbers only.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from spsr.data.dataset import PatchDataset
 from spsr.data.sources import expand_sources
 from spsr.data.store import StoreOptions, write_store
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "datasets" / "train"
 
 

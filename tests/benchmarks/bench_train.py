@@ -8,8 +8,8 @@ random weights (the speed does not depend on the weights), batch 2 of 32×32 LR 
 Each configuration runs in its own process, so peak memory is per configuration (CPU: peak RSS of
 the process, torch included; CUDA: peak allocated). Usage::
 
-    python benchmarks/bench_train.py                  # fp32 eager vs channels_last vs bf16 (+ both)
-    python benchmarks/bench_train.py --iters 5 --threads 2 --configs fp32,bf16_cl
+    python tests/benchmarks/bench_train.py                  # fp32 eager vs channels_last vs bf16 (+ both)
+    python tests/benchmarks/bench_train.py --iters 5 --threads 2 --configs fp32,bf16_cl
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""Maintainer tools: making the sample photos and training the bundled models."""
