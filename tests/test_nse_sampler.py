@@ -180,3 +180,21 @@ def test_crops() -> None:
     assert torch.equal(dense_crops(images, 25)[1], images[0][:, :25, 25:50])
     with pytest.raises(ConfigError, match="at least"):
         random_crops(images, 80, 1)
+
+
+def test_refitting_a_head_leaves_the_frozen_extractor_untouched() -> None:
+    from spsr.archs.nse import NeuralStructureExtractor
+    from spsr.train.nse_tasks import fit_task
+
+    torch.manual_seed(0)
+    extractor = NeuralStructureExtractor(mid_channels=8)
+    before = {k: v.clone() for k, v in extractor.state_dict().items()}
+    predictor = ContrastivePredictor(hidden=16)
+    head_before = [p.clone() for p in predictor.parameters()]
+    task = ContrastiveTask(extractor, predictor, anchors_per_image=4)
+    images = [(torch.rand(3, 140, 150) * 255).to(torch.uint8)]  # uint8 images are accepted
+    losses = fit_task(task, images, crop_size=128, steps=2, batch_size=2, train_extractor=False)
+    assert len(losses) == 2 and all(loss > 0 for loss in losses)
+    assert all(torch.equal(before[k], v) for k, v in extractor.state_dict().items())
+    assert any(not torch.equal(a, b) for a, b in zip(head_before, predictor.parameters()))
+    assert all(p.requires_grad for p in extractor.parameters())  # flags restored

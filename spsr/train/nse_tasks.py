@@ -467,6 +467,7 @@ def fit_task(
         The loss of every step.
     """
     head = task.predictor if isinstance(task, ContrastiveTask) else task.head
+    flags = [p.requires_grad for p in task.extractor.parameters()]
     task.extractor.requires_grad_(train_extractor)
     task.extractor.train(train_extractor)
     head.train()
@@ -482,7 +483,8 @@ def fit_task(
         result.loss.backward()
         optimizer.step()
         losses.append(float(result.loss.detach()))
-    task.extractor.requires_grad_(True)
+    for p, flag in zip(task.extractor.parameters(), flags, strict=True):
+        p.requires_grad_(flag)
     return losses
 
 
