@@ -20,7 +20,6 @@ import typer
 from rich.table import Table
 
 from spsr.errors import ConfigError
-from spsr.train.config import TrainConfig, parse_set_options, validate
 from spsr_cli._common import console, err_console, guarded
 from spsr_cli.cmd_train import (
     EXIT_CODES,
@@ -77,6 +76,7 @@ def _evaluate(
     repeats: int, device: str, seed: int, quiet: bool, as_json: bool,
 ) -> None:
     from spsr.losses.structure import load_nse, nse_metadata
+    from spsr.train.config import TrainConfig, load_toml
     from spsr.train.nse_data import load_images
     from spsr.train.nse_tasks import validate_nse
     from spsr.train.stages.nse import load_head
@@ -89,8 +89,6 @@ def _evaluate(
     nse = load_nse(run)
     meta = nse_metadata(run)
     if data is None and (run / "config.toml").is_file():
-        from spsr.train.config import load_toml
-
         stored = TrainConfig.from_dict(load_toml(run / "config.toml")).data.path
         data = Path(stored) if stored else None
     if data is None:
@@ -262,6 +260,7 @@ def pretrain_nse(
         _evaluate(output, data, list(test or []), eval_tasks, fit_steps, fit_images, repeats,
                   device or "auto", seed or 0, quiet, as_json)
         return
+    from spsr.train.config import parse_set_options, validate
     from spsr.train.engine import Trainer
     from spsr.train.log import ConsoleReporter, Reporter
     from spsr.train.nse_data import NSECropDataset
