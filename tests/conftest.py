@@ -39,3 +39,9 @@ def astronaut() -> np.ndarray:
     from skimage import data
 
     return data.astronaut()
+
+
+@pytest.fixture()
+def set5_hr() -> Path:
+    """Set5's HR images (skips when ../shared is absent)."""
+    return shared_path("benchmark", "Set5", "HR")
