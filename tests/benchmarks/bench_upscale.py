@@ -6,6 +6,7 @@ the CPU has native bf16) on 128×128 and 512×512 inputs, and peak resident memo
 
     python tests/benchmarks/bench_upscale.py            # all
     python tests/benchmarks/bench_upscale.py --quick    # 128×128 only, one repeat
+    python tests/benchmarks/bench_upscale.py --sizes 512 --repeats 1
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ def peak_memory(size: int, tile: int) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--sizes", default="128,512", help="input sizes for the throughput part")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--no-memory", action="store_true", help="skip the tiled peak-memory part")
     ap.add_argument("--child", nargs=2, type=int)
     args = ap.parse_args()
     if args.child:
@@ -64,14 +68,14 @@ def main() -> None:
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
           f"{torch.backends.cpu.get_cpu_capability()}")
-    sizes = [128] if args.quick else [128, 512]
-    repeats = 1 if args.quick else 2
+    sizes = [128] if args.quick else [int(v) for v in args.sizes.split(",") if v]
+    repeats = 1 if args.quick else args.repeats
     for size in sizes:
         eager = throughput(size, "fp32", False, repeats)
         fast = throughput(size, "auto", True, repeats)
         print(f"{size}x{size} -> {size * 4}x{size * 4}: fp32 eager {eager:.3f} MP/s, "
               f"fast path (auto precision + channels_last) {fast:.3f} MP/s, speed-up {fast / eager:.2f}x")
-    if not args.quick:
+    if not args.quick and not args.no_memory:
         small = peak_memory(256, 128)
         large = peak_memory(1024, 128)
         print(f"peak RSS with --tile 128: 256x256 input {small['peak_mib']:.0f} MiB, "
