@@ -19,9 +19,9 @@ import math
 import torch
 from torch import nn
 
+from spsr.archs.discriminator_vgg import conv_bn, logit_head, stride2_size
 
-def _stride2_size(size: int) -> int:
-    return (size + 2 - 4) // 2 + 1
+
 
 
 class StructureFeatureDiscriminator(nn.Module):
@@ -47,24 +47,12 @@ class StructureFeatureDiscriminator(nn.Module):
         width, size = nf, input_size
         for _ in range(stages):
             wider = min(width * 2, nf * 8)
-            layers += self._conv_bn(width, width, 4, 2)
-            layers += self._conv_bn(width, wider, 3, 1)
-            width, size = wider, _stride2_size(size)
+            layers += conv_bn(width, width, 4, 2)
+            layers += conv_bn(width, wider, 3, 1)
+            width, size = wider, stride2_size(size)
         self.features = nn.Sequential(*layers)
         self.final_size = size
-        self.classifier = nn.Sequential(
-            nn.Linear(width * size * size, hidden),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(hidden, 1),
-        )
-
-    @staticmethod
-    def _conv_bn(cin: int, cout: int, kernel: int, stride: int) -> list[nn.Module]:
-        return [
-            nn.Conv2d(cin, cout, kernel, stride, 1, bias=False),
-            nn.BatchNorm2d(cout),
-            nn.LeakyReLU(0.2, inplace=True),
-        ]
+        self.classifier = logit_head(width * size * size, hidden)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """Logits ``(N, 1)`` for feature maps ``(N, in_channels, input_size, input_size)``."""

@@ -13,8 +13,23 @@ import torch
 from torch import nn
 
 
-def _stride2_size(size: int) -> int:
+def stride2_size(size: int) -> int:
+    """Side of a map after a 4×4, stride-2, padding-1 convolution."""
     return (size + 2 - 4) // 2 + 1
+
+
+def conv_bn(cin: int, cout: int, kernel: int, stride: int) -> list[nn.Module]:
+    """Conv (no bias) + BatchNorm + LeakyReLU(0.2): the VGG-style discriminator stage."""
+    return [
+        nn.Conv2d(cin, cout, kernel, stride, 1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.LeakyReLU(0.2, inplace=True),
+    ]
+
+
+def logit_head(in_features: int, hidden: int) -> nn.Sequential:
+    """Linear → LeakyReLU → Linear(1): the discriminators' classifier."""
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.LeakyReLU(0.2, inplace=True), nn.Linear(hidden, 1))
 
 
 class VGGDiscriminator(nn.Module):
@@ -36,28 +51,16 @@ class VGGDiscriminator(nn.Module):
         layers: list[nn.Module] = [
             nn.Conv2d(in_nc, nf, 3, 1, 1, bias=True),
             nn.LeakyReLU(0.2, inplace=True),
-            *self._conv_bn(nf, nf, 4, 2),
+            *conv_bn(nf, nf, 4, 2),
         ]
-        size = _stride2_size(input_size)
+        size = stride2_size(input_size)
         for prev, width in zip(widths[:-1], widths[1:]):
-            layers += self._conv_bn(prev, width, 3, 1)
-            layers += self._conv_bn(width, width, 4, 2)
-            size = _stride2_size(size)
+            layers += conv_bn(prev, width, 3, 1)
+            layers += conv_bn(width, width, 4, 2)
+            size = stride2_size(size)
         self.features = nn.Sequential(*layers)
         self.final_size = size
-        self.classifier = nn.Sequential(
-            nn.Linear(widths[-1] * size * size, hidden),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(hidden, 1),
-        )
-
-    @staticmethod
-    def _conv_bn(cin: int, cout: int, kernel: int, stride: int) -> list[nn.Module]:
-        return [
-            nn.Conv2d(cin, cout, kernel, stride, 1, bias=False),
-            nn.BatchNorm2d(cout),
-            nn.LeakyReLU(0.2, inplace=True),
-        ]
+        self.classifier = logit_head(widths[-1] * size * size, hidden)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(N, 1)`` for inputs ``(N, in_nc, input_size, input_size)``."""
