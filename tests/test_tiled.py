@@ -78,3 +78,24 @@ def test_bf16_autocast_stays_close_to_fp32(tiny_model: torch.nn.Module) -> None:
     fp32 = TiledUpscaler(tiny_model, 4, tile=0, precision="fp32")(x)
     bf16 = TiledUpscaler(tiny_model, 4, tile=0, precision="bf16")(x)
     assert _psnr(fp32, bf16) > 35
+
+
+def test_out_of_memory_halves_batch_then_tile_and_continues(tiny_model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Simulate a GPU that cannot hold more than one 20-pixel tile: the upscaler must fall back to
+    # batch 1, then halve the tile, re-plan only the failed tiles, and still match whole-image output.
+    up = TiledUpscaler(tiny_model, 4, tile=40, overlap=4, batch=4, precision="fp32")
+    real_run = up._run
+    calls = {"oom": 0}
+
+    def limited(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] > 1 or max(x.shape[-2:]) > 28:
+            calls["oom"] += 1
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return real_run(x)
+
+    monkeypatch.setattr(up, "_run", limited)
+    x = torch.rand(3, 61, 45)
+    out = up(x)
+    whole = TiledUpscaler(tiny_model, 4, tile=0, precision="fp32")(x)
+    assert calls["oom"] >= 2 and up.batch == 1 and up.tile == 20
+    assert _psnr(whole, out) > 60

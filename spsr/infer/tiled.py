@@ -211,9 +211,15 @@ class TiledUpscaler:
             self.batch = max(1, self.batch // 2)
             pending[:0] = group
             return
-        new_tile = self.tile // 2
-        if new_tile <= self.overlap * 2:
-            raise torch.cuda.OutOfMemoryError(f"out of memory even with tile {self.tile}; use a smaller --tile or the CPU")
+        largest = max(max(r.y1 - r.y0, r.x1 - r.x0) for r in group)
+        if largest > self.tile:
+            new_tile = self.tile  # planned before an earlier halving: split to the current size
+        else:
+            new_tile = self.tile // 2
+            if new_tile <= self.overlap * 2:
+                raise torch.cuda.OutOfMemoryError(
+                    f"out of memory even with tile {self.tile}; use a smaller --tile or the CPU"
+                )
         self.tile = new_tile
         replaced: list[Region] = []
         for r in group:
