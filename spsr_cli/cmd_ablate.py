@@ -84,7 +84,7 @@ def _print_plan(grid: AblationGrid, plan: list[PlannedRun], out: Path) -> None:
 
 
 def _render(table: AblationTable) -> None:
-    from spsr.ablation.table import DECIMALS, best_marks, row_means
+    from spsr.ablation.table import best_marks, metric_cells, row_means
     from spsr.metrics.registry import METRICS
 
     best, second = best_marks(table)
@@ -99,19 +99,7 @@ def _render(table: AblationTable) -> None:
             out.add_column(f"{d}\n{METRICS[m].label} {arrow}", justify="right")
     for row in table.rows:
         means = row_means(row)
-        cells = []
-        for d in table.datasets:
-            for m in table.metrics:
-                value = means.get(d, {}).get(m)
-                if value is None:
-                    cells.append("–")
-                    continue
-                text = f"{value:.{DECIMALS[m]}f}"
-                if row.name in best.get(d, {}).get(m, []):
-                    text = f"[bold]{text}[/]"
-                elif row.name in second.get(d, {}).get(m, []):
-                    text = f"[italic]{text}[/]"
-                cells.append(text)
+        cells = metric_cells(table, row.name, means, best, second, ("[bold]", "[/]"), ("[italic]", "[/]"))
         label = row.name if row.status == OK else f"{row.name} [red]({row.status})[/]"
         out.add_row(label, *cells)
     console.print(out)

@@ -82,6 +82,32 @@ def best_marks(table: AblationTable) -> tuple[Marks, Marks]:
     return best, second
 
 
+
+def metric_cells(
+    table: AblationTable,
+    name: str,
+    means: dict[str, dict[str, float]],
+    best: Marks,
+    second: Marks,
+    bold: tuple[str, str],
+    italic: tuple[str, str],
+) -> list[str]:
+    """One row's metric cells in column order, best wrapped in ``bold``, second in ``italic``."""
+    cells = []
+    for d in table.datasets:
+        for m in table.metrics:
+            value = means.get(d, {}).get(m)
+            if value is None:
+                cells.append("–")
+                continue
+            text = f"{value:.{DECIMALS[m]}f}"
+            if name in best.get(d, {}).get(m, []):
+                text = f"{bold[0]}{text}{bold[1]}"
+            elif name in second.get(d, {}).get(m, []):
+                text = f"{italic[0]}{text}{italic[1]}"
+            cells.append(text)
+    return cells
+
 def _arrow(metric: str) -> str:
     return "↑" if METRICS[metric].higher_is_better else "↓"
 
@@ -131,19 +157,7 @@ def table_markdown(table: AblationTable) -> str:
         if row.status != OK:
             notes.append(f"- **{label}**: {row.status}: {_md_escape(row.reason)}")
             label = f"{label} ({row.status})"
-        cells = [label]
-        for d in table.datasets:
-            for m in table.metrics:
-                value = means.get(d, {}).get(m)
-                if value is None:
-                    cells.append("–")
-                    continue
-                text = f"{value:.{DECIMALS[m]}f}"
-                if row.name in best.get(d, {}).get(m, []):
-                    text = f"**{text}**"
-                elif row.name in second.get(d, {}).get(m, []):
-                    text = f"_{text}_"
-                cells.append(text)
+        cells = [label, *metric_cells(table, row.name, means, best, second, ("**", "**"), ("_", "_"))]
         lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",

@@ -196,13 +196,26 @@ class GANStage(Stage):
                     real_logits = d(real_views[a.name])
                 fake_logits = d(fake_views[a.name])
                 terms[f"g/{a.key}"] = a.weight * a.loss.generator(real_logits, fake_logits)
+        values = self.optimize_generator(terms)
+        values.update(self.discriminator_steps(real_views, fake_views))
+        return values
+
+    def optimize_generator(self, terms: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One G step on the summed terms (fusion-only during the warm-up); the logged values."""
+        rt = self.rt
         total = sum(terms.values())
         warm = rt.iteration <= self.cfg.run.fusion_warmup
         rt.optimize(total, "G", drop_grads=self.warmup_frozen if warm else ())
         values = {k: float(v.detach()) for k, v in terms.items()}
         values["g/total"] = float(total.detach())
+        return values
 
-        # Discriminator steps on the same generated batch, detached.
+    def discriminator_steps(
+        self, real_views: dict[str, torch.Tensor], fake_views: dict[str, torch.Tensor]
+    ) -> dict[str, float]:
+        """One step of every adversary on the same generated batch, detached."""
+        rt = self.rt
+        values: dict[str, float] = {}
         for a in self.adversaries:
             net = self.nets[a.name]
             with rt.autocast():

@@ -190,25 +190,11 @@ class UNetStage(GANStage):
                 terms[f"g/{a.key}"] = a.weight * a.loss.generator(
                     real_logits, d_a(fake_views[a.name])
                 )
-        total = sum(terms.values())
-        warm = rt.iteration <= self.cfg.run.fusion_warmup
-        rt.optimize(total, "G", drop_grads=self.warmup_frozen if warm else ())
-        values = {k: float(v.detach()) for k, v in terms.items()}
-        values["g/total"] = float(total.detach())
-
+        values = self.optimize_generator(terms)
         # Discriminator steps on the same generated batch, detached.
         if self.has_unet:
             values.update(self._unet_step(hr, sr.detach()))
-        for a in self.adversaries:
-            net = self.nets[a.name]
-            with rt.autocast():
-                real_logits = net(real_views[a.name])
-                fake_logits = net(fake_views[a.name].detach())
-                loss = a.loss.discriminator(real_logits, fake_logits)
-            rt.optimize(loss, a.name)
-            values[f"d_{a.key}/loss"] = float(loss.detach())
-            values[f"d_{a.key}/real"] = float(real_logits.detach().float().mean())
-            values[f"d_{a.key}/fake"] = float(fake_logits.detach().float().mean())
+        values.update(self.discriminator_steps(real_views, fake_views))
         return values
 
     def _unet_step(self, hr: torch.Tensor, sr: torch.Tensor) -> dict[str, float]:
