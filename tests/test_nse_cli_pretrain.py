@@ -52,6 +52,9 @@ def test_contrastive_run_schedule_files_and_log(photos: Path, tmp_path: Path) ->
     assert cfg.section("nse").sampling == "vertical"
     assert nse_metadata(run)["task"] == "contrastive"
     assert nse_metadata(run)["sampling"] == "vertical"
+    provenance = json.loads(nse_metadata(run)["provenance"])  # how it was made, for bundling
+    assert provenance["variant"] == "contrastive" and provenance["iteration"] == 6
+    assert len(provenance["commands"]) == 1 and provenance["train_seconds"] > 0
     assert load_nse(run).config() == {"in_channels": 3, "mid_channels": 8, "out_channels": 32}
     records = read_log(run, "train")
     assert {"nse/loss", "nse/accuracy", "nse/negatives"} <= set(records[-1])

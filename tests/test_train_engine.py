@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from spsr.archs import build_model, sr_of
 from spsr.errors import CheckpointError, ConfigError
+from spsr.infer import load_model
 from spsr.losses.pixel import pixel_distance
 from spsr.train.engine import Trainer, TrainingDivergedError
 from spsr.train.log import read_log
@@ -61,19 +62,29 @@ def test_twenty_steps_equal_ten_then_kill_then_resume_ten_bit_exact(tmp_path) ->
     whole = Trainer(cfg, tmp_path / "whole", dataset=data).run()
     assert whole.iteration == 20
 
-    first = Trainer(cfg, tmp_path / "split", dataset=data, callbacks=[_stop_at(10)]).run()
+    first = Trainer(cfg, tmp_path / "split", dataset=data, callbacks=[_stop_at(10)],
+                    command="spsr train part-1").run()
     assert (first.reason, first.iteration) == ("SIGTERM", 10)
     assert load_state(tmp_path / "split" / "state" / "last.pt")["iteration"] == 10
-    second = Trainer(cfg, tmp_path / "split", resume=True, dataset=data).run()
+    second = Trainer(cfg, tmp_path / "split", resume=True, dataset=data, command="spsr train --resume").run()
     assert (second.reason, second.iteration) == ("finished", 20)
 
     a = load_state(tmp_path / "whole" / "state" / "last.pt")
     b = load_state(tmp_path / "split" / "state" / "last.pt")
+    # Provenance differs by design (two sessions, two command lines); the training state may not.
+    for state in (a, b):
+        assert state["engine"].pop("train_seconds") > 0
+    assert b["engine"].pop("commands") == ["spsr train part-1", "spsr train --resume"]
+    assert len(a["engine"].pop("commands")) == 1
     assert set(a["networks"]) == {"G", "D", "D_grad"} and set(a["optimizers"]) == {"G", "D", "D_grad"}
     assert a["optimizers"]["D_grad"]["state"]  # discriminator moments are there, and equal
     _assert_identical(a, b)
     wa, wb = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "split" / "model.safetensors")
     _assert_identical(wa, wb, "model.safetensors")
+    prov = load_model(tmp_path / "split").metadata["provenance"]
+    assert prov["commands"] == ["spsr train part-1", "spsr train --resume"]
+    assert prov["iteration"] == 20 and prov["variant"] == "g" and prov["train_seconds"] > 0
+    assert prov["batch_size"] == cfg.data.batch_size and prov["device"].startswith("cpu")
     resumed = [r for r in read_log(tmp_path / "split", "start")]
     assert [r["resumed"] for r in resumed] == [False, True]
 
@@ -228,7 +239,7 @@ class _NoGeneratorStage(Stage):
         self.rt.optimize(loss, "F")
         return {"f/loss": float(loss.detach())}
 
-    def save_artifacts(self, run_dir, iteration) -> None:
+    def save_artifacts(self, run_dir, iteration, provenance) -> None:
         torch.save({"iteration": iteration, "F": self.module("F").state_dict()}, run_dir / "f.pt")
 
 

@@ -49,7 +49,7 @@ Adding a stage or a variant (without touching this file)
 
 3. Optional hooks: ``initialize(source)`` (``--init``; default: :func:`spsr.infer.load_init` on
    the exported generator), ``extra_state()`` / ``load_extra_state()`` for more checkpointed
-   state, ``save_artifacts(run_dir, iteration)`` to write files at every checkpoint (rank 0).
+   state, ``save_artifacts(run_dir, iteration, provenance)`` to write files at every checkpoint (rank 0).
 
 Running: ``Trainer(cfg, run_dir).run()`` or :func:`train`. The command line does exactly that,
 with :class:`spsr.train.log.ConsoleReporter` for progress.
@@ -58,9 +58,12 @@ with :class:`spsr.train.log.ConsoleReporter` for progress.
 from __future__ import annotations
 
 import os
+import platform
 import random
+import shlex
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -159,6 +162,7 @@ class Trainer:
         val_images: validation pairs (default: ``data.val_dir``, else the store's ``val`` group).
         reporter: progress display (default: silent).
         callbacks: called as ``fn(trainer)`` after every iteration (e.g. to inspect or stop).
+        command: the command line recorded in the weights' provenance (default: ``sys.argv``).
     """
 
     def __init__(
@@ -170,6 +174,7 @@ class Trainer:
         val_images: Sequence[ValImage] | None = None,
         reporter: Reporter | None = None,
         callbacks: Sequence[Callback] = (),
+        command: str | None = None,
     ) -> None:
         self.cfg = validate(cfg)
         self.run_dir = Path(run_dir)
@@ -187,6 +192,11 @@ class Trainer:
         self._acc_n = 0
         self._skipped = 0
         self._last_log = (0, time.monotonic())
+        # Provenance, carried over resumes: every session's command line and the loop's wall time.
+        self.command = command if command is not None else _command_line()
+        self.commands: list[str] = []
+        self.train_seconds = 0.0
+        self._clock = time.monotonic()
         # Set up in run():
         self.dist: D.DistContext
         self.rt: Runtime
@@ -274,6 +284,7 @@ class Trainer:
             self._restore(load_state(last_state_path(self.run_dir)))
         else:
             seed_everything(cfg.run.seed + dist.rank)
+        self.commands.append(self.command)
         if dist.is_main:
             _write_text_atomic(self.run_dir / CONFIG_FILE, dump_toml(cfg))
         self._write(
@@ -311,6 +322,7 @@ class Trainer:
         total = cfg.run.iterations
         self.reporter.start(total, self.iteration, f"{cfg.stage}/{cfg.variant}")
         self._last_log = (self.iteration, time.monotonic())
+        self._clock = time.monotonic()
         reason = "finished"
         while self.iteration < total:
             batch = rt.to_device(next(self.stream))
@@ -403,10 +415,28 @@ class Trainer:
         from spsr.infer import save_weights
 
         _, entry = self.rt.export_entry()
-        save_weights(path, self._export_module(), entry.export_spec, provenance={
-            "stage": self.cfg.stage, "variant": self.cfg.variant, "iteration": self.iteration,
+        save_weights(path, self._export_module(), entry.export_spec, provenance=self.provenance())
+
+    def provenance(self) -> dict[str, Any]:
+        """What the exported weights record of how they were made (JSON-serialisable)."""
+        cfg = self.cfg
+        return {
+            "stage": cfg.stage, "variant": cfg.variant, "iteration": self.iteration,
             "ema": self.ema is not None, "run": self.run_dir.name,
-        })
+            "commands": list(self.commands),
+            "data": Path(cfg.data.path).name if cfg.data.path else "",
+            "init": cfg.run.init, "batch_size": cfg.data.batch_size, "lr_patch": cfg.data.lr_patch,
+            "train_seconds": round(self._elapsed(), 1),
+            "device": f"{self.dist.device.type} ({platform.machine()})",
+            "world_size": self.dist.world_size, "torch": torch.__version__,
+        }
+
+    def _elapsed(self) -> float:
+        """Wall time spent in the loop over all sessions of this run, up to now."""
+        now = time.monotonic()
+        self.train_seconds += now - self._clock
+        self._clock = now
+        return self.train_seconds
 
     def _checkpoint(self) -> None:
         rngs = D.gather_objects(self.dist, capture_rng())
@@ -423,7 +453,10 @@ class Trainer:
                 "stage": self.stage.extra_state(),
                 "data": self.stream.state_dict(),
                 "rng": rngs,
-                "engine": {"best": self.best, "nonfinite_streak": self.nonfinite_streak},
+                "engine": {
+                    "best": self.best, "nonfinite_streak": self.nonfinite_streak,
+                    "commands": self.commands, "train_seconds": self._elapsed(),
+                },
             }
             path = save_state(last_state_path(self.run_dir), payload)
             if self.cfg.run.keep_states > 0:
@@ -434,7 +467,7 @@ class Trainer:
                 prune_numbered_states(self.run_dir, self.cfg.run.keep_states)
             if self.has_generator:
                 self._save_weights(self.run_dir / MODEL_FILE)
-            self.stage.save_artifacts(self.run_dir, self.iteration)
+            self.stage.save_artifacts(self.run_dir, self.iteration, self.provenance())
             self._write(kind="checkpoint", iteration=self.iteration, path=str(path))
         D.barrier(self.dist)
 
@@ -465,6 +498,8 @@ class Trainer:
         engine = state.get("engine", {})
         self.best = engine.get("best")
         self.nonfinite_streak = int(engine.get("nonfinite_streak", 0))
+        self.commands = [str(c) for c in engine.get("commands", [])]
+        self.train_seconds = float(engine.get("train_seconds", 0.0))
         rngs = state.get("rng", [])
         if len(rngs) == self.dist.world_size:
             restore_rng(rngs[self.dist.rank])
@@ -513,3 +548,10 @@ def _write_text_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _command_line() -> str:
+    """This process's command line, with the program as its base name (``spsr train ...``)."""
+    argv = list(sys.argv) or ["python"]
+    argv[0] = Path(argv[0]).name or argv[0]
+    return shlex.join(argv)

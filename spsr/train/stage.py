@@ -104,6 +104,8 @@ class Stage:
     def load_extra_state(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`extra_state` returned."""
 
-    def save_artifacts(self, run_dir: Path, iteration: int) -> None:
+    def save_artifacts(self, run_dir: Path, iteration: int, provenance: dict[str, Any]) -> None:
         """Write extra files into the run folder at every checkpoint (rank 0 only), e.g. the weights
-        of a network that is not a generator (the engine writes ``model.safetensors`` itself)."""
+        of a network that is not a generator (the engine writes ``model.safetensors`` itself).
+        ``provenance`` is what the engine records of the run (commands, data, time...), for the
+        files' metadata."""

@@ -19,10 +19,12 @@ Settings live in the ``[nse]`` configuration section (:class:`NSEConfig`).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -168,12 +170,13 @@ class NSEStage(Stage):
         extractor.load_state_dict(loaded.state_dict())
         return [f"extractor.{k}" for k in loaded.state_dict()]
 
-    def save_artifacts(self, run_dir: Path, iteration: int) -> None:
+    def save_artifacts(self, run_dir: Path, iteration: int, provenance: dict[str, Any]) -> None:
         from safetensors.torch import save_file
 
         task = self.module("task")
         n = self.n
-        meta = {"task": n.task, "iteration": str(iteration), "tau": str(n.tau), "crop": str(n.crop)}
+        meta = {"task": n.task, "iteration": str(iteration), "tau": str(n.tau), "crop": str(n.crop),
+                "provenance": json.dumps(provenance, sort_keys=True, default=str)}
         if n.task == "contrastive":
             meta["sampling"] = n.sampling
         save_nse(run_dir / NSE_FILE, task.extractor, meta)

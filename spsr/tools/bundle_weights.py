@@ -1,0 +1,100 @@
+"""Turn a finished training run into a built-in weights file, with the whole pipeline's provenance.
+
+``spsr/tools/train_default_models.sh`` ends with this: the run's generator is written to
+``spsr/assets/weights/spsr_<name>_x4.safetensors`` and its metadata ``provenance`` says how it was
+made: the pipeline script, the command lines of every stage it went through (the run itself and
+the runs it was initialised from or used, e.g. the PSNR pre-training and the NSE), the training
+data, iterations, wall time, and the scores ``spsr eval --json`` measured for it.
+
+    python -m spsr.tools.bundle_weights work/perceptual -o spsr/assets/weights/spsr_perceptual_x4.safetensors \
+        --name perceptual --upstream work/psnr --upstream work/nse --scores work/scores.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from spsr.errors import SpsrError
+
+
+def run_record(run: Path) -> dict[str, Any]:
+    """The provenance a run folder's exported weights carry (generator or NSE)."""
+    from safetensors import safe_open
+
+    for name in ("model.safetensors", "nse.safetensors"):
+        path = run / name
+        if path.is_file():
+            with safe_open(str(path), "pt") as f:
+                meta = f.metadata() or {}
+            record = json.loads(meta.get("provenance", "{}") or "{}")
+            record.setdefault("run", run.name)
+            return record
+    raise SpsrError(f"{run} holds no model.safetensors or nse.safetensors (is the run finished?)")
+
+
+def model_scores(scores_json: Path, label: str) -> dict[str, dict[str, float]]:
+    """``{dataset: {metric: mean}}`` for ``label`` and for bicubic, from ``spsr eval --json``."""
+    data = json.loads(scores_json.read_text())
+    out: dict[str, dict[str, float]] = {}
+    for dataset, entry in data.get("datasets", {}).items():
+        models = entry.get("models", {})
+        if label not in models:
+            raise SpsrError(f"{scores_json} has no scores of {label!r} on {dataset} (has {', '.join(models)})")
+        out[dataset] = {k: round(float(v), 4) for k, v in models[label]["mean"].items()}
+        if "Bicubic" in models:
+            out[f"{dataset} bicubic"] = {k: round(float(v), 4) for k, v in models["Bicubic"]["mean"].items()}
+    return out
+
+
+def bundle(run: Path, output: Path, name: str, upstream: Sequence[Path], scores: Path | None,
+           pipeline: str) -> dict[str, Any]:
+    """Write ``run``'s generator to ``output`` with the pipeline's provenance; returns it."""
+    from spsr.infer import load_model, save_weights
+
+    loaded = load_model(run)
+    main = run_record(run)
+    stages = [run_record(p) for p in upstream] + [main]
+    provenance: dict[str, Any] = {
+        "name": name,
+        "pipeline": pipeline,
+        "command": " && ".join(" && ".join(s.get("commands", [])) for s in stages if s.get("commands")),
+        "stages": stages,
+        "data": main.get("data", ""),
+        "iterations": main.get("iteration", 0),
+        "train_seconds": round(sum(float(s.get("train_seconds", 0.0)) for s in stages), 1),
+        "device": main.get("device", ""),
+        "torch": main.get("torch", ""),
+    }
+    if scores is not None:
+        provenance["scores"] = model_scores(scores, run.name)
+    save_weights(output, loaded.model, loaded.spec, provenance=provenance)
+    return provenance
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("run", type=Path, help="the finished run folder whose generator to bundle")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="the .safetensors to write")
+    parser.add_argument("--name", required=True, help="the built-in name (psnr, perceptual)")
+    parser.add_argument("--upstream", type=Path, action="append", default=[],
+                        help="a run this one was initialised from or used (repeatable, in order)")
+    parser.add_argument("--scores", type=Path, help="spsr eval --json output with this run's scores")
+    parser.add_argument("--pipeline", default="spsr/tools/train_default_models.sh",
+                        help="the script that ran the stages")
+    args = parser.parse_args(argv)
+    try:
+        prov = bundle(args.run, args.output, args.name, args.upstream, args.scores, args.pipeline)
+    except (SpsrError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.output} ({prov['iterations']} iterations, {prov['train_seconds'] / 60:.0f} min)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
