@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -323,6 +324,16 @@ def merge_dict(cfg: TrainConfig, data: Mapping[str, Any]) -> TrainConfig:
 
 def _set_field(section: Any, dotted: str, name: str, value: Any) -> None:
     names = [f.name for f in dataclasses.fields(section)]
+    head, _, key = name.partition(".")
+    if key and head in names and isinstance(getattr(section, head), dict):
+        # One entry of a dict field: --set model.extra.image_skip=true (values parsed as JSON).
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                pass
+        getattr(section, head)[key] = value
+        return
     if name not in names:
         raise ConfigError(_unknown("configuration key", dotted, [f"{dotted.split('.')[0]}.{n}" for n in names]))
     hint = get_type_hints(type(section))[name]
