@@ -50,3 +50,15 @@ def test_set_reaches_a_dict_entry_and_parses_json_values() -> None:
 def test_image_skip_and_desubpixel_head_are_refused_together() -> None:
     with pytest.raises(ValueError, match="cannot be combined"):
         build_model(ArchSpec("spsr", 4, nf=8, nb=2, gc=4, extra={"image_skip": True, "desubpixel_head": True}))
+
+
+def test_under_bf16_autocast_the_skip_is_added_in_fp32() -> None:
+    net = build_model(ArchSpec("spsr", 4, nf=8, nb=2, gc=4, extra={"image_skip": True}))
+    with torch.no_grad():
+        for p in net.f_HR_conv1.parameters():
+            p.zero_()
+        x = torch.rand(1, 3, 8, 8)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = net(x).sr
+    assert out.dtype == torch.float32  # a bf16 sum would round the bicubic image to ~1/255
+    assert torch.equal(out, F.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False))

@@ -159,8 +159,9 @@ class SPSRNet(nn.Module):
         fused = self.f_block(torch.cat([branch, sr_feat], dim=1))
         sr = self.f_HR_conv1(self.f_HR_conv0(self.f_concat(fused)))
         if self.image_skip:
+            # Added in fp32: under bf16 autocast a bf16 sum would cost up to 1/255 per pixel.
             skip = F.interpolate(lr_image.float(), scale_factor=self.scale, mode="bicubic", align_corners=False)
-            sr = sr + skip.to(sr.dtype)
+            sr = sr.float() + skip
         return SROutput(sr=sr, grad=grad, lr_grad=lr_grad)
 
     def _desubpixel_inputs(
