@@ -45,3 +45,9 @@ def astronaut() -> np.ndarray:
 def set5_hr() -> Path:
     """Set5's HR images (skips when ../shared is absent)."""
     return shared_path("benchmark", "Set5", "HR")
+
+
+@pytest.fixture()
+def set14_hr() -> Path:
+    """Set14's HR images (skips when ../shared is absent)."""
+    return shared_path("benchmark", "Set14", "HR")

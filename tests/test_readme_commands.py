@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -313,3 +314,20 @@ def test_extraction_handles_chains_continuations_and_gpu_markers() -> None:
         (7, ("eval", "out/", "--hr", "hr/")),
     ]
     assert [(c.line, c.args[0]) for c in gpu_only] == [(8, "train"), (13, "train")]
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline script that trains the built-in models is checked the same way
+
+PIPELINE = README.parent / "spsr" / "tools" / "train_default_models.sh"
+
+
+def test_the_built_in_models_pipeline_script_uses_real_commands_and_options() -> None:
+    commands, _ = extract_commands("```bash\n" + PIPELINE.read_text(encoding="utf-8") + "\n```")
+    stages = [c.args[0] for c in commands]
+    assert stages == ["prepare-data", "pretrain-psnr", "pretrain-nse", "train", "eval"], stages
+    for command in commands:
+        path, problems = check_command(command.args)
+        assert not problems, f"{PIPELINE.name}: {command.text}\n  " + "\n  ".join(problems)
+    syntax = subprocess.run(["bash", "-n", str(PIPELINE)], capture_output=True, text=True)
+    assert syntax.returncode == 0, syntax.stderr

@@ -54,7 +54,7 @@ def test_image_smaller_than_a_tile_runs_whole(tiny_model: torch.nn.Module) -> No
 def test_default_model_tiled_vs_whole_on_a_real_image(astronaut: np.ndarray) -> None:
     # The bar: >= 45 dB between tiled (default settings) and whole-image inference.
     loaded = load_model("default")
-    lr = torch.from_numpy(astronaut[::2, ::2][:160, :200].copy()).permute(2, 0, 1).float() / 255
+    lr = torch.from_numpy(astronaut[::2, ::2][:112, :136].copy()).permute(2, 0, 1).float() / 255
     whole = TiledUpscaler(loaded.model, 4, tile=0, precision="fp32")(lr)
     tiled = TiledUpscaler(loaded.model, 4, tile=64, precision="fp32")(lr)  # default overlap 16
     assert _psnr(whole, tiled) >= 45

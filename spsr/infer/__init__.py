@@ -1,7 +1,9 @@
 """Inference: model loading (any supported checkpoint layout) and tiled, batched upscaling."""
 
 from spsr.infer.checkpoint import (
+    BUILTIN_NAMES,
     BUILTIN_WEIGHTS,
+    DEFAULT_WEIGHTS,
     LoadedModel,
     detect_spec,
     load_init,
@@ -13,7 +15,9 @@ from spsr.infer.checkpoint import (
 from spsr.infer.tiled import TiledUpscaler, plan_tiles, resolve_precision
 
 __all__ = [
+    "BUILTIN_NAMES",
     "BUILTIN_WEIGHTS",
+    "DEFAULT_WEIGHTS",
     "LoadedModel",
     "TiledUpscaler",
     "detect_spec",

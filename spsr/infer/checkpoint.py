@@ -30,11 +30,15 @@ FORMAT = "spsr-weights"
 FORMAT_VERSION = "1"
 RUN_WEIGHTS = "model.safetensors"
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "weights"
+#: The named built-in models (``spsr/tools/train_default_models.sh`` trains and installs them).
 BUILTIN_WEIGHTS = {
-    "default": "spsr_default_x4.safetensors",
     "psnr": "spsr_psnr_x4.safetensors",
     "perceptual": "spsr_perceptual_x4.safetensors",
 }
+#: What ``default`` (and ``spsr upscale`` without ``--weights``) loads; README "Built-in models"
+#: shows the comparison this choice rests on.
+DEFAULT_WEIGHTS = "psnr"
+BUILTIN_NAMES = ("default", *BUILTIN_WEIGHTS)
 
 StateDict = dict[str, torch.Tensor]
 
@@ -55,8 +59,8 @@ class LoadedModel:
 def resolve_weights(source: str | os.PathLike[str]) -> Path:
     """A weights file from a file path, a run folder, or a built-in name."""
     text = str(source)
-    if text in BUILTIN_WEIGHTS and not Path(text).exists():
-        path = ASSET_DIR / BUILTIN_WEIGHTS[text]
+    if text in BUILTIN_NAMES and not Path(text).exists():
+        path = ASSET_DIR / BUILTIN_WEIGHTS[DEFAULT_WEIGHTS if text == "default" else text]
         if not path.is_file():
             available = [n for n, f in BUILTIN_WEIGHTS.items() if (ASSET_DIR / f).is_file()]
             raise CheckpointError(
