@@ -62,7 +62,7 @@ def bundle(run: Path, output: Path, name: str, upstream: Sequence[Path], scores:
     provenance: dict[str, Any] = {
         "name": name,
         "pipeline": pipeline,
-        "command": " && ".join(" && ".join(s.get("commands", [])) for s in stages if s.get("commands")),
+        "command": " && ".join(c for s in stages for c in s.get("commands", [])),
         "stages": stages,
         "data": main.get("data", ""),
         "iterations": main.get("iteration", 0),

@@ -16,10 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from skimage import data
 
-from spsr.data.image_io import write_image
+from spsr.data.image_io import from_tensor, to_tensor, write_image
 from spsr.infer import TiledUpscaler, load_model
 from spsr.ops import bicubic_degrade, imresize_np
 
@@ -37,9 +36,7 @@ def upscale_all(hr: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, list[
     outputs = []
     for name in names:
         up = TiledUpscaler(load_model(name).model, 4, tile=256, precision="fp32")
-        with torch.no_grad():
-            sr = up(torch.from_numpy(lr).permute(2, 0, 1).float() / 255)
-        outputs.append((sr.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy())
+        outputs.append(from_tensor(up(to_tensor(lr))))
     return np.clip(imresize_np(lr, 4), 0, 255).astype(np.uint8), outputs
 
 
