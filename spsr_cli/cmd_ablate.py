@@ -28,7 +28,6 @@ from spsr.ablation.states import (
     UNAVAILABLE,
 )
 from spsr.errors import ConfigError, SpsrError
-from spsr.train.signals import StopSignals
 from spsr_cli._common import console, err_console, guarded, progress
 from spsr_cli.cmd_train import EXIT_CODES
 
@@ -416,6 +415,7 @@ def ablate(
     from spsr.ablation.evaluate import EvalSpec, eval_datasets, eval_key
     from spsr.ablation.plan import AblationInputs, grid_scale, plan_grid
     from spsr.ablation.runner import run_plan
+    from spsr.train.signals import StopSignals
     from spsr.ablation.table import AblationTable, order_metrics, write_tables
     from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
     from spsr.train.config import LossConfig, parse_set_options

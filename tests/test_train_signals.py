@@ -4,6 +4,7 @@ uninterrupted one does; timed checkpoints bound what a hard kill loses."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -285,3 +286,50 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+# ------------------------------------------------------------------ torchrun
+
+
+TORCHRUN = [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+
+
+@pytest.mark.slow
+def test_processes_agree_on_the_stop_and_on_timed_checkpoints(tmp_path: Path) -> None:
+    worker = Path(__file__).resolve().parent / "_train_ddp_stop_worker.py"
+    proc = subprocess.run([*TORCHRUN, str(worker), str(tmp_path)], env=subprocess_env(),
+                          cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert json.loads((tmp_path / "results.json").read_text()) == [[3, "SIGUSR1"]] * 2
+    run = tmp_path / "run"
+    assert [r["iteration"] for r in read_log(run, "checkpoint")] == [2, 3]  # 80 s, then the stop
+    assert read_log(run, "end")[-1]["reason"] == "SIGUSR1"
+    assert len(load_state(run / "state" / "last.pt")["rng"]) == 2
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_torchrun_job_saves_one_state_and_resumes_bit_exact(
+    data: dict[str, Path], tmp_path: Path
+) -> None:
+    flags = [*COMMANDS["pretrain-psnr"][:-2], "--batch-size", "4", "--set", "run.log_every=1",
+             *DEVICE]
+    cli = ["-m", "spsr_cli.app", "pretrain-psnr"]
+    run = tmp_path / "run"
+    stopped = _start_and_signal(
+        [*TORCHRUN, *cli, str(data["store"]), "-o", str(run), "--iterations", "100000",
+         "--workers", "1", *flags], run, signal.SIGTERM, tmp_path)
+    err = " ".join(stopped.stderr.split())
+    assert "DataLoader worker" not in err
+    assert f"Resume with: spsr pretrain-psnr --resume -o {run} (under the same torchrun" in err
+    state = load_state(run / "state" / "last.pt")
+    at = state["iteration"]
+    assert at >= 2 and len(state["rng"]) == 2
+    assert read_log(run, "end")[-1]["reason"] == "SIGTERM"
+
+    for args in (["--resume", "-o", str(run)], [str(data["store"]), "-o", str(tmp_path / "straight")]):
+        proc = subprocess.run([*TORCHRUN, *cli, *args, "--iterations", str(at + 2), "--workers",
+                               "0", *flags], env=subprocess_env(), cwd=tmp_path,
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-4000:]
+    assert _same_tensors(load_file(run / "model.safetensors"),
+                         load_file(tmp_path / "straight" / "model.safetensors"))
