@@ -12,9 +12,9 @@ import torch
 import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _train_fixtures import TinyPairs, tiny_config  # noqa: E402
+from _train_fixtures import TinyPairs, tiny_config
 
-from spsr.train.engine import Trainer  # noqa: E402
+from spsr.train.engine import Trainer
 
 
 def main(out: Path) -> None:
