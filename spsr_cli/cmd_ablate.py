@@ -3,6 +3,8 @@ alike, score each as ``spsr eval`` does, and write the papers' ablation table.""
 
 from __future__ import annotations
 
+import shlex
+import sys
 from collections import Counter
 from dataclasses import fields
 from pathlib import Path
@@ -27,6 +29,7 @@ from spsr.ablation.states import (
 )
 from spsr.errors import ConfigError, SpsrError
 from spsr_cli._common import console, err_console, guarded, progress
+from spsr_cli.cmd_train import EXIT_CODES
 
 if TYPE_CHECKING:
     from spsr.ablation.plan import AblationInputs, PlannedRun
@@ -303,6 +306,14 @@ def ablate(
             show_default=False,
         ),
     ] = None,
+    checkpoint_minutes: Annotated[
+        float | None,
+        typer.Option(
+            "--checkpoint-minutes",
+            help="Also save one every N minutes (default 30; 0 = off).",
+            show_default=False,
+        ),
+    ] = None,
     vgg_weights: Annotated[
         Path | None,
         typer.Option(
@@ -404,6 +415,7 @@ def ablate(
     from spsr.ablation.evaluate import EvalSpec, eval_datasets, eval_key
     from spsr.ablation.plan import AblationInputs, grid_scale, plan_grid
     from spsr.ablation.runner import run_plan
+    from spsr.train.signals import StopSignals
     from spsr.ablation.table import AblationTable, order_metrics, write_tables
     from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
     from spsr.train.config import LossConfig, parse_set_options
@@ -412,6 +424,7 @@ def ablate(
         "data.batch_size": batch_size,
         "data.lr_patch": lr_patch,
         "run.checkpoint_every": checkpoint_every,
+        "run.checkpoint_minutes": checkpoint_minutes,
         "loss.vgg_weights": _absolute(vgg_weights),
         "run.device": device,
         "run.amp": amp,
@@ -477,6 +490,7 @@ def ablate(
             },
         )
 
+    stop = StopSignals()
     rows = run_plan(
         plan,
         eval_spec,
@@ -484,6 +498,7 @@ def ablate(
         eval_dev,
         _ConsoleHooks(quiet),
         on_update=lambda so_far: write_tables(output, table_of(so_far)),
+        stop=stop,
     )
     table = table_of(rows)
     paths = write_tables(output, table)
@@ -498,7 +513,14 @@ def ablate(
                 soft_wrap=True,
             )
     statuses = Counter(r.status for r in rows)
-    if statuses.get(INTERRUPTED):
-        raise typer.Exit(130)
+    if stop.reason is not None or statuses.get(INTERRUPTED):
+        if not quiet:
+            err_console.print(
+                f"[yellow]stopped by {stop.reason or 'SIGINT'}[/]; the same command carries on: "
+                f"spsr {shlex.join(sys.argv[1:])}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        raise typer.Exit(EXIT_CODES.get(stop.reason or "SIGINT", 130))
     if any(r.status != OK for r in rows):
         raise typer.Exit(1)

@@ -27,6 +27,7 @@ from spsr_cli.cmd_train import (
     BatchSize,
     ChannelsLast,
     CheckpointEvery,
+    CheckpointMinutes,
     ConfigFile,
     Device,
     Iterations,
@@ -42,6 +43,7 @@ from spsr_cli.cmd_train import (
     absolute_path,
     init_source,
     is_main_process,
+    launcher_note,
     on_off,
 )
 
@@ -159,7 +161,7 @@ def _report(run: Path, iteration: int, reason: str, as_json: bool) -> None:
         err_console.print(
             f"[yellow]stopped by {reason} at iteration {iteration}[/]; state saved in "
             f"{run / 'state'}. Resume with: "
-            f"spsr {shlex.join(['pretrain-nse', '--resume', '-o', str(run)])}",
+            f"spsr {shlex.join(['pretrain-nse', '--resume', '-o', str(run)])}{launcher_note()}",
             highlight=False, soft_wrap=True,
         )
     elif not as_json:
@@ -232,6 +234,7 @@ def pretrain_nse(
     fit_images: FitImages = 64,
     repeats: Repeats = 10,
     checkpoint_every: CheckpointEvery = None,
+    checkpoint_minutes: CheckpointMinutes = None,
     log_every: LogEvery = None,
     amp: Amp = None,
     channels_last: ChannelsLast = None,
@@ -275,7 +278,8 @@ def pretrain_nse(
         "nse.epochs": epochs, "nse.lr_step_epochs": lr_step_epochs,
         "run.init": init_source(init), "run.iterations": iterations,
         "data.batch_size": batch_size, "optim.lr_g": lr, "optim.milestones": milestones,
-        "run.checkpoint_every": checkpoint_every, "run.log_every": log_every, "run.amp": amp,
+        "run.checkpoint_every": checkpoint_every, "run.checkpoint_minutes": checkpoint_minutes,
+        "run.log_every": log_every, "run.amp": amp,
         "run.channels_last": on_off(channels_last), "run.device": device, "run.seed": seed,
         "data.workers": workers,
     }

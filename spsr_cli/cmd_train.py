@@ -16,7 +16,10 @@ from spsr_cli._common import console, err_console, guarded
 if TYPE_CHECKING:
     from spsr.train.engine import TrainResult
 
-EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
+# How a run stopped by a signal exits (its state saved): 128 + the signal, as a shell reports a
+# process killed by it; SLURM's SIGUSR1 pre-emption warning exits as SIGTERM does, so a job script
+# checks one code before it requeues.
+EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143, "SIGUSR1": 143}
 
 # Options shared by ``train`` and ``pretrain-psnr`` (all default None: "not given").
 Output = Annotated[Path, typer.Option("--output", "-o", help="Run folder (created; holds config, log, state, weights).")]
@@ -38,6 +41,7 @@ Val = Annotated[Optional[Path], typer.Option("--val", help="Folder of HR images 
 ValEvery = Annotated[Optional[int], typer.Option("--val-every", help="Validate every N iterations.", show_default=False)]
 ValLimit = Annotated[Optional[int], typer.Option("--val-limit", help="Validate on at most N images.", show_default=False)]
 CheckpointEvery = Annotated[Optional[int], typer.Option("--checkpoint-every", help="Save state and weights every N iterations.", show_default=False)]
+CheckpointMinutes = Annotated[Optional[float], typer.Option("--checkpoint-minutes", help="Also save them every N minutes (default 30; 0 = off), so a hard kill loses at most that much.", show_default=False)]
 LogEvery = Annotated[Optional[int], typer.Option("--log-every", help="Log averaged losses every N iterations.", show_default=False)]
 Amp = Annotated[Optional[str], typer.Option("--amp", help="auto | off | bf16 | fp16 (fp16: CUDA only).", show_default=False)]
 ChannelsLast = Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="Channels-last memory format (default: on with autocast or CUDA).", show_default=False)]
@@ -127,7 +131,8 @@ def _report(result: TrainResult, as_json: bool) -> None:
         again = [a for a in sys.argv[1:] if a != "--resume"]
         err_console.print(
             f"[yellow]stopped by {result.reason} at iteration {result.iteration}[/]; state saved in "
-            f"{result.run_dir / 'state'}. Resume with: spsr {shlex.join(_resume_args(again, result.run_dir))}",
+            f"{result.run_dir / 'state'}. Resume with: spsr {shlex.join(_resume_args(again, result.run_dir))}"
+        f"{launcher_note()}",
             highlight=False, soft_wrap=True,
         )
         return
@@ -138,6 +143,11 @@ def _report(result: TrainResult, as_json: bool) -> None:
             f"trained {result.iteration} iterations: {result.run_dir / 'model.safetensors'}{extra}",
             highlight=False, soft_wrap=True,
         )
+
+
+def launcher_note() -> str:
+    """Under torchrun, a reminder that the resume goes through the same launcher."""
+    return " (under the same torchrun launcher)" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
 
 
 def _resume_args(argv: list[str], run_dir: Path) -> list[str]:
@@ -175,6 +185,7 @@ def train(
     val_every: ValEvery = None,
     val_limit: ValLimit = None,
     checkpoint_every: CheckpointEvery = None,
+    checkpoint_minutes: CheckpointMinutes = None,
     log_every: LogEvery = None,
     amp: Amp = None,
     channels_last: ChannelsLast = None,
@@ -203,6 +214,7 @@ def train(
         "loss.gradient_form": gradient_loss, "structure.nse": absolute_path(nse), "run.fusion_warmup": fusion_warmup, "run.ema": ema,
         "data.val_dir": absolute_path(val), "data.val_every": val_every,
         "data.val_limit": val_limit, "run.checkpoint_every": checkpoint_every,
+        "run.checkpoint_minutes": checkpoint_minutes,
         "run.log_every": log_every, "run.amp": amp, "run.channels_last": on_off(channels_last),
         "run.device": device, "run.seed": seed, "data.workers": workers,
     }

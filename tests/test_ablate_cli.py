@@ -24,7 +24,7 @@ from spsr.ablation import (
     plan_grid,
     run_plan,
 )
-from spsr.ablation.plan import CONFLICT, RESUME, REUSE, TRAIN
+from spsr.ablation.plan import CONFLICT, EVALUATE, RESUME, REUSE, TRAIN
 from spsr.metrics.registry import EvalSettings, MetricSuite
 from spsr.train.engine import Trainer
 from spsr.train.log import read_log
@@ -312,3 +312,33 @@ def test_bad_input_is_one_line_and_nonzero(args: list[str], message: str, tmp_pa
     )
     assert r.exit_code == 1
     assert message in r.output and "Traceback" not in r.output
+
+
+def test_a_signal_while_scoring_ends_the_grid_and_the_next_run_carries_on(
+    inputs: dict[str, Path],
+) -> None:
+    import signal
+
+    from spsr.ablation.hooks import AblationHooks
+    from spsr.train.signals import StopSignals
+
+    out = inputs["root"] / "signalled"
+    grid = load_grid(inputs["grid"]).select(["L1, lr 1e-3", "L2, lr 1e-3"])
+    common = AblationInputs(data=str(inputs["store"]), iterations=2)
+    spec = EvalSpec(eval_datasets([inputs["hr"]]),
+                    EvalSettings(metrics=("psnr",), crop_border=4), 4, 256, "fp32")
+
+    class TermWhileScoring(AblationHooks):
+        def image_scored(self, planned, name) -> None:
+            signal.raise_signal(signal.SIGTERM)  # as the scheduler would, mid-scoring
+
+    stop = StopSignals()
+    first, second = run_plan(plan_grid(grid, out, common, eval_key(spec)), spec,
+                             MetricSuite(spec.settings), hooks=TermWhileScoring(), stop=stop)
+    assert stop.reason == "SIGTERM"
+    assert (first.status, second.status) == ("interrupted", "not run")
+    assert "while scoring" in first.reason and first.trained
+    plan = plan_grid(grid, out, common, eval_key(spec))
+    assert [p.action for p in plan] == [EVALUATE, TRAIN]  # trained: only the scores are missing
+    rows = run_plan(plan, spec, MetricSuite(spec.settings))
+    assert [r.status for r in rows] == ["ok", "ok"] and not rows[0].trained

@@ -5,8 +5,10 @@ Per row: ``train`` starts a fresh run (leftovers of a run that crashed before it
 checkpoint are set aside), ``resume`` continues ``state/last.pt``, ``evaluate`` / ``reuse`` train
 nothing; then the row is scored (:func:`spsr.ablation.evaluate.evaluate_row`, which reuses stored
 scores). An error in a row is recorded as that row's one-line reason (with the traceback in
-``RUN/error.log`` when it is not a user error) and the next row starts. Ctrl-C (or SIGTERM) stops
-the current training at a resumable state and ends the grid: later rows are ``not run``.
+``RUN/error.log`` when it is not a user error) and the next row starts. A stop signal (Ctrl-C,
+SIGTERM, SIGUSR1: :mod:`spsr.train.signals`) stops the current training at a resumable state, or
+the current scoring at its next image, and ends the grid: that row is ``interrupted``, later rows
+are ``not run``, and the next run of the same grid carries on.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from spsr.metrics.evaluate import DatasetResult
 from spsr.metrics.registry import MetricSuite
 from spsr.train.engine import Trainer
 from spsr.train.log import LOG_FILE
+from spsr.train.signals import StopSignals
 
 
 @dataclass
@@ -96,8 +99,17 @@ def _release_memory() -> None:
         torch.cuda.empty_cache()
 
 
+class _ScoringStopped(Exception):
+    """A stop signal arrived while a row was being scored."""
+
+
 def _run_row(
-    planned: PlannedRun, spec: EvalSpec, suite: MetricSuite, device: str, hooks: AblationHooks
+    planned: PlannedRun,
+    spec: EvalSpec,
+    suite: MetricSuite,
+    device: str,
+    hooks: AblationHooks,
+    stop: StopSignals,
 ) -> RowResult:
     row = RowResult(planned, OK)
     if planned.action in (TRAIN, RESUME):
@@ -113,6 +125,7 @@ def _run_row(
         row.trained = True
         _release_memory()
         if result.interrupted:
+            stop.request(result.reason)
             row.status, row.iteration = INTERRUPTED, result.iteration
             row.reason = (
                 f"stopped by {result.reason} at iteration {result.iteration} of "
@@ -124,15 +137,25 @@ def _run_row(
     if planned.train_config is not None:
         row.iteration = trained_iterations(planned.run_dir)
     hooks.evaluation_started(planned, sum(len(d.images) for d in spec.datasets))
-    row.results, row.scored = evaluate_row(
-        planned.eval_source,
-        spec,
-        suite,
-        planned.config.name,
-        planned.run_dir / EVAL_FILE,
-        device=device,
-        on_image=lambda name: hooks.image_scored(planned, name),
-    )
+
+    def on_image(name: str) -> None:
+        hooks.image_scored(planned, name)
+        if stop.reason is not None:
+            raise _ScoringStopped
+
+    try:
+        row.results, row.scored = evaluate_row(
+            planned.eval_source,
+            spec,
+            suite,
+            planned.config.name,
+            planned.run_dir / EVAL_FILE,
+            device=device,
+            on_image=on_image,
+        )
+    except _ScoringStopped:
+        row.status = INTERRUPTED
+        row.reason = f"stopped by {stop.reason} while scoring; run again to score it"
     _release_memory()
     return row
 
@@ -144,6 +167,7 @@ def run_plan(
     device: str = "cpu",
     hooks: AblationHooks | None = None,
     on_update: Callable[[list[RowResult]], None] | None = None,
+    stop: StopSignals | None = None,
 ) -> list[RowResult]:
     """Train and score every runnable row; one failing row does not stop the others.
 
@@ -155,36 +179,39 @@ def run_plan(
         hooks: progress callbacks.
         on_update: called with the rows so far (finished, then not yet run) after each row,
             e.g. to rewrite the table as the grid progresses.
+        stop: records what stopped the grid (``stop.reason``: ``SIGTERM``...; None when
+            nothing did); installed as the signal handlers for the duration of the call.
 
     Returns:
         One :class:`RowResult` per planned row, in plan order.
     """
     hooks = hooks or AblationHooks()
+    stop = stop if stop is not None else StopSignals()
     rows: list[RowResult] = []
-    stopped = False
-    for index, planned in enumerate(plan, 1):
-        if stopped:
-            row = RowResult(planned, NOT_RUN, "the ablation was interrupted before this row")
-        elif not planned.runnable:
-            status = FAILED if planned.action == CONFLICT else UNAVAILABLE
-            row = RowResult(planned, status, planned.problem)
-        else:
-            hooks.row_started(index, len(plan), planned)
-            try:
-                row = _run_row(planned, spec, suite, device, hooks)
-            except KeyboardInterrupt:
-                row = RowResult(planned, INTERRUPTED, "interrupted; run again to resume")
-            except Exception as exc:  # noqa: BLE001 - one row's failure must not stop the grid
-                row = RowResult(planned, FAILED, one_line(exc))
-                if not isinstance(exc, SpsrError):
-                    _write_traceback(planned.run_dir, exc)
-                _release_memory()
-            stopped = row.status == INTERRUPTED
-        rows.append(row)
-        hooks.row_finished(row)
-        if on_update is not None:
-            pending = [RowResult(p, NOT_RUN, "not run yet") for p in plan[len(rows) :]]
-            on_update(rows + pending)
+    with stop:
+        for index, planned in enumerate(plan, 1):
+            if stop.reason is not None:
+                row = RowResult(planned, NOT_RUN, "the ablation was interrupted before this row")
+            elif not planned.runnable:
+                status = FAILED if planned.action == CONFLICT else UNAVAILABLE
+                row = RowResult(planned, status, planned.problem)
+            else:
+                hooks.row_started(index, len(plan), planned)
+                try:
+                    row = _run_row(planned, spec, suite, device, hooks, stop)
+                except KeyboardInterrupt:  # a second Ctrl-C
+                    stop.request("SIGINT")
+                    row = RowResult(planned, INTERRUPTED, "interrupted; run again to resume")
+                except Exception as exc:  # noqa: BLE001 - one row's failure must not stop the grid
+                    row = RowResult(planned, FAILED, one_line(exc))
+                    if not isinstance(exc, SpsrError):
+                        _write_traceback(planned.run_dir, exc)
+                    _release_memory()
+            rows.append(row)
+            hooks.row_finished(row)
+            if on_update is not None:
+                pending = [RowResult(p, NOT_RUN, "not run yet") for p in plan[len(rows) :]]
+                on_update(rows + pending)
     return rows
 
 

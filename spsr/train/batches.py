@@ -8,7 +8,9 @@ augmentation is drawn under a seed that is a function of ``(seed, epoch, positio
 * the *global* batch is the same whatever the number of processes: process ``r`` of ``W`` takes
   rows ``r·b .. (r+1)·b`` of each global batch of ``W·b`` samples, so 2 processes × 8 see the
   same 16 samples, with the same augmentations, as 1 process × 16;
-* worker processes (``workers > 0``) change nothing.
+* worker processes (``workers > 0``) change nothing; they ignore SIGINT / SIGTERM / SIGUSR1, which
+  a signal to the process group also brings them, and leave the stop to the main process
+  (:mod:`spsr.train.signals`).
 
 The per-sample seed is applied to Python's ``random``, NumPy's global generator and torch's CPU
 generator around ``dataset[index]`` and the previous states are restored afterwards, so a dataset
@@ -27,6 +29,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from spsr.errors import ConfigError
+from spsr.train.signals import ignore_stop_signals, stop_signals_blocked
 
 _MASK = (1 << 63) - 1
 # A position no sample has: the seed of the epoch's shuffling.
@@ -151,8 +154,10 @@ class BatchStream:
             # A private generator: creating an iterator must not draw from torch's global RNG
             # (a resumed run creates one more iterator than an uninterrupted run).
             generator=torch.Generator().manual_seed(self.seed),
+            worker_init_fn=ignore_stop_signals if self.workers > 0 else None,
         )
-        self._iterator = iter(loader)
+        with stop_signals_blocked():  # the workers start with them blocked, until they ignore them
+            self._iterator = iter(loader)
 
     def __iter__(self) -> BatchStream:
         return self

@@ -191,6 +191,9 @@ class RunConfig:
     Attributes:
         iterations: total iterations.
         checkpoint_every: write the resumable state and ``model.safetensors`` every N iterations.
+        checkpoint_minutes: also write them when this many minutes of the session have passed
+            since the last checkpoint (0: off), so a hard kill (SIGKILL, a node failure) loses
+            a bounded amount of work. Timed checkpoints do not add numbered states.
         keep_states: also keep this many numbered states ``state/iter_N.pt`` (0: only ``last.pt``).
         log_every: write averaged losses to ``log.jsonl`` every N iterations.
         seed: seed of every random number generator.
@@ -209,6 +212,7 @@ class RunConfig:
 
     iterations: int = 400_000
     checkpoint_every: int = 5000
+    checkpoint_minutes: float = 30.0
     keep_states: int = 0
     log_every: int = 100
     seed: int = 0
@@ -483,6 +487,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for key in ("checkpoint_every", "log_every"):
         if getattr(r, key) < 1:
             raise ConfigError(f"run.{key} must be positive")
+    if not r.checkpoint_minutes >= 0:  # also rejects NaN
+        raise ConfigError("run.checkpoint_minutes must be >= 0 (0 switches timed checkpoints off)")
     if d.val_every < 1:
         raise ConfigError("data.val_every must be positive")
     if not 0.0 <= r.ema < 1.0:

@@ -112,13 +112,13 @@ def all_true(ctx: DistContext, flag: bool) -> bool:
     return bool(t.item() > 0.5)
 
 
-def max_int(ctx: DistContext, value: int) -> int:
-    """Maximum of an integer over the processes."""
+def any_true(ctx: DistContext, *flags: bool) -> tuple[bool, ...]:
+    """Each flag: true on at least one process (one collective for them all)."""
     if not ctx.distributed:
-        return value
-    t = torch.tensor([float(value)], device=ctx.device)
+        return tuple(bool(f) for f in flags)
+    t = torch.tensor([1.0 if f else 0.0 for f in flags], device=ctx.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return int(t.item())
+    return tuple(bool(v > 0.5) for v in t.tolist())
 
 
 def mean_dict(ctx: DistContext, values: dict[str, float]) -> dict[str, float]:

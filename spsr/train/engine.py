@@ -1,11 +1,13 @@
 """The one training engine every stage runs on (PSNR pre-training, GAN variants, NSE pretext tasks...).
 
 The engine owns the loop and everything around it: the iteration counter, the reproducible batch
-stream (:mod:`spsr.train.batches`), checkpoint and complete resume (:mod:`spsr.train.state`),
-Ctrl-C / SIGTERM, non-finite losses, EMA of the generator, validation with ``spsr eval``'s
-conventions (:mod:`spsr.train.validate`), the JSON-lines log and progress (:mod:`spsr.train.log`),
-autocast precision and DistributedDataParallel (:mod:`spsr.train.distributed`). A *stage* only
-says which networks and optimizers exist and what one iteration does.
+stream (:mod:`spsr.train.batches`), checkpoints (every ``run.checkpoint_every`` iterations and
+every ``run.checkpoint_minutes``) and complete resume (:mod:`spsr.train.state`), stop signals
+(Ctrl-C, SIGTERM, SIGUSR1: :mod:`spsr.train.signals`), non-finite losses, EMA of the generator,
+validation with ``spsr eval``'s conventions (:mod:`spsr.train.validate`), the JSON-lines log and
+progress (:mod:`spsr.train.log`), autocast precision and DistributedDataParallel
+(:mod:`spsr.train.distributed`). A *stage* only says which networks and optimizers exist and what
+one iteration does.
 
 Adding a stage or a variant (without touching this file)
 --------------------------------------------------------
@@ -62,14 +64,11 @@ import platform
 import random
 import shlex
 import shutil
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
@@ -84,6 +83,7 @@ from spsr.train.ema import ModelEMA
 from spsr.train.log import LOG_FILE, JsonLinesLog, Reporter
 from spsr.train.moa import BatchMoA
 from spsr.train.runtime import Runtime, resolve_amp, resolve_channels_last
+from spsr.train.signals import StopSignals
 from spsr.train.stage import Stage
 from spsr.train.state import (
     capture_rng,
@@ -113,7 +113,7 @@ class TrainResult:
     Attributes:
         run_dir: the run folder.
         iteration: iterations done in total (including earlier sessions).
-        reason: ``finished``, or the signal that stopped it (``SIGINT``, ``SIGTERM``).
+        reason: ``finished``, or the signal that stopped it (``SIGINT``, ``SIGTERM``, ``SIGUSR1``).
         best: the best validation record (``psnr``, ``ssim``, ``iteration``) or None.
     """
 
@@ -163,6 +163,7 @@ class Trainer:
         reporter: progress display (default: silent).
         callbacks: called as ``fn(trainer)`` after every iteration (e.g. to inspect or stop).
         command: the command line recorded in the weights' provenance (default: ``sys.argv``).
+        clock: monotonic seconds, read for ``run.checkpoint_minutes`` (default: ``time.monotonic``).
     """
 
     def __init__(
@@ -175,6 +176,7 @@ class Trainer:
         reporter: Reporter | None = None,
         callbacks: Sequence[Callback] = (),
         command: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = validate(cfg)
         self.run_dir = Path(run_dir)
@@ -186,8 +188,9 @@ class Trainer:
         self.iteration = 0
         self.best: dict[str, Any] | None = None
         self.nonfinite_streak = 0
-        self._stop_signal: str | None = None
-        self._old_handlers: dict[int, Any] = {}
+        self._stop = StopSignals()
+        self.clock = clock
+        self._saved_at = 0.0  # clock() at the last checkpoint (or the loop's start)
         self._acc: dict[str, float] = {}
         self._acc_n = 0
         self._skipped = 0
@@ -213,11 +216,10 @@ class Trainer:
         owns_group = not torch.distributed.is_initialized()
         self.dist = D.init_distributed(self.cfg.run.device)
         try:
-            self._setup()
-            self._install_signals()
-            return self._loop()
+            with self._stop:  # a signal during the set-up stops after the first iteration
+                self._setup()
+                return self._loop()
         finally:
-            self._restore_signals()
             self.reporter.close()
             for name in ("stream", "log"):
                 if hasattr(self, name):
@@ -232,7 +234,7 @@ class Trainer:
 
     def request_stop(self, reason: str = "SIGTERM") -> None:
         """Stop after the current iteration, saving a resumable state (as a signal would)."""
-        self._stop_signal = reason
+        self._stop.request(reason)
 
     # ------------------------------------------------------------------ set-up
 
@@ -323,6 +325,7 @@ class Trainer:
         self.reporter.start(total, self.iteration, f"{cfg.stage}/{cfg.variant}")
         self._last_log = (self.iteration, time.monotonic())
         self._clock = time.monotonic()
+        self._saved_at = self.clock()
         reason = "finished"
         while self.iteration < total:
             batch = rt.to_device(next(self.stream))
@@ -339,7 +342,7 @@ class Trainer:
             self.reporter.step(self.iteration, values)
             for callback in self.callbacks:
                 callback(self)
-            stop = D.max_int(self.dist, 1 if self._stop_signal else 0) > 0
+            stop, timed = self._decide()
             it = self.iteration
             if it % cfg.run.log_every == 0 or it == total or stop:
                 self._log_train()
@@ -347,11 +350,26 @@ class Trainer:
                 self._validate()
             if it % cfg.run.checkpoint_every == 0 or it == total or stop:
                 self._checkpoint()
-            if stop:
-                reason = self._stop_signal or "SIGTERM"
+            elif timed:
+                self._checkpoint(keep=False)
+            if stop and it < total:  # a signal during the last iteration: the run is finished
+                reason = self._stop_reason()
                 break
         self._write(kind="end", iteration=self.iteration, reason=reason, best=self.best)
         return TrainResult(self.run_dir, self.iteration, reason, self.best)
+
+    def _decide(self) -> tuple[bool, bool]:
+        """Whether to stop, and whether a timed checkpoint is due, the same on every process (one
+        collective per iteration): any process's stop request, rank 0's clock."""
+        minutes = self.cfg.run.checkpoint_minutes
+        due = self.dist.is_main and minutes > 0 and self.clock() - self._saved_at >= 60.0 * minutes
+        stop, due = D.any_true(self.dist, self._stop.reason is not None, due)
+        return stop, due
+
+    def _stop_reason(self) -> str:
+        """What stopped the run: the first process's (in rank order) that was asked to stop."""
+        reasons = D.gather_objects(self.dist, self._stop.reason)
+        return next((r for r in reasons if r is not None), "SIGTERM")
 
     def _account(self, values: dict[str, float]) -> None:
         if self.rt.nonfinite:
@@ -438,7 +456,9 @@ class Trainer:
         self._clock = now
         return self.train_seconds
 
-    def _checkpoint(self) -> None:
+    def _checkpoint(self, keep: bool = True) -> None:
+        """Save the state, the weights and the stage's files (``keep``: also a numbered
+        ``state/iter_N.pt`` when ``run.keep_states`` asks for them)."""
         rngs = D.gather_objects(self.dist, capture_rng())
         if self.dist.is_main:
             rt = self.rt
@@ -459,7 +479,7 @@ class Trainer:
                 },
             }
             path = save_state(last_state_path(self.run_dir), payload)
-            if self.cfg.run.keep_states > 0:
+            if keep and self.cfg.run.keep_states > 0:
                 numbered = numbered_state_path(self.run_dir, self.iteration)
                 tmp = numbered.with_suffix(".tmp")
                 shutil.copyfile(path, tmp)
@@ -470,6 +490,7 @@ class Trainer:
             self.stage.save_artifacts(self.run_dir, self.iteration, self.provenance())
             self._write(kind="checkpoint", iteration=self.iteration, path=str(path))
         D.barrier(self.dist)
+        self._saved_at = self.clock()
 
     def _restore(self, state: dict[str, Any]) -> None:
         rt = self.rt
@@ -511,27 +532,7 @@ class Trainer:
                 "raise --iterations to train further"
             )
 
-    # ------------------------------------------------------------------ signals / logging
-
-    def _install_signals(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old_handlers[sig] = signal.signal(sig, self._on_signal)
-
-    def _restore_signals(self) -> None:
-        for sig, handler in self._old_handlers.items():
-            signal.signal(sig, handler)
-        self._old_handlers.clear()
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        if self._stop_signal is None:
-            self._stop_signal = signal.Signals(signum).name
-        elif signum == signal.SIGINT:  # a second Ctrl-C: stop now (the state file is atomic)
-            self._restore_signals()
-            raise KeyboardInterrupt
-        # A SIGTERM while already stopping (torchrun's agent sends one after the terminal's
-        # SIGINT) changes nothing: the state is being saved.
+    # ------------------------------------------------------------------ logging
 
     def _write(self, **record: Any) -> None:
         if self.dist.is_main:

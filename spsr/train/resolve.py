@@ -22,9 +22,9 @@ from spsr.train.variants import preset
 # What may change when a run is resumed: where data and validation come from, how long and how
 # often; nothing that changes what is being trained.
 RESUME_OVERRIDABLE = frozenset({
-    "run.iterations", "run.checkpoint_every", "run.keep_states", "run.log_every", "run.device",
-    "run.nan_patience", "data.path", "data.workers", "data.val_dir", "data.val_every",
-    "data.val_limit", "data.val_tile", "data.val_precision",
+    "run.iterations", "run.checkpoint_every", "run.checkpoint_minutes", "run.keep_states",
+    "run.log_every", "run.device", "run.nan_patience", "data.path", "data.workers",
+    "data.val_dir", "data.val_every", "data.val_limit", "data.val_tile", "data.val_precision",
 })
 
 
