@@ -13,6 +13,7 @@ from _train_fixtures import PYTHON, REPO, TinyPairs, make_store, one_thread, sub
 from safetensors.torch import load_file
 
 from spsr.archs import build_model
+from spsr.archs.init import init_generator
 from spsr.train.config import TrainConfig, load_toml
 from spsr.train.engine import Trainer, seed_everything
 from spsr.train.log import read_log
@@ -44,7 +45,7 @@ def test_pretrain_psnr_under_two_process_ddp_matches_one_process(tmp_path: Path)
     ddp = load_file(ddp_run / "model.safetensors")
     single = load_file(tmp_path / "single" / "model.safetensors")
     seed_everything(cfg.run.seed)
-    init = build_model(cfg.model.spec()).state_dict()
+    init = init_generator(build_model(cfg.model.spec()), cfg.model.arch, cfg.model.weight_init).state_dict()
     moved = max((single[k] - init[k]).abs().max().item() for k in single)
     diff = max((single[k] - ddp[k]).abs().max().item() for k in single)
     print(f"weights moved by {moved:.3g}, 1 vs 2 processes differ by {diff:.3g}")

@@ -28,6 +28,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 import tomli_w
 
 from spsr.archs import ArchSpec
+from spsr.archs.init import INIT_SCHEMES
 from spsr.archs.spec import ARCHS
 from spsr.data.moa import MOA_OPS
 from spsr.errors import ConfigError
@@ -50,6 +51,10 @@ class ModelConfig:
         nf, nb, gc: feature channels, blocks, RRDB growth channels.
         taps: gradient-branch tap points (empty: spread evenly, 5/10/15/20 of 23).
         extra: further constructor options (e.g. ``res_scale`` for EDSR).
+        weight_init: ``official`` (the reference code's scheme: Kaiming-normal × 0.1, zero
+            biases, for SPSR / RRDB / SRResNet; PyTorch's default for EDSR, as EDSR-PyTorch) or
+            ``pytorch`` (PyTorch's default for every generator); see :mod:`spsr.archs.init`.
+            Layers filled by ``run.init`` keep the loaded values.
     """
 
     arch: str = "spsr"
@@ -60,6 +65,7 @@ class ModelConfig:
     gc: int = 32
     taps: list[int] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    weight_init: str = "official"
 
     def spec(self) -> ArchSpec:
         """The :class:`ArchSpec` this section describes."""
@@ -79,10 +85,14 @@ class DiscriminatorConfig:
     Attributes:
         nf: channels of the first stage (64).
         hidden: width of the first linear layer (100).
+        weight_init: ``official`` (Kaiming-normal scale 1, zero biases, BatchNorm 1 / 0, as the
+            official code's discriminators) or ``pytorch`` (PyTorch's default), for every
+            discriminator (D, D_GM, D_SF, U-Net D).
     """
 
     nf: int = 64
     hidden: int = 100
+    weight_init: str = "official"
 
 
 @dataclass
@@ -502,6 +512,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"data.moa_ops must be a non-empty list of {', '.join(MOA_OPS)}")
     if not 0.0 <= d.moa_prob <= 1.0:
         raise ConfigError("data.moa_prob is a probability in [0, 1]")
+    for key, scheme in (("model.weight_init", m.weight_init), ("d.weight_init", cfg.d.weight_init)):
+        if scheme not in INIT_SCHEMES:
+            raise ConfigError(_unknown(f"{key} scheme", scheme, list(INIT_SCHEMES)))
     if lo.gradient_form not in ("paper", "official"):
         raise ConfigError(_unknown("gradient loss form", lo.gradient_form, ["paper", "official"]))
     return cfg
