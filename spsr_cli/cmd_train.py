@@ -26,7 +26,7 @@ ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML file 
 Init = Annotated[Optional[str], typer.Option("--init", help="Start the generator from a run folder or any checkpoint (an RRDB init fills the SR branch of SPSR).", show_default=False)]
 Iterations = Annotated[Optional[int], typer.Option("--iterations", help="Total iterations.", show_default=False)]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Global batch size (split over processes).", show_default=False)]
-LrPatch = Annotated[Optional[int], typer.Option("--lr-patch", help="LR crop size (default: the stored patch, 32).", show_default=False)]
+LrPatch = Annotated[Optional[int], typer.Option("--lr-patch", help="LR crop size, at a random position inside each stored patch (default: 32, or the whole stored patch when it is not larger).", show_default=False)]
 LrG = Annotated[Optional[float], typer.Option("--lr", help="Generator learning rate.", show_default=False)]
 Milestones = Annotated[Optional[str], typer.Option("--milestones", help="Iterations at which learning rates halve, e.g. 50000,100000,200000,300000.", show_default=False)]
 Scale = Annotated[Optional[int], typer.Option("--scale", help="Upscaling factor (must match the data).", show_default=False)]

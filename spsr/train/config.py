@@ -163,8 +163,12 @@ class DataConfig:
 
     Attributes:
         path: the HDF5 patch store (``spsr prepare-data``).
-        batch_size: global batch, split evenly over the processes.
-        lr_patch: LR crop side (0: the stored patch, 32 for the papers' stores).
+        batch_size: global batch, split evenly over the processes (16, as ESRGAN and the U-Net
+            follow-up; the SPSR papers write 15, CVPR 2020 §4.1 / TPAMI 2021 §5.1: set 15 to
+            follow them, 30 to follow the official json, which splits it over 2 GPUs).
+        lr_patch: LR crop side, taken at a random position inside each stored patch. 0 (the
+            default): the papers' 32×32 when the store's LR patches are larger (as those of
+            ``prepare-data``'s default 480×480 sub-images), else the whole stored patch.
         augment: random flips and 90° rotations.
         workers: data-loader worker processes per training process.
         val_dir: folder of HR images to validate on (empty: none).
