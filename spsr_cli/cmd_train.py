@@ -162,6 +162,7 @@ def train(
     scale: Scale = None,
     nf: Nf = None,
     nb: Nb = None,
+    arch: Annotated[Optional[str], typer.Option("--arch", help="spsr (default: with the gradient branch) | rrdb | edsr | srresnet: a plain generator trains the variant's losses without a gradient branch (TPAMI 2021 App. D: EDSR-G, EDSR-P).", show_default=False)] = None,
     backbone: Backbone = None,
     perceptual: Annotated[Optional[str], typer.Option("--perceptual", help="vgg | lpips | none (train without a perceptual loss). Default: vgg; lpips for variant u.", show_default=False)] = None,
     vgg_weights: Annotated[Optional[Path], typer.Option("--vgg-weights", help="VGG19 ImageNet weights file (default: torchvision's cache under TORCH_HOME).", show_default=False)] = None,
@@ -206,4 +207,4 @@ def train(
         "run.log_every": log_every, "run.amp": amp, "run.channels_last": on_off(channels_last),
         "run.device": device, "run.seed": seed, "data.workers": workers,
     }
-    run_training(variant, output, resume, config, overrides, set_, quiet, as_json, backbone=backbone)
+    run_training(variant, output, resume, config, overrides, set_, quiet, as_json, arch=arch, backbone=backbone)

@@ -437,10 +437,12 @@ def parse_set_options(items: list[str] | None) -> dict[str, str]:
 
 
 def set_backbone(cfg: TrainConfig, backbone: str) -> None:
-    """Put a plain backbone under the configured generator (seed 001, Appendix D).
+    """Put a plain backbone under the configured generator.
 
-    For an SPSR generator it becomes the SR branch's backbone; for a plain generator it becomes
-    the generator itself (``esrgan --backbone edsr`` trains EDSR-GAN). The block count follows
+    For an SPSR generator it becomes the SR branch's backbone, under the gradient branch (a model
+    TPAMI 2021 does not report: its App. D models are the plain backbones, see :func:`set_arch`);
+    for a plain generator it becomes the generator itself (``esrgan --backbone edsr`` trains
+    EDSR-GAN). The block count follows
     the backbone's usual size (23 RRDBs, 16 EDSR / SRResNet blocks); set ``nb`` after to change it.
     """
     if backbone not in GENERATOR_BACKBONES:
@@ -454,11 +456,17 @@ def set_backbone(cfg: TrainConfig, backbone: str) -> None:
 
 def set_arch(cfg: TrainConfig, arch: str) -> None:
     """Choose the generator: ``spsr`` (keeps its backbone) or a plain ``rrdb|edsr|srresnet``,
-    with the usual block count of its backbone."""
+    with the usual block count of its backbone.
+
+    A plain generator has no gradient branch, so its branch loss is switched off; every other
+    loss of the variant stays (``g`` on a plain EDSR is TPAMI 2021 App. D's EDSR-G: the gradient
+    losses on M(SR) without the branch, as the "w/o GB" ablation of Table 2)."""
     if arch not in ARCHS:
         raise ConfigError(_unknown("architecture", arch, list(ARCHS)))
     cfg.model.arch = arch
     cfg.model.nb = DEFAULT_BLOCKS[cfg.model.backbone if arch == "spsr" else arch]
+    if arch != "spsr":
+        cfg.loss.branch = 0.0
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
