@@ -12,7 +12,13 @@ from skimage import data as skdata
 from torch.utils.data import DataLoader, DistributedSampler
 
 from spsr.data.augment import ALL_TRANSFORMS, apply_transform
-from spsr.data.dataset import PAPERS_LR_CROP, PatchDataset, ValImageDataset, iter_val_pairs, training_lr_crop
+from spsr.data.dataset import (
+    PAPERS_LR_CROP,
+    PatchDataset,
+    ValImageDataset,
+    iter_val_pairs,
+    training_lr_crop,
+)
 from spsr.data.image_io import write_image
 from spsr.data.store import PatchStore, StoreOptions, write_store
 from spsr.errors import ConfigError

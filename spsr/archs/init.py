@@ -69,9 +69,15 @@ def kaiming_init_(module: nn.Module, scale: float = 1.0) -> nn.Module:
 
 
 def _init_weighted(layer: nn.Module, scale: float) -> None:
+    weight: torch.Tensor
     if parametrize.is_parametrized(layer, "weight"):
-        weight = layer.parametrizations["weight"].original
+        parametrizations = layer.parametrizations
+        assert isinstance(parametrizations, nn.ModuleDict)
+        original = parametrizations["weight"].original
+        assert isinstance(original, torch.Tensor)
+        weight = original
     else:
+        assert isinstance(layer.weight, torch.Tensor)
         weight = layer.weight
     nn.init.kaiming_normal_(weight, a=0, mode="fan_in")
     weight.mul_(scale)
