@@ -502,6 +502,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(_unknown("amp mode", r.amp, list(AMP_MODES)))
     if r.iterations < 1 or d.batch_size < 1:
         raise ConfigError("run.iterations and data.batch_size must be positive")
+    if d.lr_patch < 0:
+        raise ConfigError("data.lr_patch must be 0 (automatic) or a positive LR crop size")
     for key in ("checkpoint_every", "log_every"):
         if getattr(r, key) < 1:
             raise ConfigError(f"run.{key} must be positive")
