@@ -295,7 +295,10 @@ def ablate(
     lr_patch: Annotated[
         int | None,
         typer.Option(
-            "--lr-patch", help="LR crop size (default: the stored patch).", show_default=False
+            "--lr-patch",
+            help="LR crop size, at a random position inside each stored patch (default: 32, "
+            "or the whole stored patch when it is not larger).",
+            show_default=False,
         ),
     ] = None,
     checkpoint_every: Annotated[

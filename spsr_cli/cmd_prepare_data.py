@@ -120,7 +120,8 @@ def prepare_data(
     patch: Annotated[
         int | None,
         typer.Option(
-            help="HR patch size, a multiple of the scale. [default: 32 × scale]",
+            help="HR patch size, a multiple of the scale: 480×480 sub-images as the official "
+            "preprocessing; training crops 32×32 LR at random inside them. [default: 480]",
             show_default=False,
         ),
     ] = None,
@@ -135,7 +136,7 @@ def prepare_data(
         int | None,
         typer.Option(
             help="Add a last window flush with the border when more pixels than this "
-            "are left over. [default: patch/8]",
+            "are left over. [default: patch/10]",
             show_default=False,
         ),
     ] = None,

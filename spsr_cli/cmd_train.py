@@ -29,7 +29,7 @@ ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML file 
 Init = Annotated[Optional[str], typer.Option("--init", help="Start the generator from a run folder or any checkpoint (an RRDB init fills the SR branch of SPSR).", show_default=False)]
 Iterations = Annotated[Optional[int], typer.Option("--iterations", help="Total iterations.", show_default=False)]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Global batch size (split over processes).", show_default=False)]
-LrPatch = Annotated[Optional[int], typer.Option("--lr-patch", help="LR crop size (default: the stored patch, 32).", show_default=False)]
+LrPatch = Annotated[Optional[int], typer.Option("--lr-patch", help="LR crop size, at a random position inside each stored patch (default: 32, or the whole stored patch when it is not larger).", show_default=False)]
 LrG = Annotated[Optional[float], typer.Option("--lr", help="Generator learning rate.", show_default=False)]
 Milestones = Annotated[Optional[str], typer.Option("--milestones", help="Iterations at which learning rates halve, e.g. 50000,100000,200000,300000.", show_default=False)]
 Scale = Annotated[Optional[int], typer.Option("--scale", help="Upscaling factor (must match the data).", show_default=False)]
@@ -172,6 +172,7 @@ def train(
     scale: Scale = None,
     nf: Nf = None,
     nb: Nb = None,
+    arch: Annotated[Optional[str], typer.Option("--arch", help="spsr (default: with the gradient branch) | rrdb | edsr | srresnet: a plain generator trains the variant's losses without a gradient branch (TPAMI 2021 App. D: EDSR-G, EDSR-P).", show_default=False)] = None,
     backbone: Backbone = None,
     perceptual: Annotated[Optional[str], typer.Option("--perceptual", help="vgg | lpips | none (train without a perceptual loss). Default: vgg; lpips for variant u.", show_default=False)] = None,
     vgg_weights: Annotated[Optional[Path], typer.Option("--vgg-weights", help="VGG19 ImageNet weights file (default: torchvision's cache under TORCH_HOME).", show_default=False)] = None,
@@ -218,4 +219,4 @@ def train(
         "run.log_every": log_every, "run.amp": amp, "run.channels_last": on_off(channels_last),
         "run.device": device, "run.seed": seed, "data.workers": workers,
     }
-    run_training(variant, output, resume, config, overrides, set_, quiet, as_json, backbone=backbone)
+    run_training(variant, output, resume, config, overrides, set_, quiet, as_json, arch=arch, backbone=backbone)

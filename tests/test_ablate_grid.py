@@ -336,3 +336,24 @@ def test_reading_presets_and_the_command_module_does_not_import_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_table_7_rows_train_the_plain_backbones_and_the_gb_grid_keeps_the_branch() -> None:
+    # TPAMI 2021 App. D: EDSR-G / EDSR-P are the pretrained plain EDSR trained with the gradient /
+    # structure losses; the gradient-branch versions are a grid of their own.
+    slots = {"default": "x", "edsr": "edsr_run", "srresnet": "srresnet_run"}
+    inputs = AblationInputs(iterations=10, inits=slots, nses=slots)
+    plan = {p.config.name: p for p in plan_grid(get_preset("backbones"), "/nonexistent", inputs)}
+    for label, arch in (("EDSR", "edsr"), ("SRResNet", "srresnet")):
+        g, p = plan[f"{label}-G"].train_config, plan[f"{label}-P"].train_config
+        gan = plan[f"{label}-GAN"].train_config
+        for cfg in (g, p, gan):
+            assert cfg is not None and (cfg.model.arch, cfg.model.nb) == (arch, 16)
+            assert cfg.loss.branch == 0 and cfg.run.init == f"{arch}_run"
+        assert g.loss.gradient_pixel > 0 and g.loss.gradient_gan > 0 and g.loss.gan > 0
+        assert p.section("structure").beta > 0 and p.loss.gradient_pixel == p.loss.gan == 0
+        assert gan.loss.gradient_pixel == gan.loss.gradient_gan == 0
+    gb = {p.config.name: p.train_config for p in plan_grid(get_preset("backbones-gb"), "/x", inputs)}
+    cfg = gb["EDSR-G+GB"]
+    assert cfg is not None and (cfg.model.arch, cfg.model.backbone) == ("spsr", "edsr")
+    assert cfg.loss.branch > 0

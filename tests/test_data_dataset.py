@@ -12,7 +12,13 @@ from skimage import data as skdata
 from torch.utils.data import DataLoader, DistributedSampler
 
 from spsr.data.augment import ALL_TRANSFORMS, apply_transform
-from spsr.data.dataset import PatchDataset, ValImageDataset, iter_val_pairs
+from spsr.data.dataset import (
+    PAPERS_LR_CROP,
+    PatchDataset,
+    ValImageDataset,
+    iter_val_pairs,
+    training_lr_crop,
+)
 from spsr.data.image_io import write_image
 from spsr.data.store import PatchStore, StoreOptions, write_store
 from spsr.errors import ConfigError
@@ -126,3 +132,28 @@ def test_val_images_are_whole_bicubic_pairs(store: Path) -> None:
     assert [p["name"] for p in iter_val_pairs(store)] == ["c2"]
     with pytest.raises(IndexError):
         val[1]
+
+
+def test_training_crops_32_lr_at_random_positions_inside_larger_stored_patches(
+    tmp_path: Path, store: Path
+) -> None:
+    path = tmp_path / "big.png"
+    write_image(path, np.ascontiguousarray(skdata.coffee()[:100, :100]))
+    big = tmp_path / "big.h5"
+    write_store([path], big, StoreOptions.make(scale=SCALE, patch=80, step=20, threshold=0))
+    assert training_lr_crop(big) == PAPERS_LR_CROP == 32  # stored LR patches are 40×40
+    assert training_lr_crop(store) is None  # 12×12 stored LR patches are used whole
+    assert training_lr_crop(store, 7) == 7  # an explicit crop is kept
+
+    ds = PatchDataset(big, lr_crop=training_lr_crop(big), augment=False)
+    with PatchStore(big) as s:
+        lr, _ = s.read_patch(0)
+    offsets = set()
+    torch.manual_seed(0)
+    for _ in range(12):
+        crop = _u8(ds[0]["lr"])
+        found = [(y, x) for y in range(9) for x in range(9)
+                 if np.array_equal(lr[y:y + 32, x:x + 32], crop)]
+        assert len(found) == 1
+        offsets.add(found[0])
+    assert len(offsets) > 6  # anywhere inside the sub-image, not on a fixed grid

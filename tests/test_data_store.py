@@ -106,8 +106,8 @@ def test_patch_count_counts_after_mod_crop() -> None:
 
 def test_options_defaults_and_errors() -> None:
     opts = StoreOptions.make(scale=4)
-    assert (opts.patch, opts.lr_patch, opts.step, opts.threshold) == (128, 32, 64, 16)
-    assert StoreOptions.make(scale=3).patch == 96
+    assert (opts.patch, opts.lr_patch, opts.step, opts.threshold) == (480, 120, 240, 48)
+    assert StoreOptions.make(scale=3).lr_patch == 160
     with pytest.raises(ConfigError, match="--patch 130 is not a multiple of --scale 4"):
         StoreOptions.make(scale=4, patch=130)
     with pytest.raises(ConfigError, match="--step 6"):

@@ -12,7 +12,7 @@ from spsr.archs import SROutput
 from spsr.errors import ConfigError
 from spsr.losses.gan import make_adversarial_loss
 from spsr.ops import gradient_map
-from spsr.train.config import validate
+from spsr.train.config import TrainConfig, set_arch, validate
 from spsr.train.distributed import DistContext
 from spsr.train.runtime import Runtime, frozen
 from spsr.train.stages.gan import GANStage
@@ -21,7 +21,11 @@ SHAPES = {"lr": (3, 8, 8), "hr": (3, 32, 32)}
 
 
 def _stage(variant: str = "g", **overrides: object) -> GANStage:
-    cfg = validate(tiny_config(variant, **overrides))
+    return _stage_of(tiny_config(variant, **overrides))
+
+
+def _stage_of(cfg: TrainConfig) -> GANStage:
+    cfg = validate(cfg)
     torch.manual_seed(0)
     return GANStage(cfg, Runtime(cfg=cfg, dist=DistContext(), data_shapes=SHAPES))
 
@@ -87,6 +91,21 @@ def test_esrgan_has_no_gradient_space_terms_and_zero_weights_remove_networks() -
     assert [a.name for a in bare.adversaries] == ["D_grad"] and "vgg" not in bare.rt.networks
     with pytest.raises(ConfigError, match="gradient branch"):
         _stage("esrgan", **{"loss.branch": 0.5})
+
+
+def test_edsr_g_is_a_plain_edsr_with_the_gradient_losses_and_no_branch() -> None:
+    # TPAMI 2021 App. D: EDSR-G = the plain EDSR trained with SPSR-G's gradient loss.
+    cfg = tiny_config("g")
+    set_arch(cfg, "edsr")
+    cfg.model.nb = 2
+    stage, batch = _stage_of(cfg), _batch()
+    assert type(stage.module("G")).__name__ == "EDSR" and cfg.loss.branch == 0
+    out = stage.G(batch["lr"])
+    assert isinstance(out, torch.Tensor)  # no gradient branch output
+    assert set(stage.generator_terms(out, batch)) == {"g/pixel", "g/perceptual", "g/grad_pixel"}
+    assert [a.name for a in stage.adversaries] == ["D", "D_grad"]
+    values = stage.train_step(batch)
+    assert values["g/grad_gan"] > 0 and "g/branch" not in values
 
 
 def test_branch_term_reaches_the_branch_and_trunk_but_not_the_fusion() -> None:

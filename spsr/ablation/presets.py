@@ -11,8 +11,11 @@ What the rows switch, in the engine's terms:
 * a loss off: its weight set to 0 (``loss.gradient_pixel`` = PGL, ``loss.gradient_gan`` = AGL,
   the structure loss's pixel / adversarial weights = PSL / ASL);
 * another NSE: ``--nse NAME=RUN`` slots (``vertical``, ``cross``, ``jigsaw``);
-* another backbone: ``backbone = edsr|srresnet`` (the SR branch of SPSR, or the plain generator),
-  started from ``--init edsr=RUN`` / ``--init srresnet=RUN``.
+* another backbone (TPAMI 2021 App. D, Table 7): the plain EDSR / SRResNet (``arch``) trained
+  with a variant's losses, started from ``--init edsr=RUN`` / ``--init srresnet=RUN``: "-GAN"
+  ESRGAN's losses, "-G" SPSR-G's gradient losses (pixel-wise and adversarial, on M(SR)) with no
+  gradient branch, "-P" SPSR-P's structure loss; the grid ``backbones-gb`` instead puts the
+  backbone under SPSR's gradient branch (``backbone``), a model the paper does not report.
 """
 
 from __future__ import annotations
@@ -177,15 +180,22 @@ def _nse_choices() -> AblationGrid:
     )
 
 
+BACKBONES = (("EDSR", "edsr"), ("SRResNet", "srresnet"))
+
+
 def _backbones() -> AblationGrid:
+    # App. D: "we use a pretrained EDSR model as initialization and train an EDSR-GAN model by
+    # adding the perceptual loss and adversarial loss [...], an EDSR-G model with the proposed
+    # gradient loss and an EDSR-P model with the proposed structure loss": the network stays the
+    # plain backbone, only the losses change.
     c = AblationConfig
     rows = []
-    for label, backbone in (("EDSR", "edsr"), ("SRResNet", "srresnet")):
+    for label, backbone in BACKBONES:
         rows += [
             c(
                 label,
                 "esrgan",
-                backbone=backbone,
+                arch=backbone,
                 init=backbone,
                 train=False,
                 note=f"the PSNR-oriented {label} (--init {backbone}=...) as it is",
@@ -193,30 +203,64 @@ def _backbones() -> AblationGrid:
             c(
                 f"{label}-GAN",
                 "esrgan",
-                backbone=backbone,
+                arch=backbone,
                 init=backbone,
                 note="perceptual + adversarial losses",
             ),
             c(
                 f"{label}-G",
                 "g",
-                backbone=backbone,
+                dict(NO_BRANCH),
+                arch=backbone,
                 init=backbone,
-                note="SPSR-G's gradient branch and gradient loss",
+                note=f"plain {label} + SPSR-G's gradient losses on M(SR) (no gradient branch)",
             ),
             c(
                 f"{label}-P",
                 "p",
-                backbone=backbone,
+                dict(NO_BRANCH),
+                arch=backbone,
                 init=backbone,
                 nse="default",
-                note="SPSR-P's structure loss",
+                note=f"plain {label} + SPSR-P's structure loss (no gradient branch)",
             ),
         ]
     return AblationGrid(
         name="backbones",
         title="Perceptual-driven SR on other network architectures",
         source="seed 001, Table 7 (Appendix D)",
+        metrics=LPIPS_PSNR_SSIM,
+        configs=tuple(rows),
+    )
+
+
+def _backbones_gb() -> AblationGrid:
+    # Not in the paper: the backbone as the SR branch of SPSR's generator, i.e. with the gradient
+    # branch and fusion block, and SPSR-G's / SPSR-P's full losses (branch L1 included).
+    c = AblationConfig
+    rows = []
+    for label, backbone in BACKBONES:
+        rows += [
+            c(
+                f"{label}-G+GB",
+                "g",
+                backbone=backbone,
+                init=backbone,
+                note=f"SPSR-G with {label} as its SR branch (gradient branch, fusion, all losses)",
+            ),
+            c(
+                f"{label}-P+GB",
+                "p",
+                backbone=backbone,
+                init=backbone,
+                nse="default",
+                note=f"SPSR-P with {label} as its SR branch",
+            ),
+        ]
+    return AblationGrid(
+        name="backbones-gb",
+        title="Other backbones as the SR branch of SPSR's generator (with the gradient branch)",
+        source="not in the papers: the models of TPAMI 2021 Table 7 with the gradient branch",
         metrics=LPIPS_PSNR_SSIM,
         configs=tuple(rows),
     )
@@ -270,6 +314,7 @@ _BUILDERS = {
     "p-sampling": _p_sampling,
     "nse-choices": _nse_choices,
     "backbones": _backbones,
+    "backbones-gb": _backbones_gb,
     "u-components": _u_components,
 }
 

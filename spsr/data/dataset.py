@@ -46,6 +46,29 @@ class _LazyStore:
         return state
 
 
+#: The papers' LR training crop (32×32 LR, 128×128 HR at ×4; CVPR 2020 §4.1, TPAMI 2021 §5.1).
+PAPERS_LR_CROP = 32
+
+
+def training_lr_crop(path: str | os.PathLike[str], lr_patch: int = 0) -> int | None:
+    """The LR crop a training run takes from the store at ``path`` (``data.lr_patch``).
+
+    Args:
+        path: the patch store.
+        lr_patch: the requested crop side; 0 (the default) chooses: the papers' 32 at a random
+            position inside each stored patch when the store's LR patches are larger (the 480×480
+            HR sub-images of ``prepare-data``'s defaults: 120 LR at ×4), else the whole stored patch.
+
+    Returns:
+        What :class:`PatchDataset` takes as ``lr_crop`` (None: the whole patch).
+    """
+    if lr_patch > 0:
+        return lr_patch
+    with PatchStore(Path(path)) as store:
+        stored = store.lr_patch
+    return PAPERS_LR_CROP if stored > PAPERS_LR_CROP else None
+
+
 class PatchDataset(Dataset[dict[str, torch.Tensor]]):
     """Training pairs from a patch store, randomly cropped, flipped and rotated.
 

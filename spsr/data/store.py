@@ -55,6 +55,8 @@ DEGRADATION = (
 )
 COMPRESSIONS = ("none", "lzf", "gzip")
 SCALES = (2, 3, 4)
+#: Default HR patch: 480×480 sub-images (a multiple of every scale), as the official preprocessing.
+DEFAULT_PATCH = 480
 
 # ----------------------------------------------------------------------------------------- options
 
@@ -93,14 +95,18 @@ class StoreOptions:
         val: int = 0,
         limit: int | None = None,
     ) -> StoreOptions:
-        """Fill defaults (patch ``32*scale``, step ``patch/2``, threshold ``patch/8``); validate.
+        """Fill defaults (patch 480, step ``patch/2``, threshold ``patch/10``); validate.
+
+        The defaults cut 480×480 HR sub-images every 240 pixels with a 48-pixel threshold, as the
+        official SPSR (and BasicSR) preprocessing does; training then crops the papers' 32×32 LR
+        at random positions inside them (``data.lr_patch``), instead of on a fixed grid.
 
         Raises:
             ConfigError: an invalid value or combination, with the option names in the message.
         """
         if scale not in SCALES:
             raise ConfigError(f"--scale {scale} is not supported; use 2, 3 or 4")
-        patch = 32 * scale if patch is None else patch
+        patch = DEFAULT_PATCH if patch is None else patch
         if patch % scale:
             raise ConfigError(
                 f"--patch {patch} is not a multiple of --scale {scale}, "
@@ -117,7 +123,7 @@ class StoreOptions:
                 f"--step {step} must be a positive multiple of --scale {scale} "
                 "to keep LR and HR aligned"
             )
-        threshold = patch // 8 if threshold is None else threshold
+        threshold = patch // 10 if threshold is None else threshold
         if threshold < 0:
             raise ConfigError(f"--threshold {threshold} must be 0 or more")
         if compression not in COMPRESSIONS:

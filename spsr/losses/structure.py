@@ -22,7 +22,11 @@ given as a path, never downloaded; absent weights raise :class:`MissingWeightsEr
 Reduction: β_SF = 1e-7 only makes the term count (Tables 3–4 show it moves PSNR by tenths of a
 dB) when the L1 distance is summed rather than averaged (a mean over features of magnitude ~1
 times 1e-7 could not change anything), so the default reduction is ``sum`` over the batch, as
-``nn.L1Loss(reduction="sum")``; ``mean`` is available.
+``nn.L1Loss(reduction="sum")``; ``mean`` is available. The sum is over the *global* batch: under
+DistributedDataParallel each process sums its own slice and DDP averages the gradients over the
+N processes, so the loss multiplies its slice's sum by N (``world_size``); N processes then train
+exactly as one process on the whole batch, and the logged value (averaged over processes) is the
+global sum.
 """
 
 from __future__ import annotations
@@ -293,17 +297,26 @@ class StructurePixelLoss(nn.Module):
         extractor: the frozen F.
         beta: β_SF.
         reduction: ``sum`` (default, see the module docstring) or ``mean``.
+        world_size: processes the batch is split over (DDP): a sum is multiplied by it, so
+            that after DDP's gradient averaging it is the sum over the global batch.
     """
 
     def __init__(
-        self, extractor: StructureExtractor, beta: float = DEFAULT_BETA, reduction: str = "sum"
+        self,
+        extractor: StructureExtractor,
+        beta: float = DEFAULT_BETA,
+        reduction: str = "sum",
+        world_size: int = 1,
     ) -> None:
         super().__init__()
         if reduction not in STRUCTURE_REDUCTIONS:
             raise ConfigError(f"unknown structure loss reduction {reduction!r} (sum, mean)")
+        if world_size < 1:
+            raise ValueError(f"world_size must be at least 1, not {world_size}")
         self.extractor = extractor
         self.beta = beta
         self.reduction = reduction
+        self.world_size = world_size
 
     def forward(
         self,
@@ -327,7 +340,9 @@ class StructurePixelLoss(nn.Module):
             with torch.no_grad():
                 hr_features = self.extractor(hr)
         distance = (sr_features.float() - hr_features.detach().float()).abs()
-        return self.beta * (distance.sum() if self.reduction == "sum" else distance.mean())
+        if self.reduction == "sum":
+            return self.beta * self.world_size * distance.sum()
+        return self.beta * distance.mean()
 
 
 def structure_generator_loss(
@@ -339,11 +354,12 @@ def structure_generator_loss(
     beta: float = DEFAULT_BETA,
     gamma: float = DEFAULT_GAMMA,
     reduction: str = "sum",
+    world_size: int = 1,
 ) -> dict[str, torch.Tensor]:
     """The generator's structure loss L_SF (eq. 16), both terms, by name.
 
     D_SF is called as given: freeze its parameters (``spsr.train.runtime.frozen``) so that only
-    the generator receives gradients.
+    the generator receives gradients. ``world_size``: as :class:`StructurePixelLoss`.
 
     Returns:
         ``{"pixel": β·L1, "adversarial": γ·L_adv, "sr_features": F(SR), "hr_features": F(HR)}``;
@@ -353,7 +369,7 @@ def structure_generator_loss(
     with torch.no_grad():
         hr_features = extractor(hr)
         real_logits = discriminator(hr_features)
-    pixel = StructurePixelLoss(extractor, beta, reduction)(sr, hr, sr_features, hr_features)
+    pixel = StructurePixelLoss(extractor, beta, reduction, world_size)(sr, hr, sr_features, hr_features)
     fake_logits = discriminator(sr_features)
     return {
         "pixel": pixel,

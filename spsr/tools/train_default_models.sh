@@ -35,7 +35,9 @@ mkdir -p "$WORK"
 store="$WORK/train_x4.h5"
 if [ ! -f "$store" ]; then
   say "prepare-data: $DATA_DIR -> $store"
-  spsr prepare-data "$DATA_DIR" -o "$store" --scale 4 --patch 128 --step 64
+  # 480×480 HR sub-images every 240 pixels (the defaults, as the official preprocessing): the
+  # trainings below crop their LR patches at random positions inside them.
+  spsr prepare-data "$DATA_DIR" -o "$store" --scale 4
 fi
 
 # Both models learn the residual over bicubic (SPSRNet's image_skip option): at this budget that

@@ -28,6 +28,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 import tomli_w
 
 from spsr.archs import ArchSpec
+from spsr.archs.init import INIT_SCHEMES
 from spsr.archs.spec import ARCHS
 from spsr.data.moa import MOA_OPS
 from spsr.errors import ConfigError
@@ -50,6 +51,10 @@ class ModelConfig:
         nf, nb, gc: feature channels, blocks, RRDB growth channels.
         taps: gradient-branch tap points (empty: spread evenly, 5/10/15/20 of 23).
         extra: further constructor options (e.g. ``res_scale`` for EDSR).
+        weight_init: ``official`` (the reference code's scheme: Kaiming-normal × 0.1, zero
+            biases, for SPSR / RRDB / SRResNet; PyTorch's default for EDSR, as EDSR-PyTorch) or
+            ``pytorch`` (PyTorch's default for every generator); see :mod:`spsr.archs.init`.
+            Layers filled by ``run.init`` keep the loaded values.
     """
 
     arch: str = "spsr"
@@ -60,6 +65,7 @@ class ModelConfig:
     gc: int = 32
     taps: list[int] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    weight_init: str = "official"
 
     def spec(self) -> ArchSpec:
         """The :class:`ArchSpec` this section describes."""
@@ -79,10 +85,14 @@ class DiscriminatorConfig:
     Attributes:
         nf: channels of the first stage (64).
         hidden: width of the first linear layer (100).
+        weight_init: ``official`` (Kaiming-normal scale 1, zero biases, BatchNorm 1 / 0, as the
+            official code's discriminators) or ``pytorch`` (PyTorch's default), for every
+            discriminator (D, D_GM, D_SF, U-Net D).
     """
 
     nf: int = 64
     hidden: int = 100
+    weight_init: str = "official"
 
 
 @dataclass
@@ -153,8 +163,12 @@ class DataConfig:
 
     Attributes:
         path: the HDF5 patch store (``spsr prepare-data``).
-        batch_size: global batch, split evenly over the processes.
-        lr_patch: LR crop side (0: the stored patch, 32 for the papers' stores).
+        batch_size: global batch, split evenly over the processes (16, as ESRGAN and the U-Net
+            follow-up; the SPSR papers write 15, CVPR 2020 §4.1 / TPAMI 2021 §5.1: set 15 to
+            follow them, 30 to follow the official json, which splits it over 2 GPUs).
+        lr_patch: LR crop side, taken at a random position inside each stored patch. 0 (the
+            default): the papers' 32×32 when the store's LR patches are larger (as those of
+            ``prepare-data``'s default 480×480 sub-images), else the whole stored patch.
         augment: random flips and 90° rotations.
         workers: data-loader worker processes per training process.
         val_dir: folder of HR images to validate on (empty: none).
@@ -427,10 +441,12 @@ def parse_set_options(items: list[str] | None) -> dict[str, str]:
 
 
 def set_backbone(cfg: TrainConfig, backbone: str) -> None:
-    """Put a plain backbone under the configured generator (seed 001, Appendix D).
+    """Put a plain backbone under the configured generator.
 
-    For an SPSR generator it becomes the SR branch's backbone; for a plain generator it becomes
-    the generator itself (``esrgan --backbone edsr`` trains EDSR-GAN). The block count follows
+    For an SPSR generator it becomes the SR branch's backbone, under the gradient branch (a model
+    TPAMI 2021 does not report: its App. D models are the plain backbones, see :func:`set_arch`);
+    for a plain generator it becomes the generator itself (``esrgan --backbone edsr`` trains
+    EDSR-GAN). The block count follows
     the backbone's usual size (23 RRDBs, 16 EDSR / SRResNet blocks); set ``nb`` after to change it.
     """
     if backbone not in GENERATOR_BACKBONES:
@@ -444,11 +460,17 @@ def set_backbone(cfg: TrainConfig, backbone: str) -> None:
 
 def set_arch(cfg: TrainConfig, arch: str) -> None:
     """Choose the generator: ``spsr`` (keeps its backbone) or a plain ``rrdb|edsr|srresnet``,
-    with the usual block count of its backbone."""
+    with the usual block count of its backbone.
+
+    A plain generator has no gradient branch, so its branch loss is switched off; every other
+    loss of the variant stays (``g`` on a plain EDSR is TPAMI 2021 App. D's EDSR-G: the gradient
+    losses on M(SR) without the branch, as the "w/o GB" ablation of Table 2)."""
     if arch not in ARCHS:
         raise ConfigError(_unknown("architecture", arch, list(ARCHS)))
     cfg.model.arch = arch
     cfg.model.nb = DEFAULT_BLOCKS[cfg.model.backbone if arch == "spsr" else arch]
+    if arch != "spsr":
+        cfg.loss.branch = 0.0
 
 
 def load_toml(path: str | Path) -> dict[str, Any]:
@@ -484,6 +506,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(_unknown("amp mode", r.amp, list(AMP_MODES)))
     if r.iterations < 1 or d.batch_size < 1:
         raise ConfigError("run.iterations and data.batch_size must be positive")
+    if d.lr_patch < 0:
+        raise ConfigError("data.lr_patch must be 0 (automatic) or a positive LR crop size")
     for key in ("checkpoint_every", "log_every"):
         if getattr(r, key) < 1:
             raise ConfigError(f"run.{key} must be positive")
@@ -508,6 +532,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"data.moa_ops must be a non-empty list of {', '.join(MOA_OPS)}")
     if not 0.0 <= d.moa_prob <= 1.0:
         raise ConfigError("data.moa_prob is a probability in [0, 1]")
+    for key, scheme in (("model.weight_init", m.weight_init), ("d.weight_init", cfg.d.weight_init)):
+        if scheme not in INIT_SCHEMES:
+            raise ConfigError(_unknown(f"{key} scheme", scheme, list(INIT_SCHEMES)))
     if lo.gradient_form not in ("paper", "official"):
         raise ConfigError(_unknown("gradient loss form", lo.gradient_form, ["paper", "official"]))
     return cfg

@@ -300,10 +300,10 @@ class Trainer:
     def _default_dataset(self) -> Dataset:
         if not self.cfg.data.path:
             raise ConfigError("no training data: give the patch store made by spsr prepare-data")
-        from spsr.data.dataset import PatchDataset
+        from spsr.data.dataset import PatchDataset, training_lr_crop
 
-        return PatchDataset(self.cfg.data.path, lr_crop=self.cfg.data.lr_patch or None,
-                            augment=self.cfg.data.augment)
+        d = self.cfg.data
+        return PatchDataset(d.path, lr_crop=training_lr_crop(d.path, d.lr_patch), augment=d.augment)
 
     def _default_val_images(self, dataset: Dataset) -> list[ValImage]:
         d = self.cfg.data

@@ -36,6 +36,7 @@ from torch import nn
 
 from spsr.archs import SROutput, build_model, sr_of
 from spsr.archs.discriminator_vgg import VGGDiscriminator
+from spsr.archs.init import init_discriminator, init_generator
 from spsr.errors import ConfigError, MissingWeightsError
 from spsr.losses.gan import AdversarialLoss, make_adversarial_loss
 from spsr.losses.gradient import GradientPixelLoss
@@ -80,7 +81,7 @@ class GANStage(Stage):
         self.has_branch = self.spec.arch == "spsr"
         if lo.branch > 0 and not self.has_branch:
             raise ConfigError("loss.branch needs a generator with a gradient branch (arch spsr)")
-        generator = build_model(self.spec)
+        generator = init_generator(build_model(self.spec), self.spec.arch, cfg.model.weight_init)
         self.G = self.add_network(
             "G", generator, export_spec=self.spec,
             find_unused_parameters=self.has_branch and lo.branch == 0,
@@ -133,8 +134,9 @@ class GANStage(Stage):
         discriminator: nn.Module,
         loss: AdversarialLoss | None = None,
     ) -> Adversary:
-        """Register a discriminator with its own Adam + MultiStepLR (lr ``optim.lr_d``)."""
-        self.add_network(name, discriminator)
+        """Initialise a new discriminator (``d.weight_init``) and register it with its own Adam +
+        MultiStepLR (lr ``optim.lr_d``)."""
+        self.add_network(name, init_discriminator(discriminator, self.cfg.d.weight_init))
         o = self.cfg.optim
         opt = make_adam(discriminator.parameters(), o, o.lr_d, o.weight_decay_d)
         self.add_optimizer(name, opt, make_multistep(opt, o))

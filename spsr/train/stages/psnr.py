@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from spsr.archs import build_model, sr_of
+from spsr.archs.init import init_generator
 from spsr.errors import ConfigError
 from spsr.losses.pixel import PixelLoss, pixel_distance
 from spsr.ops import GradientMap
@@ -42,7 +43,7 @@ class PSNRStage(Stage):
             raise ConfigError("loss.branch needs a generator with a gradient branch (--arch spsr)")
         if cfg.loss.pixel <= 0 and self.branch_weight <= 0:
             raise ConfigError("PSNR pre-training needs loss.pixel > 0")
-        generator = build_model(spec)
+        generator = init_generator(build_model(spec), spec.arch, cfg.model.weight_init)
         # Without the branch loss the gradient map head (conv_w) takes no part in the loss.
         self.G = self.add_network(
             "G", generator, export_spec=spec,

@@ -11,7 +11,7 @@ log key           term                                            weight (defaul
 ``g/pixel``       L1(SR, HR)                                      loss.pixel (0.01)
 ``g/perceptual``  VGG19 conv5_4 L1 (or LPIPS)                     loss.perceptual (1)
 ``g/branch``      L1(gradient branch output, M(HR))               loss.branch (0.5)
-``g/structure``   L1(F(SR), F(HR)), summed                        structure.beta (1e-7)
+``g/structure``   L1(F(SR), F(HR)), summed over the global batch  structure.beta (1e-7)
 ``g/sf_gan``      RaGAN of D_SF on F(SR)                          structure.gamma (0.1)
 ================  ==============================================  =====================
 
@@ -62,7 +62,8 @@ class StructureConfig:
         nse: for ``p`` / ``j``: a ``spsr pretrain-nse`` run folder or ``nse.safetensors``.
         beta: β_SF, weight of the pixel-wise structure loss (1e-7).
         gamma: γ_SF, weight of the adversarial structure loss (0.1).
-        reduction: ``sum`` (default; see :mod:`spsr.losses.structure`) or ``mean``.
+        reduction: ``sum`` (default; over the global batch whatever the number of processes,
+            see :mod:`spsr.losses.structure`) or ``mean``.
         weights: for ``vgg`` / ``resnet``: the ImageNet weights file (default: torchvision's
             cache; for ``vgg`` also ``loss.vgg_weights``).
         random_backbone: ``vgg`` / ``resnet`` with random weights (tests, benchmarks only).
@@ -127,7 +128,9 @@ class StructureGANStage(GANStage):
         adversaries = super().build_adversaries()
         s = self.s
         if s.beta > 0:
-            self.structure_pixel = StructurePixelLoss(self._extractor(), s.beta, s.reduction)
+            self.structure_pixel = StructurePixelLoss(
+                self._extractor(), s.beta, s.reduction, world_size=self.rt.dist.world_size
+            )
         if s.gamma > 0:
             extractor = self._extractor()
             size = self.hr_size()

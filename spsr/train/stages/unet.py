@@ -36,6 +36,7 @@ import torch
 
 from spsr.archs import sr_of
 from spsr.archs.discriminator_unet import UNetDiscriminator
+from spsr.archs.init import init_discriminator
 from spsr.errors import ConfigError
 from spsr.losses.unet_gan import (
     cutmix,
@@ -108,7 +109,7 @@ class UNetStage(GANStage):
         )
         self.has_unet = cfg.loss.gan > 0 or self.unet.feature_matching > 0
         if self.has_unet:
-            self.D = self.add_network("D", self._build_unet())
+            self.D = self.add_network("D", init_discriminator(self._build_unet(), cfg.d.weight_init))
             o = cfg.optim
             opt = make_adam(self.module("D").parameters(), o, o.lr_d, o.weight_decay_d)
             self.add_optimizer("D", opt, make_multistep(opt, o))
