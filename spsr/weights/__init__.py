@@ -7,6 +7,7 @@ from spsr.weights.catalog import (
     METRIC_FILES,
     SPECS,
     metric_needs,
+    needs_for,
     spec,
     spsr_cache_dir,
     torch_checkpoint_dir,
@@ -19,6 +20,7 @@ from spsr.weights.fetch import (
     MissingFilesError,
     Need,
     current_settings,
+    digest_matches,
     download,
     ensure_file,
     ensure_files,
@@ -30,7 +32,7 @@ from spsr.weights.fetch import (
 
 __all__ = [
     "METRIC_FILES", "SPECS", "DownloadError", "FetchSettings", "FileSpec", "MissingFilesError",
-    "Need", "current_settings", "download", "ensure_file", "ensure_files", "env_offline",
-    "fetch_settings", "file_digest", "metric_needs", "missing", "spec", "spsr_cache_dir",
+    "Need", "current_settings", "digest_matches", "download", "ensure_file", "ensure_files", "env_offline",
+    "fetch_settings", "file_digest", "metric_needs", "missing", "needs_for", "spec", "spsr_cache_dir",
     "torch_checkpoint_dir", "training_needs",
 ]

@@ -109,5 +109,42 @@ def training_needs(cfg: Any) -> list[Need]:
             file = spec("vgg19" if s.extractor == "vgg" else "resnet18")
             explicit = s.weights or (lo.vgg_weights if s.extractor == "vgg" else "")
             option = "--set structure.weights=PATH" + (" or --vgg-weights PATH" if s.extractor == "vgg" else "")
-            needs.append(Need(file, explicit or None, option, f"variant {s.extractor}'s structure extractor"))
+            needs.append(Need(file, explicit or None, option, "the structure extractor"))
+    return needs
+
+
+def needs_for(names: Iterable[str]) -> list[Need]:
+    """The files behind names a user can give ``spsr fetch``: metric names (``lpips``, ``ma``,
+    ``pi`` ...), training variants (``g``, ``esrgan``, ``vgg``, ``resnet``, ``u`` ...), file keys
+    (``alexnet``, ``vgg19``, ``resnet18``, ``ma-model``) or ``all`` (every file).
+
+    Raises:
+        ConfigError: a name that is none of these.
+    """
+    from spsr.errors import ConfigError
+    from spsr.metrics.registry import METRICS
+    from spsr.train.variants import preset, variants
+
+    needs: list[Need] = []
+    known_variants = variants()
+    for raw in names:
+        name = raw.strip().lower()
+        if not name:
+            continue
+        if name == "all":
+            needs.extend(Need(s, purpose=s.key) for s in SPECS.values())
+        elif name in SPECS:
+            needs.append(Need(SPECS[name], purpose=name))
+        elif name in METRICS:
+            needs.extend(metric_needs([name]))
+        elif name in known_variants:
+            needs.extend(
+                Need(n.spec, None, n.option, f"variant {name}: {n.purpose}")
+                for n in training_needs(preset(name))
+            )
+        else:
+            raise ConfigError(
+                f"unknown name {raw!r}: give metric names ({', '.join(METRICS)}), training variants "
+                f"({', '.join(sorted(known_variants))}), files ({', '.join(SPECS)}) or all"
+            )
     return needs

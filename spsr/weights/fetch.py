@@ -223,7 +223,7 @@ def manual_line(need: Need | FileSpec, reason: str = "") -> str:
     what = f"{need.purpose}: " if need.purpose else ""
     option = f", or pass {need.option}" if need.option else ""
     why = f" ({reason})" if reason else ""
-    env = f" (or set {s.cache_env} to a folder that holds it)" if s.cache_env else ""
+    env = f" ({s.cache_env} moves that folder)" if s.cache_env else ""
     return f"{what}{s.title}: download {s.source_url} to {s.cache_path}{env}{option}{why}"
 
 
@@ -259,7 +259,7 @@ def download(spec: FileSpec, settings: FetchSettings | None = None) -> Path:
                     complete = True
                 else:
                     part.unlink(missing_ok=True)
-                    raise DownloadError(f"{spec.source_url}: HTTP {exc.code} {exc.reason}") from None
+                    raise DownloadError(f"HTTP {exc.code} {exc.reason}") from None
             except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
                 reason = getattr(exc, "reason", None) or exc
                 last = f"{type(exc).__name__}: {reason}" if not str(reason) else str(reason)
@@ -276,7 +276,7 @@ def download(spec: FileSpec, settings: FetchSettings | None = None) -> Path:
                 fresh_retry_done = True  # the old .part may have been of another file: start over
                 continue
             break
-        raise DownloadError(f"{spec.source_url}: {last}")
+        raise DownloadError(f"download failed: {last}")
 
 
 def _transfer(spec: FileSpec, part: Path, settings: FetchSettings) -> bool:
