@@ -89,13 +89,28 @@ def _print_plan(
     console.print(table)
     if eval_absent:
         console.print(
-            f"[yellow]weights missing for the metrics[/]: {', '.join(eval_absent)}", highlight=False
+            f"[yellow]weights missing for the metrics[/]: {', '.join(eval_absent)}", highlight=False,
+            soft_wrap=True,
         )
     if absent or eval_absent:
         console.print(
             "missing files are fetched when the study starts (spsr fetch warms the cache ahead; "
-            "with --offline the study stops and lists them)", highlight=False,
+            "with --offline the study stops and lists them)", highlight=False, soft_wrap=True,
         )
+
+
+def _plan_json(plan: list[PlannedRun], absent: dict[int, list[str]], eval_absent: list[str]) -> str:
+    """The dry-run plan as JSON: one record per row, and the metrics' missing files."""
+    import json
+
+    rows = [
+        {"name": p.config.name, "variant": p.config.variant, "changes": p.overrides_text(),
+         "action": p.action, "problem": p.problem or None,
+         "iterations": p.iterations if p.train_config is not None else None,
+         "weights_missing": absent.get(i, [])}
+        for i, p in enumerate(plan)
+    ]
+    return json.dumps({"rows": rows, "metrics_weights_missing": eval_absent}, indent=2)
 
 
 def _weights_needed(plan: list[PlannedRun]) -> dict[int, list[Any]]:
@@ -403,7 +418,7 @@ def ablate(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the table as JSON on stdout.")
+        bool, typer.Option("--json", help="Print the table (with --dry-run: the plan) as JSON on stdout.")
     ] = False,
 ) -> None:
     """Ablation study: train each configuration of a grid from the same init, on the same data and
@@ -489,7 +504,11 @@ def ablate(
         absent = {i: [f"{n.spec.filename} ({n.purpose})" for n in missing(needs)]
                   for i, needs in row_needs.items()}
         eval_absent = [f"{n.spec.filename} ({n.purpose})" for n in missing(eval_needs)]
-        _print_plan(grid, plan, output, {i: a for i, a in absent.items() if a}, eval_absent)
+        absent = {i: a for i, a in absent.items() if a}
+        if as_json:
+            typer.echo(_plan_json(plan, absent, eval_absent))
+        else:
+            _print_plan(grid, plan, output, absent, eval_absent)
         return
     with model_fetching(quiet, offline):
         # Every file any row or metric needs, fetched (or all missing ones listed) before training.

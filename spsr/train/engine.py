@@ -242,6 +242,7 @@ class Trainer:
         problem = D.broadcast_object(dist, problem)
         if problem:
             raise (CheckpointError if self.resume else ConfigError)(problem)
+        dataset = self.dataset if self.dataset is not None else self._default_dataset()
         # Preflight: every weights file the stage will load, fetched (or all missing ones reported)
         # before the run folder is touched; the main process fetches, the others wait for it.
         missing = _preflight_weights(cfg) if dist.is_main else None
@@ -252,7 +253,6 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         D.barrier(dist)
 
-        dataset = self.dataset if self.dataset is not None else self._default_dataset()
         data_scale = getattr(dataset, "scale", cfg.model.scale)
         if data_scale != cfg.model.scale:
             raise ConfigError(f"the training data is x{data_scale} but the model is x{cfg.model.scale}")
