@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from conftest import trust_cached_file
 from skimage import data as skdata
 
 from spsr.errors import CheckpointError, MissingWeightsError
@@ -21,7 +22,6 @@ from spsr.metrics import (
 )
 from spsr.metrics.conventions import y_levels
 from spsr.metrics.forest import RegressionForest
-from conftest import trust_cached_file
 from spsr.metrics.nrqm_features import nrqm_features
 
 # Features of the official feature_all.m for skimage's coffee (Y of rgb2ycbcr, 4-pixel shave), as

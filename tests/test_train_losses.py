@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from conftest import trust_cached_file
 
 from spsr.archs.discriminator_vgg import VGGDiscriminator
 from spsr.errors import CheckpointError, ConfigError, MissingWeightsError
@@ -22,7 +23,6 @@ from spsr.losses.perceptual import (
 )
 from spsr.losses.pixel import PixelLoss, pixel_distance
 from spsr.ops import gradient_map
-from conftest import trust_cached_file
 
 
 def _softplus(x: float) -> float:

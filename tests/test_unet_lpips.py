@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import trust_cached_file
 
 from spsr.errors import CheckpointError, MissingWeightsError
 from spsr.losses.lpips_loss import LPIPSLoss
-from conftest import trust_cached_file
 from spsr.losses.lpips_net import (
     ALEXNET_FILENAME,
     default_alexnet_path,

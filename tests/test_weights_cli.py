@@ -48,7 +48,7 @@ def mirror(tmp_path: Path) -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             if self.path != "/" + SPECS["alexnet"].filename:
                 self.send_error(404)
                 return

@@ -38,7 +38,7 @@ from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
 from spsr.archs.nse import NeuralStructureExtractor
-from spsr.errors import CheckpointError, ConfigError, MissingWeightsError
+from spsr.errors import CheckpointError, ConfigError
 from spsr.losses.gan import AdversarialLoss
 from spsr.losses.perceptual import IMAGENET_MEAN, IMAGENET_STD, VGGFeatureExtractor
 from spsr.weights.catalog import spec

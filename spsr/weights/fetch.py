@@ -30,7 +30,6 @@ import fcntl
 import hashlib
 import http.client
 import os
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -134,9 +133,8 @@ class FetchSettings:
         return env_offline()
 
 
-_SETTINGS: contextvars.ContextVar[FetchSettings] = contextvars.ContextVar(
-    "spsr_fetch_settings", default=FetchSettings()
-)
+_DEFAULT_SETTINGS = FetchSettings()
+_SETTINGS: contextvars.ContextVar[FetchSettings] = contextvars.ContextVar("spsr_fetch_settings")
 
 
 def env_offline() -> bool:
@@ -146,14 +144,14 @@ def env_offline() -> bool:
 
 def current_settings() -> FetchSettings:
     """The settings :func:`ensure_file` uses now."""
-    return _SETTINGS.get()
+    return _SETTINGS.get(_DEFAULT_SETTINGS)
 
 
 @contextlib.contextmanager
 def fetch_settings(**changes: object) -> Iterator[FetchSettings]:
     """Within the block, fetches use these settings (fields of :class:`FetchSettings`; ``None``
     values leave a field as it was)."""
-    base = _SETTINGS.get()
+    base = _SETTINGS.get(_DEFAULT_SETTINGS)
     settings = replace(base, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
     token = _SETTINGS.set(settings)
     try:
@@ -191,7 +189,7 @@ def file_digest(path: str | os.PathLike[str], kind: str) -> str:
     """The hex digest of a file in the sense of ``kind`` (see :class:`FileSpec`)."""
     p = Path(path)
     if kind == "git-blob-sha1":
-        h = hashlib.sha1()  # noqa: S324 - git's object id, not a security measure
+        h = hashlib.sha1()
         h.update(b"blob %d\0" % p.stat().st_size)
     else:
         h = hashlib.sha256()
@@ -286,7 +284,7 @@ def _transfer(spec: FileSpec, part: Path, settings: FetchSettings) -> bool:
     if have:
         headers["Range"] = f"bytes={have}-"
     request = urllib.request.Request(spec.source_url, headers=headers)
-    with urllib.request.urlopen(request, timeout=settings.timeout) as response:  # noqa: S310
+    with urllib.request.urlopen(request, timeout=settings.timeout) as response:
         length = response.headers.get("Content-Length")
         body = int(length) if length and length.isdigit() else None
         if have and response.status == 206:
@@ -300,7 +298,7 @@ def _transfer(spec: FileSpec, part: Path, settings: FetchSettings) -> bool:
             while True:
                 try:
                     chunk = response.read(_CHUNK)
-                except (http.client.IncompleteRead, socket.timeout, ConnectionError):
+                except (http.client.IncompleteRead, TimeoutError, ConnectionError):
                     return False
                 if not chunk:
                     break

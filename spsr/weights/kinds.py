@@ -37,7 +37,7 @@ def sniff(path: str | os.PathLike[str]) -> str:
         return "torch"
     if head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5:
         return "pickle"
-    if head.startswith(b"MATLAB 5.0 MAT-file") or head.startswith(b"MATLAB"):
+    if head.startswith(b"MATLAB"):
         return "mat"
     if head.startswith(b"\x89HDF\r\n\x1a\n"):
         return "hdf5"
