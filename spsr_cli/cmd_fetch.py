@@ -39,8 +39,9 @@ def fetch(
 
     ImageNet weights (AlexNet for LPIPS, VGG19, ResNet18) go to torchvision's cache,
     $TORCH_HOME/hub/checkpoints (default ~/.cache/torch/hub/checkpoints); Ma et al.'s model.mat
-    (for ma and pi) to $SPSR_CACHE/nrqm (default ~/.cache/spsr/nrqm). Copy those folders to a
-    machine without network access, or run the commands there with --offline.
+    (for ma and pi) to $SPSR_CACHE/nrqm (default ~/.cache/spsr/nrqm). To prepare a machine
+    without network access, fetch here, copy those folders there, and run the commands there with
+    --offline (or SPSR_OFFLINE=1).
 
     Examples:
 

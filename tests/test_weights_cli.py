@@ -139,3 +139,27 @@ def test_training_preflight_fails_before_the_run_folder_exists(caches: Path) -> 
     text = _flat(r.output)
     assert "vgg19-dcbb9e9d.pth" in text and "--vgg-weights PATH" in text and "offline" in text
     assert not run.exists()
+
+
+def test_the_download_bar_renders_on_a_terminal(
+    caches: Path, mirror: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from spsr.weights import ensure_file, spec
+    from spsr_cli import _common
+
+    digest = hashlib.sha256(BODY).hexdigest()
+    monkeypatch.setitem(SPECS, "alexnet", replace(SPECS["alexnet"], digest_kind="sha256", digest=digest))
+    monkeypatch.delenv("SPSR_OFFLINE")
+    monkeypatch.setenv("SPSR_DOWNLOAD_MIRROR", mirror)
+    screen = io.StringIO()
+    monkeypatch.setattr(_common, "err_console", Console(file=screen, force_terminal=True, width=100))
+    with _common.model_fetching():
+        path = ensure_file(spec("alexnet"))
+    assert path.read_bytes() == BODY
+    shown = screen.getvalue()
+    assert "fetching alexnet-owt-7be5be79.pth" in shown  # the bar's label
+    assert f"fetched AlexNet ImageNet weights from {mirror}" in _flat(shown)
