@@ -327,3 +327,28 @@ def test_files_of_the_wrong_kind_get_their_own_line(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="pickled Python objects") as info:
         load_torch_state(pth, "torchvision's AlexNet weights")
     assert "weights_only" not in str(info.value)
+
+
+def test_a_complete_part_left_before_the_rename_is_verified_and_used(
+    server, online, tmp_path: Path
+) -> None:
+    base, behaviour = server
+    behaviour.files["model.bin"] = PAYLOAD
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "model.bin.part").write_bytes(PAYLOAD)  # a crash between write and rename
+    assert ensure_file(_spec(base, tmp_path / "cache")).read_bytes() == PAYLOAD
+    assert behaviour.requests == [("/model.bin", f"bytes={len(PAYLOAD)}-")]  # answered 416
+
+
+def test_two_concurrent_fetches_of_one_file_download_it_once(server, online, tmp_path: Path) -> None:
+    base, behaviour = server
+    behaviour.files["model.bin"] = PAYLOAD
+    spec = _spec(base, tmp_path / "cache")
+    results: list[Path] = []
+    threads = [threading.Thread(target=lambda: results.append(ensure_file(spec))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert results == [spec.cache_path] * 2 and spec.cache_path.read_bytes() == PAYLOAD
+    assert len(behaviour.requests) == 1
