@@ -4,7 +4,10 @@
 
 The image is skimage's astronaut (512x512) against a noisy copy. Without the authors' Ma
 ``model.mat`` the forests are a synthetic model of the real one's size (3 forests x 2000 trees x
-577 nodes, random splits around the image's own features, so paths are as deep as real ones); the
+577 nodes: the authors' ``train_RF_regression.m`` calls ``regRF_train(X, Y, 2000)`` on 180 x 8 =
+1440 images, and randomForest's regression default ``nodesize = 5`` gives ``nrnodes = 2 *
+floor(1440 / 5) + 1 = 577``; random splits around the image's own features, so paths are as deep
+as real ones); the
 feature extraction, which dominates, is the real code either way (the script prints the synthetic
 trees' depths). Nothing is downloaded unless ``--fetch`` is given (then missing files are fetched
 into the cache as ``spsr eval`` would). Without AlexNet weights LPIPS runs
