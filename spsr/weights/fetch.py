@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import fcntl
 import hashlib
 import http.client
 import os
@@ -37,6 +36,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from spsr.errors import MissingWeightsError
+
+try:
+    import fcntl
+except ImportError:  # not POSIX (Windows): downloads are then not guarded against a second process
+    fcntl = None  # type: ignore[assignment]
 
 OFFLINE_ENV = "SPSR_OFFLINE"
 MIRROR_ENV = "SPSR_DOWNLOAD_MIRROR"
@@ -243,7 +247,8 @@ def download(spec: FileSpec, settings: FetchSettings | None = None) -> Path:
         raise DownloadError(f"cannot create the cache folder {dest.parent}: {exc.strerror}") from None
     part = dest.with_name(dest.name + ".part")
     with open(dest.with_name(dest.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be fetching the same file
+        if fcntl is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be fetching the same file
         if dest.is_file() and digest_matches(dest, spec):
             return dest
         last = ""
