@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 
 from spsr.errors import SpsrError
@@ -67,3 +70,42 @@ def progress(quiet: bool = False, *extra_columns: Any) -> Progress:
 
 def is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def model_fetching(quiet: bool = False, offline: bool = False) -> Iterator[None]:
+    """Within the block, model files the library fetches (:mod:`spsr.weights`) show a download bar
+    on a terminal and one line on stderr each (what, from where, to where).
+
+    Args:
+        quiet: no bar (the line is still printed: it says what was written where).
+        offline: ``--offline``: forbid network access (``SPSR_OFFLINE`` decides otherwise).
+    """
+    from spsr.weights import fetch_settings
+
+    bar = Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        disable=quiet or not err_console.is_terminal,
+        transient=True,
+    )
+    tasks: dict[str, Any] = {}
+
+    def on_progress(spec: Any, done: int, total: int | None) -> None:
+        if spec.key not in tasks:
+            bar.start()
+            tasks[spec.key] = bar.add_task(f"fetching {spec.filename}", total=total)
+        bar.update(tasks[spec.key], completed=done, total=total)
+
+    def on_note(line: str) -> None:
+        err_console.print(line, highlight=False, soft_wrap=True)
+
+    with fetch_settings(offline=True if offline else None, on_progress=on_progress, on_note=on_note):
+        try:
+            yield
+        finally:
+            bar.stop()

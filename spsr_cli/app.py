@@ -50,6 +50,10 @@ def _register() -> None:
 
     app.command("eval")(cmd_eval.evaluate)
 
+    from spsr_cli import cmd_fetch
+
+    app.command("fetch")(cmd_fetch.fetch)
+
     from spsr_cli import cmd_pretrain_nse, cmd_pretrain_psnr, cmd_train
 
     app.command("pretrain-psnr")(cmd_pretrain_psnr.pretrain_psnr)

@@ -28,7 +28,7 @@ from spsr.ablation.states import (
     UNAVAILABLE,
 )
 from spsr.errors import ConfigError, SpsrError
-from spsr_cli._common import console, err_console, guarded, progress
+from spsr_cli._common import console, err_console, guarded, model_fetching, progress
 from spsr_cli.cmd_train import EXIT_CODES
 
 if TYPE_CHECKING:
@@ -69,7 +69,11 @@ def _print_presets() -> None:
     console.print(table)
 
 
-def _print_plan(grid: AblationGrid, plan: list[PlannedRun], out: Path) -> None:
+def _print_plan(
+    grid: AblationGrid, plan: list[PlannedRun], out: Path, absent: dict[int, list[str]] | None = None,
+    eval_absent: list[str] | None = None,
+) -> None:
+    absent = absent or {}
     table = Table(title=f"{grid.title} ({grid.source or grid.name}): plan for {out}")
     for column in ("#", "Configuration", "Variant", "Changes", "Iterations", "Action"):
         table.add_column(column, overflow="fold")
@@ -79,11 +83,48 @@ def _print_plan(grid: AblationGrid, plan: list[PlannedRun], out: Path) -> None:
             action += f" from {p.done_iterations}"
         if p.problem:
             action = f"[yellow]{action}[/]: {p.problem}"
+        if absent.get(i - 1):
+            action += f"; [yellow]weights missing[/]: {', '.join(absent[i - 1])}"
         iterations = str(p.iterations) if p.train_config is not None else "–"
         table.add_row(
             str(i), p.config.name, p.config.variant, p.overrides_text(), iterations, action
         )
     console.print(table)
+    if eval_absent:
+        console.print(
+            f"[yellow]weights missing for the metrics[/]: {', '.join(eval_absent)}", highlight=False,
+            soft_wrap=True,
+        )
+    if absent or eval_absent:
+        console.print(
+            "missing files are fetched when the study starts (spsr fetch warms the cache ahead; "
+            "with --offline the study stops and lists them)", highlight=False, soft_wrap=True,
+        )
+
+
+def _plan_json(plan: list[PlannedRun], absent: dict[int, list[str]], eval_absent: list[str]) -> str:
+    """The dry-run plan as JSON: one record per row, and the metrics' missing files."""
+    import json
+
+    rows = [
+        {"name": p.config.name, "variant": p.config.variant, "changes": p.overrides_text(),
+         "action": p.action, "problem": p.problem or None,
+         "iterations": p.iterations if p.train_config is not None else None,
+         "weights_missing": absent.get(i, [])}
+        for i, p in enumerate(plan)
+    ]
+    return json.dumps({"rows": rows, "metrics_weights_missing": eval_absent}, indent=2)
+
+
+def _weights_needed(plan: list[PlannedRun]) -> dict[int, list[Any]]:
+    """The ImageNet weights each row that trains will load, by row index."""
+    from spsr.weights import training_needs
+
+    return {
+        i: training_needs(p.train_config)
+        for i, p in enumerate(plan)
+        if p.train_config is not None and p.action in (TRAIN, RESUME)
+    }
 
 
 def _render(table: AblationTable) -> None:
@@ -286,6 +327,14 @@ def ablate(
     list_presets: Annotated[
         bool, typer.Option("--list", help="List the built-in studies and stop.")
     ] = False,
+    offline: Annotated[
+        bool,
+        typer.Option(
+            "--offline",
+            help="No network access (as SPSR_OFFLINE=1): weights must already be cached or given "
+            "by path; every missing one is listed before anything trains.",
+        ),
+    ] = False,
     batch_size: Annotated[
         int | None,
         typer.Option(
@@ -383,7 +432,7 @@ def ablate(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print the table as JSON on stdout.")
+        bool, typer.Option("--json", help="Print the table (with --dry-run: the plan) as JSON on stdout.")
     ] = False,
 ) -> None:
     """Ablation study: train each configuration of a grid from the same init, on the same data and
@@ -463,10 +512,24 @@ def ablate(
     eval_spec = EvalSpec(datasets, settings, scale, tile, precision)
     if datasets:
         plan = plan_grid(grid, output, inputs, eval_key(eval_spec))
+    from spsr.weights import ensure_files, metric_needs, missing
+
+    row_needs = _weights_needed(plan)
+    eval_needs = metric_needs(settings.metrics, settings.lpips_backbone, settings.ma_model)
     if dry_run:
-        _print_plan(grid, plan, output)
+        absent = {i: [f"{n.spec.filename} ({n.purpose})" for n in missing(needs)]
+                  for i, needs in row_needs.items()}
+        eval_absent = [f"{n.spec.filename} ({n.purpose})" for n in missing(eval_needs)]
+        absent = {i: a for i, a in absent.items() if a}
+        if as_json:
+            typer.echo(_plan_json(plan, absent, eval_absent))
+        else:
+            _print_plan(grid, plan, output, absent, eval_absent)
         return
-    suite = MetricSuite(settings)  # LPIPS / Ma weights load now: missing ones fail before training
+    with model_fetching(quiet, offline):
+        # Every file any row or metric needs, fetched (or all missing ones listed) before training.
+        ensure_files([*eval_needs, *(n for needs in row_needs.values() for n in needs)])
+        suite = MetricSuite(settings)
     counts = Counter(p.action for p in plan)
     summary = ", ".join(f"{n} {_ACTION_TEXT[a]}" for a, n in counts.items())
     if not quiet:

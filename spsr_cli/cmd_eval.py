@@ -22,7 +22,7 @@ if TYPE_CHECKING:
         Upscaler,
     )
     from spsr.metrics.registry import MetricSuite
-from spsr_cli._common import console, err_console, guarded, progress
+from spsr_cli._common import console, err_console, guarded, model_fetching, progress
 
 BASELINES = ("bicubic",)
 
@@ -106,11 +106,14 @@ def evaluate(
     pi_border: Annotated[int, typer.Option(
         min=0, help="Border shaved for NIQE, Ma and PI (PIRM protocol: 4).")] = 4,
     lpips_backbone: Annotated[Path | None, typer.Option(
-        help="AlexNet ImageNet weights for LPIPS (default: torchvision's cache under TORCH_HOME).",
-        show_default=False)] = None,
+        help="AlexNet ImageNet weights for LPIPS (default: torchvision's cache under TORCH_HOME, "
+        "fetched on first use).", show_default=False)] = None,
     ma_model: Annotated[Path | None, typer.Option(
-        help="Ma et al.'s model.mat (default: $SPSR_CACHE/nrqm/model.mat, else "
-        "~/.cache/spsr/nrqm/model.mat).", show_default=False)] = None,
+        help="Ma et al.'s model.mat for ma and pi (default: $SPSR_CACHE/nrqm/model.mat, else "
+        "~/.cache/spsr/nrqm/model.mat, fetched on first use).", show_default=False)] = None,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="No network access (as SPSR_OFFLINE=1): model files must already be "
+        "cached or given by path; every missing one is listed.")] = False,
     csv_path: Annotated[Path | None, typer.Option(
         "--csv", help="Write per-image scores as CSV.")] = None,
     json_path: Annotated[Path | None, typer.Option(
@@ -130,6 +133,9 @@ def evaluate(
       spsr eval results/Set5 --hr datasets/Set5/HR --metrics all
 
       spsr eval --weights runs/spsr_g --model bicubic datasets/Set5/HR datasets/Set14/HR
+
+    LPIPS's AlexNet and Ma's model.mat are downloaded into the cache on first use (spsr fetch
+    warms it ahead, for machines without network access).
     """
     from spsr.metrics.evaluate import (
         bicubic_upscaler,
@@ -167,8 +173,9 @@ def evaluate(
         ma_model=None if ma_model is None else str(ma_model),
         device=device,
     )
-    suite = MetricSuite(settings)  # loads LPIPS / Ma weights now: a missing file fails before work
     quiet = quiet or json_path == Path("-")
+    with model_fetching(quiet, offline):
+        suite = MetricSuite(settings)  # fetches / loads LPIPS and Ma weights now, before any work
     extra: dict[str, object] = {"scale": scale}
     results: list[DatasetResult] = []
 

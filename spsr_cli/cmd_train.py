@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from spsr_cli._common import console, err_console, guarded
+from spsr_cli._common import console, err_console, guarded, model_fetching
 
 if TYPE_CHECKING:
     from spsr.train.engine import TrainResult
@@ -102,8 +102,12 @@ def run_training(
     as_json: bool,
     arch: str | None = None,
     backbone: str | None = None,
+    offline: bool = False,
 ) -> None:
-    """Resolve the configuration, train, and report; exit 130/143 when stopped by a signal."""
+    """Resolve the configuration, train, and report; exit 130/143 when stopped by a signal.
+
+    Missing ImageNet weights are fetched into torchvision's cache before the first iteration
+    (``offline``: never; every missing file is then reported in one error)."""
     from spsr.train.config import parse_set_options
     from spsr.train.engine import Trainer
     from spsr.train.log import ConsoleReporter, Reporter
@@ -113,7 +117,8 @@ def run_training(
     cfg = resolve_config(variant, output, resume, config_file, backbone, overrides, arch)
     main = is_main_process()
     reporter: Reporter = ConsoleReporter(err_console, quiet=quiet or as_json) if main else Reporter()
-    result = Trainer(cfg, output, resume=resume, reporter=reporter).run()
+    with model_fetching(quiet or as_json or not main, offline):
+        result = Trainer(cfg, output, resume=resume, reporter=reporter).run()
     if main:
         _report(result, as_json)
     if result.interrupted:
@@ -194,6 +199,7 @@ def train(
     seed: Seed = None,
     workers: Workers = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any configuration key: --set loss.pixel=0.02 (repeatable).", show_default=False)] = None,
+    offline: Annotated[bool, typer.Option("--offline", help="No network access (as SPSR_OFFLINE=1): ImageNet weights must already be in the cache or given by path.")] = False,
     quiet: Quiet = False,
     as_json: JsonOut = False,
 ) -> None:
@@ -219,4 +225,5 @@ def train(
         "run.log_every": log_every, "run.amp": amp, "run.channels_last": on_off(channels_last),
         "run.device": device, "run.seed": seed, "data.workers": workers,
     }
-    run_training(variant, output, resume, config, overrides, set_, quiet, as_json, arch=arch, backbone=backbone)
+    run_training(variant, output, resume, config, overrides, set_, quiet, as_json, arch=arch,
+                 backbone=backbone, offline=offline)

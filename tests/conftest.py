@@ -12,6 +12,25 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "datasets"
 
 
+@pytest.fixture(autouse=True)
+def _no_network_fetches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach the internet: model-file fetches are off (SPSR_OFFLINE=1, inherited by the
+    CLI subprocesses) and no mirror is set; the download tests serve files from 127.0.0.1."""
+    monkeypatch.setenv("SPSR_OFFLINE", "1")
+    monkeypatch.delenv("SPSR_DOWNLOAD_MIRROR", raising=False)
+
+
+def trust_cached_file(monkeypatch: pytest.MonkeyPatch, key: str, path: Path) -> None:
+    """Register ``path``'s SHA-256 as the digest of the model file ``key`` (``alexnet``, ``vgg19``,
+    ``resnet18``, ``ma-model``), so a test's own small file in the cache counts as the real one."""
+    from dataclasses import replace
+
+    from spsr.weights import SPECS, file_digest
+
+    digest = file_digest(path, "sha256")
+    monkeypatch.setitem(SPECS, key, replace(SPECS[key], digest_kind="sha256", digest=digest))
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared/datasets, or skip the test with the reason when it is absent."""
     path = SHARED.joinpath(*parts)

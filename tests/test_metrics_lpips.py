@@ -69,7 +69,7 @@ def test_missing_alexnet_weights_give_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(MissingWeightsError, match="alexnet-owt-7be5be79.pth"):
         LPIPSMetric()
-    with pytest.raises(MissingWeightsError, match="not found"):
+    with pytest.raises(MissingWeightsError, match="metric lpips: .*or pass --lpips-backbone PATH"):
         MetricSuite(EvalSettings(metrics=("lpips",), crop_border=4))
     with pytest.raises(MissingWeightsError, match=str(tmp_path / "mine.pth")):
         LPIPSMetric(backbone=tmp_path / "mine.pth")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.io
+from conftest import trust_cached_file
 from skimage import data as skdata
 
 from spsr.errors import CheckpointError, MissingWeightsError
@@ -155,6 +156,9 @@ def test_model_is_found_in_the_cache_folder(tmp_path, monkeypatch):
     assert "SPSR_CACHE" in str(info.value)
     (tmp_path / "cache" / "nrqm").mkdir(parents=True)
     _save_model(default_ma_model_path(), [_forest(HAND_TREES, 5)] * 3, [0, 1, 1, 1])
+    with pytest.raises(MissingWeightsError, match="cached copy is corrupt"):
+        load_ma_model()  # not the authors' file: its git blob id does not match
+    trust_cached_file(monkeypatch, "ma-model", default_ma_model_path())
     assert load_ma_model().linear.tolist() == [0, 1, 1, 1]
     monkeypatch.delenv("SPSR_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -166,6 +170,9 @@ def test_unusable_model_files_raise_checkpoint_errors(tmp_path):
         load_ma_model(tmp_path / "absent.mat")
     junk = tmp_path / "junk.mat"
     junk.write_bytes(b"not a mat file at all")
+    with pytest.raises(CheckpointError, match="is a text file"):
+        load_ma_model(junk)
+    junk.write_bytes(b"MATLAB 5.0 MAT-file, truncated")
     with pytest.raises(CheckpointError, match="cannot read Ma model"):
         load_ma_model(junk)
     scipy.io.savemat(tmp_path / "other.mat", {"weights": np.zeros(3)})

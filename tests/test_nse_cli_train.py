@@ -98,8 +98,8 @@ def test_resume_keeps_the_extractor_the_run_started_with(store: Path, tmp_path: 
         (["--variant", "p"], "needs a trained NSE: pass --nse"),
         (["--variant", "j", "--nse", "CONTRASTIVE"], "trained by jigsaw, but"),
         (["--variant", "p", "--nse", "MISSING"], "no neural structure extractor"),
-        (["--variant", "vgg"], "needs the ImageNet VGG19 weights"),
-        (["--variant", "resnet"], "needs the ImageNet ResNet18 weights"),
+        (["--variant", "vgg"], "VGG19 ImageNet weights: download"),
+        (["--variant", "resnet", "--perceptual", "none"], "ResNet18 ImageNet weights: download"),
         (["--variant", "r", "--set", "structure.reduction=max"], "reduction"),
     ],
 )

@@ -148,7 +148,7 @@ def test_imagenet_extractors_without_weights_raise_missing_weights(
     with pytest.raises(MissingWeightsError, match="not found"):
         resnet18_conv4_2(tmp_path / "nope.pth")
     (tmp_path / "bad.pth").write_bytes(b"garbage")
-    with pytest.raises(CheckpointError, match="cannot read"):
+    with pytest.raises(CheckpointError, match="is a text file"):
         resnet18_conv4_2(tmp_path / "bad.pth")
     torch.save({"fc.weight": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(CheckpointError, match="ResNet18"):

@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from conftest import trust_cached_file
 
 from spsr.archs.discriminator_vgg import VGGDiscriminator
 from spsr.errors import CheckpointError, ConfigError, MissingWeightsError
@@ -160,6 +161,9 @@ def test_vgg19_weights_load_from_torchvision_cache_random_weights_file(tmp_path,
     cache = tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
     cache.parent.mkdir(parents=True)
     torch.save(state, cache)
+    with pytest.raises(MissingWeightsError, match="cached copy is corrupt"):
+        VGGFeatureExtractor("conv1_2")  # not torchvision's file: its SHA-256 does not match
+    trust_cached_file(monkeypatch, "vgg19", cache)
     extractor = VGGFeatureExtractor("conv1_2")
     assert torch.equal(extractor.features[2].weight, reference[2].weight)
     torch.save({"features.0.weight": torch.zeros(1)}, tmp_path / "bad.pth")

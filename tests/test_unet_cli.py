@@ -67,7 +67,7 @@ def test_missing_lpips_backbone_offline_is_one_line(store: Path, tmp_path: Path,
     r = _run("train", store, "--variant", "u", "-o", tmp_path / "u", *TINY_U)
     assert r.exit_code == 1
     text = " ".join(r.output.split())
-    assert "AlexNet ImageNet weights for LPIPS not found" in text
+    assert "AlexNet ImageNet weights: download" in text and "alexnet-owt-7be5be79.pth" in text
     assert "--lpips-weights PATH" in text and "--perceptual none" in text
     assert "Traceback" not in r.output
     r = _run("train", store, "--variant", "u", "-o", tmp_path / "bad", "--lpips-weights",

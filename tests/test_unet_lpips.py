@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import trust_cached_file
 
 from spsr.errors import CheckpointError, MissingWeightsError
 from spsr.losses.lpips_loss import LPIPSLoss
@@ -54,6 +55,9 @@ def test_alexnet_from_torch_home_cache_with_a_random_file(
     cached.parent.mkdir(parents=True)
     state = random_alexnet_features(cached)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    with pytest.raises(MissingWeightsError, match="cached copy is corrupt"):
+        find_alexnet_weights()  # a random file is not torchvision's: its SHA-256 does not match
+    trust_cached_file(monkeypatch, "alexnet", cached)
     assert find_alexnet_weights() == cached
     net = load_lpips_alex()
     torch.testing.assert_close(net.state_dict()["net.slice1.0.weight"], state["features.0.weight"])
@@ -64,6 +68,9 @@ def test_alexnet_from_torch_home_cache_with_a_random_file(
 def test_unreadable_alexnet_file_is_a_checkpoint_error(tmp_path: Path) -> None:
     bad = tmp_path / "alex.pth"
     bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="is a text file"):
+        load_lpips_alex(bad)
+    bad.write_bytes(b"PK\x03\x04 truncated zip")
     with pytest.raises(CheckpointError, match="cannot read"):
         load_lpips_alex(bad)
     torch.save({"conv.weight": torch.zeros(1)}, bad)

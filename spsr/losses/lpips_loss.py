@@ -1,4 +1,4 @@
-"""LPIPS (AlexNet, v0.1) as a perceptual loss (seed 003 eq. 6).
+"""LPIPS (AlexNet, v0.1) as a perceptual loss (the U-Net follow-up, eq. 6).
 
 The network comes from :func:`spsr.losses.lpips_net.load_lpips_alex`, the same loader the LPIPS
 metric uses; it stays frozen and in eval mode (its dropout off) whatever mode the owner is in.
@@ -18,18 +18,23 @@ class LPIPSLoss(nn.Module):
     """Mean LPIPS distance between SR and HR images given in [0, 1].
 
     Args:
-        weights: AlexNet ImageNet weights file; None looks in torchvision's cache under TORCH_HOME.
+        weights: AlexNet ImageNet weights file; None looks in torchvision's cache under TORCH_HOME
+            (fetched from torchvision's URL when missing, unless network access is off).
         random_backbone: use a randomly initialised AlexNet trunk (tests only).
+        option: the option that supplies the file, for messages.
 
     Raises:
         MissingWeightsError: the AlexNet weights are not available locally.
     """
 
     def __init__(
-        self, weights: str | os.PathLike[str] | None = None, random_backbone: bool = False
+        self,
+        weights: str | os.PathLike[str] | None = None,
+        random_backbone: bool = False,
+        option: str = "--lpips-weights PATH",
     ) -> None:
         super().__init__()
-        self.net = load_lpips_alex(weights, random_backbone=random_backbone)
+        self.net = load_lpips_alex(weights, random_backbone=random_backbone, option=option)
 
     def train(self, mode: bool = True) -> LPIPSLoss:
         """Keep the LPIPS network in eval mode: it is a fixed measure, not a trained part."""

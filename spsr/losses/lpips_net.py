@@ -1,10 +1,11 @@
 """The one loader of the LPIPS network (AlexNet, v0.1), shared by the LPIPS loss and the metric.
 
 The `lpips` package ships its calibrated linear layers (``weights/v0.1/alex.pth``) but takes the
-AlexNet trunk from torchvision's ImageNet weights, which torchvision would download. Here the trunk
-is built without weights and filled from a local file: an explicit path, or torchvision's cache
+AlexNet trunk from torchvision's ImageNet weights. Here the trunk is built without weights and filled
+from a local file: an explicit path, or torchvision's cache
 (``$TORCH_HOME/hub/checkpoints/alexnet-owt-7be5be79.pth``, ``~/.cache/torch`` when TORCH_HOME is
-unset). Nothing is ever downloaded; a missing file raises :class:`MissingWeightsError`.
+unset), which :mod:`spsr.weights` fills from torchvision's URL on first use (SHA-256 checked) unless
+network access is off; then a missing file raises :class:`MissingWeightsError`.
 
 LPIPS expects inputs in [-1, 1]; :func:`lpips_distance` maps the library's [0, 1] tensors.
 """
@@ -19,6 +20,9 @@ import torch
 from torch import nn
 
 from spsr.errors import CheckpointError, MissingWeightsError
+from spsr.weights.catalog import spec
+from spsr.weights.fetch import Need, ensure_file
+from spsr.weights.kinds import load_torch_state
 
 ALEXNET_FILENAME = "alexnet-owt-7be5be79.pth"
 # torchvision ``features.<i>`` conv index -> lpips trunk slice holding it.
@@ -27,44 +31,38 @@ _ALEX_SLICE_OF_CONV = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
 
 def default_alexnet_path() -> Path:
     """Where torchvision caches AlexNet's ImageNet weights (honours ``TORCH_HOME``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_FILENAME
+    return spec("alexnet").cache_path
 
 
-def find_alexnet_weights(path: str | os.PathLike[str] | None = None) -> Path:
-    """The AlexNet weights file to use: ``path`` if given, else torchvision's cache.
+def find_alexnet_weights(
+    path: str | os.PathLike[str] | None = None, option: str = "--lpips-backbone PATH"
+) -> Path:
+    """The AlexNet weights file to use: ``path`` if given, else torchvision's cache (fetched from
+    torchvision's URL when missing or corrupt, unless network access is off).
 
     Args:
         path: explicit weights file (torchvision's AlexNet state dict).
+        option: the option that supplies the file, for messages.
 
     Returns:
         An existing file.
 
     Raises:
-        MissingWeightsError: the file does not exist.
+        MissingWeightsError: the file does not exist and cannot be fetched.
     """
-    candidate = Path(path).expanduser() if path is not None else default_alexnet_path()
-    if not candidate.is_file():
-        hint = "" if path is not None else " (set TORCH_HOME or pass an explicit path)"
-        raise MissingWeightsError(
-            f"AlexNet ImageNet weights for LPIPS not found at {candidate}{hint}; copy "
-            f"torchvision's {ALEXNET_FILENAME} there, they cannot be downloaded offline"
-        )
-    return candidate
+    return ensure_file(Need(spec("alexnet"), None if path is None else str(path), option, "LPIPS"))
 
 
 def _alexnet_trunk_state(path: Path) -> dict[str, torch.Tensor]:
     """Read torchvision AlexNet weights and rename them to the lpips trunk's keys."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file, pickle with code, not a torch file at all
-        raise CheckpointError(f"cannot read AlexNet weights {path}: {exc}") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
+    state = load_torch_state(
+        path, "torchvision's AlexNet weights", f"LPIPS takes torchvision's {ALEXNET_FILENAME}"
+    )
     renamed: dict[str, torch.Tensor] = {}
     for conv, slice_no in _ALEX_SLICE_OF_CONV.items():
         for part in ("weight", "bias"):
             key = f"features.{conv}.{part}"
-            if not isinstance(state, dict) or key not in state:
+            if key not in state:
                 raise CheckpointError(f"{path} is not a torchvision AlexNet state dict (no {key})")
             renamed[f"net.slice{slice_no}.{conv}.{part}"] = state[key]
     return renamed
@@ -75,6 +73,7 @@ def load_lpips_alex(
     *,
     random_backbone: bool = False,
     device: torch.device | str = "cpu",
+    option: str = "--lpips-backbone PATH",
 ) -> nn.Module:
     """Build the LPIPS v0.1 AlexNet network, frozen and in eval mode.
 
@@ -83,6 +82,7 @@ def load_lpips_alex(
         random_backbone: keep a randomly initialised trunk instead (tests only: the distances are
             then not LPIPS).
         device: where to put the network.
+        option: the option that supplies the AlexNet file, for messages.
 
     Returns:
         An ``lpips.LPIPS`` module; call it on two tensors in [-1, 1] (or use
@@ -94,7 +94,7 @@ def load_lpips_alex(
     """
     import lpips  # imported here: it pulls in torchvision, which is slow to import
 
-    trunk_state = None if random_backbone else _alexnet_trunk_state(find_alexnet_weights(weights))
+    trunk_state = None if random_backbone else _alexnet_trunk_state(find_alexnet_weights(weights, option))
     lin_path = Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth"
     if not lin_path.is_file():
         raise MissingWeightsError(f"the lpips package has no linear-layer weights at {lin_path}")

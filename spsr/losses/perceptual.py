@@ -3,7 +3,8 @@ the ReLU, on ImageNet-normalised input in [0, 1]).
 
 Weights are torchvision's ImageNet VGG19 (``vgg19-dcbb9e9d.pth``), looked up the standard way in
 torchvision's cache (``$TORCH_HOME/hub/checkpoints``, default ``~/.cache/torch/hub/checkpoints``) or
-given explicitly. Nothing is downloaded implicitly: when the file is absent a
+given explicitly. A missing or corrupt cached file is fetched from torchvision's URL by
+:mod:`spsr.weights` (SHA-256 checked) unless network access is off; then a
 :class:`~spsr.errors.MissingWeightsError` says where to put it. Files are read with
 ``torch.load(weights_only=True)``.
 """
@@ -18,8 +19,11 @@ import torch
 from torch import nn
 from torchvision.models import VGG19_Weights
 
-from spsr.errors import CheckpointError, ConfigError, MissingWeightsError
+from spsr.errors import CheckpointError, ConfigError
 from spsr.losses.pixel import pixel_distance
+from spsr.weights.catalog import spec
+from spsr.weights.fetch import Need, ensure_file
+from spsr.weights.kinds import load_torch_state
 
 VGG19_URL = VGG19_Weights.IMAGENET1K_V1.url
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -28,34 +32,28 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def vgg19_cache_path() -> Path:
     """Where torchvision keeps the ImageNet VGG19 weights (honours ``TORCH_HOME``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(VGG19_URL)
+    return spec("vgg19").cache_path
 
 
-def resolve_vgg19_weights(path: str | os.PathLike[str] | None = None) -> Path:
+def resolve_vgg19_weights(
+    path: str | os.PathLike[str] | None = None,
+    option: str = "--vgg-weights PATH (or --perceptual none)",
+) -> Path:
     """The VGG19 weights file to use.
 
     Args:
-        path: an explicit file; ``None`` or ``""`` looks in torchvision's cache.
+        path: an explicit file; ``None`` or ``""`` uses torchvision's cache, fetching the file from
+            torchvision's URL when it is missing or corrupt (unless network access is off).
+        option: the option that supplies the file, for messages.
 
     Returns:
         An existing file path.
 
     Raises:
-        MissingWeightsError: the file does not exist (the message says how to provide it).
+        MissingWeightsError: the file does not exist and cannot be fetched (the message says how to
+            provide it).
     """
-    if path:
-        explicit = Path(path).expanduser()
-        if not explicit.is_file():
-            raise MissingWeightsError(f"VGG19 weights file not found: {explicit}")
-        return explicit
-    cached = vgg19_cache_path()
-    if not cached.is_file():
-        raise MissingWeightsError(
-            f"VGG19 ImageNet weights are not in torchvision's cache ({cached}) and cannot be "
-            f"downloaded here: download {VGG19_URL} to that path (or set TORCH_HOME), pass "
-            "--vgg-weights PATH, or train without the perceptual loss with --perceptual none"
-        )
-    return cached
+    return ensure_file(Need(spec("vgg19"), str(path) if path else None, option, "VGG19 perceptual loss"))
 
 
 def vgg19_layer_index(layer: str) -> int:
@@ -148,14 +146,7 @@ class VGGFeatureExtractor(nn.Module):
 
 
 def _load_vgg19_state(features: nn.Sequential, path: Path) -> None:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's file
-        raise CheckpointError(f"cannot read VGG19 weights {path}: {exc}") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path} is not a VGG19 state dict")
+    state = load_torch_state(path, "torchvision's VGG19 weights", "the file is vgg19-dcbb9e9d.pth")
     found = {k[len("features."):]: v for k, v in state.items()
              if re.match(r"^features\.\d+\.(weight|bias)$", k)}
     expected = set(features.state_dict())

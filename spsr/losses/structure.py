@@ -17,7 +17,8 @@ Extractors (``kind``):
   stage (``layer3``), 256 channels at 1/16 ("the same spatial resolution" as VGG's, App. C).
 
 ImageNet weights are torchvision's files, looked up in torchvision's cache (``$TORCH_HOME``) or
-given as a path, never downloaded; absent weights raise :class:`MissingWeightsError`.
+given as a path, fetched by :mod:`spsr.weights` when missing (unless offline); weights that
+cannot be had raise :class:`MissingWeightsError`.
 
 Reduction: β_SF = 1e-7 only makes the term count (Tables 3–4 show it moves PSNR by tenths of a
 dB) when the L1 distance is summed rather than averaged (a mean over features of magnitude ~1
@@ -41,9 +42,12 @@ from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
 from spsr.archs.nse import NeuralStructureExtractor
-from spsr.errors import CheckpointError, ConfigError, MissingWeightsError
+from spsr.errors import CheckpointError, ConfigError
 from spsr.losses.gan import AdversarialLoss
 from spsr.losses.perceptual import IMAGENET_MEAN, IMAGENET_STD, VGGFeatureExtractor
+from spsr.weights.catalog import spec
+from spsr.weights.fetch import Need, ensure_file
+from spsr.weights.kinds import load_torch_state
 
 STRUCTURE_EXTRACTORS: tuple[str, ...] = ("p", "j", "r", "vgg", "resnet")
 STRUCTURE_REDUCTIONS: tuple[str, ...] = ("sum", "mean")
@@ -183,28 +187,20 @@ def random_nse(seed: int = RANDOM_NSE_SEED) -> NeuralStructureExtractor:
 
 def resnet18_cache_path() -> Path:
     """Where torchvision keeps the ImageNet ResNet18 weights (honours ``TORCH_HOME``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(RESNET18_URL)
+    return spec("resnet18").cache_path
 
 
-def resolve_resnet18_weights(path: str | os.PathLike[str] | None = None) -> Path:
-    """The ResNet18 weights file: ``path`` if given, else torchvision's cache.
+def resolve_resnet18_weights(
+    path: str | os.PathLike[str] | None = None, option: str = "--set structure.weights=PATH"
+) -> Path:
+    """The ResNet18 weights file: ``path`` if given, else torchvision's cache (fetched from
+    torchvision's URL when missing or corrupt, unless network access is off).
 
     Raises:
-        MissingWeightsError: the file does not exist (the message says how to provide it).
+        MissingWeightsError: the file does not exist and cannot be fetched (the message says how to
+            provide it).
     """
-    if path:
-        explicit = Path(path).expanduser()
-        if not explicit.is_file():
-            raise MissingWeightsError(f"ResNet18 weights file not found: {explicit}")
-        return explicit
-    cached = resnet18_cache_path()
-    if not cached.is_file():
-        raise MissingWeightsError(
-            f"ResNet18 ImageNet weights are not in torchvision's cache ({cached}) and cannot be "
-            f"downloaded here: download {RESNET18_URL} to that path (or set TORCH_HOME), or give "
-            "the file's path"
-        )
-    return cached
+    return ensure_file(Need(spec("resnet18"), str(path) if path else None, option, "ResNet18 features"))
 
 
 def resnet18_conv4_2(
@@ -223,14 +219,7 @@ def resnet18_conv4_2(
     model = resnet18()
     if pretrained:
         path = resolve_resnet18_weights(weights)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is the user's file
-            raise CheckpointError(f"cannot read ResNet18 weights {path}: {exc}") from None
-        if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-            state = state["state_dict"]
-        if not isinstance(state, dict):
-            raise CheckpointError(f"{path} is not a ResNet18 state dict")
+        state = load_torch_state(path, "torchvision's ResNet18 weights", "the file is resnet18-f37072fd.pth")
         state = {re.sub(r"^module\.", "", k): v for k, v in state.items()}
         try:
             model.load_state_dict(state)

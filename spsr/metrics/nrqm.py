@@ -3,12 +3,15 @@
 ``score = [1, s1, s2, s3] @ linear`` where ``s_i`` is regression forest ``i`` applied to feature
 group ``i`` (:mod:`spsr.metrics.nrqm_features`), exactly as the MATLAB ``quality_predict.m``.
 
-The forests are the authors' ``model.mat`` (github chaoma99/sr-metric), which is not redistributed
-here. It is looked up, in order, at:
+The forests are the authors' ``model.mat`` (github chaoma99/sr-metric, MIT), which is not
+redistributed here. It is looked up, in order, at:
 
-1. an explicit path (``spsr eval --ma-model PATH``);
+1. an explicit path (``spsr eval --ma-model PATH``), used as given;
 2. ``$SPSR_CACHE/nrqm/model.mat``;
 3. ``$XDG_CACHE_HOME/spsr/nrqm/model.mat``, i.e. ``~/.cache/spsr/nrqm/model.mat`` by default.
+
+A cached file must match the git blob id of the authors' file; when it is missing or corrupt it is
+fetched from the repository by :mod:`spsr.weights` (unless network access is off).
 """
 
 from __future__ import annotations
@@ -21,46 +24,35 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from spsr.errors import CheckpointError, MissingWeightsError
+from spsr.errors import CheckpointError
 from spsr.metrics.conventions import luminance, shave
 from spsr.metrics.forest import RegressionForest
 from spsr.metrics.nrqm_features import nrqm_features
+from spsr.weights.catalog import spec, spsr_cache_dir  # noqa: F401 - re-exported
+from spsr.weights.fetch import Need, ensure_file
+from spsr.weights.kinds import expect_kind
 
 MODEL_FILENAME = "model.mat"
 FEATURE_SIZES = (18, 45, 75)
 
 
-def spsr_cache_dir() -> Path:
-    """The cache folder of spsr: ``$SPSR_CACHE``, else ``$XDG_CACHE_HOME/spsr``, else
-    ``~/.cache/spsr``."""
-    if os.environ.get("SPSR_CACHE"):
-        return Path(os.environ["SPSR_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "spsr"
-
-
 def default_ma_model_path() -> Path:
     """Where the Ma model is looked for when no path is given."""
-    return spsr_cache_dir() / "nrqm" / MODEL_FILENAME
+    return spec("ma-model").cache_path
 
 
-def find_ma_model(path: str | os.PathLike[str] | None = None) -> Path:
+def find_ma_model(path: str | os.PathLike[str] | None = None, option: str = "--ma-model PATH") -> Path:
     """The Ma ``model.mat`` to use.
 
     Args:
-        path: explicit file; None looks in the cache folder.
+        path: explicit file; None uses the cache folder (fetching the file when it is missing or
+            corrupt, unless network access is off).
+        option: the option that supplies the file, for messages.
 
     Raises:
-        MissingWeightsError: the file does not exist.
+        MissingWeightsError: the file does not exist and cannot be fetched.
     """
-    candidate = Path(path).expanduser() if path is not None else default_ma_model_path()
-    if not candidate.is_file():
-        where = "" if path is not None else " (set SPSR_CACHE or pass --ma-model PATH)"
-        raise MissingWeightsError(
-            f"Ma et al.'s model.mat not found at {candidate}{where}; get it from "
-            "github.com/chaoma99/sr-metric (it is not redistributed with spsr)"
-        )
-    return candidate
+    return ensure_file(Need(spec("ma-model"), None if path is None else str(path), option, "Ma / PI"))
 
 
 @dataclass(frozen=True)
@@ -106,6 +98,15 @@ class MaModel:
 
 @functools.lru_cache(maxsize=4)
 def _load_cached(path: str, mtime_ns: int) -> MaModel:
+    kind = expect_kind(
+        Path(path), ("mat", "hdf5"), "Ma et al.'s model.mat",
+        "--ma-model takes model.mat of github.com/chaoma99/sr-metric",
+    )
+    if kind == "hdf5":
+        raise CheckpointError(
+            f"{path} is a MATLAB v7.3 (HDF5) file, which cannot be read here; the authors' model.mat "
+            "is a v5 MAT file: use it unchanged, or re-save it with save(..., '-v7')"
+        )
     try:
         data = scipy.io.loadmat(
             path, squeeze_me=True, struct_as_record=False, chars_as_strings=False

@@ -99,7 +99,8 @@ class MetricSuite:
         lpips_random_backbone: build LPIPS on a random AlexNet (tests only: not LPIPS).
 
     Raises:
-        MissingWeightsError: LPIPS or Ma asked for and their weights are not available.
+        MissingWeightsError: LPIPS or Ma asked for and their weights are neither available nor
+            downloadable (:class:`spsr.weights.MissingFilesError` lists every such file).
         ConfigError: a negative border.
     """
 
@@ -109,6 +110,13 @@ class MetricSuite:
         self.settings = settings
         self.lpips = None
         self.ma_model = None
+        from spsr.weights import ensure_files, metric_needs
+
+        needs = metric_needs(
+            [m for m in settings.metrics if not (m == "lpips" and lpips_random_backbone)],
+            settings.lpips_backbone, settings.ma_model,
+        )
+        ensure_files(needs)  # fetches what is missing; reports every file it cannot have at once
         if "lpips" in settings.metrics:
             from spsr.metrics.lpips_metric import LPIPSMetric
 

@@ -75,7 +75,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from spsr.errors import CheckpointError, ConfigError, SpsrError
+from spsr.errors import CheckpointError, ConfigError, MissingWeightsError, SpsrError
 from spsr.train import distributed as D
 from spsr.train.batches import BatchStream, seeded_global_rngs
 from spsr.train.config import TrainConfig, dump_toml, validate
@@ -244,11 +244,17 @@ class Trainer:
         problem = D.broadcast_object(dist, problem)
         if problem:
             raise (CheckpointError if self.resume else ConfigError)(problem)
+        dataset = self.dataset if self.dataset is not None else self._default_dataset()
+        # Preflight: every weights file the stage will load, fetched (or all missing ones reported)
+        # before the run folder is touched; the main process fetches, the others wait for it.
+        missing = _preflight_weights(cfg) if dist.is_main else None
+        missing = D.broadcast_object(dist, missing)
+        if missing:
+            raise MissingWeightsError(missing)
         if dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         D.barrier(dist)
 
-        dataset = self.dataset if self.dataset is not None else self._default_dataset()
         data_scale = getattr(dataset, "scale", cfg.model.scale)
         if data_scale != cfg.model.scale:
             raise ConfigError(f"the training data is x{data_scale} but the model is x{cfg.model.scale}")
@@ -543,6 +549,18 @@ class Trainer:
 def train(cfg: TrainConfig, run_dir: str | os.PathLike[str], **kwargs: Any) -> TrainResult:
     """``Trainer(cfg, run_dir, **kwargs).run()``."""
     return Trainer(cfg, run_dir, **kwargs).run()
+
+
+def _preflight_weights(cfg: TrainConfig) -> str | None:
+    """Fetch the ImageNet weights ``cfg`` needs (:func:`spsr.weights.training_needs`); the message
+    listing every file that cannot be had, or None."""
+    from spsr.weights import ensure_files, training_needs
+
+    try:
+        ensure_files(training_needs(cfg))
+    except MissingWeightsError as exc:
+        return str(exc)
+    return None
 
 
 def _write_text_atomic(path: Path, text: str) -> None:

@@ -1,11 +1,16 @@
 """Seconds per 512x512 image for every ``spsr eval`` metric.
 
-    .venv/bin/python tests/benchmarks/bench_metrics.py [--repeat 3] [--ma-model PATH] [--lpips-backbone PATH]
+    .venv/bin/python tests/benchmarks/bench_metrics.py [--repeat 3] [--ma-model PATH] [--lpips-backbone PATH] [--fetch]
 
 The image is skimage's astronaut (512x512) against a noisy copy. Without the authors' Ma
 ``model.mat`` the forests are a synthetic model of the real one's size (3 forests x 2000 trees x
-577 nodes, random splits around the image's own features, so paths are as deep as real ones); the
-feature extraction, which dominates, is the real code either way. Without AlexNet weights LPIPS runs
+577 nodes: the authors' ``train_RF_regression.m`` calls ``regRF_train(X, Y, 2000)`` on 180 x 8 =
+1440 images, and randomForest's regression default ``nodesize = 5`` gives ``nrnodes = 2 *
+floor(1440 / 5) + 1 = 577``; random splits around the image's own features, so paths are as deep
+as real ones); the
+feature extraction, which dominates, is the real code either way (the script prints the synthetic
+trees' depths). Nothing is downloaded unless ``--fetch`` is given (then missing files are fetched
+into the cache as ``spsr eval`` would). Without AlexNet weights LPIPS runs
 on a random backbone (same cost). The script says which it used. Timings are the best of
 ``--repeat`` runs, as wall-clock and as CPU seconds of this process (the CPU may be shared with other
 work: then the wall time grows with the load average, printed too, while the CPU time does not).
@@ -69,13 +74,34 @@ def synthetic_forest(
     return RegressionForest.from_matlab(rf)
 
 
+def tree_depths(forest: RegressionForest) -> np.ndarray:
+    """Depth of the deepest leaf of every tree (root = 0), all trees at once."""
+    depth = np.full(forest.left.shape, -1, dtype=np.int64)
+    depth[:, 0] = 0
+    for d in range(forest.left.shape[1]):
+        at = (depth == d) & (forest.left >= 0)
+        if not at.any():
+            break
+        t, n = np.nonzero(at)
+        depth[t, forest.left[t, n]] = d + 1
+        depth[t, forest.right[t, n]] = d + 1
+    return depth.max(axis=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--ma-model", default=None)
     parser.add_argument("--lpips-backbone", default=None)
+    parser.add_argument("--fetch", action="store_true", help="fetch missing model files")
     args = parser.parse_args()
+    from spsr.weights import fetch_settings
 
+    with fetch_settings(offline=not args.fetch):
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
     hr = skdata.astronaut()
     rng = np.random.default_rng(0)
     sr = np.clip(hr.astype(int) + rng.integers(-12, 13, hr.shape), 0, 255).astype(np.uint8)
@@ -89,8 +115,10 @@ def main() -> None:
         t0 = time.perf_counter()
         forests = tuple(synthetic_forest(f, rng) for f in features)
         model = MaModel(forests=forests, linear=np.array([0.5, 0.3, 0.4, 0.3]))  # type: ignore[arg-type]
-        ma_note = (f"SYNTHETIC model of the real size (3 x 2000 trees x 577 nodes; "
-                   f"built in {time.perf_counter() - t0:.1f} s): model.mat not found")
+        depths = np.concatenate([tree_depths(f) for f in forests])
+        ma_note = (f"SYNTHETIC model of the real size (3 x 2000 trees x 577 nodes, tree depth "
+                   f"mean {depths.mean():.1f}, max {depths.max()}; built in "
+                   f"{time.perf_counter() - t0:.1f} s): model.mat not found")
     assert tuple(len(f) for f in features) == FEATURE_SIZES
     try:
         lpips_metric = LPIPSMetric(args.lpips_backbone)

@@ -238,12 +238,10 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
 def _lpips_loss(weights: str, random_backbone: bool) -> LPIPSLoss:
     """The LPIPS perceptual loss; a missing AlexNet file says how to go on without it."""
     try:
-        return LPIPSLoss(weights or None, random_backbone=random_backbone)
+        return LPIPSLoss(weights or None, random_backbone=random_backbone,
+                         option="--lpips-weights PATH (or --perceptual none)")
     except MissingWeightsError as exc:
-        raise MissingWeightsError(
-            f"{exc}; pass --lpips-weights PATH, or train without the perceptual loss with "
-            "--perceptual none"
-        ) from None
+        raise MissingWeightsError(f"the LPIPS perceptual loss: {exc}") from None
 
 
 def configure_g(cfg: TrainConfig) -> None:

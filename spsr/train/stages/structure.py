@@ -117,8 +117,8 @@ class StructureGANStage(GANStage):
                     s.extractor, nse=s.nse or None, weights=weights or None,
                     pretrained=not s.random_backbone,
                 )
-            except MissingWeightsError:
-                raise MissingWeightsError(_missing_weights_message(s.extractor, weights)) from None
+            except MissingWeightsError as exc:
+                raise MissingWeightsError(f"variant {s.extractor}: {exc}") from None
             self.add_network("F", extractor, trainable=False)
             self.extractor = extractor
         return self.extractor
@@ -162,23 +162,6 @@ class StructureGANStage(GANStage):
         saved = state.get("structure_extractor")
         if saved is not None and self.extractor is not None:
             self.extractor.load_state_dict(saved)
-
-
-def _missing_weights_message(kind: str, weights: str) -> str:
-    from spsr.losses.perceptual import VGG19_URL, vgg19_cache_path
-    from spsr.losses.structure import RESNET18_URL, resnet18_cache_path
-
-    name, url, cache, option = (
-        ("VGG19", VGG19_URL, vgg19_cache_path(), "--vgg-weights PATH") if kind == "vgg"
-        else ("ResNet18", RESNET18_URL, resnet18_cache_path(), "--set structure.weights=PATH")
-    )
-    if weights:
-        return f"variant {kind}: {name} weights file not found: {weights}"
-    return (
-        f"variant {kind} needs the ImageNet {name} weights, which are not in torchvision's cache "
-        f"({cache}) and cannot be downloaded here: download {url} to that path (or set "
-        f"TORCH_HOME), or pass {option}"
-    )
 
 
 def _configure(extractor: str, summary: str) -> Variant:
