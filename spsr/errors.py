@@ -13,6 +13,10 @@ class ImageReadError(SpsrError):
     """A file that is not an image or is corrupt."""
 
 
+class ImageTooLargeError(ImageReadError):
+    """An image whose header claims more pixels than the decode limit (a decompression bomb)."""
+
+
 class DataStoreError(SpsrError):
     """An HDF5 patch store that is missing, broken, or of another format version."""
 
