@@ -25,5 +25,9 @@ class MissingWeightsError(SpsrError):
     """Pretrained weights (VGG19, AlexNet, NRQM model, ...) that are not available offline."""
 
 
+class OutOfMemoryEstimate(SpsrError):
+    """Work whose estimated memory need is more than the machine has available."""
+
+
 class ConfigError(SpsrError):
     """An invalid configuration value or combination of options."""

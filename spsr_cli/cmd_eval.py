@@ -142,7 +142,9 @@ def evaluate(
         score_upscaler,
         write_text_atomic,
     )
+    from spsr.devices import resolve_device
     from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
+    device = resolve_device(device)
     weights, baselines = list(weights or []), [m.lower() for m in (model or [])]
     unknown = [m for m in baselines if m not in BASELINES]
     if unknown:
