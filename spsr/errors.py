@@ -31,3 +31,17 @@ class OutOfMemoryEstimate(SpsrError):
 
 class ConfigError(SpsrError):
     """An invalid configuration value or combination of options."""
+
+
+def user_message(exc: BaseException) -> str:
+    """The one-line text of a user error, also when a DataLoader worker raised it.
+
+    PyTorch re-raises a worker's exception in the main process with the worker's whole traceback
+    as its message; the line that matters is the last one, ``module.Class: text``.
+    """
+    text = str(exc)
+    if "\nOriginal Traceback" in text:
+        last = [line for line in text.splitlines() if line.strip()][-1].strip()
+        head, sep, rest = last.partition(": ")
+        text = rest if sep and "Error" in head and " " not in head else last
+    return text

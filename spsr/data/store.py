@@ -714,9 +714,21 @@ class PatchStore:
     def __len__(self) -> int:
         return self._hr.shape[0]
 
+    def _damaged(self, what: str, exc: OSError) -> DataStoreError:
+        reason = " ".join(str(exc).split()) or exc.__class__.__name__
+        return _fail(self.path, f"damaged patch store: {what} cannot be read ({reason}); "
+                                "re-create it with spsr prepare-data")
+
     def read_patch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(lr, hr)`` uint8 HWC arrays of patch ``index`` (one chunk read each)."""
-        return self._lr[index], self._hr[index]
+        """``(lr, hr)`` uint8 HWC arrays of patch ``index`` (one chunk read each).
+
+        Raises:
+            DataStoreError: the patch's compressed chunk is damaged.
+        """
+        try:
+            return self._lr[index], self._hr[index]
+        except OSError as exc:
+            raise self._damaged(f"patch {index}", exc) from None
 
     def patch_origin(self, index: int) -> tuple[str, int, int]:
         """``(source path, y, x)``: the image and HR top-left corner a patch was cut from."""
@@ -737,7 +749,10 @@ class PatchStore:
     def read_val(self, index: int) -> tuple[np.ndarray, np.ndarray, str]:
         """``(lr, hr, name)`` of held-out image ``index`` (whole images, uint8 HWC)."""
         g = self._file["val"][f"{index:05d}"]
-        return g["lr"][()], g["hr"][()], str(g.attrs["name"])
+        try:
+            return g["lr"][()], g["hr"][()], str(g.attrs["name"])
+        except OSError as exc:
+            raise self._damaged(f"held-out image {index}", exc) from None
 
 
 # -------------------------------------------------------------------------------------------- info
