@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     import torch
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+"""Formats spsr writes (and reads)."""
+READ_EXTENSIONS = (*IMAGE_EXTENSIONS, ".gif")
+"""Formats spsr reads: also still GIFs (their outputs are written as PNG)."""
 
 DEFAULT_MAX_PIXELS = 100_000_000
 """Largest image decoded by default: 100 megapixels (10000×10000; ~600 MB as 16-bit RGB)."""
@@ -91,7 +94,8 @@ class LoadedImage:
 
 
 def is_image_file(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS
+    """Whether a file name has an extension spsr reads (see ``READ_EXTENSIONS``)."""
+    return path.suffix.lower() in READ_EXTENSIONS
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,8 @@ import json
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -226,8 +228,35 @@ def _decode(index: int, path: str, scale: int, min_size: int) -> _Decoded:
     return _Decoded(index, sha256=digest, hr=hr, lr=lr, size=(h, w), notes=notes)
 
 
-def _ignore_sigint() -> None:
+def _die_with_parent(parent: int) -> None:
+    """Make this worker end when the process that started it dies (even by ``kill -9``).
+
+    On Linux the kernel sends SIGKILL on the parent's death (``prctl(PR_SET_PDEATHSIG)``);
+    elsewhere a daemon thread polls the parent id once a second.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0:  # 1 = PR_SET_PDEATHSIG
+                if os.getppid() != parent:  # the parent died before prctl took effect
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="spsr-parent-watch", daemon=True).start()
+
+
+def _init_worker(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C
+    _die_with_parent(parent)
 
 
 def _decoded_in_order(jobs: list[tuple[int, str, int, int]], workers: int) -> Iterator[_Decoded]:
@@ -238,7 +267,8 @@ def _decoded_in_order(jobs: list[tuple[int, str, int, int]], workers: int) -> It
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                               initargs=(os.getpid(),))
     try:
         pending: deque[Future[_Decoded]] = deque()
         queue = iter(jobs)

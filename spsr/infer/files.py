@@ -19,7 +19,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spsr.data.image_io import IMAGE_EXTENSIONS, is_image_file
+from spsr.data.image_io import IMAGE_EXTENSIONS, READ_EXTENSIONS, is_image_file
 from spsr.errors import SpsrError
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "samples"
@@ -87,7 +87,7 @@ def find_inputs(spec: str, recursive: bool = False) -> InputSet:
     images = [p for p in found if is_image_file(p)]
     if not images:
         what = "no files" if not found else f"no image files ({len(found)} other file(s))"
-        raise SpsrError(f"{where} holds {what}; images are {', '.join(IMAGE_EXTENSIONS)}")
+        raise SpsrError(f"{where} holds {what}; images are {', '.join(READ_EXTENSIONS)}")
     return InputSet(images, base, [p for p in found if not is_image_file(p)])
 
 
@@ -151,7 +151,8 @@ def plan_jobs(
 
     def target(src: Path, sfx: str) -> Path:
         rel = src.relative_to(base) if base is not None else Path(src.name)
-        return output / rel.parent / f"{rel.stem}{sfx}{ext or src.suffix}"
+        own = src.suffix if src.suffix.lower() in IMAGE_EXTENSIONS else ".png"  # e.g. GIF → PNG
+        return output / rel.parent / f"{rel.stem}{sfx}{ext or own}"
 
     if not suffix and any(_same(src, target(src, "")) for src in files):
         if not default_suffix:
