@@ -131,6 +131,7 @@ def evaluate(
 
       spsr eval --weights runs/spsr_g --model bicubic datasets/Set5/HR datasets/Set14/HR
     """
+    from spsr.devices import resolve_device
     from spsr.metrics.evaluate import (
         bicubic_upscaler,
         dataset_name,
@@ -142,7 +143,6 @@ def evaluate(
         score_upscaler,
         write_text_atomic,
     )
-    from spsr.devices import resolve_device
     from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
     device = resolve_device(device)
     weights, baselines = list(weights or []), [m.lower() for m in (model or [])]

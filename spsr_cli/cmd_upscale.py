@@ -54,7 +54,15 @@ def upscale(
     from spsr.data.image_io import read_image, write_image
     from spsr.errors import ConfigError, SpsrError
     from spsr.infer import TiledUpscaler, load_model
-    from spsr.infer.files import InputSet, check_suffix, describe_left_out, find_inputs, pending, plan_jobs, sample_images
+    from spsr.infer.files import (
+        InputSet,
+        check_suffix,
+        describe_left_out,
+        find_inputs,
+        pending,
+        plan_jobs,
+        sample_images,
+    )
     from spsr.infer.upscale import upscale_loaded
 
     check_suffix(suffix)
@@ -114,7 +122,7 @@ def upscale(
                 reason = str(exc) if not isinstance(exc, MemoryError) else "out of memory; try a smaller --outscale"
                 failed.append((job.source, reason))
                 if len(plan.jobs) > 1:  # a single input's reason is the final error line
-                    err_console.print(f"[yellow]skipped[/] {_why(job.source, reason)}", highlight=False)
+                    err_console.print(f"[yellow]skipped[/] {_why(job.source, reason)}", highlight=False, soft_wrap=True)
             except torch.cuda.OutOfMemoryError:
                 failed.append((job.source, "out of GPU memory; try --tile 128 --batch 1"))
             except RuntimeError as exc:  # torch's CPU allocator failing is a RuntimeError

@@ -24,7 +24,13 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from spsr.data.image_io import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, read_image, write_image
-from spsr.errors import CheckpointError, ConfigError, ImageReadError, ImageTooLargeError, user_message
+from spsr.errors import (
+    CheckpointError,
+    ConfigError,
+    ImageReadError,
+    ImageTooLargeError,
+    user_message,
+)
 from spsr_cli.app import app
 
 RUNNER = CliRunner()

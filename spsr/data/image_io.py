@@ -162,7 +162,7 @@ def _read_png16(data: bytes, path: Path) -> LoadedImage:
     return LoadedImage(np.ascontiguousarray(pixels), alpha, icc, path)
 
 
-def _read_tiff(path: Path) -> LoadedImage | None:
+def _read_tiff(path: Path) -> LoadedImage:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
@@ -188,17 +188,18 @@ def _read_pillow(data: bytes, path: Path) -> LoadedImage:
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = limit
+        opened: Image.Image | None
         try:
-            im = Image.open(io.BytesIO(data))
+            opened = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError:
-            im = None
+            opened = None
         finally:
             Image.MAX_IMAGE_PIXELS = saved
-        if im is None:  # over twice the limit: ask the header for the numbers of the message
+        if opened is None:  # over twice the limit: ask the header for the numbers of the message
             width, height = _header_size_unchecked(data)
             check_pixel_limit(path, width, height)
             raise ImageReadError(f"{path}: image too large to decode")  # pragma: no cover
-    with im:
+    with opened as im:
         check_pixel_limit(path, im.size[0], im.size[1])
         _refuse_animated(path, int(getattr(im, "n_frames", 1)))
         im.load()
