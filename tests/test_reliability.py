@@ -138,6 +138,16 @@ def test_bombs_in_gradmap_prepare_data_and_eval_are_one_line(
     assert code == 1 and "Traceback" not in out and MAX_PIXELS_ENV in out
 
 
+def test_pretext_training_folders_skip_images_over_the_limit(tmp_path: Path, monkeypatch) -> None:
+    from spsr.train.nse_data import NSECropDataset
+
+    write_image(tmp_path / "big.png", np.zeros((40, 40, 3), np.uint8))
+    write_image(tmp_path / "ok.png", np.zeros((20, 20, 3), np.uint8))
+    monkeypatch.setenv(MAX_PIXELS_ENV, "1000")
+    data = NSECropDataset(tmp_path, crop=16)
+    assert [p.name for p in data.skipped] == ["big.png"] and len(data) >= 1
+
+
 # ------------------------------------------------------------------ outputs that cannot fit
 
 
