@@ -176,6 +176,9 @@ def test_animated_gif_and_apng_are_refused_not_reduced_to_a_frame(tmp_path: Path
         with pytest.raises(ImageReadError, match="animated image with 3 frames"):
             read_image(tmp_path / "in" / name)
     Image.new("RGB", (8, 8), "red").save(tmp_path / "in" / "still.gif")  # one frame: fine
+    # A camera's multi-picture JPEG (a preview or depth map after the photo) is its primary picture.
+    frames[0].resize((12, 10)).save(tmp_path / "cam.jpg", format="MPO", save_all=True, append_images=frames[1:2])
+    assert read_image(tmp_path / "cam.jpg").pixels.shape == (10, 12, 3)
     code, out = _run("upscale", tmp_path / "in", tmp_path / "out", "--weights", tiny_spsr_weights)
     assert code == 1 and "3 file(s) could not be upscaled" in out and "animated" in out
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["still.png"]  # GIF is read, not written

@@ -9,8 +9,8 @@ Every reader checks the pixel count from the file's header before decoding anyth
 small file claiming a huge size (a decompression bomb) is refused in one line instead of
 allocating gigabytes. The limit is ``DEFAULT_MAX_PIXELS`` and can be raised with the
 ``SPSR_MAX_IMAGE_PIXELS`` environment variable (a number of pixels; ``0`` = no limit).
-Animated images (GIF, APNG, WebP, multi-frame TIFF) are refused rather than silently reduced to
-their first frame.
+Animated images (GIF, APNG, WebP, multi-page TIFF) are refused rather than silently reduced to
+their first frame; a multi-picture camera JPEG (MPO) is read as its primary picture.
 """
 
 from __future__ import annotations
@@ -201,7 +201,8 @@ def _read_pillow(data: bytes, path: Path) -> LoadedImage:
             raise ImageReadError(f"{path}: image too large to decode")  # pragma: no cover
     with opened as im:
         check_pixel_limit(path, im.size[0], im.size[1])
-        _refuse_animated(path, int(getattr(im, "n_frames", 1)))
+        if im.format != "MPO":  # a camera JPEG's extra pictures (previews, depth) are no animation
+            _refuse_animated(path, int(getattr(im, "n_frames", 1)))
         im.load()
         icc = im.info.get("icc_profile")
         im = ImageOps.exif_transpose(im)
