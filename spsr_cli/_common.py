@@ -21,7 +21,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from spsr.errors import SpsrError
+from spsr.errors import SpsrError, user_message
 
 console = Console()
 err_console = Console(stderr=True)
@@ -43,7 +43,7 @@ def guarded(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except SpsrError as exc:
-            raise fail(str(exc)) from None
+            raise fail(user_message(exc)) from None
         except FileNotFoundError as exc:
             raise fail(f"file not found: {exc.filename or exc}") from None
         except KeyboardInterrupt:

@@ -137,6 +137,7 @@ def evaluate(
     LPIPS's AlexNet and Ma's model.mat are downloaded into the cache on first use (spsr fetch
     warms it ahead, for machines without network access).
     """
+    from spsr.devices import resolve_device
     from spsr.metrics.evaluate import (
         bicubic_upscaler,
         dataset_name,
@@ -149,6 +150,7 @@ def evaluate(
         write_text_atomic,
     )
     from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
+    device = resolve_device(device)
     weights, baselines = list(weights or []), [m.lower() for m in (model or [])]
     unknown = [m for m in baselines if m not in BASELINES]
     if unknown:

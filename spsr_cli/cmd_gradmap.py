@@ -19,8 +19,10 @@ def gradmap(
     padding: Annotated[int, typer.Option(help="Gradient operator padding: 1 (paper) or 2 (official loss form).")] = 1,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     tile: Annotated[int, typer.Option(help="Tile size for the SR part of panels (0 = whole image).")] = 256,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    suffix: Annotated[Optional[str], typer.Option(help="Appended to output file names (default: _grad, or _panel with --weights).", show_default=False)] = None,
+    ext: Annotated[str, typer.Option(help="Output format (png, tif, webp, bmp, jpg).")] = "png",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")] = False,
 ) -> None:
     """Write gradient maps M(·) of images; with --weights, panels like the papers' figures.
 
@@ -33,16 +35,24 @@ def gradmap(
 
     from spsr.archs import SROutput
     from spsr.data.image_io import is_image_file, read_image, to_tensor, write_image
-    from spsr.errors import ImageReadError
+    from spsr.errors import SpsrError
     from spsr.infer import TiledUpscaler, load_model
-    from spsr.infer.files import find_inputs, plan_jobs
+    from spsr.infer.files import describe_left_out, find_inputs, pending, plan_jobs
     from spsr.infer.gradmap import comparison_panel, gradient_picture
     from spsr_cli.cmd_upscale import pick_device
 
     if padding not in (1, 2):
         raise fail("--padding must be 1 or 2")
-    files, base = find_inputs(inputs, recursive)
-    jobs = plan_jobs(files, base, output, suffix="_grad" if weights is None else "_panel", ext=".png")
+    found = find_inputs(inputs, recursive)
+    default_suffix = "_grad" if weights is None else "_panel"
+    plan = plan_jobs(found, output, suffix=default_suffix if suffix is None else suffix, ext=ext,
+                     default_suffix=default_suffix)
+    todo, _, problems = pending(plan.jobs, overwrite)
+    problems += plan.clashes
+    for line in describe_left_out(found, plan):
+        err_console.print(line, highlight=False, soft_wrap=True)
+    for source, why in problems:
+        err_console.print(f"[yellow]skipped[/] {source}: {why}", highlight=False, soft_wrap=True)
     model = up = None
     if weights is not None:
         dev = pick_device(device)
@@ -56,10 +66,8 @@ def gradmap(
         if not hr.is_dir():
             raise fail(f"{hr}: not a folder")
         hr_index = {p.stem: p for p in hr.iterdir() if is_image_file(p)}
-    written = failed = 0
-    for job in jobs:
-        if job.output.exists() and not overwrite:
-            continue
+    written, failed = 0, len(problems)
+    for job in todo:
         try:
             image = read_image(job.source)
             x = to_tensor(image.pixels)
@@ -79,9 +87,13 @@ def gradmap(
                 pic = comparison_panel(x, sr, out.grad[0].float().cpu(), scale, ref)
             write_image(job.output, pic)
             written += 1
-        except ImageReadError as exc:
+        except (SpsrError, OSError, MemoryError) as exc:
             failed += 1
-            err_console.print(f"[yellow]skipped[/] {exc}", highlight=False)
+            reason = str(exc) if not isinstance(exc, MemoryError) else "out of memory"
+            reason = reason if str(job.source) in reason else f"{job.source}: {reason}"
+            if len(plan.jobs) == 1:
+                raise fail(reason) from None
+            err_console.print(f"[yellow]skipped[/] {reason}", highlight=False, soft_wrap=True)
     console.print(f"wrote {written} gradient picture(s) to {output}" + (f", {failed} failed" if failed else ""))
     if failed:
         raise typer.Exit(1)

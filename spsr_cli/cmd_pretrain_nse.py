@@ -60,11 +60,9 @@ def _split_test(spec: str) -> tuple[str, Path]:
 
 
 def _device(name: str) -> str:
-    import torch
+    from spsr.devices import resolve_device
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
+    return resolve_device(name)
 
 
 def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:

@@ -112,7 +112,9 @@ def test_resume_skip_overwrite_and_bad_files(tmp_path: Path, photo: np.ndarray, 
     out = tmp_path / "out"
     code, text = _run("upscale", src, out, "--weights", tiny_spsr_weights)
     assert code == 1
-    assert "2 file(s) could not be upscaled" in " ".join(text.split())
+    flat = " ".join(text.split())
+    assert "1 file(s) could not be upscaled" in flat and "broken.png" in flat
+    assert "skipped 1 non-image file(s): notes.txt" in flat and "0x" not in flat
     assert (out / "a.png").exists() and (out / "b.png").exists()
     assert not list(out.glob(".*tmp"))
     stamp = (out / "a.png").stat().st_mtime_ns

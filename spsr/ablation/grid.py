@@ -273,6 +273,10 @@ def load_grid(path: str | os.PathLike[str]) -> AblationGrid:
         raise ConfigError(f"ablation spec {path} is a folder, not a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML (not UTF-8 text: byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
     return grid_from_dict(data, path.stem, str(path))
 
 

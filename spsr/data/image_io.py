@@ -4,14 +4,23 @@ Inside the library images are float tensors in [0, 1]; here they are ``uint8``/`
 Bit depth is decided by the file's sample type, never by pixel values. 8-bit images go through
 Pillow; 16-bit PNG through pypng (Pillow cannot hold 16-bit RGB) and 16-bit TIFF through tifffile.
 Writes are atomic: a temporary file in the same folder, then a rename.
+
+Every reader checks the pixel count from the file's header before decoding anything, so a
+small file claiming a huge size (a decompression bomb) is refused in one line instead of
+allocating gigabytes. The limit is ``DEFAULT_MAX_PIXELS`` and can be raised with the
+``SPSR_MAX_IMAGE_PIXELS`` environment variable (a number of pixels; ``0`` = no limit).
+Animated images (GIF, APNG, WebP, multi-page TIFF) are refused rather than silently reduced to
+their first frame; a multi-picture camera JPEG (MPO) is read as its primary picture.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import tempfile
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +28,44 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from spsr.errors import ImageReadError
+from spsr.errors import ConfigError, ImageReadError, ImageTooLargeError
 
 if TYPE_CHECKING:
     import torch
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+"""Formats spsr writes (and reads)."""
+READ_EXTENSIONS = (*IMAGE_EXTENSIONS, ".gif")
+"""Formats spsr reads: also still GIFs (their outputs are written as PNG)."""
+
+DEFAULT_MAX_PIXELS = 100_000_000
+"""Largest image decoded by default: 100 megapixels (10000×10000; ~600 MB as 16-bit RGB)."""
+MAX_PIXELS_ENV = "SPSR_MAX_IMAGE_PIXELS"
+
+
+def max_image_pixels() -> int | None:
+    """The decode-time pixel limit: ``SPSR_MAX_IMAGE_PIXELS`` if set, else the default; None = off."""
+    raw = os.environ.get(MAX_PIXELS_ENV, "").strip().replace("_", "")
+    if not raw:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(raw))
+    except ValueError:
+        raise ConfigError(f"{MAX_PIXELS_ENV}={raw!r} is not a number of pixels") from None
+    if value < 0:
+        raise ConfigError(f"{MAX_PIXELS_ENV} must be >= 0 (0 = no limit), not {value}")
+    return value or None
+
+
+def check_pixel_limit(path: Path, width: int, height: int) -> None:
+    """Raise ``ImageTooLargeError`` when a header's ``width × height`` is over the limit."""
+    limit = max_image_pixels()
+    if limit is not None and width * height > limit:
+        raise ImageTooLargeError(
+            f"{path}: {width}×{height} ({width * height:,} pixels) is over the limit of {limit:,} pixels "
+            f"(a decompression bomb?); to decode it anyway set "
+            f"{MAX_PIXELS_ENV}={width * height}"
+        )
 
 
 @dataclass
@@ -53,13 +94,43 @@ class LoadedImage:
 
 
 def is_image_file(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS
+    """Whether a file name has an extension spsr reads (see ``READ_EXTENSIONS``)."""
+    return path.suffix.lower() in READ_EXTENSIONS
 
 
-def _png_bit_depth(data: bytes) -> int | None:
-    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 29:
+@dataclass(frozen=True)
+class PngHeader:
+    """What a PNG's chunks before the image data say: size, bit depth, animation frames."""
+
+    width: int
+    height: int
+    bit_depth: int
+    frames: int
+
+
+def _png_header(data: bytes) -> PngHeader | None:
+    """Parse IHDR (and an APNG ``acTL`` if present) without decoding; None if not a PNG."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or len(data) < 33 or data[12:16] != b"IHDR":
         return None
-    return data[24]
+    width, height = struct.unpack(">II", data[16:24])
+    frames = 1
+    pos = 8
+    while pos + 8 <= len(data):
+        length, name = struct.unpack(">I4s", data[pos:pos + 8])
+        if name == b"acTL" and length >= 8:
+            frames = struct.unpack(">I", data[pos + 8:pos + 12])[0]
+        if name in (b"IDAT", b"IEND"):
+            break
+        pos += 12 + length
+    return PngHeader(width, height, data[24], frames)
+
+
+def _refuse_animated(path: Path, frames: int) -> None:
+    if frames > 1:
+        raise ImageReadError(
+            f"{path}: animated image with {frames} frames; spsr upscales still images only "
+            "(extract the frame you want first, e.g. with ffmpeg or Pillow)"
+        )
 
 
 def _split_channels(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
@@ -91,11 +162,14 @@ def _read_png16(data: bytes, path: Path) -> LoadedImage:
     return LoadedImage(np.ascontiguousarray(pixels), alpha, icc, path)
 
 
-def _read_tiff(path: Path) -> LoadedImage | None:
+def _read_tiff(path: Path) -> LoadedImage:
     import tifffile
 
     with tifffile.TiffFile(path) as tif:
-        page = tif.pages[0]
+        page = tif.pages.first
+        check_pixel_limit(path, int(page.imagewidth), int(page.imagelength))
+        frames = sum(1 for p in tif.pages if not getattr(p, "is_reduced", False))
+        _refuse_animated(path, frames)
         if page.dtype not in (np.uint8, np.uint16):
             raise ImageReadError(f"{path}: unsupported TIFF sample type {page.dtype}")
         arr = page.asarray()
@@ -108,7 +182,27 @@ def _read_tiff(path: Path) -> LoadedImage | None:
 def _read_pillow(data: bytes, path: Path) -> LoadedImage:
     from PIL import Image, ImageOps
 
-    with Image.open(io.BytesIO(data)) as im:
+    limit = max_image_pixels()
+    with warnings.catch_warnings():
+        # Pillow's own bomb check follows our limit (it errors only at twice MAX_IMAGE_PIXELS).
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = limit
+        opened: Image.Image | None
+        try:
+            opened = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError:
+            opened = None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+        if opened is None:  # over twice the limit: ask the header for the numbers of the message
+            width, height = _header_size_unchecked(data)
+            check_pixel_limit(path, width, height)
+            raise ImageReadError(f"{path}: image too large to decode")  # pragma: no cover
+    with opened as im:
+        check_pixel_limit(path, im.size[0], im.size[1])
+        if im.format != "MPO":  # a camera JPEG's extra pictures (previews, depth) are no animation
+            _refuse_animated(path, int(getattr(im, "n_frames", 1)))
         im.load()
         icc = im.info.get("icc_profile")
         im = ImageOps.exif_transpose(im)
@@ -131,8 +225,25 @@ def _read_pillow(data: bytes, path: Path) -> LoadedImage:
     return LoadedImage(np.ascontiguousarray(pixels), alpha, icc or None, path)
 
 
+def _header_size_unchecked(data: bytes) -> tuple[int, int]:
+    from PIL import Image
+
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            return im.size
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
 def read_image(path: str | os.PathLike[str]) -> LoadedImage:
-    """Read an image file. Raises ``ImageReadError`` for a non-image or corrupt file."""
+    """Read an image file.
+
+    Raises:
+        ImageReadError: a non-image, corrupt or animated file.
+        ImageTooLargeError: the header claims more pixels than ``max_image_pixels()`` allows.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -141,15 +252,33 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
     except OSError as exc:
         raise ImageReadError(f"{path}: cannot read ({exc.strerror})") from None
     try:
-        if _png_bit_depth(data) == 16:
-            return _read_png16(data, path)
-        if data[:4] in (b"II*\x00", b"MM\x00*"):
+        png_head = _png_header(data)
+        if png_head is not None:
+            check_pixel_limit(path, png_head.width, png_head.height)
+            _refuse_animated(path, png_head.frames)
+            if png_head.bit_depth == 16:
+                return _read_png16(data, path)
+        if data[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
             return _read_tiff(path)
         return _read_pillow(data, path)
-    except ImageReadError:
+    except (ImageReadError, ConfigError):
         raise
+    except MemoryError:
+        raise ImageReadError(f"{path}: not enough memory to decode this image") from None
     except Exception as exc:  # decoders raise many types for corrupt data
-        raise ImageReadError(f"{path}: not a readable image ({exc.__class__.__name__}: {exc})") from None
+        raise ImageReadError(f"{path}: {_describe_decode_error(exc)}") from None
+
+
+def _describe_decode_error(exc: Exception) -> str:
+    """A short reason for a decoder failure, without object reprs such as ``<_io.BytesIO …>``."""
+    from PIL import UnidentifiedImageError
+
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image file (unknown format)"
+    text = " ".join(str(exc).split())
+    text = re.sub(r"<[^<>]* at 0x[0-9a-fA-F]+>", "the file", text)
+    return f"not a readable image ({exc.__class__.__name__}: {text})" if text else \
+        f"not a readable image ({exc.__class__.__name__})"
 
 
 def _atomic_write_bytes(path: Path, payload: bytes) -> None:

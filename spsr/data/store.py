@@ -31,6 +31,8 @@ import json
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -232,8 +234,35 @@ def _decode(index: int, path: str, scale: int, min_size: int) -> _Decoded:
     return _Decoded(index, sha256=digest, hr=hr, lr=lr, size=(h, w), notes=notes)
 
 
-def _ignore_sigint() -> None:
+def _die_with_parent(parent: int) -> None:
+    """Make this worker end when the process that started it dies (even by ``kill -9``).
+
+    On Linux the kernel sends SIGKILL on the parent's death (``prctl(PR_SET_PDEATHSIG)``);
+    elsewhere a daemon thread polls the parent id once a second.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0:  # 1 = PR_SET_PDEATHSIG
+                if os.getppid() != parent:  # the parent died before prctl took effect
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="spsr-parent-watch", daemon=True).start()
+
+
+def _init_worker(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C
+    _die_with_parent(parent)
 
 
 def _decoded_in_order(jobs: list[tuple[int, str, int, int]], workers: int) -> Iterator[_Decoded]:
@@ -244,7 +273,8 @@ def _decoded_in_order(jobs: list[tuple[int, str, int, int]], workers: int) -> It
         return
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                               initargs=(os.getpid(),))
     try:
         pending: deque[Future[_Decoded]] = deque()
         queue = iter(jobs)
@@ -720,9 +750,21 @@ class PatchStore:
     def __len__(self) -> int:
         return self._hr.shape[0]
 
+    def _damaged(self, what: str, exc: OSError) -> DataStoreError:
+        reason = " ".join(str(exc).split()) or exc.__class__.__name__
+        return _fail(self.path, f"damaged patch store: {what} cannot be read ({reason}); "
+                                "re-create it with spsr prepare-data")
+
     def read_patch(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(lr, hr)`` uint8 HWC arrays of patch ``index`` (one chunk read each)."""
-        return self._lr[index], self._hr[index]
+        """``(lr, hr)`` uint8 HWC arrays of patch ``index`` (one chunk read each).
+
+        Raises:
+            DataStoreError: the patch's compressed chunk is damaged.
+        """
+        try:
+            return self._lr[index], self._hr[index]
+        except OSError as exc:
+            raise self._damaged(f"patch {index}", exc) from None
 
     def patch_origin(self, index: int) -> tuple[str, int, int]:
         """``(source path, y, x)``: the image and HR top-left corner a patch was cut from."""
@@ -743,7 +785,10 @@ class PatchStore:
     def read_val(self, index: int) -> tuple[np.ndarray, np.ndarray, str]:
         """``(lr, hr, name)`` of held-out image ``index`` (whole images, uint8 HWC)."""
         g = self._file["val"][f"{index:05d}"]
-        return g["lr"][()], g["hr"][()], str(g.attrs["name"])
+        try:
+            return g["lr"][()], g["hr"][()], str(g.attrs["name"])
+        except OSError as exc:
+            raise self._damaged(f"held-out image {index}", exc) from None
 
 
 # -------------------------------------------------------------------------------------------- info

@@ -219,11 +219,16 @@ def score_upscaler(
         on_image: progress callback.
 
     Raises:
-        MetricInputError: the upscaler returned the wrong size (a model of another scale).
+        MetricInputError: an HR image smaller than the scale, or the upscaler returned the wrong
+            size (a model of another scale).
     """
     result = DatasetResult(dataset, model)
     for path in hr_paths:
-        hr, lr = bicubic_degrade(read_rgb(path), scale)
+        hr = read_rgb(path)
+        if hr.shape[0] < scale or hr.shape[1] < scale:
+            raise MetricInputError(f"{path}: HR image {hr.shape[1]}x{hr.shape[0]} is smaller than the "
+                                   f"scale x{scale}; there is no LR image to upscale")
+        hr, lr = bicubic_degrade(hr, scale)
         sr = upscale(lr)
         if sr.shape != hr.shape:
             raise MetricInputError(

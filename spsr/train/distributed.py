@@ -58,6 +58,8 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         device = torch.device(name)
     except RuntimeError:
         raise ConfigError(f"unknown device {name!r} (auto, cpu, cuda, cuda:N)") from None
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"unsupported device {name!r} (auto, cpu, cuda, cuda:N)")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError("device cuda requested but CUDA is not available; use --device cpu")

@@ -137,16 +137,46 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether a run folder holds anything worth keeping: a state to resume or exported weights."""
+    state = last_state_path(run_dir)
+    return (state.is_file() or (run_dir / MODEL_FILE).exists()
+            or any(state.parent.glob("iter_*.pt")))
+
+
+def clean_interrupted_saves(run_dir: Path) -> list[Path]:
+    """Delete the temporary files of saves that were killed midway (``*.tmp`` in RUN and RUN/state).
+
+    Every file of a run folder is written as a temporary file, then renamed; a ``.tmp`` left
+    behind is never part of a finished save. Returns what was deleted.
+    """
+    removed = []
+    for folder in (run_dir, last_state_path(run_dir).parent):
+        if not folder.is_dir():
+            continue
+        for tmp in folder.glob("*.tmp"):
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
+                removed.append(tmp)
+    return removed
+
+
 def run_folder_problem(run_dir: Path, resume: bool) -> str | None:
-    """Why ``run_dir`` cannot be used (None when it can)."""
+    """Why ``run_dir`` cannot be used (None when it can).
+
+    A folder whose run never reached its first checkpoint (it failed validation, or was killed
+    early) holds nothing to resume; it is reused by a fresh run, which replaces its log.
+    """
     if resume:
         if not last_state_path(run_dir).is_file():
-            return f"nothing to resume: {last_state_path(run_dir)} does not exist"
+            why = f"nothing to resume: {last_state_path(run_dir)} does not exist"
+            if run_dir.is_dir() and not has_checkpoint(run_dir):
+                why += " (the run stopped before its first checkpoint; start it again without --resume)"
+            return why
         return None
     if run_dir.exists() and not run_dir.is_dir():
         return f"{run_dir} exists and is not a folder"
-    used = [n for n in (CONFIG_FILE, MODEL_FILE, "state", LOG_FILE) if (run_dir / n).exists()]
-    if used:
+    if run_dir.is_dir() and has_checkpoint(run_dir):
         return f"{run_dir} already holds a run; continue it with --resume or choose another folder"
     return None
 
@@ -240,6 +270,8 @@ class Trainer:
 
     def _setup(self) -> None:
         cfg, dist = self.cfg, self.dist
+        if dist.is_main:
+            clean_interrupted_saves(self.run_dir)
         problem = run_folder_problem(self.run_dir, self.resume) if dist.is_main else None
         problem = D.broadcast_object(dist, problem)
         if problem:
@@ -283,9 +315,11 @@ class Trainer:
             dataset, cfg.data.batch_size, cfg.run.seed, dist.rank, dist.world_size,
             workers=cfg.data.workers, pin_memory=dist.device.type == "cuda",
         )
-        self.log = JsonLinesLog(self.run_dir / LOG_FILE, enabled=dist.is_main)
         if dist.is_main and self.val_images is None and self.has_generator:
             self.val_images = self._default_val_images(dataset)
+        if dist.is_main and not self.resume:
+            (self.run_dir / LOG_FILE).unlink(missing_ok=True)  # of a run that never checkpointed
+        self.log = JsonLinesLog(self.run_dir / LOG_FILE, enabled=dist.is_main)
         self.has_val = self.has_generator and bool(D.broadcast_object(dist, bool(self.val_images)))
 
         if self.resume:

@@ -30,14 +30,23 @@ STORE_SUFFIXES = (".h5", ".hdf5")
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
-    """(height, width) from the file header, or None when it cannot be read."""
+    """(height, width) from the file header, or None when it cannot be read or is over the
+    decode pixel limit (``SPSR_MAX_IMAGE_PIXELS``), so such a file is skipped, not trained on."""
+    import warnings
+
     from PIL import Image, UnidentifiedImageError
 
+    from spsr.data.image_io import max_image_pixels
+
     try:
-        with Image.open(path) as im:
-            return im.size[1], im.size[0]
-    except (OSError, UnidentifiedImageError):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError):
         return None
+    limit = max_image_pixels()
+    return None if limit is not None and w * h > limit else (h, w)
 
 
 class NSECropDataset(Dataset[dict[str, torch.Tensor]]):
