@@ -12,13 +12,13 @@ from spsr_cli._common import console, err_console, fail, guarded
 
 
 def pick_device(device: str) -> str:
-    import torch
+    from spsr.errors import ConfigError
+    from spsr.train.distributed import resolve_device
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise fail("--device cuda asked for, but no CUDA GPU is available")
-    return device
+    try:
+        return str(resolve_device(device))
+    except ConfigError as exc:
+        raise fail(f"--device: {exc}") from None
 
 
 @guarded

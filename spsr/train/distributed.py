@@ -3,7 +3,7 @@ engine needs. A single process (no ``torchrun``) is a world of one and every hel
 
 ``torchrun --nproc_per_node N -m spsr_cli.app train ...`` sets ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; :func:`init_distributed` reads them and joins
-the group with NCCL on GPUs and gloo on CPUs. Multi-node works the same way (``--nnodes``,
+the group with NCCL on GPUs and gloo on CPUs (also for N = 1, so one GPU checks the NCCL path). Multi-node works the same way (``--nnodes``,
 ``--rdzv-endpoint``). Rank 0 alone writes files.
 """
 
@@ -47,7 +47,8 @@ class DistContext:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        """In a process group (DDP, collectives): several processes, or one under ``torchrun``."""
+        return self.world_size > 1 or self.backend != "none"
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -63,6 +64,12 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
             raise ConfigError("device cuda requested but CUDA is not available; use --device cpu")
         if device.index is None:
             device = torch.device(f"cuda:{local_rank}")
+        count = torch.cuda.device_count()
+        if device.index >= count:
+            raise ConfigError(f"device {device} does not exist: this machine has {count} CUDA "
+                              f"device(s), cuda:0 to cuda:{count - 1}")
+    elif device.type not in ("cpu", "mps", "xpu"):
+        raise ConfigError(f"unsupported device {name!r} (auto, cpu, cuda, cuda:N)")
     return device
 
 
@@ -79,7 +86,9 @@ def init_distributed(device_name: str = "auto") -> DistContext:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(device_name, local_rank)
-    if world <= 1:
+    # torchrun --nproc_per_node 1 (TORCHELASTIC_RUN_ID set) joins a group of one, so a one-GPU
+    # launch runs the same NCCL / DDP code as N GPUs; a plain `spsr train` does not.
+    if world <= 1 and "TORCHELASTIC_RUN_ID" not in os.environ:
         return DistContext(device=device)
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
