@@ -11,6 +11,7 @@ out-of-memory the current tiles are split in half and processing continues from 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -104,6 +105,18 @@ def cpu_has_fast_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+@contextlib.contextmanager
+def _ieee_fp32() -> Iterator[None]:
+    """fp32 convolutions in full fp32 on CUDA: cuDNN uses TF32 (a 10-bit mantissa) by default,
+    which would make ``fp32`` on a GPU differ from the CPU by more than a grey level."""
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
+
+
 class TiledUpscaler:
     """Run a generator over an image in tiles, batched, with blending.
 
@@ -114,7 +127,8 @@ class TiledUpscaler:
         overlap: context and blending band in LR pixels.
         batch: tiles per forward pass.
         device: where to run.
-        precision: ``auto`` | ``fp32`` | ``bf16`` | ``fp16`` (fp16 only on CUDA).
+        precision: ``auto`` | ``fp32`` | ``bf16`` | ``fp16`` (fp16 only on CUDA; ``fp32`` on CUDA
+            is IEEE fp32, with cuDNN's TF32 off).
         channels_last: use the channels-last memory format (faster convolutions on CPU and GPU).
     """
 
@@ -146,7 +160,7 @@ class TiledUpscaler:
 
     def _autocast(self) -> contextlib.AbstractContextManager[None]:
         if self.dtype == torch.float32:
-            return contextlib.nullcontext()
+            return _ieee_fp32() if self.device.type == "cuda" else contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
