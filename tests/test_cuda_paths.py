@@ -256,4 +256,4 @@ def test_channels_last_on_cudnn_gives_the_same_image(device: torch.device) -> No
     plain = TiledUpscaler(model, 4, tile=0, device=device, precision="fp32", channels_last=False)(x)
     cl = TiledUpscaler(model, 4, tile=0, device=device, precision="fp32", channels_last=True)(x)
     assert cl.shape == plain.shape == (3, 160, 208)
-    assert float((cl - plain).abs().max()) < 1e-4
+    assert float((cl - plain).abs().max()) < 0.1 / 255  # other cuDNN kernels, same image

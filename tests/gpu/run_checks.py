@@ -159,10 +159,13 @@ def main(argv: list[str] | None = None) -> int:
 
         junit = tmp / "junit.xml"
         files = cuda_test_files()
+        # Set before the tests' process creates its cuBLAS handle: the bit-exact resume test
+        # turns deterministic algorithms on, and cuBLAS is deterministic only with this workspace.
+        test_env = {**env, "CUBLAS_WORKSPACE_CONFIG": env.get("CUBLAS_WORKSPACE_CONFIG", ":4096:8")}
         steps["cuda_tests"] = s = run_step(
             "cuda_tests",
             [PY, "-m", "pytest", "-m", "cuda", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}",
-             "-o", "addopts=", *files], env, remaining("cuda_tests"))
+             "-o", "addopts=", *files], test_env, remaining("cuda_tests"))
         s["files"] = files
         s.update(parse_junit(junit))
         if s["status"] == "passed" and not dry and s.get("counts", {}).get("skipped"):
