@@ -10,7 +10,7 @@
 # Python: $PYTHON, else python3 / python on PATH. Nothing is installed unless spsr (this checkout)
 # or pytest cannot be imported; then `pip install -e .` / `pip install pytest` only.
 set -u
-cd "$(dirname "$0")/../.." || exit 2
+REPO="$(cd "$(dirname "$0")/../.." && pwd)" || exit 2
 PY="${PYTHON:-}"
 if [ -z "$PY" ]; then
     PY="$(command -v python3 || command -v python || true)"
@@ -19,13 +19,13 @@ if [ -z "$PY" ]; then
     echo "run_checks.sh: no python found (set PYTHON=/path/to/python)" >&2
     exit 2
 fi
-export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 if ! "$PY" -c "import spsr, spsr_cli.app" >/dev/null 2>&1; then
     echo "run_checks.sh: spsr's dependencies are missing: pip install -e ." >&2
-    "$PY" -m pip install -q -e . || exit 2
+    "$PY" -m pip install -q -e "$REPO" || exit 2
 fi
 if ! "$PY" -c "import pytest" >/dev/null 2>&1; then
     echo "run_checks.sh: pytest is missing: pip install pytest" >&2
     "$PY" -m pip install -q pytest || exit 2
 fi
-exec "$PY" tests/gpu/run_checks.py "$@"
+exec "$PY" "$REPO/tests/gpu/run_checks.py" "$@"
