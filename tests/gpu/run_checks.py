@@ -110,6 +110,18 @@ def parse_junit(path: Path) -> dict[str, Any]:
     return {"counts": counts, "tests": tests}
 
 
+def _commit() -> str:
+    """The checkout's git commit (with ``+dirty`` for local changes), or "" without git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=REPO, capture_output=True,
+                               text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head + ("+dirty" if dirty else "")
+
+
 def cuda_test_files() -> list[str]:
     """The test files that hold CUDA-marked tests."""
     return sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").glob("test_*.py")
@@ -142,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.monotonic()
     report: dict[str, Any] = {"dry_run": dry, "host": platform.node(), "budget_s": args.budget,
-                              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "steps": {}}
+                              "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "commit": _commit(),
+                              "steps": {}}
     steps = report["steps"]
 
     def remaining(name: str) -> float:
@@ -187,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
 
     report["seconds"] = round(time.monotonic() - start, 1)
     report["passed"] = all(s["status"] == "passed" for s in steps.values())
+    if not dry and not report.get("environment", {}).get("cuda_available"):
+        report["passed"] = False  # the CUDA tests would all have skipped: nothing was checked
+        report["problem"] = "torch sees no CUDA GPU on this machine"
     report_path.parent.mkdir(parents=True, exist_ok=True)
     tmp_report = report_path.with_name(f".{report_path.name}.tmp")
     tmp_report.write_text(json.dumps(report, indent=1))
@@ -204,6 +220,8 @@ def summary(report: dict[str, Any]) -> str:
     lines = [f"spsr GPU checks{dry}: {verdict} in {report['seconds']:.0f} s",
              (f"  {env.get('gpu', 'no GPU')}, torch {env.get('torch')}, CUDA {env.get('cuda')}, "
               f"cuDNN {env.get('cudnn')}, NCCL {env.get('nccl', '-')}")]
+    if report.get("problem"):
+        lines.append(f"  problem: {report['problem']}")
     steps = report["steps"]
     for name, s in steps.items():
         extra = ""
