@@ -119,3 +119,27 @@ def test_rng_state_holds_only_this_process_device() -> None:
     a = torch.rand(4)
     restore_rng(saved, torch.device("cpu"))
     assert torch.equal(torch.rand(4), a)
+
+
+def test_out_of_gpu_memory_is_one_line_and_other_errors_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    import typer
+
+    from spsr_cli._common import guarded
+
+    @guarded
+    def oom() -> None:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB.\nmore")
+
+    with pytest.raises(typer.Exit) as exit_info:
+        oom()
+    assert exit_info.value.exit_code == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert "out of GPU memory (CUDA out of memory. Tried to allocate 2.00 GiB.)" in err
+    assert "lower --batch-size" in err and "more" not in err
+
+    @guarded
+    def bug() -> None:
+        raise RuntimeError("a real bug")
+
+    with pytest.raises(RuntimeError, match="a real bug"):
+        bug()
