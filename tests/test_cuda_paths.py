@@ -186,6 +186,8 @@ def test_torchrun_one_process_trains_in_a_process_group(device: torch.device, tm
     assert (start["world_size"], start["device"]) == (1, str(device))
     train = read_log(run, "train")
     assert len(train) == 3 and all(math.isfinite(r["g/total"]) for r in train)
+    val = read_log(run, "val")  # validation on the store's held-out image, tiled, on the device
+    assert len(val) == 1 and math.isfinite(val[0]["psnr"]) and val[0]["psnr"] > 5
     assert load_state(run / "state" / "last.pt")["iteration"] == 3
 
 
