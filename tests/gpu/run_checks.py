@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -71,15 +72,18 @@ def run_step(name: str, cmd: list[str], env: dict[str, str], limit: float) -> di
     step: dict[str, Any] = {"command": " ".join(cmd), "limit_s": round(limit)}
     if limit < 5:
         return {**step, "status": "skipped", "reason": "no time left in the budget", "seconds": 0.0}
+    # Its own session, so a timeout ends the whole process group (pytest's torchrun children too,
+    # which would otherwise keep GPU memory during the next steps).
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
     try:
-        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=limit,
-                              check=False)
+        out, _ = proc.communicate(timeout=limit)
         step.update(returncode=proc.returncode, status="passed" if proc.returncode == 0 else "failed",
-                    output_tail=_tail(proc.stdout + proc.stderr))
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b"") + (exc.stderr or b"")
-        text = out.decode(errors="replace") if isinstance(out, bytes) else str(out)
-        step.update(status="timeout", output_tail=_tail(text))
+                    output_tail=_tail(out))
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, _ = proc.communicate()
+        step.update(status="timeout", output_tail=_tail(out or ""))
     step["seconds"] = round(time.monotonic() - t0, 1)
     print(f"[{name}] {step['status']} in {step['seconds']:.0f} s", flush=True)
     return step
