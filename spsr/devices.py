@@ -7,8 +7,13 @@ from spsr.errors import ConfigError
 DEVICE_HELP = "auto, cpu, cuda, cuda:N or mps"
 
 
-def resolve_device(name: str) -> str:
+def resolve_device(name: str, local_rank: int | None = None) -> str:
     """``auto`` → ``cuda`` when a GPU is available, else ``cpu``; other names checked, then returned.
+
+    Args:
+        name: what the user gave (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``).
+        local_rank: under ``torchrun``, the process's GPU: ``auto`` and a bare ``cuda`` become
+            ``cuda:LOCAL_RANK``.
 
     Raises:
         ConfigError: an unknown device name, or one this machine does not have.
@@ -17,7 +22,7 @@ def resolve_device(name: str) -> str:
 
     name = name.strip().lower()
     if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):
@@ -28,6 +33,8 @@ def resolve_device(name: str) -> str:
         if not torch.cuda.is_available():
             raise ConfigError(f"--device {name} asked for, but no CUDA GPU is available; use --device cpu")
         count = torch.cuda.device_count()
+        if device.index is None and local_rank is not None:
+            name, device = f"cuda:{local_rank}", torch.device(f"cuda:{local_rank}")
         if device.index is not None and device.index >= count:
             raise ConfigError(f"--device {name}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})")
         return name

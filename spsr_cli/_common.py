@@ -49,6 +49,14 @@ def guarded(fn: F) -> F:
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
             raise typer.Exit(130) from None
+        except RuntimeError as exc:
+            if type(exc).__name__ != "OutOfMemoryError":  # torch.cuda's, without importing torch
+                raise
+            first = (str(exc).splitlines() or ["CUDA out of memory"])[0]
+            raise fail(
+                f"out of GPU memory ({first[:160]}); lower --batch-size, or --tile and --batch, or "
+                "use --amp bf16 / --precision bf16; a training run's last checkpoint is intact"
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 

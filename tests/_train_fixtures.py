@@ -88,8 +88,8 @@ def subprocess_env() -> dict[str, str]:
     """Environment for CLI subprocesses: one thread each, the repo importable."""
     env = dict(os.environ)
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONPATH=str(REPO))
-    env.pop("RANK", None)
-    env.pop("WORLD_SIZE", None)
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "TORCHELASTIC_RUN_ID"):
+        env.pop(name, None)
     return env
 
 

@@ -99,3 +99,33 @@ def test_out_of_memory_halves_batch_then_tile_and_continues(tiny_model: torch.nn
     whole = TiledUpscaler(tiny_model, 4, tile=0, precision="fp32")(x)
     assert calls["oom"] >= 2 and up.batch == 1 and up.tile == 20
     assert _psnr(whole, out) > 60
+
+
+def test_out_of_memory_on_a_whole_image_falls_back_to_tiles_or_says_so(
+    tiny_model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 30×30 image under a 32-pixel tile runs whole; a GPU that holds at most 16-pixel inputs
+    # makes it halve the tile to 16 and finish in tiles, matching the whole-image output.
+    up = TiledUpscaler(tiny_model, 4, tile=32, overlap=2, batch=1, precision="fp32")
+    real_run = up._run
+
+    def limited(x: torch.Tensor) -> torch.Tensor:
+        if max(x.shape[-2:]) > 20:
+            raise torch.cuda.OutOfMemoryError("simulated")
+        return real_run(x)
+
+    monkeypatch.setattr(up, "_run", limited)
+    x = torch.rand(3, 30, 30)
+    out = up(x)
+    assert up.tile == 16
+    assert _psnr(TiledUpscaler(tiny_model, 4, tile=0, precision="fp32")(x), out) > 60
+
+    # Nothing fits: a clear out-of-memory error, not endless halving.
+    never = TiledUpscaler(tiny_model, 4, tile=32, overlap=2, batch=1, precision="fp32")
+    monkeypatch.setattr(never, "_run", lambda x: (_ for _ in ()).throw(torch.cuda.OutOfMemoryError("simulated")))
+    with pytest.raises(torch.cuda.OutOfMemoryError, match="out of memory"):
+        never(x)
+    whole_only = TiledUpscaler(tiny_model, 4, tile=0, precision="fp32")
+    monkeypatch.setattr(whole_only, "_run", never._run)
+    with pytest.raises(torch.cuda.OutOfMemoryError, match="give a --tile"):
+        whole_only(x)

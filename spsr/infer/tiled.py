@@ -11,6 +11,7 @@ out-of-memory the current tiles are split in half and processing continues from 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -104,6 +105,18 @@ def cpu_has_fast_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+@contextlib.contextmanager
+def _ieee_fp32() -> Iterator[None]:
+    """fp32 convolutions in full fp32 on CUDA: cuDNN uses TF32 (a 10-bit mantissa) by default,
+    which would make ``fp32`` on a GPU differ from the CPU by more than a grey level."""
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
+
+
 class TiledUpscaler:
     """Run a generator over an image in tiles, batched, with blending.
 
@@ -114,7 +127,8 @@ class TiledUpscaler:
         overlap: context and blending band in LR pixels.
         batch: tiles per forward pass.
         device: where to run.
-        precision: ``auto`` | ``fp32`` | ``bf16`` | ``fp16`` (fp16 only on CUDA).
+        precision: ``auto`` | ``fp32`` | ``bf16`` | ``fp16`` (fp16 only on CUDA; ``fp32`` on CUDA
+            is IEEE fp32, with cuDNN's TF32 off).
         channels_last: use the channels-last memory format (faster convolutions on CPU and GPU).
     """
 
@@ -146,7 +160,7 @@ class TiledUpscaler:
 
     def _autocast(self) -> contextlib.AbstractContextManager[None]:
         if self.dtype == torch.float32:
-            return contextlib.nullcontext()
+            return _ieee_fp32() if self.device.type == "cuda" else contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
@@ -172,10 +186,8 @@ class TiledUpscaler:
         pending = plan_tiles(h, w, self.tile, self.overlap)
         while pending:
             group = self._next_group(pending)
-            try:
-                outs = self._run(torch.stack([img[:, r.cy0:r.cy1, r.cx0:r.cx1] for r in group])).cpu()
-            except torch.cuda.OutOfMemoryError:
-                torch.cuda.empty_cache()
+            outs = self._try_run(torch.stack([img[:, r.cy0:r.cy1, r.cx0:r.cx1] for r in group]))
+            if outs is None:
                 self._shrink(group, pending, h, w)
                 continue
             for r, out in zip(group, outs):
@@ -188,15 +200,32 @@ class TiledUpscaler:
                 weight[:, r.y0 * s:r.y1 * s, r.x0 * s:r.x1 * s] += win
         return acc.div_(weight)
 
-    def _whole(self, img: torch.Tensor) -> torch.Tensor:
+    def _try_run(self, x: torch.Tensor) -> torch.Tensor | None:
+        """``_run(x)`` on the CPU, or None after a CUDA out-of-memory (with the cache emptied).
+
+        The cache is emptied after the ``except`` block: inside it, the exception's traceback
+        still references the failed forward's frames and so its activations, which
+        ``empty_cache`` could then not release.
+        """
         try:
-            return self._run(img.unsqueeze(0))[0].cpu()
+            return self._run(x).cpu()
         except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            if self.tile == 0:
-                raise
-            self.tile = max(self.overlap * 2 + 1, self.tile // 2)
-            return self._upscale_one(img)
+            pass
+        torch.cuda.empty_cache()
+        return None
+
+    def _whole(self, img: torch.Tensor) -> torch.Tensor:
+        out = self._try_run(img.unsqueeze(0))
+        if out is not None:
+            return out[0]
+        smaller = self.tile // 2
+        if self.tile == 0 or smaller <= self.overlap * 2:
+            raise torch.cuda.OutOfMemoryError(
+                "out of memory upscaling the whole image"
+                + (f" (tile {self.tile})" if self.tile else "; give a --tile")
+            )
+        self.tile = smaller
+        return self._upscale_one(img)
 
     def _next_group(self, pending: list[Region]) -> list[Region]:
         shape = pending[0].input_shape

@@ -220,6 +220,10 @@ class RunConfig:
         ema: decay of an exponential moving average of the generator (0: off); when on, the EMA
             weights are what ``model.safetensors`` / ``best.safetensors`` hold and validation uses.
         nan_patience: stop after this many consecutive iterations with a non-finite loss.
+        deterministic: on CUDA, deterministic cuDNN / PyTorch kernels and no cuDNN autotuning,
+            so a run (and a resumed run) repeats bit for bit; slower. Off: cuDNN picks the
+            fastest convolution algorithms for the fixed patch size (``cudnn.benchmark``), and
+            two runs agree only to float rounding. No effect on the CPU, which is deterministic.
         fusion_warmup: train only the fusion block for the first N iterations (official code: 5000).
         init: weights to start the generator from (a pretrain run folder or any checkpoint).
     """
@@ -235,6 +239,7 @@ class RunConfig:
     channels_last: str = "auto"
     ema: float = 0.0
     nan_patience: int = 20
+    deterministic: bool = False
     fusion_warmup: int = 0
     init: str = ""
 

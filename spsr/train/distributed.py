@@ -3,7 +3,7 @@ engine needs. A single process (no ``torchrun``) is a world of one and every hel
 
 ``torchrun --nproc_per_node N -m spsr_cli.app train ...`` sets ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; :func:`init_distributed` reads them and joins
-the group with NCCL on GPUs and gloo on CPUs. Multi-node works the same way (``--nnodes``,
+the group with NCCL on GPUs and gloo on CPUs (also for N = 1, so one GPU checks the NCCL path). Multi-node works the same way (``--nnodes``,
 ``--rdzv-endpoint``). Rank 0 alone writes files.
 """
 
@@ -17,7 +17,6 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from spsr.errors import ConfigError
 
 # Validation runs on rank 0 while the others wait at a barrier: allow it to take long.
 COLLECTIVE_TIMEOUT = datetime.timedelta(hours=2)
@@ -47,25 +46,15 @@ class DistContext:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        """In a process group (DDP, collectives): several processes, or one under ``torchrun``."""
+        return self.world_size > 1 or self.backend != "none"
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` → ``cuda:LOCAL_RANK`` when CUDA is available, else ``cpu``; others as given."""
-    if name == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"unknown device {name!r} (auto, cpu, cuda, cuda:N)") from None
-    if device.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"unsupported device {name!r} (auto, cpu, cuda, cuda:N)")
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError("device cuda requested but CUDA is not available; use --device cpu")
-        if device.index is None:
-            device = torch.device(f"cuda:{local_rank}")
-    return device
+    """The training device: :func:`spsr.devices.resolve_device` with ``cuda`` → ``cuda:LOCAL_RANK``."""
+    from spsr.devices import resolve_device as check_device
+
+    return torch.device(check_device(name, local_rank))
 
 
 def init_distributed(device_name: str = "auto") -> DistContext:
@@ -81,7 +70,9 @@ def init_distributed(device_name: str = "auto") -> DistContext:
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(device_name, local_rank)
-    if world <= 1:
+    # torchrun --nproc_per_node 1 (TORCHELASTIC_RUN_ID set) joins a group of one, so a one-GPU
+    # launch runs the same NCCL / DDP code as N GPUs; a plain `spsr train` does not.
+    if world <= 1 and "TORCHELASTIC_RUN_ID" not in os.environ:
         return DistContext(device=device)
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":

@@ -245,11 +245,13 @@ class Trainer:
         """Train until ``run.iterations`` or a stop signal; returns how it ended."""
         owns_group = not torch.distributed.is_initialized()
         self.dist = D.init_distributed(self.cfg.run.device)
+        kernels = _KernelSettings.apply(self.dist.device, self.cfg.run.deterministic)
         try:
             with self._stop:  # a signal during the set-up stops after the first iteration
                 self._setup()
                 return self._loop()
         finally:
+            kernels.restore()
             self.reporter.close()
             for name in ("stream", "log"):
                 if hasattr(self, name):
@@ -331,7 +333,7 @@ class Trainer:
             _write_text_atomic(self.run_dir / CONFIG_FILE, dump_toml(cfg))
         self._write(
             kind="start", iteration=self.iteration, iterations=cfg.run.iterations,
-            stage=cfg.stage, variant=cfg.variant, world_size=dist.world_size,
+            stage=cfg.stage, variant=cfg.variant, world_size=dist.world_size, backend=dist.backend,
             batch_per_process=self.stream.local_batch, device=str(dist.device),
             amp=str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
             resumed=self.resume, init=cfg.run.init if not self.resume else "",
@@ -499,7 +501,7 @@ class Trainer:
     def _checkpoint(self, keep: bool = True) -> None:
         """Save the state, the weights and the stage's files (``keep``: also a numbered
         ``state/iter_N.pt`` when ``run.keep_states`` asks for them)."""
-        rngs = D.gather_objects(self.dist, capture_rng())
+        rngs = D.gather_objects(self.dist, capture_rng(self.dist.device))
         if self.dist.is_main:
             rt = self.rt
             payload = {
@@ -563,7 +565,7 @@ class Trainer:
         self.train_seconds = float(engine.get("train_seconds", 0.0))
         rngs = state.get("rng", [])
         if len(rngs) == self.dist.world_size:
-            restore_rng(rngs[self.dist.rank])
+            restore_rng(rngs[self.dist.rank], self.dist.device)
         else:  # a different number of processes: the data stream is still exact, RNG streams are new
             seed_everything(self.cfg.run.seed + self.dist.rank + 1_000_003 * self.iteration)
         if self.iteration >= self.cfg.run.iterations:
@@ -578,6 +580,40 @@ class Trainer:
         if self.dist.is_main:
             written = self.log.write(record)
             self.reporter.record(written)
+
+
+@dataclass
+class _KernelSettings:
+    """The global cuDNN / PyTorch kernel choices a CUDA training sets, and their values before."""
+
+    benchmark: bool
+    cudnn_deterministic: bool
+    deterministic: bool
+    warn_only: bool
+    changed: bool = False
+
+    @classmethod
+    def apply(cls, device: torch.device, deterministic: bool) -> _KernelSettings:
+        """On CUDA: autotuned cuDNN convolutions (fixed patch size), or deterministic kernels."""
+        before = cls(torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
+                     torch.are_deterministic_algorithms_enabled(),
+                     torch.is_deterministic_algorithms_warn_only_enabled())
+        if device.type != "cuda":
+            return before
+        if deterministic:
+            # cuBLAS reads this when its handle is created (before the first matrix product).
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = not deterministic
+        torch.backends.cudnn.deterministic = deterministic
+        before.changed = True
+        return before
+
+    def restore(self) -> None:
+        if self.changed:
+            torch.backends.cudnn.benchmark = self.benchmark
+            torch.backends.cudnn.deterministic = self.cudnn_deterministic
+            torch.use_deterministic_algorithms(self.deterministic, warn_only=self.warn_only)
 
 
 def train(cfg: TrainConfig, run_dir: str | os.PathLike[str], **kwargs: Any) -> TrainResult:

@@ -3,7 +3,7 @@
 ``RUN/log.jsonl`` gets one JSON object per line, appended and flushed as it happens (a resumed run
 appends to it). Every record has ``kind`` and ``time`` (Unix seconds); the kinds are:
 
-* ``start``: ``iteration`` (where this session starts), ``iterations``, ``world_size``,
+* ``start``: ``iteration`` (where this session starts), ``iterations``, ``world_size``, ``backend``,
   ``batch_per_process``, ``device``, ``amp``, ``resumed``;
 * ``train``: ``iteration``, averaged losses since the last record (``g/pixel``, ``d/loss``...;
   weighted as they enter the total), ``lr/<optimizer>``, ``it_per_s``, ``eta_s``, ``skipped``;

@@ -48,8 +48,13 @@ def numbered_state_path(run_dir: str | os.PathLike[str], iteration: int) -> Path
     return Path(run_dir) / STATE_DIR / f"iter_{iteration:08d}.pt"
 
 
-def capture_rng() -> dict[str, Any]:
-    """This process's random number generator states (Python, NumPy, torch CPU and CUDA)."""
+def capture_rng(device: torch.device | None = None) -> dict[str, Any]:
+    """This process's random number generator states (Python, NumPy, torch CPU and CUDA).
+
+    Args:
+        device: the process's device; on CUDA only its generator is captured (touching every
+            GPU would create a CUDA context on each of them in every ``torchrun`` process).
+    """
     _, keys, pos, has_gauss, gauss = np.random.get_state()
     state: dict[str, Any] = {
         "python": random.getstate(),
@@ -60,13 +65,13 @@ def capture_rng() -> dict[str, Any]:
             "gauss": float(gauss),
         },
         "torch": torch.random.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "cuda": [torch.cuda.get_rng_state(device)] if device is not None and device.type == "cuda" else [],
     }
     return state
 
 
-def restore_rng(state: dict[str, Any]) -> None:
-    """Restore what :func:`capture_rng` captured."""
+def restore_rng(state: dict[str, Any], device: torch.device | None = None) -> None:
+    """Restore what :func:`capture_rng` captured (the CUDA generator of ``device``)."""
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     n = state["numpy"]
@@ -74,8 +79,12 @@ def restore_rng(state: dict[str, Any]) -> None:
         ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"])
     )
     torch.random.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    cuda = state.get("cuda") or []
+    if cuda and device is not None and device.type == "cuda":
+        # One entry: this device's (what capture_rng writes); several: one per GPU (older states).
+        index = 0 if len(cuda) == 1 else (device.index or 0)
+        if index < len(cuda):
+            torch.cuda.set_rng_state(cuda[index], device)
 
 
 def save_state(path: str | os.PathLike[str], payload: dict[str, Any]) -> Path:
