@@ -27,16 +27,19 @@ def test_device_names_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
         D.resolve_device("meta")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert D.resolve_device("auto") == torch.device("cpu")
-    with pytest.raises(ConfigError, match="CUDA is not available"):
+    with pytest.raises(ConfigError, match="no CUDA GPU is available"):
         D.resolve_device("cuda")
     # A machine with one GPU: cuda, cuda:0 and auto name it (auto: the process's LOCAL_RANK);
     # cuda:1 is a clear error, not a CUDA "invalid device ordinal" traceback later.
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert D.resolve_device("cuda") == D.resolve_device("auto") == torch.device("cuda:0")
-    assert D.resolve_device("auto", local_rank=3) == torch.device("cuda:3")
-    with pytest.raises(ConfigError, match=r"cuda:1 does not exist: this machine has 1 CUDA"):
+    with pytest.raises(ConfigError, match=r"cuda:1: this machine has 1 CUDA"):
         D.resolve_device("cuda:1")
+    with pytest.raises(ConfigError, match=r"cuda:3: this machine has 1 CUDA"):
+        D.resolve_device("auto", local_rank=3)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert D.resolve_device("auto", local_rank=3) == torch.device("cuda:3")
 
 
 def test_upscale_on_a_missing_gpu_is_one_line(tmp_path: Path, tiny_spsr_weights: Path,
@@ -46,7 +49,7 @@ def test_upscale_on_a_missing_gpu_is_one_line(tmp_path: Path, tiny_spsr_weights:
     result = CliRunner().invoke(app, ["upscale", str(tmp_path / "a.png"), str(tmp_path / "out"),
                                       "--weights", str(tiny_spsr_weights), "--device", "cuda"])
     assert result.exit_code == 1 and "Traceback" not in result.output
-    assert "CUDA is not available" in " ".join(result.output.split())
+    assert "no CUDA GPU is available" in " ".join(result.output.split())
     assert not (tmp_path / "out").exists()
 
 

@@ -17,7 +17,6 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-
 # Validation runs on rank 0 while the others wait at a barrier: allow it to take long.
 COLLECTIVE_TIMEOUT = datetime.timedelta(hours=2)
 
