@@ -23,3 +23,7 @@ class MissingWeightsError(SpsrError):
 
 class ConfigError(SpsrError):
     """An invalid configuration value or combination of options."""
+
+
+class NonFiniteOutputError(SpsrError, ValueError):
+    """A model produced NaN or infinite values (broken weights, or fp16 overflow)."""

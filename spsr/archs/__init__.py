@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from spsr.archs.edsr import EDSR
+from spsr.archs.registry import Family, arch_names, backbone_names, family
 from spsr.archs.rrdb import RRDBNet
-from spsr.archs.registry import Family, arch_names, backbone_names, family, families
 from spsr.archs.spec import ArchSpec, build_model
 from spsr.archs.spsr_net import SPSRNet, SROutput
 from spsr.archs.srresnet import SRResNet
@@ -24,4 +24,4 @@ def sr_of(output: torch.Tensor | SROutput) -> torch.Tensor:
     return output.sr if isinstance(output, SROutput) else output
 
 
-__all__ = ["ARCHS", "EDSR", "Family", "arch_names", "backbone_names", "families", "family", "ArchSpec", "RRDBNet", "SPSRNet", "SROutput", "SRResNet", "build_model", "sr_of"]
+__all__ = ["ARCHS", "EDSR", "ArchSpec", "Family", "RRDBNet", "SPSRNet", "SROutput", "SRResNet", "arch_names", "backbone_names", "build_model", "family", "sr_of"]

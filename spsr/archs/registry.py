@@ -92,8 +92,9 @@ class Family:
         extra: ``ArchSpec.extra`` keys this family accepts, with their types.
         check: raises ``ValueError`` for a spec this family cannot build (beyond the schema).
         layouts: the key layouts it reads.
-        branch: ``(input channels, spec) → (module, shared HR conv or None)``: the family as the
-            SR branch of an SPSR generator (``None``: it cannot be one).
+        branch: ``(in_nc, out_nc, nf, nb, gc, scale, res_scale) → (module, shared HR conv or
+            None)``: the family as the SR branch of an SPSR generator, a module with
+            ``forward_features(x, taps)`` (``None``: it cannot be one).
         branch_state: ``(plain state, plain spec, SPSR spec) → state`` under the SPSR
             generator's SR-branch keys (``model.*``).
         adapt_init: ``(state, source spec, target spec) → state`` to initialise a same-family
@@ -110,7 +111,7 @@ class Family:
     extra: Mapping[str, type | tuple[type, ...]] = field(default_factory=dict)
     check: Callable[[ArchSpec], None] | None = None
     layouts: tuple[Layout, ...] = ()
-    branch: Callable[[int, ArchSpec], tuple[nn.Module, nn.Module | None]] | None = None
+    branch: Callable[..., tuple[nn.Module, nn.Module | None]] | None = None
     branch_state: Callable[[StateDict, ArchSpec, ArchSpec], StateDict] | None = None
     adapt_init: Callable[[StateDict, ArchSpec, ArchSpec], StateDict] | None = None
     describe_extra: Callable[[ArchSpec], str] | None = None

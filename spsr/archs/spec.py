@@ -31,7 +31,7 @@ def __getattr__(name: str) -> Any:
 
 def _int_field(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"architecture field {name} must be an integer, not {value!r}")
+        raise ValueError(f"architecture field {name} must be an integer, not {value!r}")  # noqa: TRY004 (callers map ValueError to their error)
     return value
 
 
@@ -68,7 +68,7 @@ class ArchSpec:
         from spsr.archs.registry import backbone_names, family
 
         if not isinstance(self.arch, str):
-            raise ValueError(f"architecture field arch must be a string, not {self.arch!r}")
+            raise ValueError(f"architecture field arch must be a string, not {self.arch!r}")  # noqa: TRY004 (callers map ValueError to their error)
         fam = family(self.arch)
         for name in ("scale", *LIMITS):
             value = _int_field(name, getattr(self, name))
@@ -83,7 +83,7 @@ class ArchSpec:
                 raise ValueError(f"architecture field taps must be a list of integers, not {self.taps!r}")
             object.__setattr__(self, "taps", tuple(_int_field("taps", t) for t in self.taps))
         if not isinstance(self.extra, dict):
-            raise ValueError(f"architecture field extra must be a table, not {self.extra!r}")
+            raise ValueError(f"architecture field extra must be a table, not {self.extra!r}")  # noqa: TRY004 (callers map ValueError to their error)
         for key, value in self.extra.items():
             kind = fam.extra.get(key)
             if kind is None:
@@ -106,7 +106,7 @@ class ArchSpec:
     def from_dict(cls, d: Any) -> ArchSpec:
         """A spec from a dict (``to_dict``'s inverse); ``ValueError`` for anything off-schema."""
         if not isinstance(d, dict):
-            raise ValueError(f"architecture must be a table of fields, not {type(d).__name__}")
+            raise ValueError(f"architecture must be a table of fields, not {type(d).__name__}")  # noqa: TRY004 (callers map ValueError to their error)
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

@@ -237,7 +237,7 @@ def _builtin_twin(state: StateDict) -> tuple[str, ArchSpec] | None:
             keys = set(fh.keys())
             if keys != set(state):
                 continue
-            probe = sorted(keys)[0]
+            probe = min(keys)
             if not all(tuple(fh.get_slice(k).get_shape()) == tuple(state[k].shape) for k in keys):
                 continue
             if not (fh.get_tensor(probe).equal(state[probe]) and

@@ -20,7 +20,16 @@ import torch
 from torch import nn
 
 from spsr.archs.edsr import EDSR
-from spsr.archs.registry import Detected, Family, Layout, StateDict, conv_shape, count_blocks, indices, rename
+from spsr.archs.registry import (
+    Detected,
+    Family,
+    Layout,
+    StateDict,
+    conv_shape,
+    count_blocks,
+    indices,
+    rename,
+)
 from spsr.archs.spec import ArchSpec
 from spsr.errors import CheckpointError
 
@@ -141,21 +150,28 @@ def _refit(state: StateDict, src: ArchSpec, res_scale: float, mean_shift: bool, 
            in_nc: int, out_nc: int) -> StateDict:
     """``state`` of the EDSR ``src`` for an EDSR with other ``res_scale`` / mean shift / range.
 
-    Via the [0, 1] form (:func:`to_unit_range`); a residual ``x + s·body(x)`` whose body ends in
-    a conv takes another ``s`` exactly by scaling that conv; a target mean shift starts as the
-    identity (exact), a target ``rgb_range`` multiplies every bias back (exact).
+    Both with a mean shift: every bias scales with the ratio of the ranges (exact). Otherwise via
+    the [0, 1] form (:func:`to_unit_range`, exact but for the image border when a mean shift is
+    folded away), a target mean shift starting as the identity and a target ``rgb_range``
+    multiplying every bias back (exact). A residual ``x + s·body(x)`` whose body ends in a conv
+    takes another ``s`` exactly by scaling that conv.
     """
-    out = to_unit_range(state, src)
+    if mean_shift and src.extra.get("mean_shift"):
+        # Same mean shift: the whole network, MeanShift biases included, scales with the range.
+        ratio = rgb_range / float(src.extra.get("rgb_range", 1.0))
+        out = {k: v * ratio if k.endswith(".bias") else v.clone() for k, v in state.items()}
+    else:
+        out = to_unit_range(state, src)
+        for key in _bias_keys(out):
+            out[key] = out[key] * rgb_range
+        if mean_shift:
+            for name, n in (("sub_mean", in_nc), ("add_mean", out_nc)):
+                out[f"{name}.weight"] = torch.eye(n).reshape(n, n, 1, 1)
+                out[f"{name}.bias"] = torch.zeros(n)
     ratio = float(src.extra.get("res_scale", 1.0)) / res_scale
     if ratio != 1.0:
         for key in [k for k in out if re.fullmatch(r"body\.\d+\.body\.2\.(weight|bias)", k)]:
             out[key] = out[key] * ratio
-    for key in _bias_keys(out):
-        out[key] = out[key] * rgb_range
-    if mean_shift:
-        for name, n in (("sub_mean", in_nc), ("add_mean", out_nc)):
-            out[f"{name}.weight"] = torch.eye(n).reshape(n, n, 1, 1)
-            out[f"{name}.bias"] = torch.zeros(n)
     return out
 
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from torch import nn
 
-from spsr.archs.registry import Detected, Family, Layout, StateDict, conv_shape, count_blocks, indices, rename
+from spsr.archs.registry import (
+    Detected,
+    Family,
+    Layout,
+    StateDict,
+    conv_shape,
+    count_blocks,
+    indices,
+    rename,
+)
 from spsr.archs.spec import ArchSpec
 from spsr.archs.srresnet import SRResNet
 from spsr.errors import CheckpointError
