@@ -266,3 +266,12 @@ def test_spsr_written_files_are_read_by_metadata_not_guessed(tmp_path: Path) -> 
     save_weights(tmp_path / "x3.safetensors", build_model(spec), spec)
     loaded = load_model(tmp_path / "x3.safetensors")
     assert loaded.spec == spec and loaded.warnings == [] and loaded.layout == "spsr"
+
+
+def test_readme_table_lists_every_registered_layout() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = readme[readme.index("### Supported checkpoints"):]
+    rows = [line for line in table.splitlines() if line.startswith("| ")]
+    for fam in families().values():
+        for layout in fam.layouts:
+            assert any(row.startswith(f"| {layout.project} | {layout.name} | `{fam.name}` |") for row in rows), layout
