@@ -3,6 +3,7 @@ a giant allocation or a silently wrong picture. And the CLI side: ``--model-scal
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ import torch
 from typer.testing import CliRunner
 
 from spsr.archs import ArchSpec, build_model
+from spsr.archs.blocks import tap_points
 from spsr.data.image_io import read_rgb, write_image
 from spsr.errors import CheckpointError, NonFiniteOutputError
 from spsr.infer import TiledUpscaler, load_init, load_model, save_weights
@@ -67,12 +69,26 @@ def test_a_1d_tensor_where_a_conv_belongs_is_refused_in_load_init(tmp_path: Path
     ({"arch": "vdsr"}, "unknown architecture 'vdsr'"),
     ({"arch": "spsr", "scale": 5}, "unsupported scale 5"),
     ({"arch": "spsr", "nb": 100000}, "outside 1..1024"),
+    ({"arch": "spsr", "nb": 4, "taps": [1, 9]}, r"tap points \(1, 9\) must lie in 1..4"),
+    ({"arch": "spsr", "extra": {"image_skip": True, "desubpixel_head": True}}, "cannot be combined"),
+    ({"arch": "rrdb", "scale": 4, "extra": {"pixel_unshuffle": True}}, "x1 or x2"),
     (["spsr"], "must be a table"),
 ])
 def test_metadata_not_written_by_spsr_is_refused(tmp_path: Path, arch: object, message: str) -> None:
     path = _safetensors(tmp_path / "odd.safetensors", {"x": torch.zeros(1)}, arch)
     with pytest.raises(CheckpointError, match=message):
         load_model(path)
+
+
+def test_spsr_with_the_desubpixel_head_is_detected_without_metadata(tmp_path: Path) -> None:
+    spec = ArchSpec("spsr", 4, nf=8, nb=2, gc=4, extra={"desubpixel_head": True})
+    model = build_model(spec).eval()
+    torch.save({"params": model.state_dict()}, tmp_path / "u.pth")
+    loaded = load_model(tmp_path / "u.pth")
+    assert loaded.spec == dataclasses.replace(spec, taps=tap_points(2))
+    x = torch.rand(1, 3, 6, 5)
+    with torch.no_grad():
+        assert torch.equal(loaded.model(x).sr, model(x).sr)
 
 
 def test_a_tiny_file_asking_for_a_giant_network_is_refused_before_building(tmp_path: Path) -> None:

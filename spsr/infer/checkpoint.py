@@ -191,8 +191,11 @@ def check_fits(spec: ArchSpec, state: StateDict, what: str) -> None:
     """
     import torch
 
-    with torch.device("meta"):
-        ghost = build_model(spec)
+    try:
+        with torch.device("meta"):
+            ghost = build_model(spec)
+    except ValueError as exc:
+        raise CheckpointError(f"{what}: {spec.describe()} cannot be built ({exc})") from None
     n_params = sum(p.numel() for p in ghost.parameters())
     if n_params > MAX_PARAMETERS:
         raise CheckpointError(

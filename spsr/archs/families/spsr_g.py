@@ -55,6 +55,14 @@ def detect(state: StateDict, model_scale: int | None) -> Detected | None:
     return Detected(spec, dict(state), f"SPSR-G ({backbone} SR branch)", guesses)
 
 
+def check(spec: ArchSpec) -> None:
+    taps = spec.taps if spec.taps is not None else tap_points(spec.nb)
+    if not taps or any(t < 1 or t > spec.nb for t in taps):
+        raise ValueError(f"tap points {tuple(taps)} must lie in 1..{spec.nb}")
+    if spec.extra.get("image_skip") and spec.extra.get("desubpixel_head"):
+        raise ValueError("image_skip and desubpixel_head cannot be combined")
+
+
 def build(spec: ArchSpec) -> nn.Module:
     return SPSRNet(spec.in_nc, spec.out_nc, spec.nf, spec.nb, spec.gc, spec.scale,
                    taps=spec.taps, backbone=spec.backbone, **spec.extra)
@@ -68,6 +76,7 @@ FAMILY = Family(
     build=build,
     detect=detect,
     extra={"res_scale": (int, float), "desubpixel_head": bool, "image_skip": bool},
+    check=check,
     describe_extra=lambda spec: f", backbone {spec.backbone}",
     layouts=(
         Layout("SPSR (official)", "SPSR-G", "2*, 3*, 4, 8",
