@@ -196,6 +196,13 @@ def check_fits(spec: ArchSpec, state: StateDict, what: str) -> None:
     """
     import torch
 
+    # Every family's block holds at least one nf×nf 3×3 conv: a lower bound that refuses hostile
+    # sizes at once (building 1024 blocks of 2048 channels even on ``meta`` takes seconds).
+    if spec.nb * spec.nf * spec.nf * 9 > MAX_PARAMETERS:
+        raise CheckpointError(
+            f"{what}: {spec.describe()} would have over {spec.nb * spec.nf**2 * 9 / 1e6:.0f} M parameters "
+            f"(limit {MAX_PARAMETERS / 1e6:.0f} M): refused"
+        )
     try:
         with torch.device("meta"):
             ghost = build_model(spec)
