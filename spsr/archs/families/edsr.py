@@ -46,7 +46,7 @@ def _res_scale(nf: int, nb: int) -> tuple[float, str]:
 def _rgb_range(state: StateDict) -> float:
     """``rgb_range`` from the ``sub_mean`` MeanShift: weight ``I/std``, bias ``-range·mean/std``."""
     w, b = state["sub_mean.weight"], state["sub_mean.bias"]
-    if w.shape[:2] != (3, 3) or b.shape != (3,):
+    if w.dim() != 4 or w.shape[:2] != (3, 3) or b.shape != (3,):
         raise CheckpointError(f"sub_mean has shape {tuple(w.shape)}, not EDSR-PyTorch's 3x3x1x1 MeanShift")
     std = 1.0 / torch.diagonal(w[:, :, 0, 0].double())
     est = float((-b.double() * std / torch.tensor(DIV2K_MEAN, dtype=torch.float64)).mean())
@@ -67,7 +67,8 @@ def detect(state: StateDict, model_scale: int | None) -> Detected | None:
             layout = "EDSR-PyTorch EDSR"
             rgb_range = _rgb_range(state)
             extra.update(mean_shift=True, rgb_range=rgb_range)
-            _ = state["add_mean.weight"], state["add_mean.bias"]
+            if "add_mean.weight" not in state or "add_mean.bias" not in state:
+                raise CheckpointError("EDSR-PyTorch checkpoint with sub_mean but no add_mean (partial file)")
         else:
             layout = "EDSR (no mean shift)"
             guesses.append("no sub_mean/add_mean keys: read as spsr's EDSR in [0, 1] (an EDSR-PyTorch "
