@@ -45,3 +45,7 @@ def user_message(exc: BaseException) -> str:
         head, sep, rest = last.partition(": ")
         text = rest if sep and "Error" in head and " " not in head else last
     return text
+
+
+class NonFiniteOutputError(SpsrError, ValueError):
+    """A model produced NaN or infinite values (broken weights, or fp16 overflow)."""

@@ -35,6 +35,15 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def warn(message: str) -> None:
+    """One warning line on stderr (things a user should know, e.g. guessed hyperparameters)."""
+    err_console.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+MODEL_SCALE_HELP = ("The scale the weights are for, where their keys cannot tell (old-layout ESRGAN "
+                    "and SPSR x2/x3 look alike); checked against what the keys do tell.")
+
+
 def guarded(fn: F) -> F:
     """Turn user errors into one line on stderr and a non-zero exit, never a traceback."""
 

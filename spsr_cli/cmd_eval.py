@@ -16,13 +16,22 @@ import typer
 from rich.table import Table
 
 from spsr.errors import ConfigError
+
 if TYPE_CHECKING:
     from spsr.metrics.evaluate import (
         DatasetResult,
         Upscaler,
     )
     from spsr.metrics.registry import MetricSuite
-from spsr_cli._common import console, err_console, guarded, model_fetching, progress
+from spsr_cli._common import (
+    MODEL_SCALE_HELP,
+    console,
+    err_console,
+    guarded,
+    model_fetching,
+    progress,
+    warn,
+)
 
 BASELINES = ("bicubic",)
 
@@ -32,6 +41,8 @@ def _model_upscaler(source: str, scale: int, tile: int, device: str, precision: 
     from spsr.infer import TiledUpscaler, load_model
 
     loaded = load_model(source, device=device, expected_scale=scale)
+    for line in loaded.warnings:
+        warn(line)
     overlap = min(16, max(0, (tile - 1) // 2)) if tile else 0
     upscaler = TiledUpscaler(loaded.model, scale, tile=tile, overlap=overlap, device=device,
                              precision=precision)
@@ -99,6 +110,9 @@ def evaluate(
     metrics: Annotated[str, typer.Option(
         help="Comma list of psnr, ssim, lpips, niqe, ma, pi, or all.")] = "psnr,ssim",
     scale: Annotated[int, typer.Option("--scale", "-s", min=1, help="Scale factor.")] = 4,
+    model_scale: Annotated[int | None, typer.Option(
+        "--model-scale", min=1, help=MODEL_SCALE_HELP + " In eval it must be --scale (the default).",
+        show_default=False)] = None,
     crop_border: Annotated[int | None, typer.Option(
         min=0, help="Border shaved for PSNR/SSIM (default: the scale).", show_default=False)] = None,
     y_channel: Annotated[bool, typer.Option(
@@ -156,6 +170,9 @@ def evaluate(
     if unknown:
         raise ConfigError(f"unknown --model {unknown[0]}; the baseline is 'bicubic' "
                           "(use --weights for trained models)")
+    if model_scale is not None and model_scale != scale:
+        raise ConfigError(f"--model-scale {model_scale} differs from --scale {scale}: eval scores a model "
+                          "at its own scale (give --scale for both)")
     if hr is not None and (weights or baselines):
         raise ConfigError("--hr scores existing SR images; it cannot be combined with --weights/--model")
     if hr is None and not (weights or baselines):

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from spsr_cli._common import console, err_console, fail, guarded
+from spsr_cli._common import MODEL_SCALE_HELP, console, err_console, fail, guarded, warn
 
 
 @guarded
@@ -15,6 +15,7 @@ def gradmap(
     inputs: Annotated[str, typer.Argument(help="Input image, folder or glob pattern (LR images when --weights is given).")],
     output: Annotated[Path, typer.Argument(help="Output folder (or a file name for a single input).")],
     weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="SPSR weights: also write a panel M(LR)↑ | gradient branch | M(SR) [| M(HR)].")] = None,
+    model_scale: Annotated[Optional[int], typer.Option("--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)] = None,
     hr: Annotated[Optional[Path], typer.Option(help="Folder of HR references (matched by file stem) to add M(HR) to panels.")] = None,
     padding: Annotated[int, typer.Option(help="Gradient operator padding: 1 (paper) or 2 (official loss form).")] = 1,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
@@ -41,6 +42,8 @@ def gradmap(
     from spsr.infer.gradmap import comparison_panel, gradient_picture
     from spsr_cli.cmd_upscale import pick_device
 
+    if model_scale is not None and weights is None:
+        raise fail("--model-scale describes the --weights; give --weights too")
     if padding not in (1, 2):
         raise fail("--padding must be 1 or 2")
     found = find_inputs(inputs, recursive)
@@ -56,7 +59,9 @@ def gradmap(
     model = up = None
     if weights is not None:
         dev = pick_device(device)
-        loaded = load_model(weights, device=dev)
+        loaded = load_model(weights, device=dev, model_scale=model_scale)
+        for line in loaded.warnings:
+            warn(line)
         if loaded.spec.arch != "spsr":
             raise fail(f"{weights}: panels need an SPSR model with a gradient branch, not {loaded.spec.describe()}")
         model, scale = loaded.model, loaded.spec.scale

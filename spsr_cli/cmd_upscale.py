@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from spsr_cli._common import console, err_console, fail, guarded
+from spsr_cli._common import MODEL_SCALE_HELP, console, err_console, fail, guarded, warn
 
 
 def pick_device(device: str) -> str:
@@ -28,6 +28,7 @@ def upscale(
     inputs: Annotated[str, typer.Argument(help="Input image, folder, or glob pattern (quoted). With --samples: the output folder.")],
     output: Annotated[Optional[Path], typer.Argument(help="Output folder (or a file name for a single input).")] = None,
     weights: Annotated[str, typer.Option("--weights", "-w", help="Weights file, run folder, or built-in name (default, psnr, perceptual).")] = "default",
+    model_scale: Annotated[Optional[int], typer.Option("--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)] = None,
     samples: Annotated[bool, typer.Option("--samples", help="Upscale the sample photos that ship with spsr.")] = False,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders of an input folder.")] = False,
     tile: Annotated[int, typer.Option(help="Tile size in input pixels (0 = whole image).")] = 256,
@@ -82,7 +83,9 @@ def upscale(
         raise ConfigError("--outscale must be positive")
 
     dev = pick_device(device)
-    loaded = load_model(weights, device=dev)
+    loaded = load_model(weights, device=dev, model_scale=model_scale)
+    for line in loaded.warnings:
+        warn(line)
     # Outputs that would land on their inputs (same folder, no --suffix) get _x<scale>.
     plan = plan_jobs(found, out_dir, suffix, ext, default_suffix=f"_x{outscale or loaded.spec.scale:g}")
     todo, skipped, failed = pending(plan.jobs, overwrite)

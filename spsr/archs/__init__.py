@@ -5,10 +5,18 @@ from __future__ import annotations
 import torch
 
 from spsr.archs.edsr import EDSR
+from spsr.archs.registry import Family, arch_names, backbone_names, family
 from spsr.archs.rrdb import RRDBNet
-from spsr.archs.spec import ARCHS, ArchSpec, build_model
+from spsr.archs.spec import ArchSpec, build_model
 from spsr.archs.spsr_net import SPSRNet, SROutput
 from spsr.archs.srresnet import SRResNet
+
+
+def __getattr__(name: str) -> object:
+    """``ARCHS``: the registered families' names (derived from the registry)."""
+    if name == "ARCHS":
+        return arch_names()
+    raise AttributeError(name)
 
 
 def sr_of(output: torch.Tensor | SROutput) -> torch.Tensor:
@@ -16,4 +24,4 @@ def sr_of(output: torch.Tensor | SROutput) -> torch.Tensor:
     return output.sr if isinstance(output, SROutput) else output
 
 
-__all__ = ["ARCHS", "EDSR", "ArchSpec", "RRDBNet", "SPSRNet", "SROutput", "SRResNet", "build_model", "sr_of"]
+__all__ = ["ARCHS", "EDSR", "ArchSpec", "Family", "RRDBNet", "SPSRNet", "SROutput", "SRResNet", "arch_names", "backbone_names", "build_model", "family", "sr_of"]

@@ -1,4 +1,10 @@
-"""EDSR (Lim et al. 2017) without the mean shift: inputs and outputs in [0, 1]."""
+"""EDSR (Lim et al. 2017): by default without the mean shift, inputs and outputs in [0, 1].
+
+With ``mean_shift`` the network carries EDSR-PyTorch's ``sub_mean`` / ``add_mean`` 1×1 convs
+(keys ``sub_mean.weight/bias``, ``add_mean.weight/bias``) and, with ``rgb_range``, works in
+``0..rgb_range`` inside (the official models use 255): the input is multiplied by ``rgb_range``
+on the way in and the output divided by it on the way out, so callers still see [0, 1].
+"""
 
 from __future__ import annotations
 
@@ -44,6 +50,8 @@ class EDSR(nn.Module):
         scale: 2, 3, 4 or 8.
         res_scale: residual scaling (1.0 baseline, 0.1 full).
         feature_only: drop the final RGB conv.
+        mean_shift: add EDSR-PyTorch's ``sub_mean`` / ``add_mean`` 1×1 convs around the network.
+        rgb_range: the value range the convolutions work in (1: [0, 1]; EDSR-PyTorch: 255).
     """
 
     def __init__(
@@ -55,10 +63,19 @@ class EDSR(nn.Module):
         scale: int = 4,
         res_scale: float = 1.0,
         feature_only: bool = False,
+        mean_shift: bool = False,
+        rgb_range: float = 1.0,
     ) -> None:
         super().__init__()
+        if rgb_range <= 0:
+            raise ValueError(f"rgb_range must be positive, got {rgb_range}")
         self.nf = nf
         self.num_blocks = nb
+        self.rgb_range = float(rgb_range)
+        self.mean_shift = mean_shift
+        if mean_shift:
+            self.sub_mean = nn.Conv2d(in_nc, in_nc, 1)
+            self.add_mean = nn.Conv2d(out_nc, out_nc, 1)
         self.head = nn.Sequential(nn.Conv2d(in_nc, nf, 3, padding=1))
         self.body = nn.Sequential(*[ResBlock(nf, res_scale) for _ in range(nb)], nn.Conv2d(nf, nf, 3, padding=1))
         tail: list[nn.Module] = [pixelshuffle_upsampler(nf, scale)]
@@ -70,7 +87,7 @@ class EDSR(nn.Module):
         self, x: torch.Tensor, taps: Sequence[int] = ()
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """LR features after each block count in ``taps``, and the upsampled HR features."""
-        feat = self.head(x)
+        feat = self.head(self._shift_in(x))
         out = feat
         tapped: dict[int, torch.Tensor] = {}
         for i in range(self.num_blocks):
@@ -80,6 +97,14 @@ class EDSR(nn.Module):
         out = self.body[self.num_blocks](out) + feat
         return [tapped[t] for t in taps], self.tail[0](out)
 
+    def _shift_in(self, x: torch.Tensor) -> torch.Tensor:
+        if self.rgb_range != 1.0:
+            x = x * self.rgb_range
+        return self.sub_mean(x) if self.mean_shift else x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        feat = self.head(x)
-        return self.tail(self.body(feat) + feat)
+        feat = self.head(self._shift_in(x))
+        out = self.tail(self.body(feat) + feat)
+        if self.mean_shift:
+            out = self.add_mean(out)
+        return out / self.rgb_range if self.rgb_range != 1.0 else out

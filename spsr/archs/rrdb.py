@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from spsr.archs.blocks import RRDB, ShortcutBlock, conv_block, upconv_layers
@@ -65,16 +66,38 @@ class RRDBNet(nn.Module):
         nf: feature channels (64).
         nb: RRDB blocks (23).
         gc: growth channels (32).
-        scale: 2, 3, 4 or 8.
+        scale: 2, 3, 4 or 8 (1 or 2 with ``pixel_unshuffle``).
+        pixel_unshuffle: BasicSR's ×2 / ×1 form (Real-ESRGAN ``x2plus``): the input is folded by
+            ``pixel_unshuffle`` (factor 2 for ×2, 4 for ×1), so the first conv sees
+            ``in_nc·4`` or ``in_nc·16`` channels, and the trunk always upsamples ×4. Inputs whose
+            sides are not multiples of the factor are reflect-padded and the output cropped, as
+            Real-ESRGAN's inference does.
     """
 
     def __init__(
-        self, in_nc: int = 3, out_nc: int = 3, nf: int = 64, nb: int = 23, gc: int = 32, scale: int = 4
+        self, in_nc: int = 3, out_nc: int = 3, nf: int = 64, nb: int = 23, gc: int = 32, scale: int = 4,
+        pixel_unshuffle: bool = False,
     ) -> None:
         super().__init__()
         self.scale = scale
-        trunk = RRDBTrunk(in_nc, nf, nb, gc, scale, conv_block(nf, nf, act=True))
+        self.unshuffle = 0
+        trunk_scale = scale
+        if pixel_unshuffle:
+            if scale not in (1, 2):
+                raise ValueError(f"pixel-unshuffle RRDBNet is x1 or x2, not x{scale}")
+            self.unshuffle, trunk_scale = 4 // scale, 4
+            in_nc *= self.unshuffle**2
+        trunk = RRDBTrunk(in_nc, nf, nb, gc, trunk_scale, conv_block(nf, nf, act=True))
         self.model = nn.Sequential(*trunk, nn.Conv2d(nf, out_nc, 3, padding=1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        if not self.unshuffle:
+            return self.model(x)
+        f = self.unshuffle
+        h, w = x.shape[-2:]
+        pad_h, pad_w = (-h) % f, (-w) % f
+        if pad_h or pad_w:
+            mode = "reflect" if min(h, w) > max(pad_h, pad_w) else "replicate"
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+        out = self.model(F.pixel_unshuffle(x, f))
+        return out[..., : h * self.scale, : w * self.scale]

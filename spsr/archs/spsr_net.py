@@ -22,12 +22,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from spsr.archs.blocks import RRDB, conv_block, tap_points, upconv_layers
-from spsr.archs.edsr import EDSR
-from spsr.archs.rrdb import RRDBTrunk
-from spsr.archs.srresnet import SRResNet
 from spsr.ops.gradient import GradientMap
 
-BACKBONES = ("rrdb", "edsr", "srresnet")
+
+def __getattr__(name: str) -> object:
+    """``BACKBONES`` is derived from the registry (the families with an SR ``branch``)."""
+    if name == "BACKBONES":
+        from spsr.archs.registry import backbone_names
+
+        return backbone_names()
+    raise AttributeError(name)
 
 
 class SROutput(NamedTuple):
@@ -55,7 +59,8 @@ class SPSRNet(nn.Module):
         gc: RRDB growth channels (32).
         scale: 2, 3, 4 or 8.
         taps: trunk block counts the gradient branch reads (default 5/10/15/20 of 23).
-        backbone: ``rrdb`` (keys of the official file), ``edsr`` or ``srresnet``.
+        backbone: a registered family with an SR ``branch``: ``rrdb`` (keys of the official
+            file), ``edsr`` or ``srresnet``.
         res_scale: EDSR residual scaling.
         desubpixel_head: seed 003's head: the network input is the LR image nearest-upsampled to
             HR size (so MoA augmentations such as CutBlur can put HR content in it), brought back
@@ -85,8 +90,12 @@ class SPSRNet(nn.Module):
         if image_skip and desubpixel_head:
             raise ValueError("image_skip and desubpixel_head cannot be combined")
         self.image_skip = image_skip
-        if backbone not in BACKBONES:
-            raise ValueError(f"unknown backbone {backbone!r}; use one of {', '.join(BACKBONES)}")
+        from spsr.archs.registry import backbone_names, family
+
+        if backbone not in backbone_names():
+            raise ValueError(f"unknown backbone {backbone!r}; use one of {', '.join(backbone_names())}")
+        make_branch = family(backbone).branch
+        assert make_branch is not None
         self.scale = scale
         self.taps = tuple(taps) if taps is not None else tap_points(nb)
         if any(t < 1 or t > nb for t in self.taps):
@@ -96,13 +105,10 @@ class SPSRNet(nn.Module):
         head_nc = in_nc * scale**2 if desubpixel_head else in_nc
 
         # SR branch. For RRDB the HR conv is shared with the trunk as in the official file.
-        if backbone == "rrdb":
-            self.HR_conv0_new = conv_block(nf, nf, act=True)
-            self.model: nn.Module = RRDBTrunk(head_nc, nf, nb, gc, scale, self.HR_conv0_new)
-        elif backbone == "edsr":
-            self.model = EDSR(head_nc, out_nc, nf, nb, scale, res_scale, feature_only=True)
-        else:
-            self.model = SRResNet(head_nc, out_nc, nf, nb, scale, feature_only=True)
+        branch, shared_hr_conv = make_branch(head_nc, out_nc, nf, nb, gc, scale, res_scale)
+        if shared_hr_conv is not None:
+            self.HR_conv0_new = shared_hr_conv
+        self.model: nn.Module = branch
         self.HR_conv1_new = conv_block(nf, nf, act=False)
 
         # Gradient branch.

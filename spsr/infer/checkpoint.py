@@ -1,17 +1,18 @@
 """Reading and writing generator weights; architecture detection from keys and shapes.
 
-We write ``.safetensors`` with the ``ArchSpec`` and provenance in the metadata. We read those,
-the official SPSR ``.pth``, ESRGAN checkpoints in all three key layouts (old ``model.N``, the
-ESRGAN repo's ``RRDB_trunk``, BasicSR's ``body.N.rdb1``), and wrapped dicts (``params_ema`` over
-``params``, ``state_dict``, ``model``; ``module.`` prefixes). Foreign ``.pth`` files are read with
-``torch.load(weights_only=True)`` only: never full unpickling.
+We write ``.safetensors`` with the ``ArchSpec`` and provenance in the metadata. We read those
+and every layout the architecture registry knows (:mod:`spsr.archs.registry`: the official SPSR
+``.pth``, ESRGAN / BasicSR / Real-ESRGAN RRDBNet, EDSR-PyTorch and BasicSR EDSR, BasicSR
+MSRResNet), inside wrapped dicts (``params_ema`` over ``params``, ``state_dict``, ``model``;
+``module.`` prefixes). Foreign ``.pth`` files are read with ``torch.load(weights_only=True)``
+only: never full unpickling. Everything is validated before a network is built
+(:func:`inspect_checkpoint`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import torch
 from torch import nn
 
 import spsr
+from spsr.archs.registry import detect, family
 from spsr.archs.spec import ArchSpec, build_model
 from spsr.data.image_io import current_umask
 from spsr.errors import CheckpointError
@@ -51,6 +53,8 @@ class LoadedModel:
     spec: ArchSpec
     metadata: dict[str, Any] = field(default_factory=dict)
     source: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+    layout: str = "spsr"
 
 
 # --------------------------------------------------------------------------- reading
@@ -125,118 +129,99 @@ def _is_state_dict(obj: Mapping[str, Any]) -> bool:
     return bool(values) and sum(isinstance(v, torch.Tensor) for v in values) >= max(1, len(values) // 2)
 
 
-# --------------------------------------------------------------------------- layouts
+# --------------------------------------------------------------------------- layouts and validation
+
+#: Networks above this many parameters are refused before they are built (the largest published
+#: generators here, EDSR 32x256, have 43 M): metadata asking for more is damaged or hostile.
+MAX_PARAMETERS = 200_000_000
 
 
-def _count(state: StateDict, pattern: str) -> int:
-    rx = re.compile(pattern)
-    found = {int(m.group(1)) for k in state if (m := rx.match(k))}
-    return max(found) + 1 if found else 0
+@dataclass
+class Inspected:
+    """A checkpoint read and checked, before any network is built.
 
+    Attributes:
+        spec: the architecture (from spsr's metadata, or detected from keys and shapes).
+        state: the tensors under the keys ``build_model(spec)`` uses.
+        metadata: the raw ``.safetensors`` metadata (empty for ``.pth``).
+        layout: the layout recognised (``spsr`` for files spsr wrote).
+        warnings: one line for each thing that had to be guessed or looks wrong.
+    """
 
-def to_old_esrgan_layout(state: StateDict) -> StateDict:
-    """Rename an ESRGAN-repo (``RRDB_trunk``) or BasicSR (``body.N.rdb1``) state dict to ``model.N`` keys."""
-    if "conv_first.weight" not in state:
-        return state
-    if "RRDB_trunk.0.RDB1.conv1.weight" in state:
-        block, rdb, trunk, ups, hr = "RRDB_trunk", "RDB", "trunk_conv", ("upconv1", "upconv2"), "HRconv"
-    elif "body.0.rdb1.conv1.weight" in state:
-        block, rdb, trunk, ups, hr = "body", "rdb", "conv_body", ("conv_up1", "conv_up2"), "conv_hr"
-    else:
-        return state
-    in_ch = state["conv_first.weight"].shape[1]
-    out_ch = state["conv_last.weight"].shape[0]
-    if in_ch != out_ch:
-        raise CheckpointError(
-            f"RRDB checkpoint with {in_ch} input channels for {out_ch} outputs (pixel-unshuffle "
-            "Real-ESRGAN x1/x2 layout) is not supported"
-        )
-    nb = _count(state, rf"{block}\.(\d+)\.")
-    out: StateDict = {}
-    rx = re.compile(rf"{block}\.(\d+)\.{rdb}(\d)\.conv(\d)\.(weight|bias)")
-    for key, value in state.items():
-        if m := rx.match(key):
-            n, r, c, kind = m.groups()
-            out[f"model.1.sub.{n}.RDB{r}.conv{c}.0.{kind}"] = value
-    names = {"conv_first": "model.0", trunk: f"model.1.sub.{nb}", ups[0]: "model.3", hr: None,
-             "conv_last": None}
-    has_up2 = f"{ups[1]}.weight" in state
-    if has_up2:
-        names[ups[1]] = "model.6"
-    names[hr] = "model.8" if has_up2 else "model.5"
-    names["conv_last"] = "model.10" if has_up2 else "model.7"
-    for src, dst in names.items():
-        for kind in ("weight", "bias"):
-            if f"{src}.{kind}" not in state:
-                raise CheckpointError(f"RRDB checkpoint is missing {src}.{kind}")
-            out[f"{dst}.{kind}"] = state[f"{src}.{kind}"]
-    if len(out) != len(state):
-        extra = sorted(set(state) - {k for k in state if rx.match(k)} - {f"{n}.{k}" for n in names for k in ("weight", "bias")})
-        raise CheckpointError(f"RRDB checkpoint has keys this layout does not know: {', '.join(extra[:5])}")
-    return out
-
-
-def _scale_from_upconvs(n_up: int, expected_scale: int | None) -> int:
-    if n_up == 1:
-        return 3 if expected_scale == 3 else 2
-    return {2: 4, 3: 8}.get(n_up, 0)
+    spec: ArchSpec
+    state: StateDict
+    metadata: dict[str, str]
+    layout: str
+    warnings: list[str] = field(default_factory=list)
 
 
 def detect_spec(state: StateDict, expected_scale: int | None = None) -> ArchSpec:
-    """Infer the architecture and hyperparameters of a generator state dict from keys and shapes."""
-    if "f_HR_conv1.0.weight" in state:
-        nf = state["f_HR_conv1.0.weight"].shape[1]
-        out_nc = state["f_HR_conv1.0.weight"].shape[0]
-        in_nc = state["b_fea_conv.0.weight"].shape[1]
-        gc = state["f_block.RDB1.conv1.0.weight"].shape[0]
-        n_taps = _count(state, r"b_block_(\d+)\.") - 1
-        convs = sorted({int(m.group(1)) for k in state if (m := re.match(r"b_module\.(\d+)\.weight", k))})
-        scale = _scale_from_upconvs(len(convs) - 2, expected_scale)
-        if "model.1.sub.0.RDB1.conv1.0.weight" in state:
-            backbone, nb = "rrdb", _count(state, r"model\.1\.sub\.(\d+)\.RDB1")
-        elif "model.head.0.weight" in state:
-            backbone, nb = "edsr", _count(state, r"model\.body\.(\d+)\.body")
-        elif "model.conv_first.weight" in state:
-            backbone, nb = "srresnet", _count(state, r"model\.body\.(\d+)\.conv1")
-        else:
-            raise CheckpointError("SPSR checkpoint with an unknown SR-branch layout")
-        from spsr.archs.blocks import tap_points
+    """Infer the architecture and hyperparameters of a generator state dict from keys and shapes.
 
-        return ArchSpec("spsr", scale, in_nc, out_nc, nf, nb, gc, backbone, tap_points(nb, n_taps))
-    old = to_old_esrgan_layout(state)
-    if "model.1.sub.0.RDB1.conv1.0.weight" in old:
-        idx = sorted({int(m.group(1)) for k in old if (m := re.match(r"model\.(\d+)\.weight", k))})
-        scale = _scale_from_upconvs(len(idx) - 3, expected_scale)
-        nf, in_nc = old["model.0.weight"].shape[:2]
-        out_nc = old[f"model.{idx[-1]}.weight"].shape[0]
-        gc = old["model.1.sub.0.RDB1.conv1.0.weight"].shape[0]
-        nb = _count(old, r"model\.1\.sub\.(\d+)\.RDB1")
-        return ArchSpec("rrdb", scale, in_nc, out_nc, nf, nb, gc)
-    if "head.0.weight" in state and "tail.0.0.weight" in state:
-        nf, in_nc = state["head.0.weight"].shape[:2]
-        ups = _count(state, r"tail\.0\.(\d+)\.weight")
-        first_up = state["tail.0.0.weight"].shape[0] // nf
-        scale = 3 if first_up == 9 else {1: 2, 3: 4, 5: 8}.get(ups, 0)
-        nb = _count(state, r"body\.(\d+)\.body")
-        out_nc = state["tail.1.weight"].shape[0]
-        return ArchSpec("edsr", scale, in_nc, out_nc, nf, nb)
-    if "conv_first.weight" in state and "conv_hr.weight" in state and "body.0.conv1.weight" in state:
-        nf, in_nc = state["conv_first.weight"].shape[:2]
-        first_up = state["upsample.0.weight"].shape[0] // nf
-        ups = _count(state, r"upsample\.(\d+)\.weight")
-        scale = 3 if first_up == 9 else {1: 2, 4: 4}.get(ups, 0)
-        return ArchSpec("srresnet", scale, in_nc, state["conv_last.weight"].shape[0], nf,
-                        _count(state, r"body\.(\d+)\.conv1"))
-    sample = ", ".join(list(state)[:4])
-    raise CheckpointError(f"unrecognised checkpoint layout (first keys: {sample})")
+    ``expected_scale`` settles what the keys cannot tell (×2 vs ×3 behind nearest-neighbour
+    up-convs). See :func:`spsr.archs.registry.detect` for the renamed state dict and the guesses.
+    """
+    return detect(state, expected_scale).spec
 
 
-def _load_strict(model: nn.Module, state: StateDict, what: str) -> None:
-    own = model.state_dict()
+def to_old_esrgan_layout(state: StateDict) -> StateDict:
+    """Rename an ESRGAN-repo (``RRDB_trunk``) or BasicSR (``body.N.rdb1``) state dict to ``model.N`` keys.
+
+    Kept for older callers; other state dicts come back unchanged.
+    """
+    from spsr.archs.families import rrdb
+
+    found = rrdb.detect(state, None)
+    return found.state if found is not None else state
+
+
+def _spec_from_metadata(metadata: Mapping[str, str], path: Path) -> ArchSpec:
+    version = metadata.get("format_version", "")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: spsr weights format version {version!r} is not {FORMAT_VERSION!r} "
+                              "(written by another spsr version?)")
+    try:
+        return ArchSpec.from_dict(json.loads(metadata["arch"]))
+    except KeyError:
+        raise CheckpointError(f"{path}: spsr weights without architecture metadata") from None
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path}: broken architecture metadata ({exc})") from None
+
+
+def check_fits(spec: ArchSpec, state: StateDict, what: str) -> None:
+    """Refuse a spec too large to build, or a state dict that does not fit it, without allocating.
+
+    The network is built on the ``meta`` device (shapes only), so a 180-byte file whose metadata
+    asks for a giant network costs nothing.
+    """
+    import torch
+
+    # Every family's block holds at least one nf×nf 3×3 conv: a lower bound that refuses hostile
+    # sizes at once (building 1024 blocks of 2048 channels even on ``meta`` takes seconds).
+    if spec.nb * spec.nf * spec.nf * 9 > MAX_PARAMETERS:
+        raise CheckpointError(
+            f"{what}: {spec.describe()} would have over {spec.nb * spec.nf**2 * 9 / 1e6:.0f} M parameters "
+            f"(limit {MAX_PARAMETERS / 1e6:.0f} M): refused"
+        )
+    try:
+        with torch.device("meta"):
+            ghost = build_model(spec)
+    except ValueError as exc:
+        raise CheckpointError(f"{what}: {spec.describe()} cannot be built ({exc})") from None
+    n_params = sum(p.numel() for p in ghost.parameters())
+    if n_params > MAX_PARAMETERS:
+        raise CheckpointError(
+            f"{what}: {spec.describe()} would have {n_params / 1e6:.0f} M parameters "
+            f"(limit {MAX_PARAMETERS / 1e6:.0f} M): refused"
+        )
+    _check_keys(ghost.state_dict(), state, what)
+
+
+def _check_keys(own: Mapping[str, Any], state: StateDict, what: str) -> None:
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
     mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
-                  if k in state and state[k].shape != own[k].shape]
+                  if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
     problems = []
     if missing:
         problems.append(f"{len(missing)} missing (e.g. {missing[0]})")
@@ -246,13 +231,100 @@ def _load_strict(model: nn.Module, state: StateDict, what: str) -> None:
         problems.append(f"{len(mismatched)} with other shapes (e.g. {mismatched[0]})")
     if problems:
         raise CheckpointError(f"{what} does not fit the model: keys " + "; ".join(problems))
+
+
+def check_finite(state: StateDict, what: str) -> None:
+    """Refuse weights holding NaN or infinity (they would write black or garbage images)."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    if bad:
+        raise CheckpointError(f"{what}: {len(bad)} tensor(s) hold NaN or infinite values (e.g. {bad[0]}): refused")
+
+
+def _builtin_twin(state: StateDict) -> tuple[str, ArchSpec] | None:
+    """The built-in model whose tensors these are (re-saved without spsr's metadata), if any."""
+    from safetensors import safe_open
+
+    for name, file in BUILTIN_WEIGHTS.items():
+        path = ASSET_DIR / file
+        if not path.is_file():
+            continue
+        with safe_open(str(path), framework="pt", device="cpu") as fh:
+            keys = set(fh.keys())
+            if keys != set(state):
+                continue
+            probe = min(keys)
+            if not all(tuple(fh.get_slice(k).get_shape()) == tuple(state[k].shape) for k in keys):
+                continue
+            if not (fh.get_tensor(probe).equal(state[probe]) and
+                    fh.get_tensor("f_HR_conv1.0.weight").equal(state["f_HR_conv1.0.weight"])):
+                continue
+            return name, _spec_from_metadata(dict(fh.metadata() or {}), path)
+    return None
+
+
+def inspect_checkpoint(source: str | os.PathLike[str], model_scale: int | None = None) -> Inspected:
+    """Read a checkpoint, work out its architecture and check it, building no network.
+
+    Files spsr wrote carry their :class:`ArchSpec`, validated against its schema; anything else
+    is recognised by the architecture registry, its keys renamed to spsr's. Then, for both, the
+    spec's size is checked against :data:`MAX_PARAMETERS`, the tensors against the spec's keys
+    and shapes, and their values for NaN / infinity.
+
+    Args:
+        source: a weights file, run folder or built-in name.
+        model_scale: the scale the user says the weights are for (``--model-scale``): settles
+            what the keys cannot tell, and is checked against what they can.
+    """
+    path = resolve_weights(source)
+    state, metadata = read_checkpoint(path)
+    warnings: list[str] = []
+    if metadata.get("format") == FORMAT:
+        spec, layout = _spec_from_metadata(metadata, path), "spsr"
+        if model_scale is not None and spec.scale != model_scale:
+            raise CheckpointError(f"{path}: weights are for x{spec.scale}, but x{model_scale} was asked for")
+    else:
+        found = detect(state, model_scale)
+        spec, state, layout = found.spec, found.state, found.layout
+        warnings += [f"{path.name}: {g}" for g in found.guesses]
+        twin = _builtin_twin(state) if spec.arch == "spsr" else None
+        if twin is not None and twin[1] != spec:
+            spec = twin[1]
+            warnings.append(f"{path.name}: these are the built-in {twin[0]!r} weights saved without their "
+                            f"metadata; using its architecture ({spec.describe()}, extra {spec.extra})")
+    check_fits(spec, state, str(path))
+    check_finite(state, str(path))
+    return Inspected(spec, state, metadata, layout, warnings)
+
+
+def _load_strict(model: nn.Module, state: StateDict, what: str) -> None:
+    _check_keys(model.state_dict(), state, what)
     model.load_state_dict(state, strict=True)
+
+
+def _probe_output(model: nn.Module, spec: ArchSpec) -> str | None:
+    """A warning when the model turns a mid-grey test image nearly black (a lost image skip)."""
+    import torch
+
+    from spsr.archs import sr_of
+
+    side = 8
+    ramp = torch.linspace(0.3, 0.7, side)
+    x = (ramp[None, :] + ramp[:, None]).div(2).expand(1, spec.in_nc, side, side).contiguous()
+    with torch.inference_mode():
+        y = sr_of(model(x.to(next(model.parameters()).device))).float()
+    if not bool(y.isfinite().all()):
+        return "the model gives non-finite values on a test image"
+    if float(y.mean()) < 0.1:
+        return (f"the model turns a mid-grey test image nearly black (mean {float(y.mean()):.3f}): weights "
+                "trained with image_skip (as spsr's built-in models) need the .safetensors spsr wrote")
+    return None
 
 
 def load_model(
     source: str | os.PathLike[str],
     device: str | torch.device = "cpu",
     expected_scale: int | None = None,
+    model_scale: int | None = None,
 ) -> LoadedModel:
     """Build and load a generator from a weights file, a run folder or a built-in name.
 
@@ -260,31 +332,26 @@ def load_model(
         source: ``.safetensors`` / ``.pth`` path, run folder, or ``default`` / ``psnr`` / ``perceptual``.
         device: where to put the model.
         expected_scale: fail clearly if the weights are for another scale.
+        model_scale: the scale the weights are for, where their keys cannot tell (``--model-scale``).
 
     Returns:
-        The model in eval mode with its spec and metadata.
+        The model in eval mode with its spec, metadata and warnings (guessed hyperparameters...).
     """
-    path = resolve_weights(source)
-    state, metadata = read_checkpoint(path)
-    if metadata.get("format") == FORMAT:
-        try:
-            spec = ArchSpec.from_dict(json.loads(metadata["arch"]))
-        except (KeyError, ValueError, TypeError) as exc:
-            raise CheckpointError(f"{path}: broken architecture metadata ({exc})") from None
-    else:
-        try:
-            spec = detect_spec(state, expected_scale)
-        except ValueError as exc:
-            raise CheckpointError(f"{path}: {exc}") from None
-        if spec.arch == "rrdb":
-            state = to_old_esrgan_layout(state)
+    checked = inspect_checkpoint(source, model_scale if model_scale is not None else expected_scale)
+    path, spec = resolve_weights(source), checked.spec
     if expected_scale is not None and spec.scale != expected_scale:
         raise CheckpointError(f"{path}: weights are for x{spec.scale}, but x{expected_scale} was asked for")
     model = build_model(spec)
-    _load_strict(model, state, str(path))
-    model.eval().requires_grad_(False).to(device)
-    parsed = {k: _maybe_json(v) for k, v in metadata.items()}
-    return LoadedModel(model, spec, parsed, path)
+    _load_strict(model, checked.state, str(path))
+    model.eval().requires_grad_(False)
+    warnings = list(checked.warnings)
+    if checked.layout != "spsr" and spec.arch == "spsr" and not spec.extra.get("image_skip"):
+        note = _probe_output(model, spec)
+        if note:
+            warnings.append(f"{path.name}: {note}")
+    model.to(device)
+    parsed = {k: _maybe_json(v) for k, v in checked.metadata.items()}
+    return LoadedModel(model, spec, parsed, path, warnings, checked.layout)
 
 
 def _maybe_json(value: str) -> Any:
@@ -372,39 +439,47 @@ def spread_to_desubpixel_head(state: StateDict, own: StateDict, scale: int) -> S
     return out
 
 
-def load_init(model: nn.Module, spec: ArchSpec, source: str | os.PathLike[str]) -> list[str]:
+def load_init(
+    model: nn.Module, spec: ArchSpec, source: str | os.PathLike[str], warnings: list[str] | None = None
+) -> list[str]:
     """Initialise ``model`` from any checkpoint this module reads.
 
-    The same architecture loads strictly. A plain backbone (RRDB/EDSR/SRResNet) checkpoint fills
-    the SR branch of an SPSR generator with that backbone (its image conv is not used). For a
-    generator with the desubpixel head (seed 003) the first convs of a checkpoint without it are
-    spread over the ``scale²`` sub-pixel positions (see :func:`spread_to_desubpixel_head`).
+    The same architecture loads strictly; for a family with ``adapt_init`` (EDSR) differences
+    in ``extra`` are folded into the weights (an EDSR-PyTorch checkpoint, mean shift and
+    ``rgb_range`` 255, initialises spsr's [0, 1] EDSR). A plain backbone checkpoint (any family
+    with an SR ``branch_state``: RRDB/EDSR/SRResNet) fills the SR branch of an SPSR generator
+    with that backbone (its image conv is not used). For a generator with the desubpixel head
+    (the U-Net follow-up) the first convs of a checkpoint without it are spread over the
+    ``scale²`` sub-pixel positions (see :func:`spread_to_desubpixel_head`).
+
+    Args:
+        model: the freshly built generator.
+        spec: its architecture.
+        source: weights file, run folder or built-in name.
+        warnings: if given, what detection had to guess is appended here (one line each).
 
     Returns:
         The keys of ``model`` that were set.
     """
     path = resolve_weights(source)
-    state, metadata = read_checkpoint(path)
-    if metadata.get("format") == FORMAT:
-        src_spec = ArchSpec.from_dict(json.loads(metadata["arch"]))
-    else:
-        src_spec = detect_spec(state, spec.scale)
-        if src_spec.arch == "rrdb":
-            state = to_old_esrgan_layout(state)
+    checked = inspect_checkpoint(path, spec.scale)
+    state, src_spec = checked.state, checked.spec
+    if warnings is not None:
+        warnings.extend(checked.warnings)
     if src_spec.scale != spec.scale:
         raise CheckpointError(f"{path}: init weights are x{src_spec.scale}, the model is x{spec.scale}")
     spread = bool(spec.extra.get("desubpixel_head")) and not src_spec.extra.get("desubpixel_head")
     if src_spec.arch == spec.arch and (spec.arch != "spsr" or src_spec.backbone == spec.backbone):
+        adapt = family(spec.arch).adapt_init
+        if adapt is not None:
+            state = adapt(state, src_spec, spec)
         if spread:
             state = spread_to_desubpixel_head(state, model.state_dict(), spec.scale)
         _load_strict(model, state, str(path))
         return list(state)
-    if spec.arch == "spsr" and src_spec.arch == spec.backbone:
-        dropped = {"rrdb": ("model.10.",), "edsr": ("tail.1.",), "srresnet": ("conv_last.",)}[spec.backbone]
-        if spec.backbone == "rrdb":
-            branch = {k: v for k, v in state.items() if not k.startswith(dropped)}
-        else:
-            branch = {f"model.{k}": v for k, v in state.items() if not k.startswith(dropped)}
+    branch_state = family(src_spec.arch).branch_state
+    if spec.arch == "spsr" and src_spec.arch == spec.backbone and branch_state is not None:
+        branch = branch_state(state, src_spec, spec)
         own = model.state_dict()
         if spread:
             branch = spread_to_desubpixel_head(branch, own, spec.scale)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from spsr.archs import sr_of
-from spsr.errors import ConfigError
+from spsr.errors import ConfigError, NonFiniteOutputError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -170,11 +170,20 @@ class TiledUpscaler:
         return out.float()
 
     def __call__(self, img: torch.Tensor) -> torch.Tensor:
-        """Upscale ``(3, H, W)`` or ``(N, 3, H, W)`` float in [0, 1]; returns the SR image clamped to [0, 1]."""
+        """Upscale ``(3, H, W)`` or ``(N, 3, H, W)`` float in [0, 1]; returns the SR image clamped to [0, 1].
+
+        Raises:
+            NonFiniteOutputError: the model gave NaN or infinite values (never clamped into an image).
+        """
         with torch.inference_mode():
             if img.dim() == 3:
-                return self._upscale_one(img).clamp_(0, 1)
-            return torch.stack([self._upscale_one(b) for b in img]).clamp_(0, 1)
+                out = self._upscale_one(img)
+            else:
+                out = torch.stack([self._upscale_one(b) for b in img])
+            if not bool(out.isfinite().all()):
+                hint = " (try --precision fp32)" if self.dtype != torch.float32 else " (broken weights?)"
+                raise NonFiniteOutputError(f"the model produced NaN or infinite values{hint}")
+            return out.clamp_(0, 1)
 
     def _upscale_one(self, img: torch.Tensor) -> torch.Tensor:
         c, h, w = img.shape

@@ -19,33 +19,36 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 import tomli_w
+import tomllib
 
 from spsr.archs import ArchSpec
 from spsr.archs.init import INIT_SCHEMES
-from spsr.archs.spec import ARCHS
+from spsr.archs.registry import arch_names, backbone_names, default_blocks
 from spsr.data.moa import MOA_OPS
 from spsr.errors import ConfigError
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
-GENERATOR_BACKBONES = ("rrdb", "edsr", "srresnet")
+# The generators, backbones and their usual block counts come from the architecture registry
+# (spsr.archs.registry): ESRGAN 23 RRDBs, EDSR / SRResNet 16 blocks.
+ARCHS = arch_names()
+GENERATOR_BACKBONES = backbone_names()
 PERCEPTUAL_NETS = ("vgg", "lpips", "none", "vgg_random", "lpips_random")
-# Blocks of each plain backbone at the papers' sizes (ESRGAN 23 RRDBs; EDSR / SRResNet 16 blocks).
-DEFAULT_BLOCKS = {"rrdb": 23, "edsr": 16, "srresnet": 16}
+DEFAULT_BLOCKS = default_blocks()
 
 
 @dataclass
 class ModelConfig:
-    """The generator (see :class:`spsr.archs.ArchSpec`).
+    """The generator: the TOML face of :class:`spsr.archs.ArchSpec` (every field here is the
+    spec's field of the same name; the spec validates them against the registry's schema).
 
     Attributes:
-        arch: ``rrdb`` | ``spsr`` | ``edsr`` | ``srresnet``.
+        arch: a registered architecture (``rrdb`` | ``spsr`` | ``edsr`` | ``srresnet``).
         backbone: SR-branch backbone when ``arch`` is ``spsr``.
         scale: upscaling factor.
         nf, nb, gc: feature channels, blocks, RRDB growth channels.
@@ -69,13 +72,13 @@ class ModelConfig:
 
     def spec(self) -> ArchSpec:
         """The :class:`ArchSpec` this section describes."""
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values["taps"] = tuple(self.taps) or None
+        values["extra"] = dict(self.extra)
         try:
-            return ArchSpec(
-                arch=self.arch, scale=self.scale, nf=self.nf, nb=self.nb, gc=self.gc,
-                backbone=self.backbone, taps=tuple(self.taps) or None, extra=dict(self.extra),
-            )
+            return ArchSpec(**values)
         except ValueError as exc:
-            raise ConfigError(str(exc)) from None
+            raise ConfigError(f"model: {exc}") from None
 
 
 @dataclass

@@ -306,6 +306,8 @@ class Trainer:
         self.has_generator = self.rt.has_export()
         if not self.resume and cfg.run.init:
             self.stage.initialize(cfg.run.init)
+            for line in getattr(self.stage, "init_warnings", []):
+                self.reporter.warn(f"--init {line}")
         if cfg.run.ema > 0:
             if not self.has_generator:
                 raise ConfigError("run.ema averages a generator, and this stage trains none")

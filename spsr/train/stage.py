@@ -95,7 +95,8 @@ class Stage:
         if not self.rt.has_export():
             raise ConfigError(f"--init sets a generator's weights, and the {self.cfg.stage} stage trains none")
         _, entry = self.rt.export_entry()
-        return load_init(entry.module, entry.export_spec, source)
+        self.init_warnings: list[str] = []  # what detection guessed; the engine reports them
+        return load_init(entry.module, entry.export_spec, source, self.init_warnings)
 
     def extra_state(self) -> dict[str, Any]:
         """Anything else the stage must checkpoint (tensors, numbers, strings, lists, dicts)."""
