@@ -72,13 +72,18 @@ class ModelConfig:
 
     def spec(self) -> ArchSpec:
         """The :class:`ArchSpec` this section describes."""
-        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name not in TRAINING_ONLY_MODEL_KEYS}
         values["taps"] = tuple(self.taps) or None
         values["extra"] = dict(self.extra)
         try:
             return ArchSpec(**values)
         except ValueError as exc:
             raise ConfigError(f"model: {exc}") from None
+
+
+# ModelConfig fields that say how training starts the network, not what the network is.
+TRAINING_ONLY_MODEL_KEYS = frozenset({"weight_init"})
 
 
 @dataclass
