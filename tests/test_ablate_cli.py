@@ -172,6 +172,8 @@ def test_grid_end_to_end_reuse_and_failure_isolation(inputs: dict[str, Path]) ->
         assert (f"**{psnr_text}**" in lines[row["name"]]) == (row["name"] in best_psnr)
         assert (f"**{niqe_text}**" in lines[row["name"]]) == (row["name"] in best_niqe)
     assert "lower is better" in md
+    assert "protocol spsr: PSNR/SSIM on Y, border 4 shaved" in md
+    assert table["protocol"]["name"] == "spsr"
 
     # CSV: full-precision means and the best columns.
     csv_rows = list(csv.DictReader(io.StringIO((out / "ablation.csv").read_text(encoding="utf-8"))))
@@ -312,3 +314,15 @@ def test_bad_input_is_one_line_and_nonzero(args: list[str], message: str, tmp_pa
     )
     assert r.exit_code == 1
     assert message in r.output and "Traceback" not in r.output
+
+
+def test_the_protocol_is_part_of_the_scores_fingerprint(inputs: dict[str, Path]) -> None:
+    datasets = eval_datasets([inputs["hr"]])
+
+    def key(protocol: str, **overrides: bool) -> str:
+        settings = EvalSettings.for_protocol(("psnr", "ssim"), 4, protocol, **overrides)
+        return eval_key(EvalSpec(datasets, settings, 4, 256, "fp32"))
+
+    assert key("spsr") != key("basicsr")  # scores of another protocol are not reused
+    assert key("spsr", ssim_downsample=False) != key("spsr")
+    assert key("spsr", ssim_downsample=True) == key("spsr")
