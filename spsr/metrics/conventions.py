@@ -93,7 +93,7 @@ PROTOCOLS: dict[str, Protocol] = {
         Protocol(
             "spsr",
             "the SPSR papers' scorer: SSIM through ssim.m's automatic downsampling",
-            "CVPR 2020 Tables 1-3 and TPAMI 2021 Tables 1-7 (bicubic x4: Set5 28.42 / 0.8245, "
+            "CVPR 2020 Tables 1-2 and TPAMI 2021 Tables 1-7 (bicubic x4: Set5 28.42 / 0.8245, "
             "Set14 0.7850)",
             ssim_downsample=True,
         ),
