@@ -201,3 +201,14 @@ def test_the_protocol_decides_the_ssim_and_is_recorded_in_csv_and_json():
     rows = list(csv.DictReader(io.StringIO(results_csv(
         [DatasetResult("S", "A", [("i", {"ssim": 0.5})])], "basicsr"))))
     assert rows == [{"dataset": "S", "model": "A", "image": "i", "protocol": "basicsr", "ssim": "0.5"}]
+
+
+def test_settings_built_directly_never_claim_a_protocol_they_do_not_follow():
+    plain = EvalSettings(metrics=("ssim",), crop_border=4, protocol="basicsr")
+    assert plain.ssim_downsample is False and plain.scoring.label == "basicsr"  # the protocol's
+    forced = EvalSettings(metrics=("ssim",), crop_border=4, protocol="basicsr", ssim_downsample=True,
+                          y_channel=False)
+    assert forced.overrides == ("y_channel", "ssim_downsample")
+    assert forced.scoring.label == "basicsr + y_channel=off, ssim_downsample=on"
+    with pytest.raises(ConfigError, match="unknown protocol"):
+        EvalSettings(metrics=("ssim",), crop_border=4, protocol="nope")

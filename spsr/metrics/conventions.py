@@ -152,7 +152,8 @@ class Scoring:
         }
 
 
-_OVERRIDABLE = ("crop_border", "y_channel", "pi_border", "ssim_downsample")
+#: The conventions a protocol fixes that single options may override, in recording order.
+OVERRIDABLE = ("crop_border", "y_channel", "pi_border", "ssim_downsample")
 
 
 def protocol_names() -> tuple[str, ...]:
@@ -215,7 +216,7 @@ def resolve_protocol(
         if value is not None and value < 0:
             raise ConfigError(f"{key.replace('_', ' ')} must be >= 0, got {value}")
     changed: dict[str, Any] = {k: v for k, v in given.items() if v is not None and v != getattr(base, k)}
-    overrides = tuple(k for k in _OVERRIDABLE if k in changed)
+    overrides = tuple(k for k in OVERRIDABLE if k in changed)
     return replace(base, **changed, overrides=overrides)
 
 

@@ -15,6 +15,7 @@ from spsr.errors import ConfigError
 from spsr.metrics.conventions import (
     CONVENTIONS,
     DEFAULT_PROTOCOL,
+    OVERRIDABLE,
     Scoring,
     luminance,
     resolve_protocol,
@@ -88,8 +89,13 @@ class EvalSettings:
         ma_model: Ma's ``model.mat``; None: the cache folder.
         device: where LPIPS runs.
         protocol: the protocol the conventions come from (``spsr``, ``basicsr``).
-        ssim_downsample: ``ssim.m``'s automatic downsampling before SSIM.
-        overrides: conventions set on top of the protocol (see :class:`Scoring`).
+        ssim_downsample: ``ssim.m``'s automatic downsampling before SSIM; None: the protocol's.
+        overrides: conventions set on top of the protocol (see :class:`Scoring`); a
+            ``y_channel``, ``pi_border`` or ``ssim_downsample`` that differs from the protocol's
+            is added by itself, so the recorded protocol never claims what was not done.
+
+    Raises:
+        ConfigError: an unknown protocol.
     """
 
     metrics: tuple[str, ...]
@@ -100,8 +106,21 @@ class EvalSettings:
     ma_model: str | None = None
     device: str = "cpu"
     protocol: str = DEFAULT_PROTOCOL
-    ssim_downsample: bool = True
+    ssim_downsample: bool | None = None
     overrides: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        preset = resolve_protocol(self.protocol, max(1, self.crop_border))
+        object.__setattr__(self, "protocol", preset.protocol)
+        if self.ssim_downsample is None:
+            object.__setattr__(self, "ssim_downsample", preset.ssim_downsample)
+        differ = {
+            k for k in ("y_channel", "pi_border", "ssim_downsample")
+            if getattr(self, k) != getattr(preset, k)
+        }
+        if differ - set(self.overrides):
+            wanted = set(self.overrides) | differ
+            object.__setattr__(self, "overrides", tuple(k for k in OVERRIDABLE if k in wanted))
 
     @classmethod
     def for_protocol(
@@ -153,7 +172,7 @@ class EvalSettings:
             self.crop_border,
             self.y_channel,
             self.pi_border,
-            self.ssim_downsample,
+            bool(self.ssim_downsample),
             self.overrides,
         )
 
@@ -167,13 +186,12 @@ class MetricSuite:
 
     Raises:
         MissingWeightsError: LPIPS or Ma asked for and their weights are not available.
-        ConfigError: a negative border or an unknown protocol.
+        ConfigError: a negative border.
     """
 
     def __init__(self, settings: EvalSettings, lpips_random_backbone: bool = False) -> None:
         if settings.crop_border < 0 or settings.pi_border < 0:
             raise ConfigError("crop borders must be >= 0")
-        resolve_protocol(settings.protocol, 1)  # an unknown name fails here, before any work
         self.settings = settings
         self.lpips = None
         self.ma_model = None
@@ -214,7 +232,7 @@ class MetricSuite:
             out["psnr"] = calculate_psnr(sr, hr, s.crop_border, s.y_channel)  # type: ignore[arg-type]
         if "ssim" in s.metrics:
             out["ssim"] = calculate_ssim(
-                sr, hr, s.crop_border, s.y_channel, s.ssim_downsample  # type: ignore[arg-type]
+                sr, hr, s.crop_border, s.y_channel, bool(s.ssim_downsample)  # type: ignore[arg-type]
             )
         if self.lpips is not None:
             out["lpips"] = self.lpips(sr, hr)  # type: ignore[arg-type]
