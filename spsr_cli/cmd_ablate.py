@@ -409,17 +409,41 @@ def ablate(
     precision: Annotated[
         str, typer.Option(help="Scoring precision: auto, fp32, bf16, fp16.")
     ] = "auto",
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="Scoring conventions, as spsr eval: spsr (the CVPR 2020 / TPAMI 2021 tables) or "
+            "basicsr (SSIM at full resolution); the options below override single conventions.",
+        ),
+    ] = "spsr",
     crop_border: Annotated[
         int | None,
         typer.Option(
-            min=0, help="Border shaved for PSNR/SSIM (default: the scale).", show_default=False
+            min=0, help="Border shaved for PSNR/SSIM (protocol: the scale).", show_default=False
         ),
     ] = None,
     y_channel: Annotated[
-        bool,
-        typer.Option("--y-channel/--rgb", help="PSNR/SSIM on the Y channel (papers) or on RGB."),
-    ] = True,
-    pi_border: Annotated[int, typer.Option(min=0, help="Border shaved for NIQE, Ma and PI.")] = 4,
+        bool | None,
+        typer.Option(
+            "--y-channel/--rgb",
+            help="PSNR/SSIM on the Y channel (protocol) or on RGB.",
+            show_default=False,
+        ),
+    ] = None,
+    ssim_downsample: Annotated[
+        bool | None,
+        typer.Option(
+            "--ssim-downsample/--no-ssim-downsample",
+            help="ssim.m's automatic downsampling before SSIM (protocol spsr: on, basicsr: off).",
+            show_default=False,
+        ),
+    ] = None,
+    pi_border: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="Border shaved for NIQE, Ma and PI (protocol: 4).", show_default=False
+        ),
+    ] = None,
     lpips_backbone: Annotated[
         Path | None,
         typer.Option(
@@ -500,11 +524,14 @@ def ablate(
     plan = plan_grid(grid, output, inputs)
     scale = grid_scale(plan)
     eval_dev = _eval_device(device)
-    settings = EvalSettings(
-        metrics=parse_metrics(",".join(columns)),
-        crop_border=scale if crop_border is None else crop_border,
+    settings = EvalSettings.for_protocol(
+        parse_metrics(",".join(columns)),
+        scale,
+        protocol,
+        crop_border=crop_border,
         y_channel=y_channel,
         pi_border=pi_border,
+        ssim_downsample=ssim_downsample,
         lpips_backbone=_absolute(lpips_backbone),
         ma_model=_absolute(ma_model),
         device=eval_dev,

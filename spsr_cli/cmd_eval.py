@@ -65,14 +65,11 @@ def _weights_label(source: str) -> str:
 
 
 def _render(results: list[DatasetResult], suite: MetricSuite, scale: int) -> None:
+    from spsr.metrics.conventions import conventions_note
     from spsr.metrics.evaluate import best_models
     from spsr.metrics.registry import METRICS
-    s = suite.settings
-    where = "Y" if s.y_channel else "RGB"
-    first = f"↑ higher / ↓ lower is better, best in bold; PSNR/SSIM on {where}, border "
-    notes = [first + f"{s.crop_border} shaved"]
-    if any(m in suite.metrics for m in ("niqe", "ma", "pi")):
-        notes.append(f"; NIQE/Ma/PI on Y, border {s.pi_border} shaved")
+    notes = ["↑ higher / ↓ lower is better, best in bold; ",
+             conventions_note(suite.settings.scoring, suite.metrics)]
     for dataset in dict.fromkeys(r.dataset for r in results):
         rows = [r for r in results if r.dataset == dataset]
         best = best_models(rows)
@@ -113,12 +110,21 @@ def evaluate(
     model_scale: Annotated[int | None, typer.Option(
         "--model-scale", min=1, help=MODEL_SCALE_HELP + " In eval it must be --scale (the default).",
         show_default=False)] = None,
+    protocol: Annotated[str, typer.Option(
+        help="Scorer conventions: spsr (the CVPR 2020 / TPAMI 2021 tables: SSIM after ssim.m's "
+        "automatic downsampling) or basicsr (BasicSR's scripts and most SR tables: SSIM at full "
+        "resolution). The options below override single conventions.")] = "spsr",
     crop_border: Annotated[int | None, typer.Option(
-        min=0, help="Border shaved for PSNR/SSIM (default: the scale).", show_default=False)] = None,
-    y_channel: Annotated[bool, typer.Option(
-        "--y-channel/--rgb", help="PSNR/SSIM on the Y channel (papers) or on RGB.")] = True,
-    pi_border: Annotated[int, typer.Option(
-        min=0, help="Border shaved for NIQE, Ma and PI (PIRM protocol: 4).")] = 4,
+        min=0, help="Border shaved for PSNR/SSIM (protocol: the scale).", show_default=False)] = None,
+    y_channel: Annotated[bool | None, typer.Option(
+        "--y-channel/--rgb", help="PSNR/SSIM on the Y channel (protocol) or on RGB.",
+        show_default=False)] = None,
+    ssim_downsample: Annotated[bool | None, typer.Option(
+        "--ssim-downsample/--no-ssim-downsample", help="ssim.m's automatic downsampling before "
+        "SSIM (protocol spsr: on, basicsr: off).", show_default=False)] = None,
+    pi_border: Annotated[int | None, typer.Option(
+        min=0, help="Border shaved for NIQE, Ma and PI (protocol: 4, PIRM).",
+        show_default=False)] = None,
     lpips_backbone: Annotated[Path | None, typer.Option(
         help="AlexNet ImageNet weights for LPIPS (default: torchvision's cache under TORCH_HOME, "
         "fetched on first use).", show_default=False)] = None,
@@ -141,6 +147,9 @@ def evaluate(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Score super-resolved images like the papers' tables: one row per model, one table per dataset.
+
+    --protocol spsr (default) reproduces the CVPR 2020 / TPAMI 2021 tables (bicubic x4: Set5
+    28.42 / 0.8245); --protocol basicsr those of BasicSR and most SR papers (Set5 28.42 / 0.8104).
 
     Examples:
 
@@ -183,11 +192,14 @@ def evaluate(
     if save_sr is not None and hr is not None:
         raise ConfigError("--save-sr keeps upscaled images; with --hr nothing is upscaled")
 
-    settings = EvalSettings(
-        metrics=parse_metrics(metrics),
-        crop_border=scale if crop_border is None else crop_border,
+    settings = EvalSettings.for_protocol(
+        parse_metrics(metrics),
+        scale,
+        protocol,
+        crop_border=crop_border,
         y_channel=y_channel,
         pi_border=pi_border,
+        ssim_downsample=ssim_downsample,
         lpips_backbone=None if lpips_backbone is None else str(lpips_backbone),
         ma_model=None if ma_model is None else str(ma_model),
         device=device,
@@ -234,7 +246,7 @@ def evaluate(
                      models={label: source for label, _, source in rows})
 
     if csv_path is not None:
-        write_text_atomic(csv_path, results_csv(results))
+        write_text_atomic(csv_path, results_csv(results, settings.scoring.label))
     if json_path is not None:
         text = results_json(results, suite, extra)
         if json_path == Path("-"):

@@ -175,6 +175,8 @@ def test_grid_end_to_end_reuse_and_failure_isolation(inputs: dict[str, Path]) ->
         assert (f"**{psnr_text}**" in lines[row["name"]]) == (row["name"] in best_psnr)
         assert (f"**{niqe_text}**" in lines[row["name"]]) == (row["name"] in best_niqe)
     assert "lower is better" in md
+    assert "protocol spsr: PSNR/SSIM on Y, border 4 shaved" in md
+    assert table["protocol"]["name"] == "spsr"
 
     # CSV: full-precision means and the best columns.
     csv_rows = list(csv.DictReader(io.StringIO((out / "ablation.csv").read_text(encoding="utf-8"))))
@@ -345,3 +347,15 @@ def test_a_signal_while_scoring_ends_the_grid_and_the_next_run_carries_on(
     assert [p.action for p in plan] == [EVALUATE, TRAIN]  # trained: only the scores are missing
     rows = run_plan(plan, spec, MetricSuite(spec.settings))
     assert [r.status for r in rows] == ["ok", "ok"] and not rows[0].trained
+
+
+def test_the_protocol_is_part_of_the_scores_fingerprint(inputs: dict[str, Path]) -> None:
+    datasets = eval_datasets([inputs["hr"]])
+
+    def key(protocol: str, **overrides: bool) -> str:
+        settings = EvalSettings.for_protocol(("psnr", "ssim"), 4, protocol, **overrides)
+        return eval_key(EvalSpec(datasets, settings, 4, 256, "fp32"))
+
+    assert key("spsr") != key("basicsr")  # scores of another protocol are not reused
+    assert key("spsr", ssim_downsample=False) != key("spsr")
+    assert key("spsr", ssim_downsample=True) == key("spsr")

@@ -68,6 +68,7 @@ def test_bundled_weights_equal_the_run_and_carry_every_stage(runs: Path, tmp_pat
     scores = json.loads((runs / "scores.json").read_text())["datasets"]["Tiny"]["models"]
     assert prov["scores"]["Tiny"]["psnr"] == pytest.approx(scores["perceptual"]["mean"]["psnr"], abs=1e-4)
     assert prov["scores"]["Tiny bicubic"]["ssim"] == pytest.approx(scores["Bicubic"]["mean"]["ssim"], abs=1e-4)
+    assert prov["scores_protocol"] == "spsr"  # eval's default, as its JSON records
 
 
 def test_a_run_without_weights_or_scores_is_a_one_line_error(runs: Path, tmp_path: Path, capsys) -> None:

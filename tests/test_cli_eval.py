@@ -107,10 +107,36 @@ def test_model_mode_scores_a_tiny_model_against_the_bicubic_baseline(tmp_path):
     assert best == ["Bicubic"]  # an untrained model loses to bicubic
 
 
+def test_protocol_is_recorded_in_json_csv_and_under_the_table(tmp_path):
+    hr_dir = tmp_path / "Big" / "HR"
+    hr_dir.mkdir(parents=True)
+    write_image(hr_dir / "astro.png", np.ascontiguousarray(skdata.astronaut()[:400, :400]))
+    sr_dir = _sr_folder(tmp_path, hr_dir)
+    hr, lr = bicubic_degrade(read_rgb(hr_dir / "astro.png"), 4)
+    sr = imresize_np(lr, 4)
+    ssim = {}
+    for protocol, extra in (("spsr", []), ("basicsr", []), ("spsr", ["--no-ssim-downsample"])):
+        out_csv, out_json = tmp_path / "s.csv", tmp_path / "s.json"
+        args = [sr_dir, "--hr", hr_dir, "--protocol", protocol, *extra, "--csv", out_csv,
+                "--json", out_json, "-q"]
+        result = _run(*args)
+        assert result.exit_code == 0, result.output
+        payload = json.loads(out_json.read_text())
+        label = payload["protocol"]["label"]
+        (row,) = list(csv.DictReader(out_csv.open()))
+        assert row["protocol"] == label
+        assert f"protocol {label}:" in " ".join(result.output.split())
+        ssim[label] = float(row["ssim"])
+    assert ssim["spsr"] == pytest.approx(calculate_ssim(sr, hr, 4, downsample=True), abs=1e-12)
+    assert ssim["basicsr"] == pytest.approx(calculate_ssim(sr, hr, 4, downsample=False), abs=1e-12)
+    assert ssim["spsr + ssim_downsample=off"] == ssim["basicsr"] != ssim["spsr"]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         ([], "give --hr HR_DIR"),
+        (["--protocol", "matlab", "--model", "bicubic"], "unknown protocol 'matlab'"),
         (["--model", "lanczos"], "unknown --model lanczos"),
         (["--metrics", "psnr,fid", "--model", "bicubic"], "unknown metric(s) fid"),
         (["--hr", "{hr}", "--model", "bicubic"], "cannot be combined"),

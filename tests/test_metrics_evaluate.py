@@ -156,3 +156,59 @@ def test_metric_names_are_parsed_in_canonical_order():
         parse_metrics("psnr,fid")
     with pytest.raises(ConfigError, match="no metric"):
         parse_metrics(" , ")
+
+
+def test_protocols_resolve_in_one_place_and_options_override_single_conventions():
+    from spsr.metrics.conventions import resolve_protocol
+
+    spsr = resolve_protocol("spsr", 4)
+    assert (spsr.crop_border, spsr.y_channel, spsr.pi_border, spsr.ssim_downsample) == (4, True, 4, True)
+    assert spsr.overrides == () and spsr.label == "spsr"
+    basicsr = resolve_protocol("BasicSR", 3)
+    assert basicsr.protocol == "basicsr" and basicsr.crop_border == 3 and not basicsr.ssim_downsample
+    # An option equal to the preset is no override; a different one is, and the label says so.
+    same = resolve_protocol("spsr", 4, crop_border=4, ssim_downsample=True)
+    assert same.overrides == ()
+    mixed = resolve_protocol("spsr", 4, crop_border=0, ssim_downsample=False, y_channel=False)
+    assert mixed.overrides == ("crop_border", "y_channel", "ssim_downsample")
+    assert mixed.label == "spsr + crop_border=0, y_channel=off, ssim_downsample=off"
+    with pytest.raises(ConfigError, match="unknown protocol 'matlab'; choose from spsr, basicsr"):
+        resolve_protocol("matlab", 4)
+    with pytest.raises(ConfigError, match="pi border must be >= 0"):
+        resolve_protocol("spsr", 4, pi_border=-1)
+
+
+def test_the_protocol_decides_the_ssim_and_is_recorded_in_csv_and_json():
+    hr = np.ascontiguousarray(skdata.astronaut()[:400, :400])  # 392 px after shaving: f = 2
+    _, lr = bicubic_degrade(hr, 4)
+    sr = imresize_np(lr, 4)
+    scores = {}
+    for name in ("spsr", "basicsr"):
+        suite = MetricSuite(EvalSettings.for_protocol(("psnr", "ssim"), 4, name))
+        scores[name] = suite.score(sr, hr)
+        described = suite.describe()
+        assert described["protocol"]["name"] == name and described["settings"]["protocol"] == name
+        assert "TPAMI 2021" in described["protocol"]["reproduces"] or name == "basicsr"
+    assert scores["spsr"]["psnr"] == scores["basicsr"]["psnr"]
+    assert scores["spsr"]["ssim"] > scores["basicsr"]["ssim"] + 0.01
+    override = EvalSettings.for_protocol(("ssim",), 4, "spsr", ssim_downsample=False)
+    assert MetricSuite(override).score(sr, hr)["ssim"] == scores["basicsr"]["ssim"]
+    payload = json.loads(results_json([DatasetResult("S", "A", [("i", {"ssim": 0.5})])],
+                                      MetricSuite(override)))
+    assert payload["protocol"]["label"] == "spsr + ssim_downsample=off"
+    assert payload["protocol"]["overrides"] == {"ssim_downsample": False}
+    assert "ssim.m" in payload["conventions"]["ssim_downsample"]
+    rows = list(csv.DictReader(io.StringIO(results_csv(
+        [DatasetResult("S", "A", [("i", {"ssim": 0.5})])], "basicsr"))))
+    assert rows == [{"dataset": "S", "model": "A", "image": "i", "protocol": "basicsr", "ssim": "0.5"}]
+
+
+def test_settings_built_directly_never_claim_a_protocol_they_do_not_follow():
+    plain = EvalSettings(metrics=("ssim",), crop_border=4, protocol="basicsr")
+    assert plain.ssim_downsample is False and plain.scoring.label == "basicsr"  # the protocol's
+    forced = EvalSettings(metrics=("ssim",), crop_border=4, protocol="basicsr", ssim_downsample=True,
+                          y_channel=False)
+    assert forced.overrides == ("y_channel", "ssim_downsample")
+    assert forced.scoring.label == "basicsr + y_channel=off, ssim_downsample=on"
+    with pytest.raises(ConfigError, match="unknown protocol"):
+        EvalSettings(metrics=("ssim",), crop_border=4, protocol="nope")

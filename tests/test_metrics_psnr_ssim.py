@@ -1,9 +1,9 @@
-"""PSNR / SSIM in the papers' conventions: known values, equivalences, and the papers' bicubic numbers."""
+"""PSNR / SSIM in the papers' conventions: known values, equivalences, ssim.m's downsampling worked
+out by hand, and the published bicubic numbers under both protocols."""
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +14,14 @@ from skimage.metrics import structural_similarity
 from spsr.data.image_io import read_rgb
 from spsr.metrics import MetricInputError, calculate_psnr, calculate_ssim, psnr_batch, ssim_batch
 from spsr.metrics.conventions import y_levels
+from spsr.metrics.psnr_ssim import (
+    mean_filter_same,
+    ssim_downsample_factor,
+    ssim_map,
+    wang_downsample,
+)
+from spsr.metrics.registry import EvalSettings, MetricSuite
 from spsr.ops import bicubic_degrade, imresize_np, rgb_to_y_np
-
-BENCHMARK = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "benchmark"
 
 
 def _crop(size: int = 64) -> np.ndarray:
@@ -125,28 +130,93 @@ def test_bad_inputs_raise_one_clear_error():
         psnr_batch(torch.rand(1, 3, 16, 16), torch.rand(1, 3, 16, 8), 2)
 
 
-def _bicubic_scores(name: str) -> tuple[float, float]:
-    folder = BENCHMARK / name / "HR"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} is absent (needs ../shared/datasets)")
-    psnr, ssim = [], []
+def test_ssim_downsample_factor_rounds_like_matlab():
+    assert ssim_downsample_factor(383, 1000) == 1  # 1.496 -> 1
+    assert ssim_downsample_factor(384, 400) == 2  # 1.5 -> 2 (MATLAB rounds halves away)
+    assert ssim_downsample_factor(1000, 640) == 3  # 2.5 -> 3, where np.round gives 2
+    assert ssim_downsample_factor(100, 100) == 1
+
+
+def test_mean_filter_f2_by_hand():
+    # f = 2: imfilter's origin is element floor((2 + 1) / 2) = 1 of the kernel, so output (i, j)
+    # averages input rows i, i+1 and columns j, j+1; past the last row/column the edge pixel is
+    # repeated ('symmetric' mirrors with the edge).
+    x = np.array([[1.0, 2.0, 4.0], [8.0, 16.0, 32.0], [64.0, 128.0, 256.0]])
+    expected = np.array(
+        [
+            [(1 + 2 + 8 + 16) / 4, (2 + 4 + 16 + 32) / 4, (4 + 4 + 32 + 32) / 4],
+            [(8 + 16 + 64 + 128) / 4, (16 + 32 + 128 + 256) / 4, (32 + 32 + 256 + 256) / 4],
+            [(64 + 128 + 64 + 128) / 4, (128 + 256 + 128 + 256) / 4, (256 * 4) / 4],
+        ]
+    )
+    assert np.allclose(mean_filter_same(x, 2), expected, rtol=0, atol=1e-12)
+
+
+def test_mean_filter_f3_by_hand():
+    # f = 3: centred; before the first row/column the edge pixel is repeated.
+    x = np.arange(16, dtype=np.float64).reshape(4, 4) ** 2
+    padded = np.empty((6, 6))
+    padded[1:5, 1:5] = x
+    padded[0, 1:5], padded[5, 1:5] = x[0], x[3]  # mirror including the edge: row -1 = row 0
+    padded[:, 0], padded[:, 5] = padded[:, 1], padded[:, 4]
+    expected = np.array(
+        [[padded[i : i + 3, j : j + 3].mean() for j in range(4)] for i in range(4)]
+    )
+    assert expected[0, 0] == pytest.approx((4 * 0 + 2 * 1 + 2 * 16 + 25) / 9)  # corner by hand
+    assert np.allclose(mean_filter_same(x, 3), expected, rtol=0, atol=1e-9)
+
+
+def test_wang_downsample_keeps_every_fth_pixel_from_the_first():
+    # 512x520 -> f = 2: the filtered image at rows/cols 0, 2, 4, ... (MATLAB's 1:f:end).
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 255, (2, 512, 520))
+    out = wang_downsample(x)
+    assert out.shape == (2, 256, 260)
+    # out[.., 1, 1] is the mean of input rows 2..3 and columns 2..3 (origin at the window's start).
+    assert out[0, 1, 1] == pytest.approx(x[0, 2:4, 2:4].mean(), abs=1e-12)
+    assert out[1, 255, 259] == pytest.approx(x[1, 510:512, 518:520].mean(), abs=1e-12)
+    small = rng.uniform(0, 255, (300, 900))
+    assert wang_downsample(small) is small  # f = 1: untouched
+
+
+def test_ssim_with_downsampling_is_ssim_of_the_downsampled_images():
+    hr = skdata.astronaut()
+    sr = _noisy(hr, amount=30)
+    a = y_levels(sr)[4:-4, 4:-4]
+    b = y_levels(hr)[4:-4, 4:-4]  # 504x504 -> f = 2
+    by_hand = ssim_map(mean_filter_same(a, 2)[::2, ::2], mean_filter_same(b, 2)[::2, ::2]).mean()
+    assert calculate_ssim(sr, hr, 4) == pytest.approx(by_hand, abs=1e-12)
+    assert calculate_ssim(sr, hr, 4, downsample=False) == pytest.approx(ssim_map(a, b).mean(), abs=1e-12)
+    assert calculate_ssim(sr, hr, 4) > calculate_ssim(sr, hr, 4, downsample=False)  # noise averaged
+    t = torch.from_numpy(np.stack([sr, hr]).transpose(0, 3, 1, 2).copy()).float() / 255
+    assert ssim_batch(t[:1], t[1:], 4)[0].item() == pytest.approx(by_hand, abs=1e-12)
+
+
+def _bicubic_means(folder, protocol: str) -> dict[str, float]:
+    suite = MetricSuite(EvalSettings.for_protocol(("psnr", "ssim"), 4, protocol))
+    scores = []
     for path in sorted(folder.glob("*.png")):
         hr, lr = bicubic_degrade(read_rgb(path), 4)
-        sr = imresize_np(lr, 4)
-        psnr.append(calculate_psnr(sr, hr, crop_border=4))
-        ssim.append(calculate_ssim(sr, hr, crop_border=4))
-    return float(np.mean(psnr)), float(np.mean(ssim))
+        scores.append(suite.score(imresize_np(lr, 4), hr))
+    return {m: float(np.mean([s[m] for s in scores])) for m in ("psnr", "ssim")}
 
 
 @pytest.mark.shared
-def test_bicubic_x4_set5_reproduces_the_papers():
-    psnr, ssim = _bicubic_scores("Set5")
-    assert psnr == pytest.approx(28.42, abs=0.01)
-    assert ssim == pytest.approx(0.8104, abs=0.001)
+def test_bicubic_x4_set5_reproduces_the_spsr_papers_table(set5_hr):
+    means = _bicubic_means(set5_hr, "spsr")
+    assert means["psnr"] == pytest.approx(28.42, abs=0.01)  # TPAMI 2021 Table 1: 28.42 / 0.8245
+    assert means["ssim"] == pytest.approx(0.8245, abs=0.001)
 
 
 @pytest.mark.shared
-def test_bicubic_x4_set14_reproduces_the_papers():
-    psnr, ssim = _bicubic_scores("Set14")
-    assert psnr == pytest.approx(26.09, abs=0.03)
-    assert ssim == pytest.approx(0.704, abs=0.002)
+def test_bicubic_x4_set14_reproduces_the_spsr_papers_table(set14_hr):
+    means = _bicubic_means(set14_hr, "spsr")
+    assert means["psnr"] == pytest.approx(26.09, abs=0.03)
+    assert means["ssim"] == pytest.approx(0.7850, abs=0.001)  # TPAMI 2021 Table 1
+
+
+@pytest.mark.shared
+def test_bicubic_x4_set5_under_basicsr_is_the_full_resolution_ssim(set5_hr):
+    means = _bicubic_means(set5_hr, "basicsr")
+    assert means["psnr"] == pytest.approx(28.42, abs=0.01)
+    assert means["ssim"] == pytest.approx(0.8101, abs=0.001)  # EDSR/RCAN-style tables print 0.8104

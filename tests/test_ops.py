@@ -18,6 +18,7 @@ from spsr.ops import (
     resize_matrix,
     rgb_to_y,
     rgb_to_y_np,
+    round_half_away,
 )
 
 EPS_GRAD = math.sqrt(1e-6)
@@ -104,14 +105,38 @@ def test_torch_and_numpy_resize_agree(astronaut: np.ndarray) -> None:
     assert ref.shape == (16, 12, 3)  # MATLAB: ceil(61/4) x ceil(47/4)
 
 
+def _half_up(x: np.ndarray) -> np.ndarray:
+    """MATLAB's rounding for the non-negative values of an image (halves up), written out plainly."""
+    return np.floor(x + 0.5)
+
+
 def test_uint8_resize_rounds_like_matlab(astronaut: np.ndarray) -> None:
     img = astronaut[:64, :64]
     out = imresize_np(img, 0.25)
     assert out.dtype == np.uint8
     # Per-axis rounding: equal to rounding the float result of the first axis, then resizing.
-    first = np.clip(np.round(np.tensordot(resize_matrix(64, 16, 0.25), img.astype(np.float64), axes=([1], [0]))), 0, 255)
+    first = np.clip(_half_up(np.tensordot(resize_matrix(64, 16, 0.25), img.astype(np.float64), axes=([1], [0]))), 0, 255)
     second = np.tensordot(resize_matrix(64, 16, 0.25), first, axes=([1], [1])).transpose(1, 0, 2)
-    assert (out == np.clip(np.round(second), 0, 255).astype(np.uint8)).all()
+    assert (out == np.clip(_half_up(second), 0, 255).astype(np.uint8)).all()
+
+
+def test_uint8_resize_rounds_exact_halves_away_from_zero(astronaut: np.ndarray) -> None:
+    # x2 upscaling weights are dyadic, so some outputs are exact halves: MATLAB rounds them up,
+    # np.round would round the even ones down.
+    plane = astronaut[:, :, 0]  # rows only are resized (the width stays 512)
+    exact = resize_matrix(512, 1024, 2.0) @ plane.astype(np.float64)
+    halves = (exact - np.floor(exact) == 0.5) & (exact > 0) & (exact < 255)  # not clipped
+    even = halves & (np.floor(exact) % 2 == 0)
+    assert halves.sum() > 0 and even.sum() > 0
+    out = imresize_np(plane, size=(1024, 512)).astype(np.float64)
+    assert (out[halves] == np.floor(exact[halves]) + 1).all()
+    assert (out[even] != np.round(exact[even])).all()
+
+
+def test_round_half_away_matches_matlab_round() -> None:
+    x = np.array([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 0.49999999999999994, -0.49999999999999994, 3.2, -3.7])
+    assert round_half_away(x).tolist() == [-3, -2, -1, 1, 2, 3, 0, 0, 3, -4]
+    assert float(round_half_away(2.5)) == 3.0
 
 
 def test_bicubic_degrade_mod_crops(astronaut: np.ndarray) -> None:

@@ -76,7 +76,8 @@ def test_overrides_convert_strings_and_reject_unknown_keys() -> None:
 def test_validate_rejects_bad_values() -> None:
     for key, value in [("run.amp", "fp8"), ("run.channels_last", "yes"), ("loss.pixel", -1.0), ("run.ema", 1.0),
                        ("optim.milestones", "20,10"), ("model.arch", "vdsr"), ("model.scale", 5),
-                       ("data.lr_patch", -1), ("model.weight_init", "xavier"), ("d.weight_init", "normal")]:
+                       ("data.lr_patch", -1), ("model.weight_init", "xavier"), ("d.weight_init", "normal"),
+                       ("data.val_protocol", "matlab")]:
         cfg = preset("g")
         apply_overrides(cfg, {key: value})
         with pytest.raises(ConfigError):

@@ -90,6 +90,8 @@ def _settings_fingerprint(spec: EvalSpec) -> dict[str, Any]:
         "crop_border": s.crop_border,
         "y_channel": s.y_channel,
         "pi_border": s.pi_border,
+        "protocol": s.protocol,
+        "ssim_downsample": s.ssim_downsample,
         "lpips_backbone": s.lpips_backbone,
         "ma_model": s.ma_model,
         "scale": spec.scale,

@@ -17,6 +17,7 @@ from typing import Any
 
 from spsr.ablation.runner import RowResult
 from spsr.ablation.states import OK
+from spsr.metrics.conventions import conventions_note, scoring_from_settings
 from spsr.metrics.evaluate import write_text_atomic
 from spsr.metrics.registry import METRICS
 
@@ -118,7 +119,10 @@ def _md_escape(text: str) -> str:
 
 def _conventions_line(table: AblationTable) -> str:
     settings = table.describe.get("settings", {})
-    parts = []
+    scoring = scoring_from_settings(settings)
+    if scoring is not None:
+        return conventions_note(scoring, table.metrics)
+    parts = []  # a table written before protocols were recorded
     if any(m in table.metrics for m in ("psnr", "ssim")):
         channel = "Y" if settings.get("y_channel", True) else "RGB"
         parts.append(f"PSNR/SSIM on {channel}, border {settings.get('crop_border', '?')} shaved")

@@ -1,11 +1,21 @@
 """Evaluation metrics in the papers' conventions: PSNR, SSIM, LPIPS, NIQE, Ma (NRQM) and PI.
 
 Every metric takes 8-bit ``(H, W[, 3])`` arrays (float arrays in [0, 1] are quantised to 8 bits
-first); :mod:`spsr.metrics.conventions` is the one place that decides how an image becomes numbers.
+first); :mod:`spsr.metrics.conventions` is the one place that decides how an image becomes numbers,
+under a named protocol (``spsr``: the CVPR 2020 / TPAMI 2021 tables; ``basicsr``).
 Heavy dependencies (the LPIPS network, Ma's forests) load only when asked for.
 """
 
-from spsr.metrics.conventions import CONVENTIONS, MetricInputError, y_levels
+from spsr.metrics.conventions import (
+    CONVENTIONS,
+    DEFAULT_PROTOCOL,
+    PROTOCOLS,
+    MetricInputError,
+    Protocol,
+    Scoring,
+    resolve_protocol,
+    y_levels,
+)
 from spsr.metrics.niqe import calculate_niqe, niqe_of_y
 from spsr.metrics.nrqm import (
     MaModel,
@@ -30,12 +40,16 @@ from spsr.metrics.registry import (
 __all__ = [
     "ALL_METRICS",
     "CONVENTIONS",
+    "DEFAULT_PROTOCOL",
     "METRICS",
+    "PROTOCOLS",
     "EvalSettings",
     "MaModel",
     "MetricInfo",
     "MetricInputError",
     "MetricSuite",
+    "Protocol",
+    "Scoring",
     "calculate_ma",
     "calculate_niqe",
     "calculate_pi",
@@ -50,6 +64,7 @@ __all__ = [
     "perceptual_scores",
     "pi_from_scores",
     "psnr_batch",
+    "resolve_protocol",
     "spsr_cache_dir",
     "ssim_batch",
     "y_levels",

@@ -1,23 +1,39 @@
 """The one place that decides how an image becomes the numbers a metric sees.
 
-The papers' tables only compare under these conventions (REFERENCE §7):
+Every score is made under one *protocol*, a named set of conventions of a published scorer
+(:data:`PROTOCOLS`); ``spsr eval``, ``spsr ablate`` and training validation all resolve theirs with
+:func:`resolve_protocol`, and single conventions can be overridden on top of the preset:
+
+* ``spsr`` (default): the scorer of the CVPR 2020 and TPAMI 2021 tables. PSNR on the rounded Y,
+  border = the scale; SSIM through the automatic downsampling of Wang's reference ``ssim.m``
+  (``f = max(1, round(min(M, N) / 256))``, f×f mean filter, every f-th pixel) and then the 11×11
+  Gaussian SSIM; NIQE, Ma and PI on Y with 4 pixels shaved (PIRM); LPIPS on RGB. Bicubic ×4:
+  Set5 28.42 dB / 0.8244, Set14 26.08 / 0.7845 (TPAMI 2021 Table 1: 28.42 / 0.8245, 0.7850).
+* ``basicsr``: the convention of BasicSR's metric scripts and of most other SR tables (EDSR, RCAN,
+  ESRGAN): the same, but SSIM at full resolution. Bicubic ×4: Set5 0.8101, Set14 0.7041.
+
+Conventions shared by both:
 
 * 8-bit images. A float image in [0, 1] is first quantised to 8 bits (``round(x * 255)``), as if it
   had been saved, so a tensor and the file written from it score the same.
-* Y channel of MATLAB ``rgb2ycbcr`` on the 8-bit image, *rounded to 8 bits* as MATLAB returns it for
-  ``uint8`` input (:func:`spsr.ops.rgb_to_y_np`). Chosen by experiment: bicubic x4 gives Set5
-  28.416 dB / 0.8101 and Set14 26.084 dB / 0.7041 with the rounded Y, against 28.429 / 0.8111 and
-  26.088 / 0.7048 unrounded; the papers print 28.42 / 0.8104 and 26.09 / 0.704.
+* Y channel of MATLAB ``rgb2ycbcr`` on the 8-bit image, *rounded to 8 bits* (halves away from zero)
+  as MATLAB returns it for ``uint8`` input (:func:`spsr.ops.rgb_to_y_np`). Chosen by experiment:
+  bicubic x4 gives Set5 28.416 dB and Set14 26.084 dB with the rounded Y, against 28.429 and 26.088
+  unrounded; the papers print 28.42 and 26.09.
 * Grayscale images count as R = G = B (their Y is ``16 + 219 v / 255``, rounded).
 * A border of ``crop_border`` pixels (default: the scale) is shaved from every side.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from typing import Any
+
 import numpy as np
 
-from spsr.errors import SpsrError
+from spsr.errors import ConfigError, SpsrError
 from spsr.ops import rgb_to_y_np
+from spsr.ops.rounding import round_half_away
 
 
 class MetricInputError(SpsrError):
@@ -35,14 +51,173 @@ CONVENTIONS: dict[str, str] = {
     "psnr": "10 log10(255^2 / MSE) over all pixels (and channels with --rgb)",
     "ssim": "Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, L 255, valid "
     "region, mean of the map (per channel, averaged, with --rgb)",
+    "ssim_downsample": "when on, first ssim.m's automatic downsampling of the shaved images: "
+    "f = max(1, round(min(H, W) / 256)); if f > 1, an f x f mean filter (imfilter, 'symmetric', "
+    "'same') and every f-th pixel from the first",
     "lpips": "lpips package v0.1, AlexNet, the full RGB image (no shave) mapped to [-1, 1]",
     "niqe": "Mittal et al. 2013, official pristine parameters, 96x96 blocks, on Y, pi_border "
     "shaved",
     "ma": "Ma et al. 2017 (NRQM), the authors' model.mat, on Y, pi_border shaved",
     "pi": "((10 - Ma) + NIQE) / 2, both on Y with the same border shaved",
     "degradation": "HR mod-cropped to a multiple of the scale, LR = MATLAB imresize bicubic "
-    "(antialiased), rounded to 8 bits",
+    "(antialiased), rounded to 8 bits (halves away from zero) after each axis",
 }
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The conventions of one published scorer.
+
+    Attributes:
+        name: the ``--protocol`` name.
+        summary: one line: whose scorer it is.
+        reproduces: the published tables it reproduces.
+        ssim_downsample: ``ssim.m``'s automatic downsampling before SSIM.
+        y_channel: PSNR/SSIM on the evaluation Y (else on RGB).
+        pi_border: border shaved for NIQE, Ma and PI.
+        crop_border: border shaved for PSNR and SSIM; None: the scale.
+    """
+
+    name: str
+    summary: str
+    reproduces: str
+    ssim_downsample: bool
+    y_channel: bool = True
+    pi_border: int = 4
+    crop_border: int | None = None
+
+
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in (
+        Protocol(
+            "spsr",
+            "the SPSR papers' scorer: SSIM through ssim.m's automatic downsampling",
+            "CVPR 2020 Tables 1-2 and TPAMI 2021 Tables 1-7 (bicubic x4: Set5 28.42 / 0.8245, "
+            "Set14 0.7850)",
+            ssim_downsample=True,
+        ),
+        Protocol(
+            "basicsr",
+            "BasicSR's metric scripts: SSIM at full resolution",
+            "EDSR, RCAN, ESRGAN and most other SR tables (bicubic x4: Set5 28.42 / 0.8104, "
+            "Set14 0.704)",
+            ssim_downsample=False,
+        ),
+    )
+}
+DEFAULT_PROTOCOL = "spsr"
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """A protocol resolved for one scale, with any single conventions set on top of it.
+
+    Attributes:
+        protocol: the preset's name.
+        crop_border: border shaved for PSNR and SSIM.
+        y_channel: PSNR/SSIM on Y (else RGB).
+        pi_border: border shaved for NIQE, Ma and PI.
+        ssim_downsample: ``ssim.m``'s downsampling before SSIM.
+        overrides: the conventions that differ from the preset, in field order.
+    """
+
+    protocol: str
+    crop_border: int
+    y_channel: bool
+    pi_border: int
+    ssim_downsample: bool
+    overrides: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``spsr``, or ``spsr + crop_border=0, ssim_downsample=off`` with overrides."""
+        if not self.overrides:
+            return self.protocol
+        parts = []
+        for name in self.overrides:
+            value = getattr(self, name)
+            parts.append(f"{name}={('on' if value else 'off') if isinstance(value, bool) else value}")
+        return f"{self.protocol} + {', '.join(parts)}"
+
+    def describe(self) -> dict[str, object]:
+        """For a results file: the protocol, its overrides and the tables it reproduces."""
+        preset = PROTOCOLS[self.protocol]
+        return {
+            "name": self.protocol,
+            "label": self.label,
+            "summary": preset.summary,
+            "reproduces": preset.reproduces if not self.overrides else "none as such (overridden)",
+            "overrides": {name: getattr(self, name) for name in self.overrides},
+        }
+
+
+#: The conventions a protocol fixes that single options may override, in recording order.
+OVERRIDABLE = ("crop_border", "y_channel", "pi_border", "ssim_downsample")
+
+
+def protocol_names() -> tuple[str, ...]:
+    """The ``--protocol`` choices."""
+    return tuple(PROTOCOLS)
+
+
+def get_protocol(name: str) -> Protocol:
+    """The preset called ``name`` (case-insensitive).
+
+    Raises:
+        ConfigError: an unknown name.
+    """
+    protocol = PROTOCOLS.get(name.strip().lower())
+    if protocol is None:
+        raise ConfigError(
+            f"unknown protocol {name!r}; choose from {', '.join(PROTOCOLS)}"
+        )
+    return protocol
+
+
+def resolve_protocol(
+    name: str,
+    scale: int,
+    *,
+    crop_border: int | None = None,
+    y_channel: bool | None = None,
+    pi_border: int | None = None,
+    ssim_downsample: bool | None = None,
+) -> Scoring:
+    """The conventions of protocol ``name`` at ``scale``, with the given ones set on top.
+
+    Args:
+        name: a :data:`PROTOCOLS` name.
+        scale: the scale factor (the preset's PSNR/SSIM border when it has none of its own).
+        crop_border: override of the PSNR/SSIM border (None: the preset's).
+        y_channel: override (None: the preset's).
+        pi_border: override (None: the preset's).
+        ssim_downsample: override (None: the preset's).
+
+    Raises:
+        ConfigError: an unknown protocol or a negative border.
+    """
+    preset = get_protocol(name)
+    base = Scoring(
+        protocol=preset.name,
+        crop_border=scale if preset.crop_border is None else preset.crop_border,
+        y_channel=preset.y_channel,
+        pi_border=preset.pi_border,
+        ssim_downsample=preset.ssim_downsample,
+    )
+    given = {
+        "crop_border": crop_border,
+        "y_channel": y_channel,
+        "pi_border": pi_border,
+        "ssim_downsample": ssim_downsample,
+    }
+    for key in ("crop_border", "pi_border"):
+        value = given[key]
+        if value is not None and value < 0:
+            raise ConfigError(f"{key.replace('_', ' ')} must be >= 0, got {value}")
+    changed: dict[str, Any] = {k: v for k, v in given.items() if v is not None and v != getattr(base, k)}
+    overrides = tuple(k for k in OVERRIDABLE if k in changed)
+    return replace(base, **changed, overrides=overrides)
 
 
 def as_uint8_image(img: np.ndarray, name: str = "image") -> np.ndarray:
@@ -102,7 +277,7 @@ def gray_levels(img: np.ndarray) -> np.ndarray:
     if u8.ndim == 2:
         return u8.astype(np.float64)
     weights = np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
-    return np.clip(np.round(u8.astype(np.float64) @ weights), 0, 255)
+    return np.clip(round_half_away(u8.astype(np.float64) @ weights), 0, 255)
 
 
 def luminance(img: np.ndarray, y_channel: bool = True) -> np.ndarray:
@@ -126,3 +301,36 @@ def metric_channels(img: np.ndarray, y_channel: bool, crop_border: int) -> np.nd
         rgb = u8 if u8.ndim == 3 else np.repeat(u8[:, :, None], 3, axis=2)
         out = rgb.astype(np.float64)
     return shave(out, crop_border)
+
+
+def conventions_note(scoring: Scoring, metrics: tuple[str, ...] | list[str]) -> str:
+    """One line under a table of ``metrics``: the protocol and the conventions it scored with."""
+    parts = []
+    if any(m in metrics for m in ("psnr", "ssim")):
+        channel = "Y" if scoring.y_channel else "RGB"
+        parts.append(f"PSNR/SSIM on {channel}, border {scoring.crop_border} shaved")
+    if "ssim" in metrics:
+        parts.append(
+            "SSIM after ssim.m's downsampling" if scoring.ssim_downsample
+            else "SSIM at full resolution"
+        )
+    if any(m in metrics for m in ("niqe", "ma", "pi")):
+        parts.append(f"NIQE/Ma/PI on Y, border {scoring.pi_border} shaved")
+    if "lpips" in metrics:
+        parts.append("LPIPS on RGB")
+    return f"protocol {scoring.label}: " + "; ".join(parts)
+
+
+def scoring_from_settings(settings: dict[str, object]) -> Scoring | None:
+    """The :class:`Scoring` of a results file's ``settings`` (None for files without a protocol)."""
+    try:
+        return Scoring(
+            protocol=str(settings["protocol"]),
+            crop_border=int(settings["crop_border"]),  # type: ignore[call-overload]
+            y_channel=bool(settings["y_channel"]),
+            pi_border=int(settings["pi_border"]),  # type: ignore[call-overload]
+            ssim_downsample=bool(settings["ssim_downsample"]),
+            overrides=tuple(settings.get("overrides", ())),  # type: ignore[arg-type]
+        )
+    except (KeyError, TypeError, ValueError):
+        return None

@@ -259,18 +259,25 @@ def best_models(results: Iterable[DatasetResult]) -> dict[str, set[str]]:
     return best
 
 
-def results_csv(results: Sequence[DatasetResult]) -> str:
-    """Per-image scores as CSV: ``dataset, model, image, <metrics...>``."""
+def results_csv(results: Sequence[DatasetResult], protocol: str | None = None) -> str:
+    """Per-image scores as CSV: ``dataset, model, image, [protocol,] <metrics...>``.
+
+    Args:
+        results: the scores.
+        protocol: the protocol label (:attr:`Scoring.label`) for a ``protocol`` column; None: none.
+    """
     metrics: list[str] = []
     for r in results:
         for _, scores in r.images:
             metrics += [m for m in scores if m not in metrics]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["dataset", "model", "image", *metrics])
+    tag = [] if protocol is None else [protocol]
+    writer.writerow(["dataset", "model", "image", *(["protocol"] if tag else []), *metrics])
     for r in results:
         for name, scores in r.images:
-            writer.writerow([r.dataset, r.model, name, *(repr(scores.get(m, "")) for m in metrics)])
+            values = (repr(scores.get(m, "")) for m in metrics)
+            writer.writerow([r.dataset, r.model, name, *tag, *values])
     return buf.getvalue()
 
 
@@ -281,7 +288,8 @@ def _json_number(value: float) -> float | str:
 def results_json(
     results: Sequence[DatasetResult], suite: MetricSuite, extra: dict[str, object] | None = None
 ) -> str:
-    """Everything as JSON: settings, conventions, means and per-image scores per dataset and model."""
+    """Everything as JSON: protocol, settings, conventions, means and per-image scores per dataset
+    and model."""
     datasets: dict[str, dict[str, object]] = {}
     for r in results:
         entry = datasets.setdefault(r.dataset, {"models": {}, "best": {}})

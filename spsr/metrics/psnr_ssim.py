@@ -8,7 +8,10 @@ Two entry points share one implementation:
 
 SSIM is Wang et al. (2004): Gaussian window 11x11, sigma 1.5, ``K1 = 0.01``, ``K2 = 0.03``,
 ``L = 255``, statistics over the *valid* region (no padding), mean of the SSIM map; with ``--rgb``
-the mean over the three channels.
+the mean over the three channels. With ``downsample`` (the ``spsr`` protocol, the scorer of the
+CVPR 2020 and TPAMI 2021 tables) the images first go through the automatic downsampling of Wang's
+reference ``ssim.m`` (:func:`wang_downsample`); without it (``basicsr``) SSIM runs at full
+resolution.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from scipy.ndimage import correlate1d
 
 from spsr.metrics.conventions import MetricInputError, metric_channels, shave
 from spsr.ops import rgb_to_y_np
+from spsr.ops.rounding import round_half_away
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -34,6 +38,49 @@ def gaussian_kernel_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> np
     x = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
     g = np.exp(-(x**2) / (2.0 * sigma**2))
     return g / g.sum()
+
+
+def ssim_downsample_factor(height: int, width: int) -> int:
+    """``ssim.m``'s shrink factor ``f = max(1, round(min(M, N) / 256))``, with MATLAB's rounding
+    (``min = 640`` gives 3, not 2)."""
+    return max(1, int(round_half_away(min(height, width) / 256.0)))
+
+
+def mean_filter_same(x: np.ndarray, f: int) -> np.ndarray:
+    """MATLAB ``imfilter(x, ones(f, f) / f^2, 'symmetric', 'same')`` over the last two axes.
+
+    ``imfilter`` correlates with the kernel's origin at ``floor((f + 1) / 2)`` (1-based), so the
+    window of output pixel ``i`` (0-based) covers input pixels ``i - (f - 1) // 2 .. i + f // 2``:
+    centred for odd ``f``, one more pixel after than before for even ``f`` (``f = 2``: ``i, i + 1``).
+    'symmetric' pads by mirroring *with* the edge pixel (``... b a | a b ...``), as numpy's
+    ``'symmetric'`` does.
+    """
+    if f <= 1:
+        return x
+    before, after = (f - 1) // 2, f // 2
+    pad = [(0, 0)] * (x.ndim - 2) + [(before, after), (before, after)]
+    padded = np.pad(x, pad, mode="symmetric")
+    height, width = x.shape[-2], x.shape[-1]
+    rows = np.zeros(padded.shape[:-2] + (height, padded.shape[-1]))
+    for k in range(f):
+        rows += padded[..., k : k + height, :]
+    total = np.zeros(x.shape)
+    for k in range(f):
+        total += rows[..., :, k : k + width]
+    return total / float(f * f)
+
+
+def wang_downsample(x: np.ndarray) -> np.ndarray:
+    """The automatic downsampling of Wang's ``ssim.m`` over the last two axes.
+
+    ``f = max(1, round(min(M, N) / 256))``; if ``f > 1``, the f×f mean filter of
+    :func:`mean_filter_same`, then every f-th pixel from the first (MATLAB ``img(1:f:end, 1:f:end)``,
+    index 0 here). Images under 384 pixels on their short side are returned as they are.
+    """
+    f = ssim_downsample_factor(x.shape[-2], x.shape[-1])
+    if f == 1:
+        return x
+    return mean_filter_same(x, f)[..., ::f, ::f]
 
 
 def _filter_valid(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -102,7 +149,13 @@ def calculate_psnr(sr: np.ndarray, hr: np.ndarray, crop_border: int, y_channel: 
     return float(_psnr_from_mse(np.mean((a - b) ** 2)))
 
 
-def calculate_ssim(sr: np.ndarray, hr: np.ndarray, crop_border: int, y_channel: bool = True) -> float:
+def calculate_ssim(
+    sr: np.ndarray,
+    hr: np.ndarray,
+    crop_border: int,
+    y_channel: bool = True,
+    downsample: bool = True,
+) -> float:
     """SSIM (Wang et al.) of an SR image against its HR image, in the papers' convention.
 
     Args:
@@ -110,6 +163,8 @@ def calculate_ssim(sr: np.ndarray, hr: np.ndarray, crop_border: int, y_channel: 
         hr: the reference, same size.
         crop_border: pixels shaved from every side.
         y_channel: compare the Y channel (papers); False averages SSIM over R, G, B.
+        downsample: ``ssim.m``'s automatic downsampling of the shaved images first
+            (:func:`wang_downsample`; the ``spsr`` protocol); False: full resolution (``basicsr``).
 
     Returns:
         Mean SSIM in [-1, 1].
@@ -117,6 +172,8 @@ def calculate_ssim(sr: np.ndarray, hr: np.ndarray, crop_border: int, y_channel: 
     _check_pair(np.asarray(sr), np.asarray(hr))
     a = np.moveaxis(metric_channels(sr, y_channel, crop_border), -1, 0)
     b = np.moveaxis(metric_channels(hr, y_channel, crop_border), -1, 0)
+    if downsample:
+        a, b = wang_downsample(a), wang_downsample(b)
     return float(ssim_map(a, b).mean())
 
 
@@ -158,10 +215,14 @@ def psnr_batch(
 
 
 def ssim_batch(
-    sr: torch.Tensor, hr: torch.Tensor, crop_border: int, y_channel: bool = True
+    sr: torch.Tensor,
+    hr: torch.Tensor,
+    crop_border: int,
+    y_channel: bool = True,
+    downsample: bool = True,
 ) -> torch.Tensor:
     """Per-image SSIM of two ``(N, 3, H, W)`` batches in [0, 1]; same numbers as
-    :func:`calculate_ssim` on the 8-bit images.
+    :func:`calculate_ssim` on the 8-bit images (``downsample`` as there).
 
     Returns:
         float64 tensor ``(N,)``.
@@ -169,4 +230,6 @@ def ssim_batch(
     _check_batch(sr, hr)
     a = _batch_channels(sr, y_channel, crop_border)
     b = _batch_channels(hr, y_channel, crop_border)
+    if downsample:
+        a, b = wang_downsample(a), wang_downsample(b)
     return torch.from_numpy(ssim_map(a, b).mean(axis=(1, 2, 3)))

@@ -12,7 +12,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from spsr.errors import ConfigError
-from spsr.metrics.conventions import CONVENTIONS, luminance, shave
+from spsr.metrics.conventions import (
+    CONVENTIONS,
+    DEFAULT_PROTOCOL,
+    OVERRIDABLE,
+    Scoring,
+    luminance,
+    resolve_protocol,
+    shave,
+)
 from spsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
 
 
@@ -70,7 +78,7 @@ def parse_metrics(spec: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class EvalSettings:
-    """How a suite scores.
+    """How a suite scores. Build it with :meth:`for_protocol`, which resolves the conventions.
 
     Attributes:
         metrics: names, from :func:`parse_metrics`.
@@ -80,6 +88,14 @@ class EvalSettings:
         lpips_backbone: AlexNet weights file; None: torchvision's cache.
         ma_model: Ma's ``model.mat``; None: the cache folder.
         device: where LPIPS runs.
+        protocol: the protocol the conventions come from (``spsr``, ``basicsr``).
+        ssim_downsample: ``ssim.m``'s automatic downsampling before SSIM; None: the protocol's.
+        overrides: conventions set on top of the protocol (see :class:`Scoring`); a
+            ``y_channel``, ``pi_border`` or ``ssim_downsample`` that differs from the protocol's
+            is added by itself, so the recorded protocol never claims what was not done.
+
+    Raises:
+        ConfigError: an unknown protocol.
     """
 
     metrics: tuple[str, ...]
@@ -89,6 +105,76 @@ class EvalSettings:
     lpips_backbone: str | None = None
     ma_model: str | None = None
     device: str = "cpu"
+    protocol: str = DEFAULT_PROTOCOL
+    ssim_downsample: bool | None = None
+    overrides: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        preset = resolve_protocol(self.protocol, max(1, self.crop_border))
+        object.__setattr__(self, "protocol", preset.protocol)
+        if self.ssim_downsample is None:
+            object.__setattr__(self, "ssim_downsample", preset.ssim_downsample)
+        differ = {
+            k for k in ("y_channel", "pi_border", "ssim_downsample")
+            if getattr(self, k) != getattr(preset, k)
+        }
+        if differ - set(self.overrides):
+            wanted = set(self.overrides) | differ
+            object.__setattr__(self, "overrides", tuple(k for k in OVERRIDABLE if k in wanted))
+
+    @classmethod
+    def for_protocol(
+        cls,
+        metrics: tuple[str, ...],
+        scale: int,
+        protocol: str = DEFAULT_PROTOCOL,
+        *,
+        crop_border: int | None = None,
+        y_channel: bool | None = None,
+        pi_border: int | None = None,
+        ssim_downsample: bool | None = None,
+        lpips_backbone: str | None = None,
+        ma_model: str | None = None,
+        device: str = "cpu",
+    ) -> EvalSettings:
+        """Settings with the conventions of ``protocol`` at ``scale``; the convention arguments
+        that are not None override the preset's (:func:`resolve_protocol`).
+
+        Raises:
+            ConfigError: an unknown protocol or a negative border.
+        """
+        scoring = resolve_protocol(
+            protocol,
+            scale,
+            crop_border=crop_border,
+            y_channel=y_channel,
+            pi_border=pi_border,
+            ssim_downsample=ssim_downsample,
+        )
+        return cls(
+            metrics=metrics,
+            crop_border=scoring.crop_border,
+            y_channel=scoring.y_channel,
+            pi_border=scoring.pi_border,
+            lpips_backbone=lpips_backbone,
+            ma_model=ma_model,
+            device=device,
+            protocol=scoring.protocol,
+            ssim_downsample=scoring.ssim_downsample,
+            overrides=scoring.overrides,
+        )
+
+    @property
+    def scoring(self) -> Scoring:
+        """The resolved conventions."""
+        return Scoring(
+            self.protocol,
+            self.crop_border,
+            self.y_channel,
+            self.pi_border,
+            bool(self.ssim_downsample),
+            self.overrides,
+        )
 
 
 class MetricSuite:
@@ -153,7 +239,9 @@ class MetricSuite:
         if "psnr" in s.metrics:
             out["psnr"] = calculate_psnr(sr, hr, s.crop_border, s.y_channel)  # type: ignore[arg-type]
         if "ssim" in s.metrics:
-            out["ssim"] = calculate_ssim(sr, hr, s.crop_border, s.y_channel)  # type: ignore[arg-type]
+            out["ssim"] = calculate_ssim(
+                sr, hr, s.crop_border, s.y_channel, bool(s.ssim_downsample)  # type: ignore[arg-type]
+            )
         if self.lpips is not None:
             out["lpips"] = self.lpips(sr, hr)  # type: ignore[arg-type]
         if any(m in s.metrics for m in ("niqe", "ma", "pi")):
@@ -180,12 +268,16 @@ class MetricSuite:
         """The settings and conventions, for a results file."""
         settings = asdict(self.settings)
         settings["metrics"] = list(self.metrics)
+        settings["overrides"] = list(self.settings.overrides)
         conventions = {
             k: v for k, v in CONVENTIONS.items() if k not in ALL_METRICS or k in self.metrics
         }
         if not self.settings.y_channel:
             conventions["y_channel"] = "not used for PSNR/SSIM (--rgb); NIQE/Ma/PI still on Y"
+        if "ssim" not in self.metrics:
+            conventions.pop("ssim_downsample")
         return {
+            "protocol": self.settings.scoring.describe(),
             "settings": settings,
             "conventions": conventions,
             "better": {m: "higher" if METRICS[m].higher_is_better else "lower" for m in self.metrics},

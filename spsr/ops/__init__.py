@@ -1,4 +1,4 @@
-"""Image operators: gradient map M(·), MATLAB bicubic resize, MATLAB colour conversion.
+"""Image operators: gradient map M(·), MATLAB bicubic resize, MATLAB colour conversion and rounding.
 
 Names are loaded on first use, so importing one numpy-only helper does not import torch.
 """
@@ -19,6 +19,7 @@ _WHERE = {
     "mod_crop": "resize",
     "output_size": "resize",
     "resize_matrix": "resize",
+    "round_half_away": "rounding",
 }
 
 __all__ = sorted(_WHERE)

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from spsr.ops.rounding import round_half_away
+
 if TYPE_CHECKING:
     import torch
 
@@ -30,9 +32,10 @@ def rgb_to_y_np(img: np.ndarray) -> np.ndarray:
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)
     if img.dtype == np.uint8:
-        # MATLAB's exact arithmetic for uint8: (w/255)·RGB in 0..255 plus 16, rounded half up.
+        # MATLAB's arithmetic for uint8 (imlincomb): (w/255)·RGB in 0..255 plus 16 in double,
+        # rounded halves away from zero.
         rgb = img.astype(np.float64)
         y = rgb @ (np.asarray(_Y_WEIGHTS) / 255.0) + 16.0
-        return np.clip(np.floor(y + 0.5), 0, 255).astype(np.uint8)
+        return np.clip(round_half_away(y), 0, 255).astype(np.uint8)
     rgb = img.astype(np.float64)
     return (16.0 + rgb @ np.asarray(_Y_WEIGHTS)) / 255.0

@@ -51,6 +51,13 @@ def model_scores(scores_json: Path, label: str) -> dict[str, dict[str, float]]:
     return out
 
 
+def scores_protocol(scores_json: Path) -> str:
+    """The protocol label the scores of an ``spsr eval --json`` file were made under; files written
+    before ``spsr eval`` recorded one scored SSIM at full resolution, i.e. under ``basicsr``."""
+    protocol = json.loads(scores_json.read_text()).get("protocol")
+    return str(protocol["label"]) if isinstance(protocol, dict) and "label" in protocol else "basicsr"
+
+
 def bundle(run: Path, output: Path, name: str, upstream: Sequence[Path], scores: Path | None,
            pipeline: str) -> dict[str, Any]:
     """Write ``run``'s generator to ``output`` with the pipeline's provenance; returns it."""
@@ -72,6 +79,7 @@ def bundle(run: Path, output: Path, name: str, upstream: Sequence[Path], scores:
     }
     if scores is not None:
         provenance["scores"] = model_scores(scores, run.name)
+        provenance["scores_protocol"] = scores_protocol(scores)
     save_weights(output, loaded.model, loaded.spec, provenance=provenance)
     return provenance
 

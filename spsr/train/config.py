@@ -32,6 +32,7 @@ from spsr.archs.init import INIT_SCHEMES
 from spsr.archs.registry import arch_names, backbone_names, default_blocks
 from spsr.data.moa import MOA_OPS
 from spsr.errors import ConfigError
+from spsr.metrics.conventions import protocol_names
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 # The generators, backbones and their usual block counts come from the architecture registry
@@ -184,6 +185,8 @@ class DataConfig:
         val_limit: validate on at most N images (0: all).
         val_tile: tile size of validation inference, in LR pixels.
         val_precision: ``auto`` | ``fp32`` | ``bf16`` | ``fp16`` for validation inference.
+        val_protocol: scoring protocol of validation, as ``spsr eval --protocol`` (``spsr``: the
+            CVPR 2020 / TPAMI 2021 tables' SSIM; ``basicsr``: SSIM at full resolution).
         moa: MoA, a mixture of augmentations applied to every training batch
             (:mod:`spsr.data.moa`; seed 003).
         moa_ops: the operations MoA draws from (``cutblur`` needs a generator with the desubpixel
@@ -201,6 +204,7 @@ class DataConfig:
     val_limit: int = 0
     val_tile: int = 128
     val_precision: str = "auto"
+    val_protocol: str = "spsr"
     moa: bool = False
     moa_ops: list[str] = field(default_factory=lambda: list(MOA_OPS))
     moa_prob: float = 1.0
@@ -534,6 +538,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError("run.checkpoint_minutes must be >= 0 (0 switches timed checkpoints off)")
     if d.val_every < 1:
         raise ConfigError("data.val_every must be positive")
+    if d.val_protocol not in protocol_names():
+        raise ConfigError(_unknown("validation protocol", d.val_protocol, list(protocol_names())))
     if not 0.0 <= r.ema < 1.0:
         raise ConfigError("run.ema is a decay in [0, 1) (0 switches EMA off)")
     if r.nan_patience < 1:

@@ -462,7 +462,7 @@ class Trainer:
             d = self.cfg.data
             metrics = evaluate_generator(
                 self._export_module(), self.val_images, self.cfg.model.scale, self.dist.device,
-                tile=d.val_tile, precision=d.val_precision,
+                tile=d.val_tile, precision=d.val_precision, protocol=d.val_protocol,
             )
             is_best = self.best is None or metrics["psnr"] > self.best["psnr"]
             if is_best:

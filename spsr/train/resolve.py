@@ -25,6 +25,7 @@ RESUME_OVERRIDABLE = frozenset({
     "run.iterations", "run.checkpoint_every", "run.checkpoint_minutes", "run.keep_states",
     "run.log_every", "run.device", "run.nan_patience", "data.path", "data.workers",
     "data.val_dir", "data.val_every", "data.val_limit", "data.val_tile", "data.val_precision",
+    "data.val_protocol",
 })
 
 

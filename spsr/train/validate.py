@@ -3,8 +3,9 @@
 Each HR image is mod-cropped and degraded with the MATLAB bicubic (:func:`spsr.ops.bicubic_degrade`),
 the LR image is super-resolved with tiled inference (:class:`spsr.infer.TiledUpscaler`, so large
 images never run out of memory), the result is rounded to 8 bits and scored with
-:func:`spsr.metrics.calculate_psnr` / :func:`spsr.metrics.calculate_ssim` on the Y channel with a
-``scale``-pixel border shaved: the same numbers ``spsr eval`` reports for the saved weights.
+:func:`spsr.metrics.calculate_psnr` / :func:`spsr.metrics.calculate_ssim` under a scoring protocol
+resolved by :func:`spsr.metrics.conventions.resolve_protocol` (``data.val_protocol``, default
+``spsr``): the same numbers ``spsr eval --protocol`` reports for the saved weights.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch import nn
 
 from spsr.data.image_io import from_tensor, is_image_file, read_rgb, to_tensor
 from spsr.errors import ConfigError
+from spsr.metrics.conventions import DEFAULT_PROTOCOL, resolve_protocol
 from spsr.ops import bicubic_degrade
 
 
@@ -81,8 +83,9 @@ def evaluate_generator(
     device: torch.device | str = "cpu",
     tile: int = 128,
     precision: str = "auto",
-) -> dict[str, float]:
-    """Mean PSNR / SSIM (Y, border ``scale``) of a generator on validation pairs.
+    protocol: str = DEFAULT_PROTOCOL,
+) -> dict[str, float | str]:
+    """Mean PSNR / SSIM of a generator on validation pairs, under ``protocol`` at ``scale``.
 
     The model is copied first, so the training copy keeps its mode, memory format and device.
 
@@ -93,13 +96,18 @@ def evaluate_generator(
         device: where to run inference.
         tile: tile size in LR pixels.
         precision: ``auto`` | ``fp32`` | ``bf16`` | ``fp16``.
+        protocol: the scoring protocol (``spsr`` | ``basicsr``).
 
     Returns:
-        ``{"psnr", "ssim", "images", "seconds"}``.
+        ``{"psnr", "ssim", "protocol", "images", "seconds"}``.
+
+    Raises:
+        ConfigError: an unknown protocol, or an SR image of the wrong size.
     """
     from spsr.infer import TiledUpscaler
     from spsr.metrics import calculate_psnr, calculate_ssim
 
+    conv = resolve_protocol(protocol, scale)
     t0 = time.monotonic()
     module = model.module if hasattr(model, "module") else model
     frozen = copy.deepcopy(module).float()
@@ -113,12 +121,15 @@ def evaluate_generator(
             raise ConfigError(
                 f"validation image {image.name}: SR {sr.shape} does not match HR {image.hr.shape}"
             )
-        psnrs.append(float(calculate_psnr(sr, image.hr, crop_border=scale, y_channel=True)))
-        ssims.append(float(calculate_ssim(sr, image.hr, crop_border=scale, y_channel=True)))
+        psnrs.append(float(calculate_psnr(sr, image.hr, conv.crop_border, conv.y_channel)))
+        ssims.append(
+            float(calculate_ssim(sr, image.hr, conv.crop_border, conv.y_channel, conv.ssim_downsample))
+        )
     del frozen, upscaler
     return {
         "psnr": float(np.mean(psnrs)),
         "ssim": float(np.mean(ssims)),
+        "protocol": conv.label,
         "images": len(images),
         "seconds": round(time.monotonic() - t0, 3),
     }
