@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,8 +20,41 @@ from rich.progress import (
 
 from spsr.errors import SpsrError
 
-console = Console()
-err_console = Console(stderr=True)
+# Width given to rendering when the output is not a terminal: wide enough that no line of ours or
+# of a table is ever folded, so logs stay one record per line for grep and copy-paste.
+PLAIN_WIDTH = 100_000
+
+
+class AdaptiveConsole(Console):
+    """A rich console on a terminal; plain, unwrapped lines when its stream is a file or a pipe.
+
+    The decision is taken at every print, on the stream of that moment (``sys.stdout`` or
+    ``sys.stderr`` may be swapped, e.g. by a test runner). Off a terminal rich already drops colour
+    and cursor codes; this also stops it from hard-wrapping at 80 columns (or ``$COLUMNS``).
+    """
+
+    @property  # type: ignore[override]
+    def soft_wrap(self) -> bool:
+        return self._soft_wrap_default or not self.is_terminal
+
+    @soft_wrap.setter
+    def soft_wrap(self, value: bool) -> None:
+        self._soft_wrap_default = value
+
+    @property  # type: ignore[override]
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)  # type: ignore[attr-defined]
+        if self.is_terminal:
+            return size
+        return ConsoleDimensions(PLAIN_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+console = AdaptiveConsole()
+err_console = AdaptiveConsole(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
