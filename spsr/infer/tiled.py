@@ -11,6 +11,7 @@ out-of-memory the current tiles are split in half and processing continues from 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -20,6 +21,10 @@ from spsr.archs import sr_of
 from spsr.errors import ConfigError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+TileCallback = Callable[[int, int], None]
+"""Called as ``on_tiles(done, total)`` after each batch of tiles (``total`` grows if an
+out-of-memory split re-plans the remaining tiles); the library itself never prints."""
 
 
 @dataclass(frozen=True)
@@ -155,21 +160,27 @@ class TiledUpscaler:
             out = sr_of(self.model(x))
         return out.float()
 
-    def __call__(self, img: torch.Tensor) -> torch.Tensor:
-        """Upscale ``(3, H, W)`` or ``(N, 3, H, W)`` float in [0, 1]; returns the SR image clamped to [0, 1]."""
+    def __call__(self, img: torch.Tensor, on_tiles: TileCallback | None = None) -> torch.Tensor:
+        """Upscale ``(3, H, W)`` or ``(N, 3, H, W)`` float in [0, 1]; returns the SR image clamped to [0, 1].
+
+        ``on_tiles(done, total)`` reports progress within an image (an untiled image is one tile).
+        """
         with torch.inference_mode():
             if img.dim() == 3:
-                return self._upscale_one(img).clamp_(0, 1)
-            return torch.stack([self._upscale_one(b) for b in img]).clamp_(0, 1)
+                return self._upscale_one(img, on_tiles).clamp_(0, 1)
+            return torch.stack([self._upscale_one(b, on_tiles) for b in img]).clamp_(0, 1)
 
-    def _upscale_one(self, img: torch.Tensor) -> torch.Tensor:
+    def _upscale_one(self, img: torch.Tensor, on_tiles: TileCallback | None = None) -> torch.Tensor:
         c, h, w = img.shape
         if self.tile == 0 or (h <= self.tile and w <= self.tile):
-            return self._whole(img)
+            return self._whole(img, on_tiles)
         s = self.scale
         acc = torch.zeros(c, h * s, w * s)
         weight = torch.zeros(1, h * s, w * s)
         pending = plan_tiles(h, w, self.tile, self.overlap)
+        done = 0
+        if on_tiles is not None:
+            on_tiles(0, len(pending))
         while pending:
             group = self._next_group(pending)
             try:
@@ -178,6 +189,9 @@ class TiledUpscaler:
                 torch.cuda.empty_cache()
                 self._shrink(group, pending, h, w)
                 continue
+            done += len(group)
+            if on_tiles is not None:
+                on_tiles(done, done + len(pending))
             for r, out in zip(group, outs):
                 oy, ox = (r.y0 - r.cy0) * s, (r.x0 - r.cx0) * s
                 core = out[:, oy:oy + (r.y1 - r.y0) * s, ox:ox + (r.x1 - r.x0) * s]
@@ -188,15 +202,20 @@ class TiledUpscaler:
                 weight[:, r.y0 * s:r.y1 * s, r.x0 * s:r.x1 * s] += win
         return acc.div_(weight)
 
-    def _whole(self, img: torch.Tensor) -> torch.Tensor:
+    def _whole(self, img: torch.Tensor, on_tiles: TileCallback | None = None) -> torch.Tensor:
+        if on_tiles is not None:
+            on_tiles(0, 1)
         try:
-            return self._run(img.unsqueeze(0))[0].cpu()
+            out = self._run(img.unsqueeze(0))[0].cpu()
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             if self.tile == 0:
                 raise
             self.tile = max(self.overlap * 2 + 1, self.tile // 2)
-            return self._upscale_one(img)
+            return self._upscale_one(img, on_tiles)
+        if on_tiles is not None:
+            on_tiles(1, 1)
+        return out
 
     def _next_group(self, pending: list[Region]) -> list[Region]:
         shape = pending[0].input_shape
