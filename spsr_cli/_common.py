@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+import typer.core
 from rich.console import Console, ConsoleDimensions
 from rich.progress import (
     BarColumn,
@@ -96,6 +97,61 @@ def progress(quiet: bool = False, *extra_columns: Any) -> Progress:
         disable=quiet or not err_console.is_terminal,
         transient=False,
     )
+
+
+def _flag_without_placeholder(param: Any) -> Any:
+    if isinstance(param, typer.core.TyperOption) and param.is_flag and param.metavar is None:
+        param.metavar = ""
+    return param
+
+
+class SpsrGroup(typer.core.TyperGroup):
+    """The command group (``spsr``, ``spsr user-study-sheet``): flags without ``<bool>``."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return [_flag_without_placeholder(p) for p in super().get_params(ctx)]
+
+
+class SpsrCommand(typer.core.TyperCommand):
+    """A subcommand whose help reads like a conventional Unix one.
+
+    The usage line names arguments ``INPUTS [OUTPUT]`` (required bare, optional in brackets, a
+    list with ``...``), not ``{inputs}``; on/off flags show no ``<bool>`` value placeholder, since
+    they take no value.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, typer.core.TyperArgument) and param.metavar is None:
+                param.metavar = (param.name or "").upper()
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return [_flag_without_placeholder(p) for p in super().get_params(ctx)]
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, typer.core.TyperArgument):
+                name = param.metavar or (param.name or "").upper()
+                if param.nargs != 1:
+                    name += "..."
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+
+DEVICE_HELP = "auto (a CUDA GPU if there is one, else the CPU), cpu, cuda or cuda:N."
+
+
+def pick_device(device: str) -> str:
+    """Resolve ``--device``: ``auto`` is the first CUDA GPU when there is one, else the CPU."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise fail(f"--device {device} asked for, but no CUDA GPU is available")
+    return device
 
 
 def is_tty() -> bool:

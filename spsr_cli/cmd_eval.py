@@ -22,7 +22,7 @@ if TYPE_CHECKING:
         Upscaler,
     )
     from spsr.metrics.registry import MetricSuite
-from spsr_cli._common import console, err_console, guarded, progress
+from spsr_cli._common import DEVICE_HELP, console, err_console, guarded, pick_device, progress
 
 BASELINES = ("bicubic",)
 
@@ -119,7 +119,7 @@ def evaluate(
     save_sr: Annotated[Path | None, typer.Option(
         help="Keep the upscaled images under DIR/<model>/<dataset>/.")] = None,
     tile: Annotated[int, typer.Option(min=0, help="Tile size in LR pixels (0: whole image).")] = 256,
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA).")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -158,6 +158,7 @@ def evaluate(
     if save_sr is not None and hr is not None:
         raise ConfigError("--save-sr keeps upscaled images; with --hr nothing is upscaled")
 
+    device = pick_device(device)
     settings = EvalSettings(
         metrics=parse_metrics(metrics),
         crop_border=scale if crop_border is None else crop_border,

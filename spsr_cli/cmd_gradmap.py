@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from spsr_cli._common import console, err_console, fail, guarded
+from spsr_cli._common import DEVICE_HELP, console, err_console, fail, guarded
 
 
 @guarded
@@ -19,7 +19,7 @@ def gradmap(
     padding: Annotated[int, typer.Option(help="Gradient operator padding: 1 (paper) or 2 (official loss form).")] = 1,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     tile: Annotated[int, typer.Option(help="Tile size for the SR part of panels (0 = whole image).")] = 256,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs.")] = False,
 ) -> None:
     """Write gradient maps M(·) of images; with --weights, panels like the papers' figures.
@@ -27,7 +27,7 @@ def gradmap(
     [bold]Examples[/]
 
       spsr gradmap photo.png photo_grad.png
-      spsr gradmap lr/ panels/ --weights default --hr hr/
+      spsr gradmap lr/ panels/ --weights perceptual --hr hr/
     """
     import torch
 
@@ -37,7 +37,7 @@ def gradmap(
     from spsr.infer import TiledUpscaler, load_model
     from spsr.infer.files import find_inputs, plan_jobs
     from spsr.infer.gradmap import comparison_panel, gradient_picture
-    from spsr_cli.cmd_upscale import pick_device
+    from spsr_cli._common import pick_device
 
     if padding not in (1, 2):
         raise fail("--padding must be 1 or 2")
