@@ -2,7 +2,7 @@
 
 Training runs the ``nse`` stage on the training engine (resume, logs, progress, DDP under
 torchrun) and writes ``RUN/nse.safetensors``, what ``spsr train --variant p|j --nse RUN`` takes.
-``--evaluate`` scores the NSE of ``RUN`` as the papers do (seed 001 §5.2, App. B.2): a predictor and
+``--evaluate`` scores the NSE of ``RUN`` as the papers do (TPAMI 2021 §5.2, App. B.2): a predictor and
 a jigsaw classifier re-fitted on DATA with the extractor frozen, then contrastive top-1 accuracy on
 200×200 crops and jigsaw accuracy on 84×84 crops of each ``--test`` set.
 """

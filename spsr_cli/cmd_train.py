@@ -55,7 +55,7 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON 
 VARIANT_SUMMARIES = {
     "esrgan": "ESRGAN: L1 + VGG19 perceptual + RaGAN (RRDBNet)",
     "g": "SPSR-G: ESRGAN losses + gradient pixel/adversarial + branch L1 (SPSR generator)",
-    "u": "seed 003: SPSR (desubpixel head) + U-Net D (hinge, CutMix) + LPIPS + feature matching"
+    "u": "the U-Net follow-up: SPSR (desubpixel head) + U-Net D (hinge, CutMix) + LPIPS + feature matching"
     " + gradient losses, MoA",
     "p": "SPSR-P: L1 + perceptual + structure loss on an NSE by contrastive prediction",
     "j": "SPSR-J: as p, with an NSE trained by jigsaw puzzles",
@@ -149,7 +149,7 @@ def _resume_args(argv: list[str], run_dir: Path) -> list[str]:
 def train(
     data: Data = None,
     output: Output = ...,  # type: ignore[assignment]
-    variant: Annotated[Optional[str], typer.Option("--variant", "-v", help=_VARIANT_HELP, show_default=False)] = None,
+    variant: Annotated[Optional[str], typer.Option("--variant", "-V", help=_VARIANT_HELP, show_default=False)] = None,
     resume: Resume = False,
     config: ConfigFile = None,
     init: Init = None,
@@ -185,7 +185,7 @@ def train(
     quiet: Quiet = False,
     as_json: JsonOut = False,
 ) -> None:
-    """Train a perceptual SR model: ESRGAN (--variant esrgan), SPSR-G (--variant g) or seed 003's
+    """Train a perceptual SR model: ESRGAN (--variant esrgan), SPSR-G (--variant g) or the U-Net follow-up's
     U-Net variant (--variant u: U-Net D, LPIPS, feature matching, desubpixel head, MoA).
 
     Losses and weights as the papers (SPSR-G: pixel L1 0.01, VGG19 conv5_4 L1 1, RaGAN 0.005,

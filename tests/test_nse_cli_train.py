@@ -1,5 +1,5 @@
 """`spsr train --variant p|j|r|vgg|resnet` end to end on a tiny patch store: the structure loss
-replaces the image / gradient adversarial and gradient pixel terms (seed 001 eq. 17), the NSE
+replaces the image / gradient adversarial and gradient pixel terms (TPAMI 2021 eq. 17), the NSE
 comes from `--nse`, resume keeps the extractor it started with, and user errors are one line."""
 
 from __future__ import annotations

@@ -377,7 +377,7 @@ def load_init(model: nn.Module, spec: ArchSpec, source: str | os.PathLike[str]) 
 
     The same architecture loads strictly. A plain backbone (RRDB/EDSR/SRResNet) checkpoint fills
     the SR branch of an SPSR generator with that backbone (its image conv is not used). For a
-    generator with the desubpixel head (seed 003) the first convs of a checkpoint without it are
+    generator with the desubpixel head (the U-Net follow-up) the first convs of a checkpoint without it are
     spread over the ``scale²`` sub-pixel positions (see :func:`spread_to_desubpixel_head`).
 
     Returns:

@@ -1,4 +1,4 @@
-"""LPIPS (AlexNet, v0.1) as a perceptual loss (seed 003 eq. 6).
+"""LPIPS (AlexNet, v0.1) as a perceptual loss (the U-Net follow-up, eq. 6).
 
 The network comes from :func:`spsr.losses.lpips_net.load_lpips_alex`, the same loader the LPIPS
 metric uses; it stays frozen and in eval mode (its dropout off) whatever mode the owner is in.

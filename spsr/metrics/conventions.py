@@ -1,6 +1,6 @@
 """The one place that decides how an image becomes the numbers a metric sees.
 
-The papers' tables only compare under these conventions (REFERENCE §7):
+The papers' tables only compare under these conventions (CVPR 2020 §4.1, TPAMI 2021 §5.1):
 
 * 8-bit images. A float image in [0, 1] is first quantised to 8 bits (``round(x * 255)``), as if it
   had been saved, so a tensor and the file written from it score the same.

@@ -1,4 +1,4 @@
-"""The rank-distribution chart (as seed 001 Fig. 9): one stacked bar per method, drawn with Pillow.
+"""The rank-distribution chart (as TPAMI 2021 Fig. 9): one stacked bar per method, drawn with Pillow.
 
 Each bar is 100 % of that method's votes, split by the rank it received: rank 1 (best) at the
 bottom in the darkest colour, the worst rank on top in the lightest.

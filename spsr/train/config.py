@@ -3,7 +3,7 @@
 A configuration is a :class:`TrainConfig` made of sections (``model``, ``d``, ``optim``, ``loss``,
 ``data``, ``run``). It is built in layers, each overriding the previous one:
 
-1. the defaults below (SPSR-G as published, REFERENCE §4);
+1. the defaults below (SPSR-G as published, CVPR 2020 §4.1);
 2. the named preset of the variant (:func:`spsr.train.variants.preset`);
 3. an optional TOML file with the same sections (:func:`load_toml`);
 4. command-line flags and ``--set section.key=value`` (:func:`apply_overrides`).
@@ -87,7 +87,7 @@ class DiscriminatorConfig:
 
 @dataclass
 class OptimConfig:
-    """Adam and the MultiStepLR schedule (REFERENCE §4).
+    """Adam and the MultiStepLR schedule (CVPR 2020 §4.1).
 
     Attributes:
         lr_g, lr_d: learning rates of the generator and of every discriminator.
@@ -112,13 +112,13 @@ class OptimConfig:
 
 @dataclass
 class LossConfig:
-    """Loss weights and forms (SPSR-G, seed 000 eq. 10; 0 switches a term off).
+    """Loss weights and forms (SPSR-G, CVPR 2020 eq. 10; 0 switches a term off).
 
     Attributes:
         pixel: β_I, weight of the pixel loss on the SR image.
         pixel_criterion: ``l1`` | ``l2`` | ``charbonnier``.
         perceptual: weight of the perceptual loss.
-        perceptual_net: ``vgg`` (L1 on VGG19 features), ``lpips`` (LPIPS AlexNet v0.1, seed 003),
+        perceptual_net: ``vgg`` (L1 on VGG19 features), ``lpips`` (LPIPS AlexNet v0.1, the U-Net follow-up),
             ``none`` (train without a perceptual loss), or ``vgg_random`` / ``lpips_random``
             (random backbone weights: for smoke tests and benchmarks only, reads no file).
         perceptual_layer: VGG19 layer (``conv5_4``: before the ReLU).
@@ -163,7 +163,7 @@ class DataConfig:
         val_tile: tile size of validation inference, in LR pixels.
         val_precision: ``auto`` | ``fp32`` | ``bf16`` | ``fp16`` for validation inference.
         moa: MoA, a mixture of augmentations applied to every training batch
-            (:mod:`spsr.data.moa`; seed 003).
+            (:mod:`spsr.data.moa`; the U-Net follow-up).
         moa_ops: the operations MoA draws from (``cutblur`` needs a generator with the desubpixel
             head and is skipped for the others).
         moa_prob: probability that a batch is augmented at all.
@@ -423,7 +423,7 @@ def parse_set_options(items: list[str] | None) -> dict[str, str]:
 
 
 def set_backbone(cfg: TrainConfig, backbone: str) -> None:
-    """Put a plain backbone under the configured generator (seed 001, Appendix D).
+    """Put a plain backbone under the configured generator (TPAMI 2021, Appendix D).
 
     For an SPSR generator it becomes the SR branch's backbone; for a plain generator it becomes
     the generator itself (``esrgan --backbone edsr`` trains EDSR-GAN). The block count follows

@@ -3,7 +3,7 @@
 Variants (``spsr pretrain-nse --task``):
 
 * ``contrastive`` (F_P, SPSR-P): InfoNCE with τ = 64 on 420×420 crops (≈10 000 negatives per
-  anchor), batch 48, Adam lr 1e-3 × 0.2 every 20 epochs (seed 001 §5.1);
+  anchor), batch 48, Adam lr 1e-3 × 0.2 every 20 epochs (TPAMI 2021 §5.1);
 * ``jigsaw`` (F_J, SPSR-J): 2×2 jigsaw over the 24 permutations, batch 48, lr 1e-4 decayed every 30
   epochs. The paper gives neither the decay factor nor the jigsaw training crop: 0.2 as for
   contrastive prediction, and 84×84, the jigsaw evaluation crop.
