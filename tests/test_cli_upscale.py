@@ -153,8 +153,8 @@ def test_samples_with_the_default_model(tmp_path: Path) -> None:
     code, out = _run("upscale", "--samples", tmp_path / "out")
     assert code == 0, out
     outs = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert outs == ["astronaut_lr.png", "chelsea_lr.png", "coffee_lr.png"]
-    assert read_image(tmp_path / "out" / "astronaut_lr.png").pixels.shape == (512, 512, 3)
+    assert outs == ["astronaut.png", "chelsea.png", "coffee.png"]
+    assert read_image(tmp_path / "out" / "astronaut.png").pixels.shape == (512, 512, 3)
 
 
 def test_gradmap_pictures_and_panels(tmp_path: Path, photo: np.ndarray, tiny_spsr_weights: Path) -> None:
