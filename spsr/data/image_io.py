@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from spsr.atomic import write_bytes_atomic
 from spsr.errors import ImageReadError
 
 if TYPE_CHECKING:
@@ -152,27 +152,6 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
         raise ImageReadError(f"{path}: not a readable image ({exc.__class__.__name__}: {exc})") from None
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def current_umask() -> int:
-    """The process umask (read without changing it for longer than a moment)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _png_chunk(name: bytes, body: bytes) -> bytes:
     crc = zlib.crc32(name + body) & 0xFFFFFFFF
     return struct.pack(">I", len(body)) + name + body + struct.pack(">I", crc)
@@ -237,7 +216,7 @@ def write_image(
 ) -> None:
     """Write an ``(H, W, C)`` array atomically; the format follows the extension."""
     path = Path(path)
-    _atomic_write_bytes(path, encode_image(arr, path.suffix, icc_profile, quality))
+    write_bytes_atomic(path, encode_image(arr, path.suffix, icc_profile, quality))
 
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:

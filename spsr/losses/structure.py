@@ -37,6 +37,7 @@ from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
 from spsr.archs.nse import NeuralStructureExtractor
+from spsr.atomic import atomic_path
 from spsr.errors import CheckpointError, ConfigError, MissingWeightsError
 from spsr.losses.gan import AdversarialLoss
 from spsr.losses.perceptual import IMAGENET_MEAN, IMAGENET_STD, VGGFeatureExtractor
@@ -116,9 +117,8 @@ def save_nse(
     path = Path(path)
     meta = {"format": NSE_FORMAT, "config": json.dumps(nse.config()), **(metadata or {})}
     state = {k: v.detach().cpu().contiguous() for k, v in nse.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
     return path
 
 

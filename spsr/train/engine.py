@@ -76,6 +76,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from spsr.atomic import atomic_path, write_text_atomic
 from spsr.errors import CheckpointError, ConfigError, SpsrError
 from spsr.train import distributed as D
 from spsr.train.batches import BatchStream, seeded_global_rngs
@@ -461,9 +462,8 @@ class Trainer:
             path = save_state(last_state_path(self.run_dir), payload)
             if self.cfg.run.keep_states > 0:
                 numbered = numbered_state_path(self.run_dir, self.iteration)
-                tmp = numbered.with_suffix(".tmp")
-                shutil.copyfile(path, tmp)
-                os.replace(tmp, numbered)
+                with atomic_path(numbered) as tmp:
+                    shutil.copyfile(path, tmp)
                 prune_numbered_states(self.run_dir, self.cfg.run.keep_states)
             if self.has_generator:
                 self._save_weights(self.run_dir / MODEL_FILE)
@@ -545,9 +545,7 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike[str], **kwargs: Any) -> T
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
 
 
 def _command_line() -> str:

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from spsr.archs.nse import ContrastivePredictor, JigsawHead, NeuralStructureExtractor
+from spsr.atomic import atomic_path
 from spsr.errors import ConfigError
 from spsr.losses.structure import NSE_FILE, load_nse, save_nse
 from spsr.train.config import TrainConfig, register_section
@@ -182,9 +183,8 @@ class NSEStage(Stage):
         save_nse(run_dir / NSE_FILE, task.extractor, meta)
         head = task.predictor if isinstance(task, ContrastiveTask) else task.head
         state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
-        tmp = run_dir / (HEAD_FILE + ".tmp")
-        save_file(state, str(tmp), metadata={**meta, "hidden": str(n.head_hidden)})
-        tmp.replace(run_dir / HEAD_FILE)
+        with atomic_path(run_dir / HEAD_FILE) as tmp:
+            save_file(state, str(tmp), metadata={**meta, "hidden": str(n.head_hidden)})
 
 
 def load_head(run_dir: str | Path, channels: int) -> ContrastivePredictor | JigsawHead | None:
