@@ -23,7 +23,7 @@ Output = Annotated[Path, typer.Option("--output", "-o", help="Run folder (create
 Data = Annotated[Optional[Path], typer.Argument(help="HDF5 patch store from `spsr prepare-data` (optional with --resume).", show_default=False)]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in -o from its last saved state.")]
 ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML file with configuration sections (model, d, optim, loss, data, run).", show_default=False)]
-Init = Annotated[Optional[str], typer.Option("--init", help="Start the generator from a run folder or any checkpoint (an RRDB init fills the SR branch of SPSR).", show_default=False)]
+Init = Annotated[Optional[str], typer.Option("--init", help="Start the generator from a run folder or any checkpoint; its architecture and size (nf, nb, gc, backbone, scale, options) come from it unless given. An RRDB, EDSR or SRResNet init fills the SR branch of SPSR.", show_default=False)]
 Iterations = Annotated[Optional[int], typer.Option("--iterations", help="Total iterations.", show_default=False)]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Global batch size (split over processes).", show_default=False)]
 LrPatch = Annotated[Optional[int], typer.Option("--lr-patch", help="LR crop size (default: the stored patch, 32).", show_default=False)]
