@@ -115,7 +115,7 @@ def upscale(
     from spsr.data.image_io import read_image, write_image
     from spsr.errors import ConfigError, ImageReadError
     from spsr.infer import TiledUpscaler, load_model
-    from spsr.infer.files import Job, find_inputs, plan_jobs, sample_images
+    from spsr.infer.files import find_inputs, plan_jobs, sample_images
     from spsr.infer.upscale import upscale_loaded
 
     if samples:
@@ -145,7 +145,13 @@ def upscale(
         err_console.print(f"model: {loaded.spec.describe()}{note} on {dev}, {str(upscaler.dtype).replace('torch.', '')}"
                           f"; {len(todo)} to do, {skipped} already done")
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     records: list[dict[str, Any]] = []
     if as_json:

@@ -268,9 +268,9 @@ def test_dry_run_prints_the_plan_without_training(inputs: dict[str, Path]) -> No
         env={"COLUMNS": "200"},
     )
     assert r.exit_code == 0, r.output
-    out = flat(r.output)
-    assert "L2, lr 5e-3" in out and "optim.lr_g=0.005, loss.pixel_criterion=l2" in out
-    assert "unavailable: variant zz is not available" in out
+    text = flat(r.output)
+    assert "L2, lr 5e-3" in text and "optim.lr_g=0.005, loss.pixel_criterion=l2" in text
+    assert "unavailable: variant zz is not available" in text
     assert r.output.count(" train ") >= 5
     assert not out.exists()
 

@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from spsr.errors import ConfigError
+from spsr.train.threads import single_threaded_worker
 
 _MASK = (1 << 63) - 1
 # A position no sample has: the seed of the epoch's shuffling.
@@ -148,6 +149,7 @@ class BatchStream:
             num_workers=self.workers,
             pin_memory=self.pin_memory,
             persistent_workers=False,
+            worker_init_fn=single_threaded_worker if self.workers else None,
             # A private generator: creating an iterator must not draw from torch's global RNG
             # (a resumed run creates one more iterator than an uninterrupted run).
             generator=torch.Generator().manual_seed(self.seed),
