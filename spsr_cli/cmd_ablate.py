@@ -26,7 +26,7 @@ from spsr.ablation.states import (
     UNAVAILABLE,
 )
 from spsr.errors import ConfigError, SpsrError
-from spsr_cli._common import console, err_console, guarded, progress
+from spsr_cli._common import console, err_console, guarded, pick_device, progress
 
 if TYPE_CHECKING:
     from spsr.ablation.plan import AblationInputs, PlannedRun
@@ -46,14 +46,6 @@ _ACTION_TEXT = {
 
 def _absolute(path: Path | None) -> str | None:
     return str(path.expanduser().resolve()) if path is not None else None
-
-
-def _eval_device(device: str | None) -> str:
-    if device in (None, "auto"):
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def _print_presets() -> None:
@@ -434,7 +426,7 @@ def ablate(
     datasets = eval_datasets(hr or [])
     plan = plan_grid(grid, output, inputs)
     scale = grid_scale(plan)
-    eval_dev = _eval_device(device)
+    eval_dev = pick_device(device or "auto")
     settings = EvalSettings(
         metrics=parse_metrics(",".join(columns)),
         crop_border=scale if crop_border is None else crop_border,

@@ -20,7 +20,7 @@ from rich.table import Table
 
 from spsr.atomic import write_text_atomic
 from spsr.errors import ConfigError
-from spsr_cli._common import console, err_console, guarded
+from spsr_cli._common import console, err_console, guarded, pick_device
 from spsr_cli.cmd_train import (
     EXIT_CODES,
     Amp,
@@ -55,14 +55,6 @@ def _split_test(spec: str) -> tuple[str, Path]:
         return name, Path(path)
     p = Path(spec)
     return (p.resolve().name or spec), p
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
@@ -103,7 +95,7 @@ def _evaluate(
         test_sets[name] = load_images(path)
     sampling = meta.get("sampling", "horizontal")
     head = load_head(run, nse.out_channels) if meta.get("task") else None
-    dev = _device(device)
+    dev = pick_device(device)
     nse.to(dev)
     results = []
     for task in chosen:
