@@ -151,17 +151,18 @@ class DevTools:
         )
 
     def wait_for(self, condition: str, timeout: float = 60.0, what: str | None = None) -> None:
-        """Wait until a JavaScript condition holds on the page, checked once per rendered frame.
+        """Wait until a JavaScript condition holds on the page.
 
-        The check runs inside the page (a promise resolved on the first animation frame where the
-        condition holds), so the test proceeds on the page's state, not after a guessed delay;
-        ``timeout`` only bounds a page that never gets there.
+        The check runs inside the page (a promise that re-checks every 20 ms and resolves as soon
+        as the condition holds), so the test proceeds on the page's state, not after a guessed
+        delay; ``timeout`` only bounds a page that never gets there. (A timer, not
+        ``requestAnimationFrame``: frames pause in a page the browser considers hidden.)
         """
         waiter = (
             "new Promise(resolve => { const t0 = performance.now(); const check = () => {"
             f" let ok = false; try {{ ok = !!({condition}); }} catch (e) {{ ok = false; }}"
             f" if (ok || performance.now() - t0 > {timeout * 1000:.0f}) resolve(ok);"
-            " else requestAnimationFrame(check); }; check(); })"
+            " else setTimeout(check, 20); }; check(); })"
         )
         deadline = time.monotonic() + timeout
         while True:
