@@ -69,5 +69,6 @@ def test_trainer_applies_logs_and_says_the_plan(tmp_path, monkeypatch: pytest.Mo
     assert torch.get_num_threads() == 2  # 3 cores, 1 busy
     (start,) = read_log(tmp_path / "run", "start")
     assert start["threads"] == 2 and start["data_workers"] == 0
-    assert notes.notes == ["CPU threads: 2 for training (of 3 usable cores, 1 busy with other "
-                           "processes; set OMP_NUM_THREADS to choose), no data workers"]
+    said = ("CPU threads: 2 for training (of 3 usable cores, 1 busy with other processes; "
+            "set OMP_NUM_THREADS to choose), no data workers")
+    assert notes.notes == [said]
