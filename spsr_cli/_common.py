@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import typer
-from rich.console import Console
+import typer.core
+from rich.console import Console, ConsoleDimensions
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -23,8 +24,41 @@ from rich.progress import (
 
 from spsr.errors import SpsrError, user_message
 
-console = Console()
-err_console = Console(stderr=True)
+# Width given to rendering when the output is not a terminal: wide enough that no line of ours or
+# of a table is ever folded, so logs stay one record per line for grep and copy-paste.
+PLAIN_WIDTH = 100_000
+
+
+class AdaptiveConsole(Console):
+    """A rich console on a terminal; plain, unwrapped lines when its stream is a file or a pipe.
+
+    The decision is taken at every print, on the stream of that moment (``sys.stdout`` or
+    ``sys.stderr`` may be swapped, e.g. by a test runner). Off a terminal rich already drops colour
+    and cursor codes; this also stops it from hard-wrapping at 80 columns (or ``$COLUMNS``).
+    """
+
+    @property  # type: ignore[override]
+    def soft_wrap(self) -> bool:
+        return self._soft_wrap_default or not self.is_terminal
+
+    @soft_wrap.setter
+    def soft_wrap(self, value: bool) -> None:
+        self._soft_wrap_default = value
+
+    @property  # type: ignore[override]
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)  # type: ignore[attr-defined]
+        if self.is_terminal:
+            return size
+        return ConsoleDimensions(PLAIN_WIDTH, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+console = AdaptiveConsole()
+err_console = AdaptiveConsole(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,6 +117,58 @@ def progress(quiet: bool = False, *extra_columns: Any) -> Progress:
         disable=quiet or not err_console.is_terminal,
         transient=False,
     )
+
+
+def _flag_without_placeholder(param: Any) -> Any:
+    if isinstance(param, typer.core.TyperOption) and param.is_flag and param.metavar is None:
+        param.metavar = ""
+    return param
+
+
+class SpsrGroup(typer.core.TyperGroup):
+    """The command group (``spsr``, ``spsr user-study-sheet``): flags without ``<bool>``."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return [_flag_without_placeholder(p) for p in super().get_params(ctx)]
+
+
+class SpsrCommand(typer.core.TyperCommand):
+    """A subcommand whose help reads like a conventional Unix one.
+
+    The usage line names arguments ``INPUTS [OUTPUT]`` (required bare, optional in brackets, a
+    list with ``...``), not ``{inputs}``; on/off flags show no ``<bool>`` value placeholder, since
+    they take no value.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, typer.core.TyperArgument) and param.metavar is None:
+                param.metavar = (param.name or "").upper()
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return [_flag_without_placeholder(p) for p in super().get_params(ctx)]
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, typer.core.TyperArgument):
+                name = param.metavar or (param.name or "").upper()
+                if param.nargs != 1:
+                    name += "..."
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+
+DEVICE_HELP = "auto (a CUDA GPU if there is one, else the CPU), cpu, cuda or cuda:N."
+
+
+def pick_device(device: str) -> str:
+    """Resolve ``--device`` with :func:`spsr.devices.resolve_device`: ``auto`` is the first CUDA
+    GPU when there is one, else the CPU; an unknown or absent device is a one-line error."""
+    from spsr.devices import resolve_device
+
+    return resolve_device(device)
 
 
 def is_tty() -> bool:

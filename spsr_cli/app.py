@@ -5,8 +5,10 @@ from __future__ import annotations
 import typer
 
 import spsr
+from spsr_cli._common import SpsrCommand, SpsrGroup
 
 app = typer.Typer(
+    cls=SpsrGroup,
     name="spsr",
     help="Structure-preserving super-resolution: prepare data, train SPSR models, upscale, evaluate.",
     no_args_is_help=True,
@@ -35,12 +37,12 @@ def _register() -> None:
     # Each subcommand lives in its own module; registration order is the order in --help.
     from spsr_cli import cmd_upscale, cmd_gradmap
 
-    app.command("upscale")(cmd_upscale.upscale)
-    app.command("gradmap")(cmd_gradmap.gradmap)
+    app.command("upscale", cls=SpsrCommand)(cmd_upscale.upscale)
+    app.command("gradmap", cls=SpsrCommand)(cmd_gradmap.gradmap)
 
     from spsr_cli import cmd_prepare_data
 
-    app.command("prepare-data")(cmd_prepare_data.prepare_data)
+    app.command("prepare-data", cls=SpsrCommand)(cmd_prepare_data.prepare_data)
 
     from spsr_cli import cmd_user_study_sheet
 
@@ -48,7 +50,7 @@ def _register() -> None:
 
     from spsr_cli import cmd_eval
 
-    app.command("eval")(cmd_eval.evaluate)
+    app.command("eval", cls=SpsrCommand)(cmd_eval.evaluate)
 
     from spsr_cli import cmd_fetch
 
@@ -56,13 +58,13 @@ def _register() -> None:
 
     from spsr_cli import cmd_pretrain_nse, cmd_pretrain_psnr, cmd_train
 
-    app.command("pretrain-psnr")(cmd_pretrain_psnr.pretrain_psnr)
-    app.command("pretrain-nse")(cmd_pretrain_nse.pretrain_nse)
-    app.command("train")(cmd_train.train)
+    app.command("pretrain-psnr", cls=SpsrCommand)(cmd_pretrain_psnr.pretrain_psnr)
+    app.command("pretrain-nse", cls=SpsrCommand)(cmd_pretrain_nse.pretrain_nse)
+    app.command("train", cls=SpsrCommand)(cmd_train.train)
 
     from spsr_cli import cmd_ablate
 
-    app.command("ablate")(cmd_ablate.ablate)
+    app.command("ablate", cls=SpsrCommand)(cmd_ablate.ablate)
 
 
 _register()

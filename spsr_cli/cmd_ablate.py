@@ -28,7 +28,7 @@ from spsr.ablation.states import (
     UNAVAILABLE,
 )
 from spsr.errors import ConfigError, SpsrError
-from spsr_cli._common import console, err_console, guarded, model_fetching, progress
+from spsr_cli._common import console, err_console, guarded, model_fetching, pick_device, progress
 from spsr_cli.cmd_train import EXIT_CODES
 
 if TYPE_CHECKING:
@@ -49,14 +49,6 @@ _ACTION_TEXT = {
 
 def _absolute(path: Path | None) -> str | None:
     return str(path.expanduser().resolve()) if path is not None else None
-
-
-def _eval_device(device: str | None) -> str:
-    if device in (None, "auto"):
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
 
 
 def _print_presets() -> None:
@@ -523,7 +515,7 @@ def ablate(
     datasets = eval_datasets(hr or [])
     plan = plan_grid(grid, output, inputs)
     scale = grid_scale(plan)
-    eval_dev = _eval_device(device)
+    eval_dev = pick_device(device or "auto")
     settings = EvalSettings.for_protocol(
         parse_metrics(",".join(columns)),
         scale,

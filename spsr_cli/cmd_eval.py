@@ -24,11 +24,13 @@ if TYPE_CHECKING:
     )
     from spsr.metrics.registry import MetricSuite
 from spsr_cli._common import (
+    DEVICE_HELP,
     MODEL_SCALE_HELP,
     console,
     err_console,
     guarded,
     model_fetching,
+    pick_device,
     progress,
     warn,
 )
@@ -142,7 +144,7 @@ def evaluate(
     save_sr: Annotated[Path | None, typer.Option(
         help="Keep the upscaled images under DIR/<model>/<dataset>/.")] = None,
     tile: Annotated[int, typer.Option(min=0, help="Tile size in LR pixels (0: whole image).")] = 256,
-    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA).")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
@@ -160,7 +162,6 @@ def evaluate(
     LPIPS's AlexNet and Ma's model.mat are downloaded into the cache on first use (spsr fetch
     warms it ahead, for machines without network access).
     """
-    from spsr.devices import resolve_device
     from spsr.metrics.evaluate import (
         bicubic_upscaler,
         dataset_name,
@@ -173,7 +174,7 @@ def evaluate(
         write_text_atomic,
     )
     from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
-    device = resolve_device(device)
+    device = pick_device(device)
     weights, baselines = list(weights or []), [m.lower() for m in (model or [])]
     unknown = [m for m in baselines if m not in BASELINES]
     if unknown:

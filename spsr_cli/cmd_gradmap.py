@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from spsr_cli._common import MODEL_SCALE_HELP, console, err_console, fail, guarded, warn
+from spsr_cli._common import DEVICE_HELP, MODEL_SCALE_HELP, console, err_console, fail, guarded, warn
 
 
 @guarded
@@ -20,7 +20,7 @@ def gradmap(
     padding: Annotated[int, typer.Option(help="Gradient operator padding: 1 (paper) or 2 (official loss form).")] = 1,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     tile: Annotated[int, typer.Option(help="Tile size for the SR part of panels (0 = whole image).")] = 256,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     suffix: Annotated[Optional[str], typer.Option(help="Appended to output file names (default: _grad, or _panel with --weights).", show_default=False)] = None,
     ext: Annotated[str, typer.Option(help="Output format (png, tif, webp, bmp, jpg).")] = "png",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")] = False,
@@ -30,7 +30,7 @@ def gradmap(
     [bold]Examples[/]
 
       spsr gradmap photo.png photo_grad.png
-      spsr gradmap lr/ panels/ --weights default --hr hr/
+      spsr gradmap lr/ panels/ --weights perceptual --hr hr/
     """
     import torch
 
@@ -40,7 +40,7 @@ def gradmap(
     from spsr.infer import TiledUpscaler, load_model
     from spsr.infer.files import describe_left_out, find_inputs, pending, plan_jobs
     from spsr.infer.gradmap import comparison_panel, gradient_picture
-    from spsr_cli.cmd_upscale import pick_device
+    from spsr_cli._common import pick_device
 
     if model_scale is not None and weights is None:
         raise fail("--model-scale describes the --weights; give --weights too")

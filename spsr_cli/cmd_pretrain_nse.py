@@ -2,7 +2,7 @@
 
 Training runs the ``nse`` stage on the training engine (resume, logs, progress, DDP under
 torchrun) and writes ``RUN/nse.safetensors``, what ``spsr train --variant p|j --nse RUN`` takes.
-``--evaluate`` scores the NSE of ``RUN`` as the papers do (seed 001 §5.2, App. B.2): a predictor and
+``--evaluate`` scores the NSE of ``RUN`` as the papers do (TPAMI 2021 §5.2, App. B.2): a predictor and
 a jigsaw classifier re-fitted on DATA with the extractor frozen, then contrastive top-1 accuracy on
 200×200 crops and jigsaw accuracy on 84×84 crops of each ``--test`` set.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shlex
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,8 +18,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from spsr.atomic import write_text_atomic
 from spsr.errors import ConfigError
-from spsr_cli._common import console, err_console, guarded
+from spsr_cli._common import console, err_console, guarded, pick_device
 from spsr_cli.cmd_train import (
     EXIT_CODES,
     Amp,
@@ -59,16 +59,8 @@ def _split_test(spec: str) -> tuple[str, Path]:
     return (p.resolve().name or spec), p
 
 
-def _device(name: str) -> str:
-    from spsr.devices import resolve_device
-
-    return resolve_device(name)
-
-
 def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
 
 
 def _evaluate(
@@ -105,7 +97,7 @@ def _evaluate(
         test_sets[name] = load_images(path)
     sampling = meta.get("sampling", "horizontal")
     head = load_head(run, nse.out_channels) if meta.get("task") else None
-    dev = _device(device)
+    dev = pick_device(device)
     nse.to(dev)
     results = []
     for task in chosen:

@@ -26,7 +26,7 @@ Output = Annotated[Path, typer.Option("--output", "-o", help="Run folder (create
 Data = Annotated[Optional[Path], typer.Argument(help="HDF5 patch store from `spsr prepare-data` (optional with --resume).", show_default=False)]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in -o from its last saved state.")]
 ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML file with configuration sections (model, d, optim, loss, data, run).", show_default=False)]
-Init = Annotated[Optional[str], typer.Option("--init", help="Start the generator from a run folder or any checkpoint (an RRDB init fills the SR branch of SPSR).", show_default=False)]
+Init = Annotated[Optional[str], typer.Option("--init", help="Start the generator from a run folder or any checkpoint; its architecture and size (nf, nb, gc, backbone, scale, options) come from it unless given. An RRDB, EDSR or SRResNet init fills the SR branch of SPSR.", show_default=False)]
 Iterations = Annotated[Optional[int], typer.Option("--iterations", help="Total iterations.", show_default=False)]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Global batch size (split over processes).", show_default=False)]
 LrPatch = Annotated[Optional[int], typer.Option("--lr-patch", help="LR crop size, at a random position inside each stored patch (default: 32, or the whole stored patch when it is not larger).", show_default=False)]
@@ -59,7 +59,7 @@ JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON 
 VARIANT_SUMMARIES = {
     "esrgan": "ESRGAN: L1 + VGG19 perceptual + RaGAN (RRDBNet)",
     "g": "SPSR-G: ESRGAN losses + gradient pixel/adversarial + branch L1 (SPSR generator)",
-    "u": "seed 003: SPSR (desubpixel head) + U-Net D (hinge, CutMix) + LPIPS + feature matching"
+    "u": "the U-Net follow-up: SPSR (desubpixel head) + U-Net D (hinge, CutMix) + LPIPS + feature matching"
     " + gradient losses, MoA",
     "p": "SPSR-P: L1 + perceptual + structure loss on an NSE by contrastive prediction",
     "j": "SPSR-J: as p, with an NSE trained by jigsaw puzzles",
@@ -164,7 +164,7 @@ def _resume_args(argv: list[str], run_dir: Path) -> list[str]:
 def train(
     data: Data = None,
     output: Output = ...,  # type: ignore[assignment]
-    variant: Annotated[Optional[str], typer.Option("--variant", "-v", help=_VARIANT_HELP, show_default=False)] = None,
+    variant: Annotated[Optional[str], typer.Option("--variant", "-V", help=_VARIANT_HELP, show_default=False)] = None,
     resume: Resume = False,
     config: ConfigFile = None,
     init: Init = None,
@@ -203,7 +203,7 @@ def train(
     quiet: Quiet = False,
     as_json: JsonOut = False,
 ) -> None:
-    """Train a perceptual SR model: ESRGAN (--variant esrgan), SPSR-G (--variant g) or seed 003's
+    """Train a perceptual SR model: ESRGAN (--variant esrgan), SPSR-G (--variant g) or the U-Net follow-up's
     U-Net variant (--variant u: U-Net D, LPIPS, feature matching, desubpixel head, MoA).
 
     Losses and weights as the papers (SPSR-G: pixel L1 0.01, VGG19 conv5_4 L1 1, RaGAN 0.005,

@@ -2,20 +2,91 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from spsr_cli._common import MODEL_SCALE_HELP, console, err_console, fail, guarded, warn
+from spsr_cli._common import (
+    DEVICE_HELP,
+    MODEL_SCALE_HELP,
+    console,
+    err_console,
+    fail,
+    guarded,
+    pick_device,
+    warn,
+)
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from spsr.infer.files import Job
+
+# Tile progress appears once an image has taken this long (seconds), so quick images stay quiet;
+# off a terminal a plain line is printed at most every PLAIN_TILE_EVERY seconds.
+TILE_PROGRESS_AFTER = 1.0
+PLAIN_TILE_EVERY = 5.0
 
 
-def pick_device(device: str) -> str:
-    """The checked device name (``auto`` resolved); an unknown one is a ``ConfigError``."""
-    from spsr.devices import resolve_device
+class TileProgress:
+    """Progress within one image: a second bar on a terminal, periodic plain lines otherwise."""
 
-    return resolve_device(device)
+    def __init__(self, bar: Progress, plain: bool) -> None:
+        self.bar = bar
+        self.plain = plain
+        self.task: TaskID | None = None
+        self.name = ""
+        self.start = 0.0
+        self.last_line = 0.0
+
+    def begin(self, name: str) -> None:
+        self.name, self.start, self.last_line = name, time.perf_counter(), 0.0
+        self.task = self.bar.add_task(f"  {name}: tiles", total=None, visible=False, rate="")
+
+    def update(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        elapsed = now - self.start
+        rate = done / elapsed if elapsed > 0 and done else 0.0
+        text = f"{rate:.2f} tiles/s" if rate else ""
+        visible = elapsed >= TILE_PROGRESS_AFTER and done < total
+        if self.task is not None:
+            self.bar.update(self.task, completed=done, total=total, rate=text, visible=visible)
+        if self.plain and visible and now - self.last_line >= PLAIN_TILE_EVERY:
+            self.last_line = now
+            eta = f", ETA {(total - done) / rate:.0f} s" if rate else ""
+            err_console.print(f"  {self.name}: tiles {done}/{total}{', ' + text if text else ''}{eta}",
+                              highlight=False)
+
+    def end(self) -> None:
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+            self.task = None
+
+
+def _record(job: Job, status: str, in_size: tuple[int, int] | None = None,
+            out_size: tuple[int, int] | None = None, seconds: float = 0.0,
+            reason: str | None = None) -> dict[str, Any]:
+    """One file's ``--json`` record; sizes are [width, height] in pixels."""
+    record: dict[str, Any] = {
+        "input": str(job.source), "output": str(job.output), "status": status,
+        "input_size": list(in_size) if in_size else None, "output_size": list(out_size) if out_size else None,
+        "seconds": round(seconds, 3),
+    }
+    if reason is not None:
+        record["reason"] = reason
+    return record
+
+
+def megapixels_of(record: dict[str, Any]) -> float:
+    w, h = record["output_size"] or (0, 0)
+    return w * h / 1e6
+
+
+def _emit(record: dict[str, Any]) -> None:
+    typer.echo(json.dumps(record, ensure_ascii=False))
 
 
 def _why(source: Path, reason: str) -> str:
@@ -34,15 +105,19 @@ def upscale(
     tile: Annotated[int, typer.Option(help="Tile size in input pixels (0 = whole image).")] = 256,
     tile_overlap: Annotated[int, typer.Option(help="Context and blending band between tiles, input pixels.")] = 16,
     batch: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 4,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (fp16 only on CUDA).")] = "auto",
     outscale: Annotated[Optional[float], typer.Option(help="Final scale if different from the model's (resampled with bicubic).")] = None,
     suffix: Annotated[str, typer.Option(help="Appended to output file names, e.g. _x4 (default: none; _x<scale> when writing into the input folder).")] = "",
     ext: Annotated[Optional[str], typer.Option(help="Output format (png, jpg, webp, tif, bmp); default: the input's.")] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them, so runs resume).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON record per file on stdout (input, output, sizes, seconds, status); messages go to stderr.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
     """Upscale images. Existing outputs are skipped; unreadable files are reported and the rest go on.
+
+    Progress is shown per file and, for an image that takes more than a second, per tile (tiles
+    done / total, rate, ETA); the summary gives the throughput in output megapixels per second.
 
     [bold]Examples[/]
 
@@ -104,43 +179,81 @@ def upscale(
         err_console.print(f"model: {loaded.spec.describe()}{note} on {dev}, {str(upscaler.dtype).replace('torch.', '')}"
                           f"; {len(todo)} to do, {skipped} already done")
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
+    records: list[dict[str, Any]] = []
+    if as_json:  # what is decided before any upscaling: skipped as existing, or blocked
+        planned = {id(j) for j in todo}
+        blocked = dict(failed)
+        for job in plan.jobs:
+            if id(job) not in planned and job.source not in blocked:
+                records.append(_record(job, "skipped", reason="output exists"))
+                _emit(records[-1])
+        for source, why in failed:
+            _emit({"input": str(source), "output": None, "status": "failed", "input_size": None,
+                   "output_size": None, "seconds": 0.0, "reason": why})
     done = 0
     already_failed = len(failed)
     megapixels = 0.0
     start = time.perf_counter()
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
-    with Progress(*columns, console=err_console, disable=quiet or not err_console.is_terminal) as bar:
+    on_terminal = err_console.is_terminal
+    with Progress(*columns, console=err_console, disable=quiet or not on_terminal) as bar:
         task = bar.add_task("upscaling", total=len(todo), rate="")
+        tiles = TileProgress(bar, plain=not on_terminal and not quiet)
         for job in todo:
+            image_start = time.perf_counter()
+            in_size: tuple[int, int] | None = None
             try:
                 image = read_image(job.source)
-                result = upscale_loaded(image, upscaler, outscale)
+                in_size = (image.pixels.shape[1], image.pixels.shape[0])
+                tiles.begin(job.source.name)
+                result = upscale_loaded(image, upscaler, outscale, on_tiles=tiles.update)
                 write_image(job.output, result, icc_profile=image.icc_profile)
                 done += 1
                 megapixels += result.shape[0] * result.shape[1] / 1e6
+                record = _record(job, "done", in_size, (result.shape[1], result.shape[0]),
+                                 time.perf_counter() - image_start)
             except (SpsrError, OSError, ValueError, MemoryError) as exc:
                 reason = str(exc) if not isinstance(exc, MemoryError) else "out of memory; try a smaller --outscale"
                 failed.append((job.source, reason))
                 if len(plan.jobs) > 1:  # a single input's reason is the final error line
                     err_console.print(f"[yellow]skipped[/] {_why(job.source, reason)}", highlight=False, soft_wrap=True)
+                record = _record(job, "failed", in_size, seconds=time.perf_counter() - image_start, reason=reason)
             except torch.cuda.OutOfMemoryError:
-                failed.append((job.source, "out of GPU memory; try --tile 128 --batch 1"))
+                reason = "out of GPU memory; try --tile 128 --batch 1"
+                failed.append((job.source, reason))
+                record = _record(job, "failed", in_size, seconds=time.perf_counter() - image_start, reason=reason)
             except RuntimeError as exc:  # torch's CPU allocator failing is a RuntimeError
                 if "alloc" not in str(exc):
                     raise
-                failed.append((job.source, "out of memory; try a smaller --outscale or --tile 128"))
+                reason = "out of memory; try a smaller --outscale or --tile 128"
+                failed.append((job.source, reason))
+                record = _record(job, "failed", in_size, seconds=time.perf_counter() - image_start, reason=reason)
+            finally:
+                tiles.end()
+            if as_json:
+                _emit(record)
             elapsed = time.perf_counter() - start
             bar.update(task, advance=1,
                        rate=f"{done / elapsed:.2f} img/s, {megapixels / elapsed:.2f} MP/s" if elapsed > 0 else "")
-            if not err_console.is_terminal and not quiet:
-                err_console.print(f"[{done + len(failed) - already_failed}/{len(todo)}] {job.output}", highlight=False)
+            if not on_terminal and not quiet:
+                took = record["seconds"]
+                speed = f", {megapixels_of(record) / took:.2f} MP/s" if record["status"] == "done" and took > 0 else ""
+                err_console.print(f"[{done + len(failed) - already_failed}/{len(todo)}] {job.output} "
+                                  f"({took:.1f} s{speed})", highlight=False)
     elapsed = time.perf_counter() - start
     if not quiet:
-        console.print(f"upscaled {done} image(s) in {elapsed:.1f} s ({megapixels / max(elapsed, 1e-9):.2f} output MP/s), "
-                      f"{skipped} skipped as existing, {len(failed)} failed → {out_dir}")
+        summary = (f"upscaled {done} image(s) in {elapsed:.1f} s ({megapixels / max(elapsed, 1e-9):.2f} output MP/s), "
+                   f"{skipped} skipped as existing, {len(failed)} failed → {out_dir}")
+        (err_console if as_json else console).print(summary, highlight=False)
     if failed:
         if len(plan.jobs) == 1 and not skipped:
             raise fail(_why(*failed[0]))

@@ -15,9 +15,10 @@ if TYPE_CHECKING:
     from spsr.study.crops import CropBox
     from spsr.study.tally import StudyTally
 from spsr.study.sheet import DEFAULT_INSTRUCTIONS, DEFAULT_TITLE
-from spsr_cli._common import console, err_console, fail, guarded, progress
+from spsr_cli._common import SpsrCommand, SpsrGroup, console, err_console, fail, guarded, progress
 
 app = typer.Typer(
+    cls=SpsrGroup,
     name="user-study-sheet",
     help="Blind ranking user study: [bold]build[/] a static HTML sheet, [bold]tally[/] its votes.",
     no_args_is_help=True,
@@ -32,7 +33,7 @@ def _parse_method(text: str) -> tuple[str, Path]:
     return name.strip(), Path(folder)
 
 
-@app.command("build")
+@app.command("build", cls=SpsrCommand)
 @guarded
 def build(
     hr: Annotated[
@@ -241,7 +242,7 @@ def _default_chart_path(key_path: Path) -> Path:
     return key_path.with_name(f"{stem}-ranks.png")
 
 
-@app.command("tally")
+@app.command("tally", cls=SpsrCommand)
 @guarded
 def tally(
     votes: Annotated[

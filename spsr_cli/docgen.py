@@ -20,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import inspect
-import os
 import re
 import sys
-import tempfile
 import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +30,8 @@ from typing import Any
 
 import typer
 import typer.main
+
+from spsr.atomic import write_text_atomic
 
 PROG = "spsr"
 SHELLS = ("bash", "zsh", "fish")
@@ -493,16 +493,7 @@ def write_files(root: Path, files: dict[str, str]) -> list[str]:
         path = root / rel
         if path.is_file() and path.read_text(encoding="utf-8") == text:
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text_atomic(path, text)
         changed.append(rel)
     return changed
 

@@ -17,11 +17,13 @@ from spsr.train.variants import preset
 REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(autouse=True)
-def one_thread():
+def one_thread(monkeypatch: pytest.MonkeyPatch):
     """One intra-op thread: on a shared 2-core machine two OpenMP threads per process can be
-    ~10× slower than one (they spin-wait for each other)."""
+    ~10× slower than one (they spin-wait for each other). ``OMP_NUM_THREADS=1`` tells the
+    trainer's thread plan (spsr.train.threads) to keep it."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     yield
     torch.set_num_threads(before)
 

@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import pytest
+from _text import flat
 from _train_fixtures import make_store, one_thread  # noqa: F401 (autouse fixture)
 from typer.testing import CliRunner
 
@@ -212,7 +213,7 @@ def test_grid_end_to_end_reuse_and_failure_isolation(inputs: dict[str, Path]) ->
     md = (out / "ablation.md").read_text(encoding="utf-8")
     assert "| no loss (failed) | – | – |" in md
     assert "- **future variant**: unavailable: variant zz is not available" in md
-    assert "no loss (failed)" in r.output and "variant zz" in r.output
+    assert "no loss (failed)" in flat(r.output) and "variant zz" in flat(r.output)
 
 
 def test_half_finished_run_resumes_and_changed_configs_conflict(inputs: dict[str, Path]) -> None:
@@ -272,8 +273,9 @@ def test_dry_run_prints_the_plan_without_training(inputs: dict[str, Path]) -> No
         env={"COLUMNS": "200"},
     )
     assert r.exit_code == 0, r.output
-    assert "L2, lr 5e-3" in r.output and "optim.lr_g=0.005, loss.pixel_criterion=l2" in r.output
-    assert "unavailable: variant zz is not available" in r.output
+    text = flat(r.output)
+    assert "L2, lr 5e-3" in text and "optim.lr_g=0.005, loss.pixel_criterion=l2" in text
+    assert "unavailable: variant zz is not available" in text
     assert r.output.count(" train ") >= 5
     assert not out.exists()
 
@@ -286,7 +288,8 @@ def test_preset_rows_needing_inputs_say_what_is_missing(tmp_path: Path) -> None:
         env={"COLUMNS": "250"},
     )
     assert r.exit_code == 0, r.output
-    assert "needs --init edsr=RUN" in r.output and "needs --init srresnet=RUN" in r.output
+    out = flat(r.output)
+    assert "needs --init edsr=RUN" in out and "needs --init srresnet=RUN" in out
 
 
 @pytest.mark.parametrize(
@@ -316,7 +319,7 @@ def test_bad_input_is_one_line_and_nonzero(args: list[str], message: str, tmp_pa
         env={"COLUMNS": "250"},
     )
     assert r.exit_code == 1
-    assert message in r.output and "Traceback" not in r.output
+    assert message in flat(r.output) and "Traceback" not in r.output
 
 
 def test_a_signal_while_scoring_ends_the_grid_and_the_next_run_carries_on(

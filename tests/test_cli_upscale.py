@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import io
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from _text import flat
 from PIL import Image
 from typer.testing import CliRunner
 
 from spsr.data.image_io import read_image, write_image
+from spsr.infer import plan_tiles
 from spsr_cli.app import app
 
 runner = CliRunner()
@@ -30,7 +32,13 @@ def test_version_and_help() -> None:
     code, out = _run("--version")
     assert code == 0 and out.startswith("spsr ")
     code, out = _run("upscale", "--help")
-    assert code == 0 and "--tile" in out and "--outscale" in out
+    assert code == 0 and "Usage: spsr upscale" in flat(out)
+    # Which options the help lists, read from the command itself: the rendered help is fitted to
+    # the terminal's width (at 40 columns rich shortens long option names).
+    import typer.main
+
+    options = {o for p in typer.main.get_command(app).commands["upscale"].params for o in p.opts}
+    assert {"--tile", "--outscale", "--json"} <= options
 
 
 def test_bit_depth_gray_and_formats(tmp_path: Path, photo: np.ndarray, tiny_spsr_weights: Path) -> None:
@@ -146,8 +154,8 @@ def test_samples_with_the_default_model(tmp_path: Path) -> None:
     code, out = _run("upscale", "--samples", tmp_path / "out")
     assert code == 0, out
     outs = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert outs == ["astronaut_lr.png", "chelsea_lr.png", "coffee_lr.png"]
-    assert read_image(tmp_path / "out" / "astronaut_lr.png").pixels.shape == (512, 512, 3)
+    assert outs == ["astronaut.png", "chelsea.png", "coffee.png"]
+    assert read_image(tmp_path / "out" / "astronaut.png").pixels.shape == (512, 512, 3)
 
 
 def test_gradmap_pictures_and_panels(tmp_path: Path, photo: np.ndarray, tiny_spsr_weights: Path) -> None:
@@ -163,3 +171,43 @@ def test_gradmap_pictures_and_panels(tmp_path: Path, photo: np.ndarray, tiny_sps
     assert panel.shape == (96 + 20, 4 * 128, 3)
     code, out = _run("gradmap", tmp_path / "lr", tmp_path / "q", "--padding", "3")
     assert code == 1 and "--padding" in out
+
+
+def test_json_has_one_record_per_file(tmp_path: Path, photo: np.ndarray, tiny_spsr_weights: Path) -> None:
+    src = tmp_path / "in"
+    write_image(src / "a.png", photo)
+    write_image(src / "b.png", photo[:16, :20])
+    (src / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    write_image(out / "b.png", photo)  # an existing output: skipped
+    result = runner.invoke(app, ["upscale", str(src), str(out), "--weights", str(tiny_spsr_weights), "--json"])
+    assert result.exit_code == 1  # one file failed
+    records = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
+    assert set(records) == {"a.png", "b.png", "broken.png"}
+    a = records["a.png"]
+    assert a["status"] == "done" and a["input_size"] == [32, 24] and a["output_size"] == [128, 96]
+    assert a["output"] == str(out / "a.png") and a["seconds"] > 0
+    assert read_image(out / "a.png").pixels.shape == (96, 128, 3)
+    assert records["b.png"]["status"] == "skipped" and records["b.png"]["output_size"] is None
+    assert records["broken.png"]["status"] == "failed" and records["broken.png"]["reason"]
+
+
+def test_plain_tile_progress_and_throughput(
+    tmp_path: Path, photo: np.ndarray, tiny_spsr_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import spsr_cli.cmd_upscale as cmd
+
+    monkeypatch.setattr(cmd, "TILE_PROGRESS_AFTER", 0.0)  # as if every image were slow
+    monkeypatch.setattr(cmd, "PLAIN_TILE_EVERY", 0.0)
+    write_image(tmp_path / "p.png", photo)
+    result = runner.invoke(app, ["upscale", str(tmp_path / "p.png"), str(tmp_path / "o"),
+                                 "--weights", str(tiny_spsr_weights), "--tile", "16", "--tile-overlap", "4",
+                                 "--batch", "1"])
+    assert result.exit_code == 0, result.output
+    lines = [" ".join(line.split()) for line in result.stderr.splitlines()]
+    tile_lines = [line for line in lines if line.startswith("p.png: tiles")]
+    total = len(plan_tiles(24, 32, 16, 4))
+    assert [line.split()[2].split(",")[0] for line in tile_lines] == [f"{i}/{total}" for i in range(total)]
+    assert all("tiles/s" in line and "ETA" in line for line in tile_lines[1:])
+    assert any(line.startswith("[1/1]") and "MP/s" in line for line in lines)
+    assert "output MP/s" in flat(result.stdout)

@@ -1,4 +1,4 @@
-"""NSE architecture (seed 001 App. A): receptive field, stride, channels, heads, D_SF."""
+"""NSE architecture (TPAMI 2021 App. A): receptive field, stride, channels, heads, D_SF."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """`spsr train --variant p|j|r|vgg|resnet` end to end on a tiny patch store: the structure loss
-replaces the image / gradient adversarial and gradient pixel terms (seed 001 eq. 17), the NSE
+replaces the image / gradient adversarial and gradient pixel terms (TPAMI 2021 eq. 17), the NSE
 comes from `--nse`, resume keeps the extractor it started with, and user errors are one line."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _text import flat
 from _train_fixtures import make_store, one_thread  # noqa: F401
 from safetensors.torch import load_file
 from typer.testing import CliRunner
@@ -112,4 +113,4 @@ def test_structure_variant_errors_are_one_line(
             for a in args]
     r = _run("train", store, "-o", tmp_path / "run", "--iterations", 1, *args, *TINY)
     assert r.exit_code == 1
-    assert message in r.stderr and "Traceback" not in r.stderr
+    assert message in flat(r.stderr) and "Traceback" not in r.stderr

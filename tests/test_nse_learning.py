@@ -1,5 +1,5 @@
 """Real learning checks: a few hundred steps of each pretext task on skimage photographs reach an
-accuracy far above chance on a photograph never seen in training (seed 001 §4.2).
+accuracy far above chance on a photograph never seen in training (TPAMI 2021 §4.2).
 
 The networks are narrowed (the NSE's first stage to 8 channels, the jigsaw features to 16) so
 that each check takes well under a minute on two busy CPU cores; the geometry (receptive field

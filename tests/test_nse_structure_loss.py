@@ -1,4 +1,4 @@
-"""Structure loss (seed 001 eqs. 14–16), its extractors (App. C) and NSE files."""
+"""Structure loss (TPAMI 2021 eqs. 14–16), its extractors (App. C) and NSE files."""
 
 from __future__ import annotations
 

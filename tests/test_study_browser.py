@@ -143,35 +143,78 @@ class DevTools:
         return result["result"].get("value")
 
     def navigate(self, url: str) -> None:
+        """Load ``url`` and wait until the new document (not the one it replaces) is ready."""
+        self.evaluate("window.spsrLeftBehind = true")
         self.call("Page.navigate", {"url": url})
-        self.wait_for("document.readyState === 'complete' && !!window.spsrStudy")
+        self.wait_for(
+            "!window.spsrLeftBehind && document.readyState === 'complete' && !!window.spsrStudy"
+        )
 
-    def wait_for(self, condition: str, timeout: float = 20.0) -> None:
+    def wait_for(self, condition: str, timeout: float = 60.0, what: str | None = None) -> None:
+        """Wait until a JavaScript condition holds on the page.
+
+        The check runs inside the page (a promise that re-checks every 20 ms and resolves as soon
+        as the condition holds), so the test proceeds on the page's state, not after a guessed
+        delay; ``timeout`` only bounds a page that never gets there. (A timer, not
+        ``requestAnimationFrame``: frames pause in a page the browser considers hidden.)
+        """
+        waiter = (
+            "new Promise(resolve => { const t0 = performance.now(); const check = () => {"
+            f" let ok = false; try {{ ok = !!({condition}); }} catch (e) {{ ok = false; }}"
+            f" if (ok || performance.now() - t0 > {timeout * 1000:.0f}) resolve(ok);"
+            " else setTimeout(check, 20); }; check(); })"
+        )
         deadline = time.monotonic() + timeout
-        while not self.evaluate(f"!!({condition})"):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"page never satisfied {condition}")
-            time.sleep(0.05)
+        while True:
+            try:
+                result = self.call(
+                    "Runtime.evaluate",
+                    {"expression": waiter, "returnByValue": True, "awaitPromise": True},
+                    timeout=timeout + 30,
+                )
+                break
+            except RuntimeError as exc:  # the document was replaced while the check ran
+                if "context" not in str(exc).lower() or time.monotonic() > deadline:
+                    raise
+        if not result.get("result", {}).get("value"):
+            raise TimeoutError(f"page never satisfied {what or condition}")
 
-    def click(self, selector: str) -> None:
-        """A real left click at the centre of the element (scrolled into view first)."""
-        x, y = self.evaluate(
+    def click(self, selector: str, then: str | None = None) -> None:
+        """A real left click at the centre of the element, then wait until ``then`` holds.
+
+        The mouse events are sent only once the page is still: every image decoded (an image that
+        finishes loading moves everything below it) and the element itself found at the point to
+        be clicked (``elementFromPoint``), so a click cannot land on a spot the element has left.
+        ``then`` is a JavaScript condition on the page that the click must bring about.
+        """
+        where = (
             f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
-            " if (!e) return null; e.scrollIntoView({block: 'center'});"
+            " if (!e || ![...document.images].every(i => i.complete)) return null;"
+            " e.scrollIntoView({block: 'center'});"
             " const r = e.getBoundingClientRect();"
-            " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
-        ) or (None, None)
+            " const x = r.x + r.width / 2, y = r.y + r.height / 2;"
+            " const hit = document.elementFromPoint(x, y);"
+            " return hit && (hit === e || e.contains(hit)) ? [x, y] : null; })()"
+        )
+        self.wait_for(f"{where} !== null", what=f"{selector} to be clickable")
+        x, y = self.evaluate(where) or (None, None)
         if x is None:
-            raise AssertionError(f"no element {selector}")
+            raise AssertionError(f"{selector} moved away between two checks")
         for kind in ("mousePressed", "mouseReleased"):
             self.call(
                 "Input.dispatchMouseEvent",
                 {"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1},
             )
+        if then is not None:
+            self.wait_for(then, what=f"the click on {selector} to give {then}")
 
     def type_text(self, selector: str, text: str) -> None:
-        self.click(selector)
+        focused = f"document.activeElement === document.querySelector({json.dumps(selector)})"
+        self.click(selector, then=focused)
         self.call("Input.insertText", {"text": text})
+        self.wait_for(
+            f"document.querySelector({json.dumps(selector)}).value === {json.dumps(text)}"
+        )
 
     def close(self) -> None:
         with contextlib.suppress(RuntimeError, TimeoutError, OSError):
@@ -270,8 +313,10 @@ def test_rank_every_image_export_and_tally(study: dict[str, Any], browser: DevTo
 
     rater = "Zoë tester"
     browser.type_text("#rater-input", rater)
-    browser.click("#start-button")
-    browser.wait_for("!document.querySelector('#study-screen').classList.contains('hidden')")
+    browser.click(
+        "#start-button",
+        then="!document.querySelector('#study-screen').classList.contains('hidden')",
+    )
 
     # The rater prefers SPSR-P > ESRGAN > Bicubic on even images, ESRGAN > SPSR-P > Bicubic on odd.
     expected = np.zeros((3, 3), dtype=int)  # [method, rank - 1]
@@ -304,9 +349,10 @@ def test_rank_every_image_export_and_tally(study: dict[str, Any], browser: DevTo
         }
         worst = max(rank_of_label, key=rank_of_label.get)
         # First give rank 1 to the worst result, then to the best: each rank may be used only once.
-        browser.click(f"button.rank[data-label='{worst}'][data-rank='1']")
-        for label, rank in sorted(rank_of_label.items(), key=lambda item: item[1]):
-            browser.click(f"button.rank[data-label='{label}'][data-rank='{rank}']")
+        for label, rank in [(worst, 1), *sorted(rank_of_label.items(), key=lambda item: item[1])]:
+            button = f"button.rank[data-label='{label}'][data-rank='{rank}']"
+            is_chosen = f"document.querySelector({json.dumps(button)}).classList.contains('chosen')"
+            browser.click(button, then=is_chosen)
         chosen = browser.evaluate(
             "[...document.querySelectorAll('button.rank.chosen')]"
             ".map(b => [b.dataset.label, Number(b.dataset.rank)])"
@@ -315,7 +361,12 @@ def test_rank_every_image_export_and_tally(study: dict[str, Any], browser: DevTo
         for label, rank in rank_of_label.items():
             expected[METHODS.index(method_of_label[label]), rank - 1] += 1
         assert browser.evaluate("!document.querySelector('#next-button').disabled")
-        browser.click("#next-button")
+        heading = json.dumps(f"Image {len(seen_images) + 1} of {len(key.images)}")
+        browser.click(
+            "#next-button",
+            then=f"document.querySelector('#image-heading').textContent === {heading}"
+            " || !document.querySelector('#done-screen').classList.contains('hidden')",
+        )
     assert seen_images == presentation_order(len(key.images), key.seed, rater)
     browser.wait_for("!document.querySelector('#done-screen').classList.contains('hidden')")
     assert (
@@ -325,15 +376,19 @@ def test_rank_every_image_export_and_tally(study: dict[str, Any], browser: DevTo
     # Progress survives a reload: the same rater lands on the finished screen.
     browser.navigate((built.folder / "index.html").as_uri())
     assert browser.evaluate("document.querySelector('#rater-input').value") == rater
-    browser.click("#start-button")
-    browser.wait_for("!document.querySelector('#done-screen').classList.contains('hidden')")
+    browser.click(
+        "#start-button",
+        then="!document.querySelector('#done-screen').classList.contains('hidden')",
+    )
 
     # Export twice, in two visits (a rater who sends two files): the tally must count them once.
     for attempt in (1, 2):
         if attempt == 2:
             browser.navigate((built.folder / "index.html").as_uri())
-            browser.click("#start-button")
-            browser.wait_for("!document.querySelector('#done-screen').classList.contains('hidden')")
+            browser.click(
+                "#start-button",
+                then="!document.querySelector('#done-screen').classList.contains('hidden')",
+            )
         browser.click("#export-button-done")
         deadline = time.monotonic() + 20
         while len(list(downloads.glob("*.json"))) < attempt:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _text import flat
 from typer.testing import CliRunner
 
 from spsr.data.image_io import read_image, write_image
@@ -238,13 +239,13 @@ def test_cli_build_reports_and_fails_with_one_line(tmp_path: Path) -> None:
         args += ["--method", f"{method}={tmp_path / method}"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "3 images × 3 methods" in result.stdout and "site-key.json" in result.stdout
+    assert "3 images × 3 methods" in flat(result.stdout) and "site-key.json" in flat(result.stdout)
     assert (tmp_path / "site" / "index.html").is_file()
 
     again = runner.invoke(app, args)
     assert (
         again.exit_code == 1
-        and "already exists" in again.output
+        and "already exists" in flat(again.output)
         and "Traceback" not in again.output
     )
     bad_method = runner.invoke(

@@ -129,3 +129,28 @@ def test_out_of_memory_on_a_whole_image_falls_back_to_tiles_or_says_so(
     monkeypatch.setattr(whole_only, "_run", never._run)
     with pytest.raises(torch.cuda.OutOfMemoryError, match="give a --tile"):
         whole_only(x)
+def test_tile_progress_counts_every_tile_once(tiny_model: torch.nn.Module) -> None:
+    x = torch.rand(3, 50, 37)
+    reports: list[tuple[int, int]] = []
+    up = TiledUpscaler(tiny_model, 4, tile=16, overlap=4, batch=3, precision="fp32")
+    out = up(x, on_tiles=lambda done, total: reports.append((done, total)))
+    total = len(plan_tiles(50, 37, 16, 4))
+    assert reports[0] == (0, total) and reports[-1] == (total, total)
+    dones = [d for d, _ in reports]
+    assert dones == sorted(dones) and all(b - a <= 3 for a, b in zip(dones, dones[1:]))
+    assert torch.equal(out, up(x))  # reporting changes nothing in the result
+    whole: list[tuple[int, int]] = []
+    TiledUpscaler(tiny_model, 4, tile=0, precision="fp32")(x, on_tiles=lambda d, t: whole.append((d, t)))
+    assert whole == [(0, 1), (1, 1)]
+
+
+def test_tile_progress_total_grows_when_out_of_memory_replans(
+    tiny_model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    up = TiledUpscaler(tiny_model, 4, tile=40, overlap=4, batch=1, precision="fp32")
+    real_run = up._run
+    monkeypatch.setattr(up, "_run", lambda x: (_ for _ in ()).throw(torch.cuda.OutOfMemoryError("sim"))
+                        if max(x.shape[-2:]) > 28 else real_run(x))
+    reports: list[tuple[int, int]] = []
+    up(torch.rand(3, 61, 45), on_tiles=lambda done, total: reports.append((done, total)))
+    assert reports[0][1] < reports[-1][1] and reports[-1][0] == reports[-1][1]

@@ -1,4 +1,4 @@
-"""The U-Net discriminator of seed 003 (tiny configurations)."""
+"""The U-Net discriminator of the U-Net follow-up (tiny configurations)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Seed 003's generator option: the desubpixel head of SPSRNet (tiny configurations)."""
+"""The U-Net follow-up's generator option: the desubpixel head of SPSRNet (tiny configurations)."""
 
 from __future__ import annotations
 

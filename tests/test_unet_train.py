@@ -1,4 +1,4 @@
-"""Variant u (seed 003): the preset, each loss term with its weight, the U-Net D step with CutMix,
+"""Variant u (the U-Net follow-up): the preset, each loss term with its weight, the U-Net D step with CutMix,
 and initialisation of the desubpixel head (tiny networks; LPIPS with a random AlexNet trunk, the
 test-only ``lpips_random``: no ImageNet weights are read)."""
 

@@ -90,7 +90,7 @@ class AblationGrid:
         title: the table's caption.
         configs: the rows, in table order.
         metrics: default metric columns, in order (``--metrics`` replaces them).
-        source: where the study comes from (``seed 001, Table 2``).
+        source: where the study comes from (``TPAMI 2021, Table 2``).
         overrides: dotted keys set on every configuration (before each one's own).
     """
 

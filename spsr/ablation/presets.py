@@ -1,4 +1,4 @@
-"""The papers' ablation studies as grids (seed 001 Tables 2–7, seed 003 Table 2).
+"""The papers' ablation studies as grids (TPAMI 2021 Tables 2–7, the U-Net follow-up, Table 2).
 
 Each row is a variant preset of the training engine plus the configuration keys it changes; the
 rows run whatever the engine knows, so a preset whose variant (or key) the engine does not have
@@ -39,7 +39,7 @@ def _g_components() -> AblationGrid:
     return AblationGrid(
         name="g-components",
         title="Comparison of SPSR-G models with different components",
-        source="seed 001, Table 2",
+        source="TPAMI 2021, Table 2",
         metrics=LPIPS_PSNR_SSIM,
         configs=(
             c("ESRGAN", "esrgan", note="baseline: RRDBNet, L1 + VGG + RaGAN"),
@@ -78,7 +78,7 @@ def _p_components() -> AblationGrid:
     return AblationGrid(
         name="p-components",
         title="Comparison of SPSR-P models with different components",
-        source="seed 001, Table 3",
+        source="TPAMI 2021, Table 3",
         metrics=LPIPS_PSNR_SSIM,
         configs=(
             c("SPSR-P", "p", nse="default", note="complete model"),
@@ -142,7 +142,7 @@ def _p_sensitivity() -> AblationGrid:
     return AblationGrid(
         name="p-sensitivity",
         title="Parameter sensitivity of SPSR-P (γ = γ_SF, β = β_SF)",
-        source="seed 001, Table 4",
+        source="TPAMI 2021, Table 4",
         metrics=LPIPS_PSNR_SSIM,
         configs=tuple(rows),
     )
@@ -153,7 +153,7 @@ def _p_sampling() -> AblationGrid:
     return AblationGrid(
         name="p-sampling",
         title="SPSR-P models with NSEs trained by different sampling strategies",
-        source="seed 001, Table 5",
+        source="TPAMI 2021, Table 5",
         metrics=LPIPS_PSNR_SSIM,
         configs=(
             c("SPSR-P-h", "p", nse="default", note="NSE from horizontal neighbours (SPSR-P's)"),
@@ -168,7 +168,7 @@ def _nse_choices() -> AblationGrid:
     return AblationGrid(
         name="nse-choices",
         title="SPSR models trained with different structure extractors",
-        source="seed 001, Table 6",
+        source="TPAMI 2021, Table 6",
         metrics=LPIPS_PSNR_SSIM,
         configs=(
             c("SPSR-VGG", "vgg", note="ImageNet VGG19 features"),
@@ -228,7 +228,7 @@ def _backbones() -> AblationGrid:
     return AblationGrid(
         name="backbones",
         title="Perceptual-driven SR on other network architectures",
-        source="seed 001, Table 7 (Appendix D)",
+        source="TPAMI 2021, Table 7 (Appendix D)",
         metrics=LPIPS_PSNR_SSIM,
         configs=tuple(rows),
     )
@@ -280,7 +280,7 @@ def _u_components() -> AblationGrid:
     return AblationGrid(
         name="u-components",
         title="Model configurations of the U-Net variant",
-        source="seed 003, Table 2",
+        source="the U-Net follow-up, Table 2",
         metrics=("pi", "psnr", "ssim"),
         configs=(
             c(

@@ -1,4 +1,4 @@
-"""D_SF: the discriminator on structure features (SPSR-P / SPSR-J, seed 001 eq. 15).
+"""D_SF: the discriminator on structure features (SPSR-P / SPSR-J, TPAMI 2021 eq. 15).
 
 The paper says D_SF "is similar to that used for the gradient loss, but has small differences in
 the network architecture since the structure features have different scales from the gradient

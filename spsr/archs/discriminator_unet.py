@@ -1,4 +1,4 @@
-"""U-Net discriminator (seed 003, after Schönfeld et al., "A U-Net Based Discriminator for GANs").
+"""U-Net discriminator (the U-Net follow-up, after Schönfeld et al., "A U-Net Based Discriminator for GANs").
 
 The encoder is a residual down-sampling discriminator that ends in a *global* real/fake logit; a
 decoder climbs back to the input resolution through skip connections from the encoder and ends in

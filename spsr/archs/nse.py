@@ -1,6 +1,6 @@
 """Neural structure extractor (NSE) of SPSR-P / SPSR-J and the heads of its pretext tasks.
 
-Seed 001 §4.1 and App. A: a small ResNet-style network of 6 convolutions, each followed by a ReLU,
+TPAMI 2021 §4.1 and App. A: a small ResNet-style network of 6 convolutions, each followed by a ReLU,
 with two residual skips; every output vector sees a 31×31 window of the image and neighbouring
 vectors are 4 pixels apart (output stride 4); the structure features have 32 channels.
 
@@ -30,7 +30,7 @@ from torch.nn import functional as F
 NSE_RECEPTIVE_FIELD = 31
 #: Distance in pixels between the windows of neighbouring structure features.
 NSE_STRIDE = 4
-#: Channels of the structure features (seed 001 §5.1).
+#: Channels of the structure features (TPAMI 2021 §5.1).
 NSE_CHANNELS = 32
 
 #: The 4! orderings of a 2×2 jigsaw, in lexicographic order; the class index is the position here.
@@ -101,7 +101,7 @@ class NeuralStructureExtractor(nn.Module):
 class ContrastivePredictor(nn.Module):
     """Predictor P of contrastive prediction: neighbour features → predicted target feature.
 
-    Fully connected layers with ReLU between them (seed 001 §4.2); it takes the concatenation of
+    Fully connected layers with ReLU between them (TPAMI 2021 §4.2); it takes the concatenation of
     the M neighbour vectors.
 
     Args:
@@ -135,7 +135,7 @@ class ContrastivePredictor(nn.Module):
 class JigsawHead(nn.Module):
     """Classifier J of the jigsaw task: 4 shuffled features → logits over the 24 permutations.
 
-    Three fully connected layers (seed 001 §4.2).
+    Three fully connected layers (TPAMI 2021 §4.2).
 
     Args:
         channels: channels of one structure feature.

@@ -1,9 +1,9 @@
 """The SPSR-G generator: an SR branch, a gradient branch that super-resolves M(LR), and a fusion.
 
 With the default RRDB backbone at nf 64 / nb 23 / ×4, the state dict has exactly the 884 keys
-and shapes of the released official ``spsr.pth`` (REFERENCE §3), so it loads strictly. The
+and shapes of the released official ``spsr.pth``, so it loads strictly. The
 gradient branch is model-agnostic: any backbone with ``forward_features(x, taps)`` (EDSR,
-SRResNet) can feed it (seed 001, Appendix D).
+SRResNet) can feed it (TPAMI 2021, Appendix D).
 
 Data flow (×4, default)::
 
@@ -62,7 +62,7 @@ class SPSRNet(nn.Module):
         backbone: a registered family with an SR ``branch``: ``rrdb`` (keys of the official
             file), ``edsr`` or ``srresnet``.
         res_scale: EDSR residual scaling.
-        desubpixel_head: seed 003's head: the network input is the LR image nearest-upsampled to
+        desubpixel_head: the U-Net follow-up's head: the network input is the LR image nearest-upsampled to
             HR size (so MoA augmentations such as CutBlur can put HR content in it), brought back
             to LR size by a desubpixel (space-to-depth) layer; the first convs of both branches
             then see ``in_nc·scale²`` channels. ``forward`` still accepts a plain LR image.

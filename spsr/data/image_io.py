@@ -19,7 +19,6 @@ import io
 import os
 import re
 import struct
-import tempfile
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from spsr.atomic import write_bytes_atomic
 from spsr.errors import ConfigError, ImageReadError, ImageTooLargeError
 
 if TYPE_CHECKING:
@@ -281,27 +281,6 @@ def _describe_decode_error(exc: Exception) -> str:
         f"not a readable image ({exc.__class__.__name__})"
 
 
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def current_umask() -> int:
-    """The process umask (read without changing it for longer than a moment)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def _png_chunk(name: bytes, body: bytes) -> bytes:
     crc = zlib.crc32(name + body) & 0xFFFFFFFF
     return struct.pack(">I", len(body)) + name + body + struct.pack(">I", crc)
@@ -366,7 +345,7 @@ def write_image(
 ) -> None:
     """Write an ``(H, W, C)`` array atomically; the format follows the extension."""
     path = Path(path)
-    _atomic_write_bytes(path, encode_image(arr, path.suffix, icc_profile, quality))
+    write_bytes_atomic(path, encode_image(arr, path.suffix, icc_profile, quality))
 
 
 def to_tensor(arr: np.ndarray) -> torch.Tensor:

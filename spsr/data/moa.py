@@ -1,4 +1,4 @@
-"""MoA: a mixture of augmentations for paired LR/HR batches (Yoo et al., CutBlur; used by seed 003).
+"""MoA: a mixture of augmentations for paired LR/HR batches (Yoo et al., CutBlur; used by the U-Net follow-up).
 
 For each batch one operation is drawn uniformly from the enabled ones (with probability ``prob``;
 otherwise the batch is left alone) and applied to LR and HR alike, so the pair stays a valid

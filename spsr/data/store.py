@@ -45,6 +45,7 @@ import h5py
 import numpy as np
 
 import spsr
+from spsr.atomic import publish
 from spsr.data.image_io import read_image
 from spsr.errors import ConfigError, DataStoreError, ImageReadError
 from spsr.ops import bicubic_degrade
@@ -620,7 +621,7 @@ def write_store(
             if f.id.valid:
                 f.close()
         break
-    os.replace(tmp, out)
+    publish(tmp, out)
     return WriteSummary(
         out,
         num_images,

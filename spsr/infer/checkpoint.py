@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +24,7 @@ from torch import nn
 import spsr
 from spsr.archs.registry import detect, family
 from spsr.archs.spec import ArchSpec, build_model
-from spsr.data.image_io import current_umask
+from spsr.atomic import atomic_path
 from spsr.errors import CheckpointError
 
 FORMAT = "spsr-weights"
@@ -387,16 +386,8 @@ def save_weights(
         "spsr_version": spsr.__version__,
         "provenance": json.dumps(dict(provenance or {}), sort_keys=True, default=str),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=metadata)
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
     return path
 
 

@@ -11,7 +11,7 @@ out-of-memory the current tiles are split in half and processing continues from 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -21,6 +21,10 @@ from spsr.archs import sr_of
 from spsr.errors import ConfigError, NonFiniteOutputError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+TileCallback = Callable[[int, int], None]
+"""Called as ``on_tiles(done, total)`` after each batch of tiles (``total`` grows if an
+out-of-memory split re-plans the remaining tiles); the library itself never prints."""
 
 
 @dataclass(frozen=True)
@@ -169,36 +173,44 @@ class TiledUpscaler:
             out = sr_of(self.model(x))
         return out.float()
 
-    def __call__(self, img: torch.Tensor) -> torch.Tensor:
+    def __call__(self, img: torch.Tensor, on_tiles: TileCallback | None = None) -> torch.Tensor:
         """Upscale ``(3, H, W)`` or ``(N, 3, H, W)`` float in [0, 1]; returns the SR image clamped to [0, 1].
+
+        ``on_tiles(done, total)`` reports progress within an image (an untiled image is one tile).
 
         Raises:
             NonFiniteOutputError: the model gave NaN or infinite values (never clamped into an image).
         """
         with torch.inference_mode():
             if img.dim() == 3:
-                out = self._upscale_one(img)
+                out = self._upscale_one(img, on_tiles)
             else:
-                out = torch.stack([self._upscale_one(b) for b in img])
+                out = torch.stack([self._upscale_one(b, on_tiles) for b in img])
             if not bool(out.isfinite().all()):
                 hint = " (try --precision fp32)" if self.dtype != torch.float32 else " (broken weights?)"
                 raise NonFiniteOutputError(f"the model produced NaN or infinite values{hint}")
             return out.clamp_(0, 1)
 
-    def _upscale_one(self, img: torch.Tensor) -> torch.Tensor:
+    def _upscale_one(self, img: torch.Tensor, on_tiles: TileCallback | None = None) -> torch.Tensor:
         c, h, w = img.shape
         if self.tile == 0 or (h <= self.tile and w <= self.tile):
-            return self._whole(img)
+            return self._whole(img, on_tiles)
         s = self.scale
         acc = torch.zeros(c, h * s, w * s)
         weight = torch.zeros(1, h * s, w * s)
         pending = plan_tiles(h, w, self.tile, self.overlap)
+        done = 0
+        if on_tiles is not None:
+            on_tiles(0, len(pending))
         while pending:
             group = self._next_group(pending)
             outs = self._try_run(torch.stack([img[:, r.cy0:r.cy1, r.cx0:r.cx1] for r in group]))
             if outs is None:
                 self._shrink(group, pending, h, w)
                 continue
+            done += len(group)
+            if on_tiles is not None:
+                on_tiles(done, done + len(pending))
             for r, out in zip(group, outs):
                 oy, ox = (r.y0 - r.cy0) * s, (r.x0 - r.cx0) * s
                 core = out[:, oy:oy + (r.y1 - r.y0) * s, ox:ox + (r.x1 - r.x0) * s]
@@ -223,9 +235,13 @@ class TiledUpscaler:
         torch.cuda.empty_cache()
         return None
 
-    def _whole(self, img: torch.Tensor) -> torch.Tensor:
+    def _whole(self, img: torch.Tensor, on_tiles: TileCallback | None = None) -> torch.Tensor:
+        if on_tiles is not None:
+            on_tiles(0, 1)
         out = self._try_run(img.unsqueeze(0))
         if out is not None:
+            if on_tiles is not None:
+                on_tiles(1, 1)
             return out[0]
         smaller = self.tile // 2
         if self.tile == 0 or smaller <= self.overlap * 2:
@@ -234,7 +250,7 @@ class TiledUpscaler:
                 + (f" (tile {self.tile})" if self.tile else "; give a --tile")
             )
         self.tile = smaller
-        return self._upscale_one(img)
+        return self._upscale_one(img, on_tiles)
 
     def _next_group(self, pending: list[Region]) -> list[Region]:
         shape = pending[0].input_shape

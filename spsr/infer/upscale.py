@@ -9,7 +9,7 @@ import torch
 
 from spsr.data.image_io import LoadedImage, from_tensor, to_tensor
 from spsr.errors import OutOfMemoryEstimate
-from spsr.infer.tiled import TiledUpscaler
+from spsr.infer.tiled import TileCallback, TiledUpscaler
 from spsr.ops.resize import imresize
 
 
@@ -92,7 +92,12 @@ def check_upscale_memory(image: LoadedImage, upscaler: TiledUpscaler, outscale: 
         )
 
 
-def upscale_loaded(image: LoadedImage, upscaler: TiledUpscaler, outscale: float | None = None) -> np.ndarray:
+def upscale_loaded(
+    image: LoadedImage,
+    upscaler: TiledUpscaler,
+    outscale: float | None = None,
+    on_tiles: TileCallback | None = None,
+) -> np.ndarray:
     """Upscale a decoded image; returns an array of the input's dtype and channel layout.
 
     Grayscale runs as R=G=B and comes back as one channel; alpha is upscaled separately with
@@ -102,6 +107,7 @@ def upscale_loaded(image: LoadedImage, upscaler: TiledUpscaler, outscale: float 
         image: what ``read_image`` returned.
         upscaler: the configured tiled upscaler.
         outscale: final scale if different from the model's (the result is resampled).
+        on_tiles: progress within the image, ``on_tiles(done, total)`` (see ``TiledUpscaler``).
 
     Raises:
         OutOfMemoryEstimate: the output would not fit in the available memory (checked first).
@@ -113,7 +119,7 @@ def upscale_loaded(image: LoadedImage, upscaler: TiledUpscaler, outscale: float 
     x = to_tensor(pixels)
     if x.shape[0] == 1:
         x = x.expand(3, -1, -1)
-    sr = upscaler(x)
+    sr = upscaler(x, on_tiles)
     h, w = pixels.shape[:2]
     target = None
     if outscale is not None and outscale != upscaler.scale:

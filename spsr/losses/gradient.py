@@ -1,8 +1,8 @@
 """Gradient-space losses of SPSR-G: the gradient pixel loss on M(SR) vs M(HR).
 
-Two forms (REFERENCE §2):
+Two forms (CVPR 2020 §3.2.1 and the official code):
 
-* ``paper`` (default): ``L1(M(SR), M(HR))`` with the padding-1 operator, as seed 000 eq. (7) writes.
+* ``paper`` (default): ``L1(M(SR), M(HR))`` with the padding-1 operator, as CVPR 2020 eq. (7) writes.
 * ``official``: ``MSE(M(SR), M(HR))`` with the padding-2 operator (output ``H+2 × W+2``), as the
   official code trains; the same padding-2 maps are then what the gradient discriminator sees.
 

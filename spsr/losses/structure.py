@@ -1,7 +1,7 @@
-"""Structure loss of SPSR-P / SPSR-J (seed 001 §4.3, eqs. 14–17, App. C) and its feature extractors.
+"""Structure loss of SPSR-P / SPSR-J (TPAMI 2021 §4.3, eqs. 14–17, App. C) and its feature extractors.
 
 ``L_SF = β_SF · ‖F(SR) − F(HR)‖₁ + γ_SF · L_adv(D_SF(F(SR)))`` with a frozen extractor F:
-β_SF = 1e-7 and γ_SF = 0.1 in the paper. This module holds F (every variant of seed 001 Table 6),
+β_SF = 1e-7 and γ_SF = 0.1 in the paper. This module holds F (every variant of TPAMI 2021 Table 6),
 the pixel-wise term, and a helper for the generator's adversarial term; the discriminator D_SF is
 :class:`spsr.archs.discriminator_sf.StructureFeatureDiscriminator`.
 
@@ -42,6 +42,7 @@ from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
 from spsr.archs.nse import NeuralStructureExtractor
+from spsr.atomic import atomic_path
 from spsr.errors import CheckpointError, ConfigError
 from spsr.losses.gan import AdversarialLoss
 from spsr.losses.perceptual import IMAGENET_MEAN, IMAGENET_STD, VGGFeatureExtractor
@@ -124,9 +125,8 @@ def save_nse(
     path = Path(path)
     meta = {"format": NSE_FORMAT, "config": json.dumps(nse.config()), **(metadata or {})}
     state = {k: v.detach().cpu().contiguous() for k, v in nse.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=meta)
     return path
 
 
@@ -280,7 +280,7 @@ def build_structure_extractor(
 
 
 class StructurePixelLoss(nn.Module):
-    """β_SF · L1(F(SR), F(HR)) (seed 001 eq. 14), F frozen, F(HR) without gradient.
+    """β_SF · L1(F(SR), F(HR)) (TPAMI 2021 eq. 14), F frozen, F(HR) without gradient.
 
     Args:
         extractor: the frozen F.

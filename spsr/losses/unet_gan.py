@@ -1,4 +1,4 @@
-"""Losses of the U-Net discriminator (seed 003 eq. 2–5, 7; U-Net GAN's CutMix regularisation).
+"""Losses of the U-Net discriminator (the U-Net follow-up, eq. 2–5, 7; U-Net GAN's CutMix regularisation).
 
 Hinge losses on the encoder's global logit and on the decoder's per-pixel logits::
 

@@ -13,13 +13,13 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from spsr.atomic import write_text_atomic  # noqa: F401 (re-exported: eval and ablation write with it)
 from spsr.data.image_io import is_image_file, read_rgb, write_image
 from spsr.metrics.conventions import MetricInputError
 from spsr.metrics.registry import METRICS, MetricSuite
@@ -304,16 +304,3 @@ def results_json(
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` via a temporary file and a rename (never half-written)."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target

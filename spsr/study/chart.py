@@ -1,4 +1,4 @@
-"""The rank-distribution chart (as seed 001 Fig. 9): one stacked bar per method, drawn with Pillow.
+"""The rank-distribution chart (as TPAMI 2021 Fig. 9): one stacked bar per method, drawn with Pillow.
 
 Each bar is 100 % of that method's votes, split by the rank it received: rank 1 (best) at the
 bottom in the darkest colour, the worst rank on top in the lightest.
@@ -7,13 +7,13 @@ bottom in the darkest colour, the worst rank on top in the lightest.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from spsr.atomic import write_bytes_atomic
 
 _BEST = (22, 58, 120)
 _WORST = (205, 222, 245)
@@ -137,12 +137,4 @@ def save_chart(image: Image.Image, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(buffer.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomic(path, buffer.getvalue())

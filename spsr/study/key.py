@@ -8,12 +8,11 @@ page's source reveals no method identity. A label (A, B, …) shows slot
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spsr.atomic import write_text_atomic
 from spsr.errors import ConfigError
 
 KEY_FORMAT = "spsr-user-study-key"
@@ -99,17 +98,9 @@ def write_key(key: StudyKey, path: Path) -> None:
         key: the key.
         path: destination file.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(key.to_json(), fh, indent=1, ensure_ascii=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # Mode 0600 whatever the umask: the key reveals which method made which picture.
+    text = json.dumps(key.to_json(), indent=1, ensure_ascii=False) + "\n"
+    write_text_atomic(path, text, private=True)
 
 
 def _fail(path: Path, what: str) -> ConfigError:

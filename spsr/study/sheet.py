@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spsr.atomic import folder_mode
 from spsr.data.image_io import encode_image, read_image
 from spsr.errors import ConfigError
 from spsr.study.crops import CropBox, default_crop_size, most_structured_window
@@ -227,7 +228,7 @@ def build_study(
 
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a web server must be able to read the study
+    tmp.chmod(folder_mode())  # mkdtemp makes it private; a web server must be able to read the study
     try:
         key_images, page_images = [], []
         for index, image in enumerate(images):

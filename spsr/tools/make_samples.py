@@ -27,8 +27,8 @@ def main() -> None:
     for name, (load, (y0, x0, y1, x1)) in CROPS.items():
         hr = load()[y0:y1, x0:x1]
         _, lr = bicubic_degrade(hr, 4)
-        write_image(OUT / f"{name}_lr.png", lr)
-        print(f"{name}_lr.png {lr.shape}")
+        write_image(OUT / f"{name}.png", lr)  # the LR input; its ×4 output keeps the name
+        print(f"{name}.png {lr.shape}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from spsr.errors import ConfigError
 from spsr.train.signals import ignore_stop_signals, stop_signals_blocked
+from spsr.train.threads import single_threaded_worker
 
 _MASK = (1 << 63) - 1
 # A position no sample has: the seed of the epoch's shuffling.
@@ -75,6 +76,12 @@ class SeededSamples(Dataset):
         index, seed = key
         with seeded_global_rngs(seed):
             return self.dataset[index]
+
+
+def _init_worker(worker_id: int) -> None:
+    """Each data worker: leaves the stop signals to the main process and runs single-threaded."""
+    ignore_stop_signals(worker_id)
+    single_threaded_worker(worker_id)
 
 
 class BatchStream:
@@ -154,7 +161,7 @@ class BatchStream:
             # A private generator: creating an iterator must not draw from torch's global RNG
             # (a resumed run creates one more iterator than an uninterrupted run).
             generator=torch.Generator().manual_seed(self.seed),
-            worker_init_fn=ignore_stop_signals if self.workers > 0 else None,
+            worker_init_fn=_init_worker if self.workers > 0 else None,
         )
         with stop_signals_blocked():  # the workers start with them blocked, until they ignore them
             self._iterator = iter(loader)

@@ -3,7 +3,7 @@
 A configuration is a :class:`TrainConfig` made of sections (``model``, ``d``, ``optim``, ``loss``,
 ``data``, ``run``). It is built in layers, each overriding the previous one:
 
-1. the defaults below (SPSR-G as published, REFERENCE §4);
+1. the defaults below (SPSR-G as published, CVPR 2020 §4.1);
 2. the named preset of the variant (:func:`spsr.train.variants.preset`);
 3. an optional TOML file with the same sections (:func:`load_toml`);
 4. command-line flags and ``--set section.key=value`` (:func:`apply_overrides`).
@@ -106,7 +106,7 @@ class DiscriminatorConfig:
 
 @dataclass
 class OptimConfig:
-    """Adam and the MultiStepLR schedule (REFERENCE §4).
+    """Adam and the MultiStepLR schedule (CVPR 2020 §4.1).
 
     Attributes:
         lr_g, lr_d: learning rates of the generator and of every discriminator.
@@ -131,13 +131,13 @@ class OptimConfig:
 
 @dataclass
 class LossConfig:
-    """Loss weights and forms (SPSR-G, seed 000 eq. 10; 0 switches a term off).
+    """Loss weights and forms (SPSR-G, CVPR 2020 eq. 10; 0 switches a term off).
 
     Attributes:
         pixel: β_I, weight of the pixel loss on the SR image.
         pixel_criterion: ``l1`` | ``l2`` | ``charbonnier``.
         perceptual: weight of the perceptual loss.
-        perceptual_net: ``vgg`` (L1 on VGG19 features), ``lpips`` (LPIPS AlexNet v0.1, seed 003),
+        perceptual_net: ``vgg`` (L1 on VGG19 features), ``lpips`` (LPIPS AlexNet v0.1, the U-Net follow-up),
             ``none`` (train without a perceptual loss), or ``vgg_random`` / ``lpips_random``
             (random backbone weights: for smoke tests and benchmarks only, reads no file).
         perceptual_layer: VGG19 layer (``conv5_4``: before the ReLU).
@@ -188,7 +188,7 @@ class DataConfig:
         val_protocol: scoring protocol of validation, as ``spsr eval --protocol`` (``spsr``: the
             CVPR 2020 / TPAMI 2021 tables' SSIM; ``basicsr``: SSIM at full resolution).
         moa: MoA, a mixture of augmentations applied to every training batch
-            (:mod:`spsr.data.moa`; seed 003).
+            (:mod:`spsr.data.moa`; the U-Net follow-up).
         moa_ops: the operations MoA draws from (``cutblur`` needs a generator with the desubpixel
             head and is skipped for the others).
         moa_prob: probability that a batch is augmented at all.

@@ -75,12 +75,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from spsr.atomic import atomic_path, write_text_atomic
 from spsr.errors import CheckpointError, ConfigError, MissingWeightsError, SpsrError
 from spsr.train import distributed as D
 from spsr.train.batches import BatchStream, seeded_global_rngs
 from spsr.train.config import TrainConfig, dump_toml, validate
 from spsr.train.ema import ModelEMA
-from spsr.train.log import LOG_FILE, JsonLinesLog, Reporter
+from spsr.train.log import LOG_FILE, JsonLinesLog, Reporter, read_log
 from spsr.train.moa import BatchMoA
 from spsr.train.runtime import Runtime, resolve_amp, resolve_channels_last
 from spsr.train.signals import StopSignals
@@ -94,6 +95,7 @@ from spsr.train.state import (
     restore_rng,
     save_state,
 )
+from spsr.train.threads import apply_plan, plan_threads
 from spsr.train.validate import ValImage, evaluate_generator, load_val_folder, load_val_store
 from spsr.train.variants import get_stage
 
@@ -294,6 +296,9 @@ class Trainer:
             raise ConfigError(f"the training data is x{data_scale} but the model is x{cfg.model.scale}")
         with seeded_global_rngs(0):
             sample = dataset[0]
+        self.threads = plan_threads(cfg.data.workers, _local_processes(dist.world_size),
+                                    previous=self._started_threads() if self.resume else None)
+        apply_plan(self.threads)
         amp_dtype, use_scaler = resolve_amp(cfg.run.amp, dist.device)
         self.rt = Runtime(
             cfg=cfg, dist=dist, amp_dtype=amp_dtype, use_scaler=use_scaler,
@@ -339,7 +344,19 @@ class Trainer:
             batch_per_process=self.stream.local_batch, device=str(dist.device),
             amp=str(amp_dtype).replace("torch.", "") if amp_dtype else "fp32",
             resumed=self.resume, init=cfg.run.init if not self.resume else "",
+            threads=self.threads.main, data_workers=cfg.data.workers,
         )
+        if dist.is_main:
+            self.reporter.note(self.threads.describe())
+
+    def _started_threads(self) -> int | None:
+        """The thread count of the run's first session (its first ``start`` record), if logged."""
+        try:
+            starts = read_log(self.run_dir, "start")
+        except (OSError, ValueError):
+            return None
+        value = starts[0].get("threads") if starts else None
+        return int(value) if isinstance(value, int) else None
 
     def _default_dataset(self) -> Dataset:
         if not self.cfg.data.path:
@@ -525,9 +542,8 @@ class Trainer:
             path = save_state(last_state_path(self.run_dir), payload)
             if keep and self.cfg.run.keep_states > 0:
                 numbered = numbered_state_path(self.run_dir, self.iteration)
-                tmp = numbered.with_suffix(".tmp")
-                shutil.copyfile(path, tmp)
-                os.replace(tmp, numbered)
+                with atomic_path(numbered) as tmp:
+                    shutil.copyfile(path, tmp)
                 prune_numbered_states(self.run_dir, self.cfg.run.keep_states)
             if self.has_generator:
                 self._save_weights(self.run_dir / MODEL_FILE)
@@ -633,12 +649,14 @@ def _preflight_weights(cfg: TrainConfig) -> str | None:
     except MissingWeightsError as exc:
         return str(exc)
     return None
+def _local_processes(world_size: int) -> int:
+    """Training processes on this machine: torchrun's ``LOCAL_WORLD_SIZE``, else the world size."""
+    value = os.environ.get("LOCAL_WORLD_SIZE", "")
+    return int(value) if value.isdigit() and int(value) > 0 else world_size
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
 
 
 def _command_line() -> str:

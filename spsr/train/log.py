@@ -4,7 +4,8 @@
 appends to it). Every record has ``kind`` and ``time`` (Unix seconds); the kinds are:
 
 * ``start``: ``iteration`` (where this session starts), ``iterations``, ``world_size``, ``backend``,
-  ``batch_per_process``, ``device``, ``amp``, ``resumed``;
+  ``batch_per_process``, ``device``, ``amp``, ``resumed``, ``threads`` (intra-op threads of the
+  training process), ``data_workers``;
 * ``train``: ``iteration``, averaged losses since the last record (``g/pixel``, ``d/loss``...;
   weighted as they enter the total), ``lr/<optimizer>``, ``it_per_s``, ``eta_s``, ``skipped``;
 * ``val``: ``iteration``, ``psnr``, ``ssim``, ``images``, ``best`` (bool), ``seconds``;
@@ -130,6 +131,9 @@ class Reporter:
     def warn(self, message: str) -> None:
         """Something the user should know (e.g. a skipped non-finite step)."""
 
+    def note(self, message: str) -> None:
+        """A setting the run chose by itself (e.g. its CPU thread counts), said once."""
+
     def close(self) -> None:
         """Training ended."""
 
@@ -210,6 +214,10 @@ class ConsoleReporter(Reporter):
 
     def warn(self, message: str) -> None:
         self.console.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+    def note(self, message: str) -> None:
+        if not self.quiet:
+            self.console.print(message, highlight=False, soft_wrap=True)
 
     def close(self) -> None:
         if self._progress is not None:

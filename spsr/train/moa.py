@@ -1,4 +1,4 @@
-"""MoA on the engine's batches: the ``data.moa`` option of every variant (seed 003).
+"""MoA on the engine's batches: the ``data.moa`` option of every variant (the U-Net follow-up).
 
 The engine calls a :class:`BatchMoA` on each batch after moving it to the device and before the
 stage's ``train_step``. One operation of :class:`spsr.data.moa.MoA` is drawn per batch and applied

@@ -1,7 +1,7 @@
 """Training crops for the NSE pretext tasks: square HR crops from a patch store or image files.
 
 The NSE sees HR images only (no LR). Its tasks want large crops (420×420 for contrastive
-prediction, seed 001 §5.1), larger than the 128-pixel patches of a default ``spsr prepare-data``
+prediction, TPAMI 2021 §5.1), larger than the 128-pixel patches of a default ``spsr prepare-data``
 store, so the data can be either
 
 * a patch store made with large patches (``spsr prepare-data DIV2K/ -o nse.h5 --patch 480``):

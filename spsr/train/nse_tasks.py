@@ -1,4 +1,4 @@
-"""Self-supervised pretext tasks that train the neural structure extractor (seed 001 §4.2, App. B).
+"""Self-supervised pretext tasks that train the neural structure extractor (TPAMI 2021 §4.2, App. B).
 
 Contrastive prediction: a predictor P maps the structure features of M neighbour positions
 (horizontal: left and right, vertical: above and below, cross: all four) to a prediction p_t of
@@ -81,7 +81,7 @@ def sampling_offsets(sampling: str, distance: int) -> tuple[tuple[int, int], ...
     """Offsets (di, dj) of the input positions from the target for a sampling strategy.
 
     Args:
-        sampling: 'horizontal', 'vertical' or 'cross' (seed 001 Fig. 13).
+        sampling: 'horizontal', 'vertical' or 'cross' (TPAMI 2021 Fig. 13).
         distance: offset in feature positions, normally :func:`separation`.
 
     Returns:
@@ -384,7 +384,7 @@ def random_crops(
 def dense_crops(
     images: Sequence[torch.Tensor], size: int, stride: int | None = None
 ) -> torch.Tensor:
-    """Every size×size crop on a regular grid of each image (seed 001 §5.2: "densely sample").
+    """Every size×size crop on a regular grid of each image (TPAMI 2021 §5.2: "densely sample").
 
     Args:
         images: 3×H×W tensors, float in [0, 1] or uint8.
@@ -513,7 +513,7 @@ def evaluate_task(
     batch_size: int = 16,
     seed: int = 0,
 ) -> TaskEvaluation:
-    """Top-1 accuracy of a task on the dense crops of ``images`` (seed 001 §5.2, App. B.2).
+    """Top-1 accuracy of a task on the dense crops of ``images`` (TPAMI 2021 §5.2, App. B.2).
 
     Each repeat draws new anchors (contrastive) or grids and permutations (jigsaw) on every crop;
     the paper uses 200×200 crops with one anchor per crop for contrastive prediction and 84×84
@@ -561,7 +561,7 @@ EVAL_JIGSAW_CROP = 84
 
 @dataclass
 class NSEScore:
-    """One cell of the papers' NSE validation (seed 001 Fig. 6, Fig. 14–15).
+    """One cell of the papers' NSE validation (TPAMI 2021 Fig. 6, Fig. 14–15).
 
     Attributes:
         dataset: name of the test set.
@@ -597,7 +597,7 @@ def validate_nse(
 ) -> list[NSEScore]:
     """The papers' validation of an NSE: re-fit each task's head with F frozen, then score.
 
-    Seed 001 §5.2 / App. B.2: the predictor P′ (and the jigsaw classifier J′) are trained on the
+    TPAMI 2021 §5.2 / App. B.2: the predictor P′ (and the jigsaw classifier J′) are trained on the
     training set with the extractor's parameters fixed; contrastive top-1 accuracy is measured on
     200×200 crops (≈2000 negatives per anchor), jigsaw accuracy on 84×84 crops, densely cropped
     from each test image, anchors drawn anew in each of ``repeats`` passes.

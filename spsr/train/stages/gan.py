@@ -6,7 +6,7 @@ discriminator (RaGAN, BCE-with-logits, as the official code: G and every D updat
 Generator terms (weights in ``cfg.loss``; a zero weight removes the term, and its network):
 
 ================  ==========================================  ===============================
-log key           term                                        SPSR-G weight (seed 000 eq. 10)
+log key           term                                        SPSR-G weight (CVPR 2020 eq. 10)
 ================  ==========================================  ===============================
 ``g/pixel``       L1(SR, HR)                                  β_I = 0.01
 ``g/perceptual``  L1(VGG19 conv5_4 (SR), VGG19 conv5_4 (HR))  1 (``--perceptual lpips``: LPIPS)
@@ -17,7 +17,7 @@ log key           term                                        SPSR-G weight (see
 ================  ==========================================  ===============================
 
 Variants: ``esrgan`` (RRDBNet; the first three terms) and ``g`` (SPSR generator; all six).
-``--backbone edsr|srresnet`` swaps the backbone (EDSR-GAN / EDSR-G, seed 001 App. D): the
+``--backbone edsr|srresnet`` swaps the backbone (EDSR-GAN / EDSR-G, TPAMI 2021 App. D): the
 gradient-space terms work with any generator, the branch term needs an SPSR generator.
 
 Extending: subclass :class:`GANStage` and override :meth:`GANStage.generator_terms` (content

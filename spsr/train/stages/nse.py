@@ -3,7 +3,7 @@
 Variants (``spsr pretrain-nse --task``):
 
 * ``contrastive`` (F_P, SPSR-P): InfoNCE with τ = 64 on 420×420 crops (≈10 000 negatives per
-  anchor), batch 48, Adam lr 1e-3 × 0.2 every 20 epochs (seed 001 §5.1);
+  anchor), batch 48, Adam lr 1e-3 × 0.2 every 20 epochs (TPAMI 2021 §5.1);
 * ``jigsaw`` (F_J, SPSR-J): 2×2 jigsaw over the 24 permutations, batch 48, lr 1e-4 decayed every 30
   epochs. The paper gives neither the decay factor nor the jigsaw training crop: 0.2 as for
   contrastive prediction, and 84×84, the jigsaw evaluation crop.
@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from spsr.archs.nse import ContrastivePredictor, JigsawHead, NeuralStructureExtractor
+from spsr.atomic import atomic_path
 from spsr.errors import ConfigError
 from spsr.losses.structure import NSE_FILE, load_nse, save_nse
 from spsr.train.config import TrainConfig, register_section
@@ -182,9 +183,8 @@ class NSEStage(Stage):
         save_nse(run_dir / NSE_FILE, task.extractor, meta)
         head = task.predictor if isinstance(task, ContrastiveTask) else task.head
         state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
-        tmp = run_dir / (HEAD_FILE + ".tmp")
-        save_file(state, str(tmp), metadata={**meta, "hidden": str(n.head_hidden)})
-        tmp.replace(run_dir / HEAD_FILE)
+        with atomic_path(run_dir / HEAD_FILE) as tmp:
+            save_file(state, str(tmp), metadata={**meta, "hidden": str(n.head_hidden)})
 
 
 def load_head(run_dir: str | Path, channels: int) -> ContrastivePredictor | JigsawHead | None:

@@ -1,6 +1,6 @@
-"""Structure-loss variants: SPSR-P, SPSR-J and the other extractors of seed 001 Table 6.
+"""Structure-loss variants: SPSR-P, SPSR-J and the other extractors of TPAMI 2021 Table 6.
 
-Generator loss (seed 001 eq. 17): ``L_Per + β_I·L_Pix + L_SF`` with the structure loss
+Generator loss (TPAMI 2021 eq. 17): ``L_Per + β_I·L_Pix + L_SF`` with the structure loss
 ``L_SF = β_SF·L1(F(SR), F(HR)) + γ_SF·L_adv(D_SF(F(SR)))`` (eq. 16); the image-space adversarial
 loss and the gradient-space losses of SPSR-G are removed, the gradient branch and its L1 loss
 are kept (the ablation "w/o GB" removes them with ``--arch rrdb``).
@@ -167,7 +167,7 @@ class StructureGANStage(GANStage):
 def _configure(extractor: str, summary: str) -> Variant:
     def configure(cfg: TrainConfig) -> None:
         cfg.model.arch = "spsr"
-        # Seed 001 eq. 17: no image-space adversarial loss, no gradient-space losses.
+        # TPAMI 2021 eq. 17: no image-space adversarial loss, no gradient-space losses.
         cfg.loss.gan = cfg.loss.gradient_pixel = cfg.loss.gradient_gan = 0.0
         cfg.section("structure").extractor = extractor
 

@@ -1,11 +1,11 @@
-"""Variant ``u`` (seed 003): SPSR with a U-Net discriminator, LPIPS and feature matching.
+"""Variant ``u`` (the U-Net follow-up): SPSR with a U-Net discriminator, LPIPS and feature matching.
 
 The generator is SPSR-G's (gradient features fused at HR resolution, after the up-convs) with the
 desubpixel head: its input is the LR image nearest-upsampled to HR size and brought back by
 space-to-depth, so MoA (on by default here, ``data.moa``) can use CutBlur. Every iteration: one
 generator step, then one step of each discriminator.
 
-Generator terms (seed 003 eq. 13; a zero weight removes the term):
+Generator terms (the U-Net follow-up, eq. 13; a zero weight removes the term):
 
 =================== ================================================== =========================
 log key             term                                               weight (default)
@@ -230,7 +230,7 @@ class UNetStage(GANStage):
 
 
 def configure_u(cfg: TrainConfig) -> None:
-    """``u`` (seed 003 §3.1): the desubpixel SPSR generator, MoA, and eq. 13's weights."""
+    """``u`` (the U-Net follow-up, §3.1): the desubpixel SPSR generator, MoA, and eq. 13's weights."""
     cfg.model.arch = "spsr"
     cfg.model.extra = {"desubpixel_head": True}
     lo = cfg.loss
@@ -243,7 +243,7 @@ def configure_u(cfg: TrainConfig) -> None:
 register_stage("unet", UNetStage)
 register_variant(Variant(
     "u", "unet",
-    "seed 003: SPSR (desubpixel head) + U-Net D (hinge, CutMix) + LPIPS + feature matching + "
+    "the U-Net follow-up: SPSR (desubpixel head) + U-Net D (hinge, CutMix) + LPIPS + feature matching + "
     "gradient losses, MoA",
     configure_u,
 ))
