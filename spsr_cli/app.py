@@ -54,7 +54,7 @@ def _register() -> None:
 
     from spsr_cli import cmd_fetch
 
-    app.command("fetch")(cmd_fetch.fetch)
+    app.command("fetch", cls=SpsrCommand)(cmd_fetch.fetch)
 
     from spsr_cli import cmd_pretrain_nse, cmd_pretrain_psnr, cmd_train
 
