@@ -42,8 +42,8 @@ from spsr.losses.structure import (
     StructureExtractor,
     StructurePixelLoss,
     build_structure_extractor,
-    nse_metadata,
 )
+from spsr.nse.files import nse_metadata
 from spsr.train.config import TrainConfig, register_section
 from spsr.train.runtime import Runtime
 from spsr.train.stages.gan import Adversary, GANStage
