@@ -170,7 +170,10 @@ def validate_nse(
         check_task(task_name)
         given: TaskHead | None = predictor if task_name == "contrastive" else head
         crop = EVAL_CROPS[task_name]
-        fresh = new_head(task_name, channels, sampling=sampling) if given is None else copy.deepcopy(given)
+        if given is None:
+            fresh = new_head(task_name, channels, sampling=sampling)
+        else:
+            fresh = copy.deepcopy(given)
         task = make_task(extractor, fresh, sampling=sampling, per_image=16)
         device = next(extractor.parameters()).device
         task.to(device)

@@ -25,7 +25,9 @@ def check_task(task: str, what: str = "NSE task") -> None:
         raise ConfigError(f"unknown {what} {task!r}; choose {' or '.join(NSE_TASKS)}")
 
 
-def new_head(task: str, channels: int, *, sampling: str = "horizontal", hidden: int = 256) -> TaskHead:
+def new_head(
+    task: str, channels: int, *, sampling: str = "horizontal", hidden: int = 256
+) -> TaskHead:
     """A freshly initialised head for ``task`` on ``channels``-channel structure features.
 
     Args:

@@ -46,7 +46,7 @@ from spsr.losses.pixel import PixelLoss, pixel_distance
 from spsr.train.config import PERCEPTUAL_NETS, TrainConfig
 from spsr.train.runtime import Runtime, frozen
 from spsr.train.stage import Stage, make_adam, make_multistep
-from spsr.train.variants import Variant, register_stage, register_variant
+from spsr.train.variants import register_stage
 
 
 @dataclass
@@ -244,20 +244,4 @@ def _lpips_loss(weights: str, random_backbone: bool) -> LPIPSLoss:
         raise MissingWeightsError(f"the LPIPS perceptual loss: {exc}") from None
 
 
-def configure_g(cfg: TrainConfig) -> None:
-    """``g`` (SPSR-G): the defaults of :mod:`spsr.train.config` are its published values."""
-    cfg.model.arch = "spsr"
-
-
-def configure_esrgan(cfg: TrainConfig) -> None:
-    """``esrgan``: RRDBNet with pixel, perceptual and image-adversarial losses only."""
-    cfg.model.arch = "rrdb"
-    cfg.loss.gradient_pixel = cfg.loss.gradient_gan = cfg.loss.branch = 0.0
-
-
 register_stage("gan", GANStage)
-register_variant(Variant("esrgan", "gan", "ESRGAN: L1 + VGG19 perceptual + RaGAN (RRDBNet)", configure_esrgan))
-register_variant(Variant(
-    "g", "gan", "SPSR-G: ESRGAN losses + gradient pixel/adversarial + branch L1 (SPSR generator)",
-    configure_g,
-))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ from spsr.nse.tasks import PretextTask, check_task, make_task, new_head, task_he
 from spsr.train.config import TrainConfig, load_toml, register_section
 from spsr.train.runtime import Runtime
 from spsr.train.stage import Stage, make_adam, make_multistep
-from spsr.train.variants import Variant, register_stage, register_variant
+from spsr.train.variants import register_stage
 
 
 @dataclass
@@ -177,29 +176,4 @@ class NSEStage(Stage):
         save_head(run_dir / HEAD_FILE, task_head(task), {**meta, "hidden": str(n.head_hidden)})
 
 
-def _configure(
-    task: str, crop: int, lr: float, epochs: int, step: int
-) -> Callable[[TrainConfig], None]:
-    def configure(cfg: TrainConfig) -> None:
-        n: NSEConfig = cfg.section("nse")
-        n.task, n.crop, n.epochs, n.lr_step_epochs = task, crop, epochs, step
-        cfg.optim.lr_g = lr
-        cfg.optim.gamma = 0.2
-        cfg.data.batch_size = 48
-        # Library defaults; spsr pretrain-nse derives both from nse.epochs and the data size.
-        cfg.run.iterations = 30_000 if task == "contrastive" else 45_000
-        cfg.optim.milestones = [10_000, 20_000] if task == "contrastive" else [15_000, 30_000]
-        cfg.run.checkpoint_every = 1000
-
-    return configure
-
-
 register_stage("nse", NSEStage)
-register_variant(Variant(
-    "contrastive", "nse", "NSE by contrastive prediction (F_P of SPSR-P)",
-    _configure("contrastive", 420, 1e-3, 60, 20),
-))
-register_variant(Variant(
-    "jigsaw", "nse", "NSE by 2×2 jigsaw puzzles (F_J of SPSR-J)",
-    _configure("jigsaw", 84, 1e-4, 90, 30),
-))

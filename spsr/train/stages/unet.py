@@ -51,7 +51,7 @@ from spsr.train.config import TrainConfig, register_section
 from spsr.train.runtime import Runtime, frozen
 from spsr.train.stage import make_adam, make_multistep
 from spsr.train.stages.gan import Adversary, GANStage
-from spsr.train.variants import Variant, register_stage, register_variant
+from spsr.train.variants import register_stage
 
 # Seed position of the per-iteration CutMix coin (apart from the samples' and MoA's).
 _CUTMIX_POSITION = (1 << 41) + (1 << 40)
@@ -100,13 +100,12 @@ class UNetStage(GANStage):
     ``D_grad`` (when ``loss.gradient_gan`` > 0); the frozen ``lpips`` (or ``vgg``) network.
     """
 
+    feeds_upsampled_lr = True  # MoA's HR-size lr goes to G(lr, upsampled=True)
+
     def __init__(self, cfg: TrainConfig, rt: Runtime) -> None:
         self.unet: UNetConfig = cfg.section("unet")
         _check(self.unet)
         super().__init__(cfg, rt)
-        self.takes_upsampled_lr = self.spec.arch == "spsr" and bool(
-            self.spec.extra.get("desubpixel_head", False)
-        )
         self.has_unet = cfg.loss.gan > 0 or self.unet.feature_matching > 0
         if self.has_unet:
             self.D = self.add_network("D", init_discriminator(self._build_unet(), cfg.d.weight_init))
@@ -229,21 +228,4 @@ class UNetStage(GANStage):
         }
 
 
-def configure_u(cfg: TrainConfig) -> None:
-    """``u`` (the U-Net follow-up, §3.1): the desubpixel SPSR generator, MoA, and eq. 13's weights."""
-    cfg.model.arch = "spsr"
-    cfg.model.extra = {"desubpixel_head": True}
-    lo = cfg.loss
-    lo.pixel, lo.perceptual, lo.perceptual_net = 0.01, 0.001, "lpips"
-    lo.gan, lo.gradient_pixel, lo.gradient_gan, lo.branch = 0.005, 0.01, 0.005, 0.5
-    cfg.data.moa = True
-    cfg.section("unet")  # written out in the run's config.toml with its defaults
-
-
 register_stage("unet", UNetStage)
-register_variant(Variant(
-    "u", "unet",
-    "the U-Net follow-up: SPSR (desubpixel head) + U-Net D (hinge, CutMix) + LPIPS + feature matching + "
-    "gradient losses, MoA",
-    configure_u,
-))
