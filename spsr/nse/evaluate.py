@@ -282,7 +282,7 @@ def evaluate_run(
         raise ConfigError("--evaluate needs DATA: the training images to re-fit the heads on")
     tell(f"loading up to {fit_images} training images from {data} and {len(tests)} test set(s)")
     fit = load_images(data, limit=fit_images)
-    test_sets = {name: load_images(path) for name, path in tests.items()}
+    test_sets: dict[str, Sequence[torch.Tensor]] = {n: load_images(p) for n, p in tests.items()}
     trained = meta.get("task", "")
     sampling = meta.get("sampling", "horizontal")
     head = load_head(run, nse.out_channels) if trained else None
@@ -294,8 +294,8 @@ def evaluate_run(
         scores += validate_nse(
             nse, fit, test_sets, tasks=(task,), sampling=sampling, fit_steps=fit_steps,
             repeats=repeats, seed=seed,
-            predictor=trained_head if task == "contrastive" else None,
-            head=trained_head if task == "jigsaw" else None,
+            predictor=trained_head if isinstance(trained_head, ContrastivePredictor) else None,
+            head=trained_head if isinstance(trained_head, JigsawHead) else None,
         )
     names = list(test_sets)
     missing = [n for n in names if not any(s.dataset == n for s in scores)]
