@@ -9,7 +9,6 @@ a jigsaw classifier re-fitted on DATA with the extractor frozen, then contrastiv
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shlex
 from pathlib import Path
@@ -18,8 +17,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from spsr.atomic import write_text_atomic
 from spsr.errors import ConfigError
+from spsr.nse import NSE_TASKS
 from spsr_cli._common import console, err_console, guarded, pick_device
 from spsr_cli.cmd_train import (
     EXIT_CODES,
@@ -47,8 +46,6 @@ from spsr_cli.cmd_train import (
     on_off,
 )
 
-EVAL_FILE = "nse_eval.json"
-
 
 def _split_test(spec: str) -> tuple[str, Path]:
     """``NAME=PATH`` or ``PATH`` (named after the folder) → (name, path)."""
@@ -59,87 +56,50 @@ def _split_test(spec: str) -> tuple[str, Path]:
     return (p.resolve().name or spec), p
 
 
-def _write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    write_text_atomic(path, json.dumps(payload, indent=2) + "\n")
-
-
 def _evaluate(
     run: Path, data: Path | None, tests: list[str], tasks: str, fit_steps: int, fit_images: int,
     repeats: int, device: str, seed: int, quiet: bool, as_json: bool,
 ) -> None:
-    from spsr.losses.structure import load_nse, nse_metadata
-    from spsr.train.config import TrainConfig, load_toml
-    from spsr.train.nse_data import load_images
-    from spsr.train.nse_tasks import validate_nse
-    from spsr.train.stages.nse import load_head
+    from spsr.nse.evaluate import evaluate_run
+    from spsr.train.stages.nse import run_data_path
 
     if not tests:
         raise ConfigError("--evaluate needs at least one --test folder of images")
     chosen = [t.strip() for t in tasks.split(",") if t.strip()]
-    if not chosen or any(t not in ("contrastive", "jigsaw") for t in chosen):
-        raise ConfigError(f"--eval-tasks takes contrastive, jigsaw or both, not {tasks!r}")
-    nse = load_nse(run)
-    meta = nse_metadata(run)
-    if data is None and (run / "config.toml").is_file():
-        stored = TrainConfig.from_dict(load_toml(run / "config.toml")).data.path
-        data = Path(stored) if stored else None
-    if data is None:
-        raise ConfigError("--evaluate needs DATA: the training images to re-fit the heads on")
+    if not chosen or any(t not in NSE_TASKS for t in chosen):
+        raise ConfigError(f"--eval-tasks takes {', '.join(NSE_TASKS)} or both, not {tasks!r}")
+
     def say(message: str) -> None:
         if not (quiet or as_json):
             err_console.print(message, highlight=False)
 
-    say(f"loading up to {fit_images} training images from {data} and {len(tests)} test set(s)")
-    fit = load_images(data, limit=fit_images)
-    test_sets = {}
-    for spec in tests:
-        name, path = _split_test(spec)
-        test_sets[name] = load_images(path)
-    sampling = meta.get("sampling", "horizontal")
-    head = load_head(run, nse.out_channels) if meta.get("task") else None
-    dev = pick_device(device)
-    nse.to(dev)
-    results = []
-    for task in chosen:
-        trained_head = head if meta.get("task") == task else None
-        say(f"re-fitting the {task} head on frozen features ({fit_steps} steps, {dev})")
-        results += validate_nse(
-            nse, fit, test_sets, tasks=(task,), sampling=sampling, fit_steps=fit_steps,
-            repeats=repeats, seed=seed,
-            predictor=trained_head if task == "contrastive" else None,
-            head=trained_head if task == "jigsaw" else None,
-        )
-    missing = [n for n in test_sets if not any(r.dataset == n for r in results)]
-    payload = {
-        "nse": str(run), "trained_task": meta.get("task", ""), "sampling": sampling,
-        "fit": {"data": str(data), "images": len(fit), "steps": fit_steps}, "repeats": repeats,
-        "crops": {"contrastive": 200, "jigsaw": 84},
-        "results": [dataclasses.asdict(r) for r in results],
-        "skipped_sets": missing,
-    }
-    _write_json_atomic(run / EVAL_FILE, payload)
+    result = evaluate_run(
+        run, data if data is not None else run_data_path(run), dict(map(_split_test, tests)),
+        tasks=chosen, fit_steps=fit_steps, fit_images=fit_images, repeats=repeats,
+        device=pick_device(device), seed=seed, say=say,
+    )
     if as_json:
-        typer.echo(json.dumps(payload))
+        typer.echo(json.dumps(result.payload))
         return
-    table = Table(title=f"NSE validation of {run.name} (trained by {meta.get('task', '?')})")
+    table = Table(title=f"NSE validation of {run.name} (trained by {result.trained_task or '?'})")
     table.add_column("test set")
     for task in chosen:
         label = "contrastive top-1" if task == "contrastive" else "jigsaw accuracy"
         table.add_column(label, justify="right")
         table.add_column("chance", justify="right")
-    for name in test_sets:
+    for name in result.test_sets:
         row = [name]
         for task in chosen:
-            hit = next((r for r in results if r.dataset == name and r.task == task), None)
+            hit = result.score(name, task)
             if hit is None:
                 row += ["—", "—"]
             else:
                 row += [f"{100 * hit.accuracy:.2f} %", f"{100 * hit.chance:.3f} %"]
         table.add_row(*row)
     console.print(table)
-    if missing:
-        err_console.print(f"[yellow]no image large enough in:[/] {', '.join(missing)}")
-    console.print(f"written: {run / EVAL_FILE}", highlight=False)
+    if result.skipped_sets:
+        err_console.print(f"[yellow]no image large enough in:[/] {', '.join(result.skipped_sets)}")
+    console.print(f"written: {result.written}", highlight=False)
 
 
 def _report(run: Path, iteration: int, reason: str, as_json: bool) -> None:
@@ -253,15 +213,15 @@ def pretrain_nse(
         _evaluate(output, data, list(test or []), eval_tasks, fit_steps, fit_images, repeats,
                   device or "auto", seed or 0, quiet, as_json)
         return
+    from spsr.nse.data import NSECropDataset
     from spsr.train.config import parse_set_options, validate
     from spsr.train.engine import Trainer
     from spsr.train.log import ConsoleReporter, Reporter
-    from spsr.train.nse_data import NSECropDataset
     from spsr.train.resolve import resolve_config
     from spsr.train.stages.nse import check_nse_config, epoch_schedule
 
-    if task is not None and task not in ("contrastive", "jigsaw"):
-        raise ConfigError(f"--task takes contrastive or jigsaw, not {task!r}")
+    if task is not None and task not in NSE_TASKS:
+        raise ConfigError(f"--task takes {' or '.join(NSE_TASKS)}, not {task!r}")
     overrides: dict[str, Any] = {
         "data.path": absolute_path(data), "nse.sampling": sampling, "nse.crop": crop,
         "nse.crops_per_image": crops_per_image,

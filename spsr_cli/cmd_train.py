@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from spsr.variant_catalog import trained_by
 from spsr_cli._common import console, err_console, guarded, model_fetching
 
 if TYPE_CHECKING:
@@ -54,20 +55,10 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
 
-# The --help text is written here rather than read from the variant registry, which imports
-# torch and every stage: `spsr --help` and shell completion stay fast. A test keeps it in step.
-VARIANT_SUMMARIES = {
-    "esrgan": "ESRGAN: L1 + VGG19 perceptual + RaGAN (RRDBNet)",
-    "g": "SPSR-G: ESRGAN losses + gradient pixel/adversarial + branch L1 (SPSR generator)",
-    "u": "the U-Net follow-up: SPSR (desubpixel head) + U-Net D (hinge, CutMix) + LPIPS + feature matching"
-    " + gradient losses, MoA",
-    "p": "SPSR-P: L1 + perceptual + structure loss on an NSE by contrastive prediction",
-    "j": "SPSR-J: as p, with an NSE trained by jigsaw puzzles",
-    "r": "SPSR-R: as p, with a randomly initialised NSE",
-    "vgg": "SPSR-VGG: as p, with ImageNet VGG19 conv5_4 features",
-    "resnet": "SPSR-ResNet: as p, with ImageNet ResNet18 conv4_2 features",
-}
-_VARIANT_HELP = "Method (default g): " + "; ".join(f"{k}: {v}" for k, v in VARIANT_SUMMARIES.items())
+# Read from the torch-free variant catalog: `spsr --help` and shell completion stay fast.
+_VARIANT_HELP = "Method (default g): " + "; ".join(
+    f"{v.name}: {v.summary}" for v in trained_by("train")
+)
 
 
 def absolute_path(path: Path | None) -> str | None:

@@ -287,7 +287,8 @@ PRESET_SETTINGS = {
 def _random_nse_run(folder: Path, task: str) -> Path:
     """A pretrain-nse run folder holding a randomly initialised NSE that says it was trained by
     ``task`` (what the structure variants check)."""
-    from spsr.losses.structure import NSE_FILE, random_nse, save_nse
+    from spsr.losses.structure import random_nse
+    from spsr.nse.files import NSE_FILE, save_nse
 
     folder.mkdir(parents=True)
     save_nse(folder / NSE_FILE, random_nse(), {"task": task})

@@ -40,7 +40,8 @@ def _chart(path: Path) -> None:
 
 
 def _nse(path: Path) -> None:
-    from spsr.losses.structure import random_nse, save_nse
+    from spsr.losses.structure import random_nse
+    from spsr.nse.files import save_nse
 
     save_nse(path, random_nse())
 

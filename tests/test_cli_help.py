@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
-from spsr_cli.cmd_train import VARIANT_SUMMARIES
+from spsr.variant_catalog import CATALOG
 
 
-def test_train_help_lists_exactly_the_registered_training_variants() -> None:
-    # In a fresh interpreter: other tests register throwaway variants in this one.
+def test_train_help_shows_every_variant_of_the_catalog_that_train_trains() -> None:
+    from typer.testing import CliRunner
+
+    from spsr_cli.app import app
+
+    result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "2000"})
+    assert result.exit_code == 0, result.output
+    shown = " ".join(result.output.split())
+    trained = [v for v in CATALOG if v.command == "train"]
+    assert {v.name for v in trained} == {"esrgan", "g", "u", "p", "j", "r", "vgg", "resnet"}
+    for v in trained:
+        assert f"{v.name}: {' '.join(v.summary.split())}" in shown, v.name
+    for v in CATALOG:
+        if v.command != "train":
+            assert f"{v.name}: {' '.join(v.summary.split())}" not in shown, v.name
+
+
+def test_importing_the_variant_catalog_imports_no_torch() -> None:
     code = (
-        "import json; from spsr.train.variants import variants; print(json.dumps({v.name: v.summary "
-        "for v in variants().values() if v.stage not in ('psnr', 'nse')}))"
+        "import sys, spsr.variant_catalog as c; c.catalog(); "
+        "print(sorted(m for m in ('torch', 'spsr.train', 'spsr.archs') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert VARIANT_SUMMARIES == json.loads(out.stdout)
+    assert out.stdout.strip() == "[]"
 
 
 def test_spsr_help_does_not_import_torch() -> None:

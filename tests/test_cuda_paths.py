@@ -60,8 +60,8 @@ def _needs_cuda_for(amp: str, device: torch.device) -> None:
 @pytest.fixture(scope="module")
 def nse_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny NSE 'trained by contrastive prediction' (random weights), for variant p."""
-    from spsr.archs.nse import NeuralStructureExtractor
-    from spsr.losses.structure import save_nse
+    from spsr.nse.extractor import NeuralStructureExtractor
+    from spsr.nse.files import save_nse
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("nse") / "nse.safetensors"

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from spsr.archs.discriminator_sf import StructureFeatureDiscriminator
-from spsr.archs.nse import (
+from spsr.nse.extractor import (
     JIGSAW_PERMUTATIONS,
     ContrastivePredictor,
     JigsawHead,

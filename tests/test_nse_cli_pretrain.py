@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from spsr.data.image_io import write_image
-from spsr.losses.structure import load_nse, nse_metadata
+from spsr.nse.files import load_nse, nse_metadata
 from spsr.train.config import TrainConfig, load_toml
 from spsr.train.log import read_log
 from spsr_cli.app import app

@@ -14,8 +14,8 @@ from _train_fixtures import make_store, one_thread  # noqa: F401
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from spsr.archs.nse import NeuralStructureExtractor
-from spsr.losses.structure import save_nse
+from spsr.nse.extractor import NeuralStructureExtractor
+from spsr.nse.files import save_nse
 from spsr.train.config import TrainConfig, load_toml
 from spsr.train.log import read_log
 from spsr.train.state import last_state_path, load_state

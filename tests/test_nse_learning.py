@@ -14,8 +14,11 @@ import numpy as np
 import pytest
 import torch
 
-from spsr.archs.nse import ContrastivePredictor, JigsawHead, NeuralStructureExtractor
-from spsr.train.nse_tasks import ContrastiveTask, JigsawTask, evaluate_task, fit_task
+from spsr.nse.contrastive import ContrastiveTask
+from spsr.nse.evaluate import evaluate_task
+from spsr.nse.extractor import ContrastivePredictor, JigsawHead, NeuralStructureExtractor
+from spsr.nse.fit import fit_task
+from spsr.nse.jigsaw import JigsawTask
 
 data = pytest.importorskip("skimage.data")
 

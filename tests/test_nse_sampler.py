@@ -9,21 +9,20 @@ import pytest
 import torch
 from torch import nn
 
-from spsr.archs.nse import JIGSAW_PERMUTATIONS, ContrastivePredictor, JigsawHead
 from spsr.errors import ConfigError
-from spsr.train.nse_tasks import (
-    ContrastiveTask,
-    JigsawTask,
-    dense_crops,
+from spsr.nse.contrastive import ContrastiveTask
+from spsr.nse.extractor import JIGSAW_PERMUTATIONS, ContrastivePredictor, JigsawHead
+from spsr.nse.geometry import (
     inside_range,
     negative_mask,
     negative_positions,
-    random_crops,
     receptive_field_box,
     receptive_fields_overlap,
     sampling_offsets,
     separation,
 )
+from spsr.nse.jigsaw import JigsawTask
+from spsr.nse.sampling import dense_crops, random_crops
 
 
 def _pixel_windows_intersect(a: tuple[int, int], b: tuple[int, int]) -> bool:
@@ -183,8 +182,8 @@ def test_crops() -> None:
 
 
 def test_refitting_a_head_leaves_the_frozen_extractor_untouched() -> None:
-    from spsr.archs.nse import NeuralStructureExtractor
-    from spsr.train.nse_tasks import fit_task
+    from spsr.nse.extractor import NeuralStructureExtractor
+    from spsr.nse.fit import fit_task
 
     torch.manual_seed(0)
     extractor = NeuralStructureExtractor(mid_channels=8)

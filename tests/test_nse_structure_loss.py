@@ -10,19 +10,17 @@ from torch import nn
 from torchvision.models import resnet18
 
 from spsr.archs.discriminator_sf import StructureFeatureDiscriminator
-from spsr.archs.nse import NeuralStructureExtractor
 from spsr.errors import CheckpointError, ConfigError, MissingWeightsError
 from spsr.losses.gan import make_adversarial_loss
 from spsr.losses.structure import (
     StructurePixelLoss,
     build_structure_extractor,
-    load_nse,
-    nse_metadata,
     random_nse,
     resnet18_conv4_2,
-    save_nse,
     structure_generator_loss,
 )
+from spsr.nse.extractor import NeuralStructureExtractor
+from spsr.nse.files import load_nse, nse_metadata, save_nse
 from spsr.train.runtime import frozen
 
 

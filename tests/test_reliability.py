@@ -139,7 +139,7 @@ def test_bombs_in_gradmap_prepare_data_and_eval_are_one_line(
 
 
 def test_pretext_training_folders_skip_images_over_the_limit(tmp_path: Path, monkeypatch) -> None:
-    from spsr.train.nse_data import NSECropDataset
+    from spsr.nse.data import NSECropDataset
 
     write_image(tmp_path / "big.png", np.zeros((40, 40, 3), np.uint8))
     write_image(tmp_path / "ok.png", np.zeros((20, 20, 3), np.uint8))

@@ -59,7 +59,8 @@ def test_pretrain_psnr_under_two_process_ddp_matches_one_process(tmp_path: Path)
 @pytest.fixture(scope="module")
 def ddp_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The runs of ``_train_ddp_worker.py`` under two processes (one torchrun for all tests)."""
-    from spsr.losses.structure import NSE_FILE, random_nse, save_nse
+    from spsr.losses.structure import random_nse
+    from spsr.nse.files import NSE_FILE, save_nse
 
     out = tmp_path_factory.mktemp("ddp")
     nse = {}

@@ -100,6 +100,8 @@ class Family:
         adapt_init: ``(state, source spec, target spec) → state`` to initialise a same-family
             network whose ``extra`` differs (e.g. EDSR's mean shift folded away), or None.
         describe_extra: the part of ``describe`` after ``nf``/``nb``.
+        takes_upsampled_lr: whether a spec's generator takes the LR image nearest-upsampled to HR
+            size (the U-Net follow-up's desubpixel head, §3.1), or None: never.
     """
 
     name: str
@@ -115,6 +117,7 @@ class Family:
     branch_state: Callable[[StateDict, ArchSpec, ArchSpec], StateDict] | None = None
     adapt_init: Callable[[StateDict, ArchSpec, ArchSpec], StateDict] | None = None
     describe_extra: Callable[[ArchSpec], str] | None = None
+    takes_upsampled_lr: Callable[[ArchSpec], bool] | None = None
 
 
 _REGISTRY: dict[str, Family] = {}

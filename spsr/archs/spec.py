@@ -114,6 +114,16 @@ class ArchSpec:
         return cls(**d)
 
     @property
+    def takes_upsampled_lr(self) -> bool:
+        """The generator takes the LR image nearest-upsampled to HR size (``upsampled=True``; the
+        U-Net follow-up's desubpixel head, §3.1), as its family declares: training then hands
+        MoA's batches to it at HR size, so CutBlur can put HR pixels in them."""
+        from spsr.archs.registry import family
+
+        declared = family(self.arch).takes_upsampled_lr
+        return declared is not None and declared(self)
+
+    @property
     def family_title(self) -> str:
         from spsr.archs.registry import family
 

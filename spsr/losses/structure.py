@@ -32,7 +32,6 @@ global sum.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -41,11 +40,11 @@ import torch
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
-from spsr.archs.nse import NeuralStructureExtractor
-from spsr.atomic import atomic_path
 from spsr.errors import CheckpointError, ConfigError
 from spsr.losses.gan import AdversarialLoss
 from spsr.losses.perceptual import IMAGENET_MEAN, IMAGENET_STD, VGGFeatureExtractor
+from spsr.nse.extractor import NeuralStructureExtractor
+from spsr.nse.files import load_nse
 from spsr.weights.catalog import spec
 from spsr.weights.fetch import Need, ensure_file
 from spsr.weights.kinds import load_torch_state
@@ -56,8 +55,6 @@ DEFAULT_BETA = 1e-7
 DEFAULT_GAMMA = 0.1
 #: Seed of the random NSE of ``r`` (fixed, so every run and resume sees the same extractor).
 RANDOM_NSE_SEED = 0
-NSE_FILE = "nse.safetensors"
-NSE_FORMAT = "spsr-nse"
 RESNET18_URL = ResNet18_Weights.IMAGENET1K_V1.url
 
 
@@ -100,79 +97,6 @@ class StructureExtractor(nn.Module):
         if self.imagenet_normalize:
             images = (images - self.mean) / self.std
         return self.net(images)
-
-
-# ----------------------------------------------------------------------------------- NSE files
-
-
-def save_nse(
-    path: str | os.PathLike[str],
-    nse: NeuralStructureExtractor,
-    metadata: dict[str, str] | None = None,
-) -> Path:
-    """Write an NSE as ``.safetensors`` with its constructor arguments, atomically.
-
-    Args:
-        path: destination file.
-        nse: the extractor.
-        metadata: more string entries (task, sampling, iterations...).
-
-    Returns:
-        The written path.
-    """
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    meta = {"format": NSE_FORMAT, "config": json.dumps(nse.config()), **(metadata or {})}
-    state = {k: v.detach().cpu().contiguous() for k, v in nse.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(state, str(tmp), metadata=meta)
-    return path
-
-
-def nse_metadata(source: str | os.PathLike[str]) -> dict[str, str]:
-    """The metadata of an NSE file or run folder (task, sampling, ...)."""
-    from safetensors import safe_open
-
-    path = _nse_path(source)
-    with safe_open(str(path), "pt") as f:
-        return dict(f.metadata() or {})
-
-
-def load_nse(source: str | os.PathLike[str]) -> NeuralStructureExtractor:
-    """Read an NSE written by :func:`save_nse` (a file, or a ``pretrain-nse`` run folder).
-
-    Raises:
-        CheckpointError: missing, unreadable, or not an NSE file.
-    """
-    from safetensors import SafetensorError, safe_open
-
-    path = _nse_path(source)
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = dict(f.metadata() or {})
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not iterable
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{path}: not a readable .safetensors file ({exc})") from None
-    if meta.get("format") != NSE_FORMAT:
-        raise CheckpointError(f"{path} is not a neural structure extractor written by spsr")
-    try:
-        nse = NeuralStructureExtractor(**json.loads(meta["config"]))
-        nse.load_state_dict(state)
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"{path}: broken neural structure extractor ({exc})") from None
-    return nse
-
-
-def _nse_path(source: str | os.PathLike[str]) -> Path:
-    path = Path(source).expanduser()
-    if path.is_dir():
-        path = path / NSE_FILE
-    if not path.is_file():
-        raise CheckpointError(
-            f"no neural structure extractor at {path}: train one with spsr pretrain-nse"
-        )
-    return path
 
 
 def random_nse(seed: int = RANDOM_NSE_SEED) -> NeuralStructureExtractor:

@@ -4,7 +4,8 @@ A configuration is a :class:`TrainConfig` made of sections (``model``, ``d``, ``
 ``data``, ``run``). It is built in layers, each overriding the previous one:
 
 1. the defaults below (SPSR-G as published, CVPR 2020 §4.1);
-2. the named preset of the variant (:func:`spsr.train.variants.preset`);
+2. the named preset of the variant (:mod:`spsr.variant_catalog`,
+   :func:`spsr.train.variants.preset`);
 3. an optional TOML file with the same sections (:func:`load_toml`);
 4. command-line flags and ``--set section.key=value`` (:func:`apply_overrides`).
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +35,7 @@ from spsr.archs.registry import arch_names, backbone_names, default_blocks
 from spsr.data.moa import MOA_OPS
 from spsr.errors import ConfigError
 from spsr.metrics.conventions import protocol_names
+from spsr.variant_catalog import SECTION_MODULES
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 # The generators, backbones and their usual block counts come from the architecture registry
@@ -299,7 +302,7 @@ class TrainConfig:
             return getattr(self, name)
         if name not in self.extensions:
             if name not in _EXTENSIONS:
-                _import_stage_modules()  # sections are registered by the stages' modules
+                _import_section_module(name)  # sections are registered by the stages' modules
             if name not in _EXTENSIONS:
                 raise ConfigError(_unknown("configuration section", name, _all_sections()))
             self.extensions[name] = _EXTENSIONS[name]()
@@ -325,16 +328,18 @@ class TrainConfig:
 _SECTION_NAMES = ("model", "d", "optim", "loss", "data", "run")
 
 
-def _import_stage_modules() -> None:
-    """Import the modules that register stages (and their sections), e.g. before reading a run's
-    ``config.toml`` with a stage's own section."""
-    from spsr.train.variants import variants
-
-    variants()
+def _import_section_module(name: str) -> None:
+    """Import the stage module that registers section ``name`` (:data:`SECTION_MODULES`), e.g.
+    before reading a run's ``config.toml`` with a stage's own section."""
+    module = SECTION_MODULES.get(name)
+    if module is not None:
+        importlib.import_module(module)
 
 
 def _all_sections() -> list[str]:
-    return [*_SECTION_NAMES, *_EXTENSIONS]
+    """Every section name: built-in, of the built-in stages (registered or not yet), registered."""
+    others = [e for e in _EXTENSIONS if e not in SECTION_MODULES]
+    return [*_SECTION_NAMES, *SECTION_MODULES, *others]
 
 
 def _unknown(what: str, name: str, choices: list[str]) -> str:

@@ -40,7 +40,8 @@ Adding a stage or a variant (without touching this file)
    iteration. Randomness inside ``train_step`` must come from torch/numpy/python global
    generators (they are checkpointed) or from the batch.
 
-2. Register it in the same module and list the module in ``variants.BUILTIN_MODULES``::
+2. Register it in the same module, and its variants in :mod:`spsr.variant_catalog` (built-in
+   stages: also name the module in its ``STAGE_MODULES``) or, from a plugin, at run time::
 
        register_stage("nse", NSEStage)
        register_variant(Variant("contrastive", "nse", "NSE by contrastive prediction", configure_fn))
@@ -318,7 +319,7 @@ class Trainer:
                 raise ConfigError("run.ema averages a generator, and this stage trains none")
             self.ema = ModelEMA(self.generator, cfg.run.ema)
         if cfg.data.moa:  # see spsr.train.moa
-            upsample = bool(getattr(self.stage, "takes_upsampled_lr", False))
+            upsample = self.stage.takes_upsampled_lr
             self.moa = BatchMoA.from_config(cfg, dist.rank, upsample_lr=upsample)
         self.stream = BatchStream(
             dataset, cfg.data.batch_size, cfg.run.seed, dist.rank, dist.world_size,

@@ -7,7 +7,8 @@ rank)`` only, so a resumed run augments exactly as an uninterrupted one, whateve
 the global generators.
 
 A stage whose generator takes the LR image nearest-upsampled to HR size (the desubpixel head)
-says so with a true ``takes_upsampled_lr`` attribute; its batches then carry ``lr`` at HR size
+has a true :attr:`spsr.train.stage.Stage.takes_upsampled_lr` (read from the generator's
+:class:`~spsr.archs.ArchSpec`); its batches then carry ``lr`` at HR size
 (and MoA may use ``cutblur``, which puts HR pixels in it). Other stages get ``lr`` at LR size and
 the operations that work there.
 """

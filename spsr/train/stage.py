@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -38,13 +38,22 @@ class Stage:
         rt: the engine's runtime (device, precision, DDP, step helpers).
     """
 
-    #: True when the generator takes the LR image nearest-upsampled to HR size (the desubpixel
-    #: head): MoA (``data.moa``) then hands ``lr`` at HR size and may use CutBlur.
-    takes_upsampled_lr: bool = False
+    #: True when ``train_step`` hands the generator an ``lr`` at HR size with ``upsampled=True``
+    #: (the U-Net stage): MoA then gives it one whenever the generator takes it.
+    feeds_upsampled_lr: ClassVar[bool] = False
 
     def __init__(self, cfg: TrainConfig, rt: Runtime) -> None:
         self.cfg = cfg
         self.rt = rt
+
+    @property
+    def takes_upsampled_lr(self) -> bool:
+        """MoA (``data.moa``) hands ``lr`` nearest-upsampled to HR size and may use CutBlur: the
+        stage feeds it (:attr:`feeds_upsampled_lr`) and the exported generator's spec takes it
+        (:attr:`spsr.archs.ArchSpec.takes_upsampled_lr`, the desubpixel head)."""
+        if not self.feeds_upsampled_lr or not self.rt.has_export():
+            return False
+        return bool(self.rt.export_entry()[1].export_spec.takes_upsampled_lr)
 
     # ------------------------------------------------------------------ declarations
 

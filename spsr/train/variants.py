@@ -1,53 +1,30 @@
-"""Registry of stages and variants: which stage trains a variant, and the variant's preset.
+"""The variant and stage registry: the built-in catalog plus what plugins register at run time.
 
-A *stage* is a :class:`~spsr.train.stage.Stage` subclass (how to train: PSNR, GAN, NSE pretext
-task...). A *variant* is a name users pass to ``--variant`` with a preset configuration and the
-stage that trains it. Register both from the stage's own module::
+The built-in variants are declared, torch-free, in :mod:`spsr.variant_catalog`; their stages are
+imported only when a run needs one (:func:`get_stage`). A plugin adds its own from its module::
 
-    register_stage("gan", GANStage)
-    register_variant(Variant("esrgan", "gan", "ESRGAN: L1 + VGG + RaGAN", configure_esrgan))
-
-and add the module's import path to ``BUILTIN_MODULES`` so the command line finds it.
+    register_stage("probe", ProbeStage)
+    register_variant(Variant("probe", "probe", "what it trains", configure_probe))
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from spsr.errors import ConfigError
 from spsr.train.config import TrainConfig
+from spsr.variant_catalog import STAGE_MODULES, Variant, catalog
 
-# Modules that register stages/variants when imported (append yours).
-BUILTIN_MODULES = [
-    "spsr.train.stages.psnr", "spsr.train.stages.gan", "spsr.train.stages.unet",
-    "spsr.train.stages.nse", "spsr.train.stages.structure",
+__all__ = [
+    "Variant", "get_stage", "get_variant", "preset", "register_stage", "register_variant",
+    "variants",
 ]
 
 StageFactory = Callable[..., object]
 
-
-@dataclass(frozen=True)
-class Variant:
-    """A named preset.
-
-    Attributes:
-        name: what ``--variant`` takes.
-        stage: the registered stage that trains it.
-        summary: one line for ``--help``.
-        configure: sets the preset's values on a default :class:`TrainConfig`.
-    """
-
-    name: str
-    stage: str
-    summary: str
-    configure: Callable[[TrainConfig], None]
-
-
 _STAGES: dict[str, StageFactory] = {}
-_VARIANTS: dict[str, Variant] = {}
-_loaded = False
+_REGISTERED: dict[str, Variant] = {}
 
 
 def register_stage(name: str, factory: StageFactory) -> None:
@@ -57,37 +34,32 @@ def register_stage(name: str, factory: StageFactory) -> None:
 
 def register_variant(variant: Variant) -> None:
     """Register a variant (its stage may be registered before or after)."""
-    _VARIANTS[variant.name] = variant
-
-
-def _load_builtins() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in BUILTIN_MODULES:
-            importlib.import_module(module)
+    _REGISTERED[variant.name] = variant
 
 
 def variants() -> dict[str, Variant]:
-    """All registered variants by name."""
-    _load_builtins()
-    return dict(_VARIANTS)
+    """All variants by name: the built-in catalog, then the registered ones."""
+    return {**catalog(), **_REGISTERED}
 
 
 def get_variant(name: str) -> Variant:
-    _load_builtins()
+    known = variants()
     try:
-        return _VARIANTS[name]
+        return known[name]
     except KeyError:
-        raise ConfigError(f"unknown variant {name!r}; choose one of {', '.join(sorted(_VARIANTS))}") from None
+        choices = ", ".join(sorted(known))
+        raise ConfigError(f"unknown variant {name!r}; choose one of {choices}") from None
 
 
 def get_stage(name: str) -> StageFactory:
-    _load_builtins()
+    """The stage class ``name`` (a built-in stage's module is imported on first use)."""
+    if name not in _STAGES and name in STAGE_MODULES:
+        importlib.import_module(STAGE_MODULES[name])  # registers it
     try:
         return _STAGES[name]
     except KeyError:
-        raise ConfigError(f"unknown training stage {name!r}; known: {', '.join(sorted(_STAGES))}") from None
+        known = sorted({*_STAGES, *STAGE_MODULES})
+        raise ConfigError(f"unknown training stage {name!r}; known: {', '.join(known)}") from None
 
 
 def preset(name: str) -> TrainConfig:

@@ -78,6 +78,7 @@ FAMILY = Family(
     extra={"res_scale": (int, float), "desubpixel_head": bool, "image_skip": bool},
     check=check,
     describe_extra=lambda spec: f", backbone {spec.backbone}",
+    takes_upsampled_lr=lambda spec: bool(spec.extra.get("desubpixel_head", False)),
     layouts=(
         Layout("SPSR (official)", "SPSR-G", "2*, 3*, 4, 8",
                "model.* (ESRGAN old layout), b_fea_conv, b_block_i, b_concat_i, b_module, conv_w, f_block, f_HR_conv0/1"),

@@ -23,7 +23,8 @@ gradient-space terms work with any generator, the branch term needs an SPSR gene
 Extending: subclass :class:`GANStage` and override :meth:`GANStage.generator_terms` (content
 terms) and/or :meth:`GANStage.build_adversaries` (one :class:`Adversary` per discriminator: the
 discriminator, what it looks at, its weight and its loss). SPSR-P swaps the gradient-space
-adversary for one on NSE features; the U-Net variant brings its own discriminator and loss.
+adversary for one on NSE features; the U-Net variant's discriminator is an :class:`Adversary`
+with its own losses (:class:`spsr.train.stages.unet.UNetAdversary`).
 """
 
 from __future__ import annotations
@@ -46,12 +47,17 @@ from spsr.losses.pixel import PixelLoss, pixel_distance
 from spsr.train.config import PERCEPTUAL_NETS, TrainConfig
 from spsr.train.runtime import Runtime, frozen
 from spsr.train.stage import Stage, make_adam, make_multistep
-from spsr.train.variants import Variant, register_stage, register_variant
+from spsr.train.variants import register_stage
 
 
 @dataclass
 class Adversary:
     """A discriminator and how the generator meets it.
+
+    The generator step calls :meth:`generator_terms` and each discriminator's step
+    :meth:`discriminator_loss`; the defaults are a relativistic (or plain) GAN on one output of
+    the discriminator. A discriminator with another loss (the U-Net follow-up's, whose terms live
+    in :mod:`spsr.losses.unet_gan`) overrides the two methods.
 
     Attributes:
         name: network / optimizer name (``D``, ``D_grad``).
@@ -59,14 +65,47 @@ class Adversary:
         view: maps an image batch to what the discriminator sees (identity, gradient map...);
             it must be differentiable for the generated images.
         weight: weight of the generator's adversarial term.
-        loss: the adversarial loss (RaGAN by default).
+        loss: the adversarial loss (RaGAN by default; None for an adversary that overrides both
+            methods).
     """
 
     name: str
     key: str
     view: Callable[[torch.Tensor], torch.Tensor]
     weight: float
-    loss: AdversarialLoss
+    loss: AdversarialLoss | None = None
+
+    def generator_terms(
+        self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The generator's weighted terms against ``d`` (frozen), by log key.
+
+        Args:
+            d: the discriminator, unwrapped (no DDP synchronisation).
+            real: the view of the real images (detached).
+            fake: the view of the generated images (differentiable).
+        """
+        assert self.loss is not None
+        with torch.no_grad():
+            real_logits = d(real)
+        return {f"g/{self.key}": self.weight * self.loss.generator(real_logits, d(fake))}
+
+    def discriminator_loss(
+        self, net: nn.Module, real: torch.Tensor, fake: torch.Tensor, iteration: int
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
+        """The discriminator's loss on one batch and what to log besides it (under ``d_KEY/``).
+
+        Args:
+            net: the discriminator as trained (DDP-wrapped when distributed).
+            real: the view of the real images.
+            fake: the view of the generated images, detached.
+            iteration: the current iteration (for schedules such as CutMix's warm-up).
+        """
+        assert self.loss is not None
+        real_logits, fake_logits = net(real), net(fake)
+        loss = self.loss.discriminator(real_logits, fake_logits)
+        return loss, {"real": real_logits.detach().float().mean(),
+                      "fake": fake_logits.detach().float().mean()}
 
 
 class GANStage(Stage):
@@ -136,11 +175,17 @@ class GANStage(Stage):
     ) -> Adversary:
         """Initialise a new discriminator (``d.weight_init``) and register it with its own Adam +
         MultiStepLR (lr ``optim.lr_d``)."""
-        self.add_network(name, init_discriminator(discriminator, self.cfg.d.weight_init))
+        self.register_discriminator(name, discriminator)
+        return Adversary(name, key, view, weight, loss or make_adversarial_loss(self.cfg.loss.gan_type))
+
+    def register_discriminator(self, name: str, discriminator: nn.Module) -> nn.Module:
+        """Initialise ``discriminator`` (``d.weight_init``), register it as network ``name`` with
+        its own Adam + MultiStepLR (lr ``optim.lr_d``); the network as trained (DDP-wrapped)."""
+        net = self.add_network(name, init_discriminator(discriminator, self.cfg.d.weight_init))
         o = self.cfg.optim
         opt = make_adam(discriminator.parameters(), o, o.lr_d, o.weight_decay_d)
         self.add_optimizer(name, opt, make_multistep(opt, o))
-        return Adversary(name, key, view, weight, loss or make_adversarial_loss(self.cfg.loss.gan_type))
+        return net
 
     def vgg_discriminator(self, input_size: int, in_nc: int = 3) -> VGGDiscriminator:
         return VGGDiscriminator(in_nc, self.cfg.d.nf, input_size, self.cfg.d.hidden)
@@ -150,7 +195,7 @@ class GANStage(Stage):
         lo, size = self.cfg.loss, self.hr_size()
         out = []
         if lo.gan > 0:
-            out.append(self.add_adversary("D", "gan", _identity, lo.gan, self.vgg_discriminator(size)))
+            out.append(self.add_adversary("D", "gan", identity_view, lo.gan, self.vgg_discriminator(size)))
         if lo.gradient_gan > 0:
             pad = 2 if lo.gradient_form == "official" else 0
             out.append(self.add_adversary(
@@ -180,10 +225,14 @@ class GANStage(Stage):
 
     # ------------------------------------------------------------------ one iteration
 
+    def generate(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | SROutput:
+        """The generator's forward on the batch (called under autocast)."""
+        return self.G(batch["lr"])
+
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
         rt, hr = self.rt, batch["hr"]
         with rt.autocast():
-            out = self.G(batch["lr"])
+            out = self.generate(batch)
         sr = sr_of(out)
 
         # Generator step: discriminators frozen and called without DDP (no synchronisation).
@@ -191,13 +240,11 @@ class GANStage(Stage):
         with frozen(*(self.module(a.name) for a in self.adversaries)), rt.autocast():
             terms = self.generator_terms(out, batch)
             for a in self.adversaries:
-                d = self.module(a.name)
                 real_views[a.name] = a.view(hr).detach()
                 fake_views[a.name] = a.view(sr)
-                with torch.no_grad():
-                    real_logits = d(real_views[a.name])
-                fake_logits = d(fake_views[a.name])
-                terms[f"g/{a.key}"] = a.weight * a.loss.generator(real_logits, fake_logits)
+                terms.update(a.generator_terms(
+                    self.module(a.name), real_views[a.name], fake_views[a.name]
+                ))
         values = self.optimize_generator(terms)
         values.update(self.discriminator_steps(real_views, fake_views))
         return values
@@ -219,19 +266,18 @@ class GANStage(Stage):
         rt = self.rt
         values: dict[str, float] = {}
         for a in self.adversaries:
-            net = self.nets[a.name]
             with rt.autocast():
-                real_logits = net(real_views[a.name])
-                fake_logits = net(fake_views[a.name].detach())
-                loss = a.loss.discriminator(real_logits, fake_logits)
+                loss, logs = a.discriminator_loss(
+                    self.nets[a.name], real_views[a.name], fake_views[a.name].detach(), rt.iteration
+                )
             rt.optimize(loss, a.name)
             values[f"d_{a.key}/loss"] = float(loss.detach())
-            values[f"d_{a.key}/real"] = float(real_logits.detach().float().mean())
-            values[f"d_{a.key}/fake"] = float(fake_logits.detach().float().mean())
+            values.update({f"d_{a.key}/{k}": float(v) for k, v in logs.items()})
         return values
 
 
-def _identity(x: torch.Tensor) -> torch.Tensor:
+def identity_view(x: torch.Tensor) -> torch.Tensor:
+    """The view of a discriminator on images: the images."""
     return x
 
 
@@ -244,20 +290,4 @@ def _lpips_loss(weights: str, random_backbone: bool) -> LPIPSLoss:
         raise MissingWeightsError(f"the LPIPS perceptual loss: {exc}") from None
 
 
-def configure_g(cfg: TrainConfig) -> None:
-    """``g`` (SPSR-G): the defaults of :mod:`spsr.train.config` are its published values."""
-    cfg.model.arch = "spsr"
-
-
-def configure_esrgan(cfg: TrainConfig) -> None:
-    """``esrgan``: RRDBNet with pixel, perceptual and image-adversarial losses only."""
-    cfg.model.arch = "rrdb"
-    cfg.loss.gradient_pixel = cfg.loss.gradient_gan = cfg.loss.branch = 0.0
-
-
 register_stage("gan", GANStage)
-register_variant(Variant("esrgan", "gan", "ESRGAN: L1 + VGG19 perceptual + RaGAN (RRDBNet)", configure_esrgan))
-register_variant(Variant(
-    "g", "gan", "SPSR-G: ESRGAN losses + gradient pixel/adversarial + branch L1 (SPSR generator)",
-    configure_g,
-))

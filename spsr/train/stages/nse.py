@@ -11,7 +11,7 @@ Variants (``spsr pretrain-nse --task``):
 The one network, ``task`` (the extractor plus the predictor or the jigsaw head), is checkpointed,
 resumed and DDP-wrapped by the engine; at every checkpoint the stage writes ``nse.safetensors``
 (the extractor, what ``spsr train --nse`` reads) and ``nse_head.safetensors`` (the head).
-Each batch is ``{"image": N×3×crop×crop}`` (:class:`spsr.train.nse_data.NSECropDataset`); a
+Each batch is ``{"image": N×3×crop×crop}`` (:class:`spsr.nse.data.NSECropDataset`); a
 patch store's ``{"hr"}`` patches are taken as they are.
 
 Settings live in the ``[nse]`` configuration section (:class:`NSEConfig`).
@@ -21,33 +21,22 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from spsr.archs.nse import ContrastivePredictor, JigsawHead, NeuralStructureExtractor
-from spsr.atomic import atomic_path
 from spsr.errors import ConfigError
-from spsr.losses.structure import NSE_FILE, load_nse, save_nse
-from spsr.train.config import TrainConfig, register_section
-from spsr.train.nse_tasks import (
-    SAMPLINGS,
-    ContrastiveTask,
-    JigsawTask,
-    PretextTask,
-    check_crop,
-    sampling_offsets,
-    separation,
-)
+from spsr.nse import SAMPLINGS
+from spsr.nse.extractor import NeuralStructureExtractor
+from spsr.nse.files import HEAD_FILE, NSE_FILE, load_nse, save_head, save_nse
+from spsr.nse.geometry import check_crop
+from spsr.nse.tasks import PretextTask, check_task, make_task, new_head, task_head
+from spsr.train.config import TrainConfig, load_toml, register_section
 from spsr.train.runtime import Runtime
 from spsr.train.stage import Stage, make_adam, make_multistep
-from spsr.train.variants import Variant, register_stage, register_variant
-
-TASKS = ("contrastive", "jigsaw")
-HEAD_FILE = "nse_head.safetensors"
+from spsr.train.variants import register_stage
 
 
 @dataclass
@@ -90,8 +79,7 @@ register_section("nse", NSEConfig)
 
 def check_nse_config(n: NSEConfig) -> None:
     """Raise :class:`ConfigError` for an invalid ``[nse]`` section."""
-    if n.task not in TASKS:
-        raise ConfigError(f"unknown NSE task {n.task!r}; choose contrastive or jigsaw")
+    check_task(n.task)
     if n.sampling not in SAMPLINGS:
         raise ConfigError(f"unknown sampling {n.sampling!r}; choose one of {', '.join(SAMPLINGS)}")
     positive = ("crop", "crops_per_image", "anchors_per_image", "puzzles_per_image",
@@ -106,12 +94,9 @@ def build_task(n: NSEConfig, extractor: NeuralStructureExtractor | None = None) 
     """The task module the ``[nse]`` section describes (a new extractor unless one is given)."""
     check_nse_config(n)
     extractor = extractor or NeuralStructureExtractor(3, n.mid_channels, n.channels)
-    if n.task == "contrastive":
-        inputs = len(sampling_offsets(n.sampling, separation()))
-        predictor = ContrastivePredictor(extractor.out_channels, inputs, n.head_hidden)
-        return ContrastiveTask(extractor, predictor, n.sampling, n.tau, n.anchors_per_image)
-    return JigsawTask(extractor, JigsawHead(extractor.out_channels, n.head_hidden),
-                      n.puzzles_per_image)
+    head = new_head(n.task, extractor.out_channels, sampling=n.sampling, hidden=n.head_hidden)
+    per_image = n.anchors_per_image if n.task == "contrastive" else n.puzzles_per_image
+    return make_task(extractor, head, sampling=n.sampling, tau=n.tau, per_image=per_image)
 
 
 def epoch_schedule(
@@ -132,6 +117,15 @@ def epoch_schedule(
     iterations = epochs * per_epoch
     milestones = [k * step_epochs * per_epoch for k in range(1, epochs // step_epochs + 1)]
     return iterations, [m for m in milestones if m < iterations]
+
+
+def run_data_path(run: Path) -> Path | None:
+    """The training data recorded in a run folder's ``config.toml`` (None when there is none):
+    what the evaluation of an NSE re-fits its heads on by default."""
+    if not (run / "config.toml").is_file():
+        return None
+    stored = TrainConfig.from_dict(load_toml(run / "config.toml")).data.path
+    return Path(stored) if stored else None
 
 
 class NSEStage(Stage):
@@ -172,8 +166,6 @@ class NSEStage(Stage):
         return [f"extractor.{k}" for k in loaded.state_dict()]
 
     def save_artifacts(self, run_dir: Path, iteration: int, provenance: dict[str, Any]) -> None:
-        from safetensors.torch import save_file
-
         task = self.module("task")
         n = self.n
         meta = {"task": n.task, "iteration": str(iteration), "tau": str(n.tau), "crop": str(n.crop),
@@ -181,56 +173,7 @@ class NSEStage(Stage):
         if n.task == "contrastive":
             meta["sampling"] = n.sampling
         save_nse(run_dir / NSE_FILE, task.extractor, meta)
-        head = task.predictor if isinstance(task, ContrastiveTask) else task.head
-        state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
-        with atomic_path(run_dir / HEAD_FILE) as tmp:
-            save_file(state, str(tmp), metadata={**meta, "hidden": str(n.head_hidden)})
-
-
-def load_head(run_dir: str | Path, channels: int) -> ContrastivePredictor | JigsawHead | None:
-    """The trained head of a ``pretrain-nse`` run (None when the run has none)."""
-    from safetensors import safe_open
-
-    path = Path(run_dir) / HEAD_FILE
-    if not Path(run_dir).is_dir() or not path.is_file():
-        return None
-    with safe_open(str(path), "pt") as f:
-        meta = dict(f.metadata() or {})
-        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - not iterable
-    hidden = int(meta.get("hidden", "256"))
-    head: ContrastivePredictor | JigsawHead
-    if meta.get("task") == "contrastive":
-        inputs = len(sampling_offsets(meta.get("sampling", "horizontal"), separation()))
-        head = ContrastivePredictor(channels, inputs, hidden)
-    else:
-        head = JigsawHead(channels, hidden)
-    head.load_state_dict(state)
-    return head
-
-
-def _configure(
-    task: str, crop: int, lr: float, epochs: int, step: int
-) -> Callable[[TrainConfig], None]:
-    def configure(cfg: TrainConfig) -> None:
-        n: NSEConfig = cfg.section("nse")
-        n.task, n.crop, n.epochs, n.lr_step_epochs = task, crop, epochs, step
-        cfg.optim.lr_g = lr
-        cfg.optim.gamma = 0.2
-        cfg.data.batch_size = 48
-        # Library defaults; spsr pretrain-nse derives both from nse.epochs and the data size.
-        cfg.run.iterations = 30_000 if task == "contrastive" else 45_000
-        cfg.optim.milestones = [10_000, 20_000] if task == "contrastive" else [15_000, 30_000]
-        cfg.run.checkpoint_every = 1000
-
-    return configure
+        save_head(run_dir / HEAD_FILE, task_head(task), {**meta, "hidden": str(n.head_hidden)})
 
 
 register_stage("nse", NSEStage)
-register_variant(Variant(
-    "contrastive", "nse", "NSE by contrastive prediction (F_P of SPSR-P)",
-    _configure("contrastive", 420, 1e-3, 60, 20),
-))
-register_variant(Variant(
-    "jigsaw", "nse", "NSE by 2×2 jigsaw puzzles (F_J of SPSR-J)",
-    _configure("jigsaw", 84, 1e-4, 90, 30),
-))

@@ -1,8 +1,9 @@
 """PSNR-oriented pre-training: any generator, pixel loss only (the init of GAN training).
 
-Preset ``psnr`` (ESRGAN's PSNR-oriented schedule, the init the SPSR papers start from): L1, Adam
-lr 2e-4, halved every 200k iterations, 1M iterations, batch 16 of 32×32 LR patches. For an SPSR
-generator, ``loss.branch`` > 0 adds the L1 loss on the gradient branch's predicted map.
+Preset ``psnr`` (:func:`spsr.variant_catalog.configure_psnr`: ESRGAN's PSNR-oriented schedule,
+the init the SPSR papers start from): L1, Adam lr 2e-4, halved every 200k iterations, 1M
+iterations, batch 16 of 32×32 LR patches. For an SPSR generator, ``loss.branch`` > 0 adds the
+L1 loss on the gradient branch's predicted map.
 """
 
 from __future__ import annotations
@@ -17,18 +18,7 @@ from spsr.ops import GradientMap
 from spsr.train.config import TrainConfig
 from spsr.train.runtime import Runtime
 from spsr.train.stage import Stage, make_adam, make_multistep
-from spsr.train.variants import Variant, register_stage, register_variant
-
-
-def configure_psnr(cfg: TrainConfig) -> None:
-    """The ``psnr`` preset."""
-    cfg.model.arch = "rrdb"
-    lo = cfg.loss
-    lo.pixel, lo.perceptual, lo.perceptual_net = 1.0, 0.0, "none"
-    lo.gan = lo.gradient_pixel = lo.gradient_gan = lo.branch = 0.0
-    cfg.optim.lr_g = 2e-4
-    cfg.optim.milestones = [200_000, 400_000, 600_000, 800_000]
-    cfg.run.iterations = 1_000_000
+from spsr.train.variants import register_stage
 
 
 class PSNRStage(Stage):
@@ -71,4 +61,3 @@ class PSNRStage(Stage):
 
 
 register_stage("psnr", PSNRStage)
-register_variant(Variant("psnr", "psnr", "PSNR-oriented L1 pre-training of any generator", configure_psnr))

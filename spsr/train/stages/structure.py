@@ -42,12 +42,12 @@ from spsr.losses.structure import (
     StructureExtractor,
     StructurePixelLoss,
     build_structure_extractor,
-    nse_metadata,
 )
+from spsr.nse.files import nse_metadata
 from spsr.train.config import TrainConfig, register_section
 from spsr.train.runtime import Runtime
 from spsr.train.stages.gan import Adversary, GANStage
-from spsr.train.variants import Variant, register_stage, register_variant
+from spsr.train.variants import register_stage
 
 #: The pretext task an NSE must have been trained with for each variant.
 _NSE_TASK = {"p": "contrastive", "j": "jigsaw"}
@@ -164,22 +164,4 @@ class StructureGANStage(GANStage):
             self.extractor.load_state_dict(saved)
 
 
-def _configure(extractor: str, summary: str) -> Variant:
-    def configure(cfg: TrainConfig) -> None:
-        cfg.model.arch = "spsr"
-        # TPAMI 2021 eq. 17: no image-space adversarial loss, no gradient-space losses.
-        cfg.loss.gan = cfg.loss.gradient_pixel = cfg.loss.gradient_gan = 0.0
-        cfg.section("structure").extractor = extractor
-
-    return Variant(extractor, "structure", summary, configure)
-
-
 register_stage("structure", StructureGANStage)
-for _variant in (
-    _configure("p", "SPSR-P: L1 + perceptual + structure loss on an NSE by contrastive prediction"),
-    _configure("j", "SPSR-J: as p, with an NSE trained by jigsaw puzzles"),
-    _configure("r", "SPSR-R: as p, with a randomly initialised NSE"),
-    _configure("vgg", "SPSR-VGG: as p, with ImageNet VGG19 conv5_4 features"),
-    _configure("resnet", "SPSR-ResNet: as p, with ImageNet ResNet18 conv4_2 features"),
-):
-    register_variant(_variant)

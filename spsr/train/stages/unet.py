@@ -30,13 +30,14 @@ that mix (encoder: fake; decoder: the mask) (eq. 5). ``D_grad`` is SPSR-G's, RaG
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
-from spsr.archs import sr_of
+from spsr.archs import SROutput
 from spsr.archs.discriminator_unet import UNetDiscriminator
-from spsr.archs.init import init_discriminator
 from spsr.errors import ConfigError
 from spsr.losses.unet_gan import (
     cutmix,
@@ -48,10 +49,9 @@ from spsr.losses.unet_gan import (
 )
 from spsr.train.batches import sample_seed
 from spsr.train.config import TrainConfig, register_section
-from spsr.train.runtime import Runtime, frozen
-from spsr.train.stage import make_adam, make_multistep
-from spsr.train.stages.gan import Adversary, GANStage
-from spsr.train.variants import Variant, register_stage, register_variant
+from spsr.train.runtime import Runtime
+from spsr.train.stages.gan import Adversary, GANStage, identity_view
+from spsr.train.variants import register_stage
 
 # Seed position of the per-iteration CutMix coin (apart from the samples' and MoA's).
 _CUTMIX_POSITION = (1 << 41) + (1 << 40)
@@ -93,26 +93,85 @@ def _check(u: UNetConfig) -> None:
         raise ConfigError("unet.cutmix_prob must lie in [0, 1] and unet.cutmix_warmup be >= 0")
 
 
+def _never(iteration: int) -> bool:
+    return False
+
+
+@dataclass
+class UNetAdversary(Adversary):
+    """The U-Net discriminator ``D`` as an adversary of the generator (the U-Net follow-up, §2).
+
+    Generator: hinge −E[D_enc(SR) + D_dec(SR)] weighted by ``weight`` (``loss.gan``; eq. 4) and
+    the feature matching Σ_l L1(D_l(SR), D_l(HR)) weighted by ``feature_matching`` (eq. 7).
+    Discriminator: hinge on both outputs (eq. 2, 3), plus ``cutmix`` × the CutMix terms when the
+    iteration draws them (eq. 5). The losses are those of :mod:`spsr.losses.unet_gan`.
+
+    Attributes:
+        feature_matching: weight of the feature-matching term (0: none).
+        cutmix: weight of the CutMix terms in the discriminator's loss.
+        draws_cutmix: whether an iteration uses the CutMix terms (the stage's seeded coin).
+    """
+
+    feature_matching: float = 0.0
+    cutmix: float = 0.0
+    draws_cutmix: Callable[[int], bool] = _never
+
+    def generator_terms(
+        self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        terms: dict[str, torch.Tensor] = {}
+        out = d(fake)
+        if self.weight > 0:
+            terms[f"g/{self.key}"] = self.weight * unet_g_loss(out)
+        if self.feature_matching > 0:
+            with torch.no_grad():
+                target = d(real)
+            terms["g/feature_match"] = self.feature_matching * feature_matching_loss(
+                out.features, target.features
+            )
+        return terms
+
+    def discriminator_loss(
+        self, net: nn.Module, real: torch.Tensor, fake: torch.Tensor, iteration: int
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor | float]]:
+        use_cutmix = self.draws_cutmix(iteration)
+        real_out, fake_out = net(real), net(fake)
+        terms = unet_d_losses(real_out, fake_out)
+        loss = terms["d_enc"] + terms["d_dec"]
+        cons = mix = torch.zeros((), device=real.device)
+        if use_cutmix:
+            n, _, height, width = real.shape
+            mask = cutmix_mask(n, height, width, device=real.device).to(real.dtype)
+            mixed = net(cutmix(real, fake, mask))
+            cm = cutmix_d_losses(mixed, real_out, fake_out, mask)
+            cons, mix = cm["d_cons"], cm["d_mix_enc"] + cm["d_mix_dec"]
+            loss = loss + self.cutmix * (cons + mix)
+        return loss, {
+            "enc": terms["d_enc"].detach(),
+            "dec": terms["d_dec"].detach(),
+            "cons": cons.detach(),
+            "mix": mix.detach(),
+            "cutmix_rate": 1.0 if use_cutmix else 0.0,
+            "real": real_out.global_logit.detach().float().mean(),
+            "fake": fake_out.global_logit.detach().float().mean(),
+        }
+
+
 class UNetStage(GANStage):
     """SPSR generator + U-Net discriminator ``D`` + gradient discriminator ``D_grad``.
 
     Networks: ``G``; ``D`` (U-Net, when ``loss.gan`` or ``unet.feature_matching`` is > 0);
     ``D_grad`` (when ``loss.gradient_gan`` > 0); the frozen ``lpips`` (or ``vgg``) network.
+    Every iteration runs :class:`GANStage`'s loop over the adversaries ``D`` then ``D_grad``.
     """
+
+    feeds_upsampled_lr = True  # MoA's HR-size lr goes to G(lr, upsampled=True)
 
     def __init__(self, cfg: TrainConfig, rt: Runtime) -> None:
         self.unet: UNetConfig = cfg.section("unet")
         _check(self.unet)
-        super().__init__(cfg, rt)
-        self.takes_upsampled_lr = self.spec.arch == "spsr" and bool(
-            self.spec.extra.get("desubpixel_head", False)
-        )
         self.has_unet = cfg.loss.gan > 0 or self.unet.feature_matching > 0
-        if self.has_unet:
-            self.D = self.add_network("D", init_discriminator(self._build_unet(), cfg.d.weight_init))
-            o = cfg.optim
-            opt = make_adam(self.module("D").parameters(), o, o.lr_d, o.weight_decay_d)
-            self.add_optimizer("D", opt, make_multistep(opt, o))
+        super().__init__(cfg, rt)
 
     def _build_unet(self) -> UNetDiscriminator:
         u = self.unet
@@ -126,16 +185,28 @@ class UNetStage(GANStage):
         return UNetDiscriminator(3, u.nf, tuple(u.channel_mult), u.spectral_norm)
 
     def build_adversaries(self) -> list[Adversary]:
-        """Only ``D_grad``: the image discriminator is the U-Net ``D``, handled apart."""
+        """The U-Net ``D`` on images, then ``D_grad`` (SPSR-G's, RaGAN) on gradient maps.
+
+        ``D_grad`` is built (and its weights drawn) first, as it always was, so that a run's
+        initial weights and checkpoint layout do not depend on this order.
+        """
         lo = self.cfg.loss
-        if lo.gradient_gan <= 0:
-            return []
-        pad = 2 if lo.gradient_form == "official" else 0
-        size = self.hr_size()
-        return [self.add_adversary(
-            "D_grad", "grad_gan", self.gradient.maps, lo.gradient_gan,
-            self.vgg_discriminator(size + pad),
-        )]
+        adversaries: list[Adversary] = []
+        if lo.gradient_gan > 0:
+            pad = 2 if lo.gradient_form == "official" else 0
+            size = self.hr_size()
+            adversaries.append(self.add_adversary(
+                "D_grad", "grad_gan", self.gradient.maps, lo.gradient_gan,
+                self.vgg_discriminator(size + pad),
+            ))
+        if self.has_unet:
+            self.D = self.register_discriminator("D", self._build_unet())
+            u = self.unet
+            adversaries.insert(0, UNetAdversary(
+                "D", "gan", identity_view, lo.gan, None, feature_matching=u.feature_matching,
+                cutmix=u.cutmix, draws_cutmix=self.draws_cutmix,
+            ))
+        return adversaries
 
     def cutmix_probability(self, iteration: int) -> float:
         """Probability of the CutMix terms at ``iteration`` (linear warm-up to ``cutmix_prob``)."""
@@ -155,95 +226,19 @@ class UNetStage(GANStage):
         seed = sample_seed(self.cfg.run.seed, iteration, _CUTMIX_POSITION)
         return float(torch.rand((), generator=torch.Generator().manual_seed(seed)))
 
+    def draws_cutmix(self, iteration: int) -> bool:
+        """Whether ``iteration`` adds the CutMix terms to the U-Net D's loss."""
+        p = self.cutmix_probability(iteration)
+        return p > 0 and self.cutmix_coin(iteration) < p
+
     # ------------------------------------------------------------------ one iteration
 
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        rt, lo, lr, hr = self.rt, self.cfg.loss, batch["lr"], batch["hr"]
-        upsampled = lr.shape[-2:] == hr.shape[-2:]  # MoA handed the HR-size input
-        with rt.autocast():
-            out = self.G(lr, upsampled=True) if upsampled else self.G(lr)
-        sr = sr_of(out)
-
-        # Generator step: discriminators frozen and called without DDP (no synchronisation).
-        discriminators = [self.module(a.name) for a in self.adversaries]
-        if self.has_unet:
-            discriminators.append(self.module("D"))
-        real_views, fake_views = {}, {}
-        with frozen(*discriminators), rt.autocast():
-            terms = self.generator_terms(out, batch)
-            if self.has_unet:
-                d = self.module("D")
-                fake = d(sr)
-                if lo.gan > 0:
-                    terms["g/gan"] = lo.gan * unet_g_loss(fake)
-                if self.unet.feature_matching > 0:
-                    with torch.no_grad():
-                        real = d(hr)
-                    terms["g/feature_match"] = self.unet.feature_matching * feature_matching_loss(
-                        fake.features, real.features
-                    )
-            for a in self.adversaries:
-                d_a = self.module(a.name)
-                real_views[a.name] = a.view(hr).detach()
-                fake_views[a.name] = a.view(sr)
-                with torch.no_grad():
-                    real_logits = d_a(real_views[a.name])
-                terms[f"g/{a.key}"] = a.weight * a.loss.generator(
-                    real_logits, d_a(fake_views[a.name])
-                )
-        values = self.optimize_generator(terms)
-        # Discriminator steps on the same generated batch, detached.
-        if self.has_unet:
-            values.update(self._unet_step(hr, sr.detach()))
-        values.update(self.discriminator_steps(real_views, fake_views))
-        return values
-
-    def _unet_step(self, hr: torch.Tensor, sr: torch.Tensor) -> dict[str, float]:
-        """One step of the U-Net D: hinge on both outputs, plus CutMix terms when drawn."""
-        rt = self.rt
-        p = self.cutmix_probability(rt.iteration)
-        use_cutmix = p > 0 and self.cutmix_coin(rt.iteration) < p
-        net = self.D
-        with rt.autocast():
-            real, fake = net(hr), net(sr)
-            terms = unet_d_losses(real, fake)
-            loss = terms["d_enc"] + terms["d_dec"]
-            cons = mix = torch.zeros((), device=hr.device)
-            if use_cutmix:
-                n, _, height, width = hr.shape
-                mask = cutmix_mask(n, height, width, device=hr.device).to(hr.dtype)
-                mixed = net(cutmix(hr, sr, mask))
-                cm = cutmix_d_losses(mixed, real, fake, mask)
-                cons, mix = cm["d_cons"], cm["d_mix_enc"] + cm["d_mix_dec"]
-                loss = loss + self.unet.cutmix * (cons + mix)
-        rt.optimize(loss, "D")
-        return {
-            "d_gan/loss": float(loss.detach()),
-            "d_gan/enc": float(terms["d_enc"].detach()),
-            "d_gan/dec": float(terms["d_dec"].detach()),
-            "d_gan/cons": float(cons.detach()),
-            "d_gan/mix": float(mix.detach()),
-            "d_gan/cutmix_rate": 1.0 if use_cutmix else 0.0,
-            "d_gan/real": float(real.global_logit.detach().float().mean()),
-            "d_gan/fake": float(fake.global_logit.detach().float().mean()),
-        }
-
-
-def configure_u(cfg: TrainConfig) -> None:
-    """``u`` (the U-Net follow-up, §3.1): the desubpixel SPSR generator, MoA, and eq. 13's weights."""
-    cfg.model.arch = "spsr"
-    cfg.model.extra = {"desubpixel_head": True}
-    lo = cfg.loss
-    lo.pixel, lo.perceptual, lo.perceptual_net = 0.01, 0.001, "lpips"
-    lo.gan, lo.gradient_pixel, lo.gradient_gan, lo.branch = 0.005, 0.01, 0.005, 0.5
-    cfg.data.moa = True
-    cfg.section("unet")  # written out in the run's config.toml with its defaults
+    def generate(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | SROutput:
+        """``G(lr)``, or ``G(lr, upsampled=True)`` when MoA handed the HR-size input."""
+        lr, hr = batch["lr"], batch["hr"]
+        if lr.shape[-2:] == hr.shape[-2:]:
+            return self.G(lr, upsampled=True)
+        return self.G(lr)
 
 
 register_stage("unet", UNetStage)
-register_variant(Variant(
-    "u", "unet",
-    "the U-Net follow-up: SPSR (desubpixel head) + U-Net D (hinge, CutMix) + LPIPS + feature matching + "
-    "gradient losses, MoA",
-    configure_u,
-))

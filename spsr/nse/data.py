@@ -136,8 +136,8 @@ def load_images(source: str | os.PathLike[str], limit: int = 0) -> list[torch.Te
     """Whole images of a folder / file / list (or a store's HR patches) as 3×H×W uint8 tensors.
 
     uint8 keeps evaluation sets and re-fitting images small in memory; crops are converted to
-    float by :func:`spsr.train.nse_tasks.random_crops` and
-    :func:`~spsr.train.nse_tasks.dense_crops`.
+    float by :func:`spsr.nse.sampling.random_crops` and
+    :func:`~spsr.nse.sampling.dense_crops`.
 
     Args:
         source: folder, image, list file, or patch store.
