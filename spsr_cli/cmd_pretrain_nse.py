@@ -20,6 +20,7 @@ from rich.table import Table
 
 from spsr.atomic import write_text_atomic
 from spsr.errors import ConfigError
+from spsr.run_folder import NSE_EVAL_FILE, RunFolder
 from spsr_cli._common import console, err_console, guarded, pick_device
 from spsr_cli.cmd_train import (
     EXIT_CODES,
@@ -47,7 +48,7 @@ from spsr_cli.cmd_train import (
     on_off,
 )
 
-EVAL_FILE = "nse_eval.json"
+EVAL_FILE = NSE_EVAL_FILE
 
 
 def _split_test(spec: str) -> tuple[str, Path]:
@@ -80,8 +81,8 @@ def _evaluate(
         raise ConfigError(f"--eval-tasks takes contrastive, jigsaw or both, not {tasks!r}")
     nse = load_nse(run)
     meta = nse_metadata(run)
-    if data is None and (run / "config.toml").is_file():
-        stored = TrainConfig.from_dict(load_toml(run / "config.toml")).data.path
+    if data is None and RunFolder(run).config.is_file():
+        stored = TrainConfig.from_dict(load_toml(RunFolder(run).config)).data.path
         data = Path(stored) if stored else None
     if data is None:
         raise ConfigError("--evaluate needs DATA: the training images to re-fit the heads on")
@@ -143,14 +144,14 @@ def _evaluate(
 
 
 def _report(run: Path, iteration: int, reason: str, as_json: bool) -> None:
-    weights = run / "nse.safetensors"
+    weights = RunFolder(run).nse
     if as_json:
         typer.echo(json.dumps({"run": str(run), "iteration": iteration, "reason": reason,
                                "weights": str(weights)}))
     if reason != "finished":
         err_console.print(
             f"[yellow]stopped by {reason} at iteration {iteration}[/]; state saved in "
-            f"{run / 'state'}. Resume with: "
+            f"{RunFolder(run).state_dir}. Resume with: "
             f"spsr {shlex.join(['pretrain-nse', '--resume', '-o', str(run)])}{launcher_note()}",
             highlight=False, soft_wrap=True,
         )

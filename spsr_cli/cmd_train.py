@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from spsr.run_folder import RunFolder
 from spsr_cli._common import console, err_console, guarded, model_fetching
 
 if TYPE_CHECKING:
@@ -126,9 +127,10 @@ def run_training(
 
 
 def _report(result: TrainResult, as_json: bool) -> None:
+    folder = RunFolder(result.run_dir)
     payload = {
         "run": str(result.run_dir), "iteration": result.iteration, "reason": result.reason,
-        "weights": str(result.run_dir / "model.safetensors"), "best": result.best,
+        "weights": str(folder.model), "best": result.best,
     }
     if as_json:
         typer.echo(json.dumps(payload))
@@ -136,7 +138,7 @@ def _report(result: TrainResult, as_json: bool) -> None:
         again = [a for a in sys.argv[1:] if a != "--resume"]
         err_console.print(
             f"[yellow]stopped by {result.reason} at iteration {result.iteration}[/]; state saved in "
-            f"{result.run_dir / 'state'}. Resume with: spsr {shlex.join(_resume_args(again, result.run_dir))}"
+            f"{folder.state_dir}. Resume with: spsr {shlex.join(_resume_args(again, result.run_dir))}"
         f"{launcher_note()}",
             highlight=False, soft_wrap=True,
         )
@@ -145,7 +147,7 @@ def _report(result: TrainResult, as_json: bool) -> None:
         best = result.best
         extra = f"; best validation PSNR {best['psnr']:.3f} dB at {best['iteration']}" if best else ""
         console.print(
-            f"trained {result.iteration} iterations: {result.run_dir / 'model.safetensors'}{extra}",
+            f"trained {result.iteration} iterations: {folder.model}{extra}",
             highlight=False, soft_wrap=True,
         )
 

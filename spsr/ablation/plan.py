@@ -25,6 +25,7 @@ from typing import Any
 from spsr.ablation.grid import DEFAULT_SLOT, AblationConfig, AblationGrid
 from spsr.ablation.states import CONFLICT, EVALUATE, RESUME, REUSE, TRAIN, UNAVAILABLE
 from spsr.errors import ConfigError, SpsrError
+from spsr.run_folder import RunFolder
 from spsr.train.config import (
     TrainConfig,
     apply_overrides,
@@ -34,13 +35,9 @@ from spsr.train.config import (
     validate,
 )
 from spsr.train.resolve import RESUME_OVERRIDABLE
-from spsr.train.state import last_state_path
 from spsr.train.variants import preset, variants
 
 RUNS_DIR = "runs"
-EVAL_FILE = "eval.json"  # the run's scores (see spsr.ablation.evaluate)
-CONFIG_FILE = "config.toml"
-MODEL_FILE = "model.safetensors"
 #: The configuration key through which the engine's structure-loss variants take the NSE run.
 NSE_KEY = "structure.nse"
 #: Configuration keys that may differ between a finished run and the plan without retraining it.
@@ -208,14 +205,15 @@ def _plan_training(
     config: AblationConfig, run_dir: Path, cfg: TrainConfig, eval_key: str | None
 ) -> PlannedRun:
     planned = PlannedRun(config, run_dir, TRAIN, train_config=cfg, eval_source=str(run_dir))
-    if not (run_dir / CONFIG_FILE).is_file():
+    folder = RunFolder(run_dir)
+    if not folder.config.is_file():
         return planned
     difference = config_difference(run_dir, cfg)
     if difference:
         planned.action, planned.problem = CONFLICT, difference
         return planned
     done = trained_iterations(run_dir)
-    has_state = last_state_path(run_dir).is_file()
+    has_state = folder.last_state.is_file()
     planned.done_iterations = done
     target = cfg.run.iterations
     if done > target:
@@ -224,7 +222,7 @@ def _plan_training(
             f"{run_dir} was trained for {done} iterations, more than the {target} "
             "asked for; remove it or choose another -o"
         )
-    elif done == target and (run_dir / MODEL_FILE).is_file():
+    elif done == target and folder.model.is_file():
         planned.action = REUSE if _eval_current(run_dir, eval_key, str(run_dir)) else EVALUATE
     elif has_state:
         planned.action = RESUME
@@ -263,9 +261,9 @@ def config_difference(run_dir: Path, cfg: TrainConfig) -> str:
     """Why the run folder's stored configuration is not ``cfg`` ("" when it is, apart from the
     keys that may change on resume)."""
     try:
-        stored = TrainConfig.from_dict(load_toml(run_dir / CONFIG_FILE))
+        where = RunFolder(run_dir).config
+        stored = TrainConfig.from_dict(load_toml(where))
     except SpsrError as exc:
-        where = run_dir / CONFIG_FILE
         return f"{where} cannot be read ({exc}); remove the folder or choose another -o"
     before, after = _flat(stored.to_dict()), _flat(cfg.to_dict())
     for key in sorted(set(before) | set(after)):
@@ -294,7 +292,7 @@ def trained_iterations(run_dir: Path) -> int:
 
 def _log_records(run_dir: Path) -> list[dict[str, Any]]:
     try:
-        lines = (run_dir / "log.jsonl").read_text(encoding="utf-8").splitlines()
+        lines = RunFolder(run_dir).log.read_text(encoding="utf-8").splitlines()
     except OSError:
         return []
     records = []
@@ -311,4 +309,4 @@ def _eval_current(run_dir: Path, eval_key: str | None, source: str) -> bool:
         return False
     from spsr.ablation.evaluate import stored_scores_current
 
-    return stored_scores_current(run_dir / EVAL_FILE, eval_key, source)
+    return stored_scores_current(RunFolder(run_dir).eval, eval_key, source)

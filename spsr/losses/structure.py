@@ -46,6 +46,7 @@ from spsr.atomic import atomic_path
 from spsr.errors import CheckpointError, ConfigError
 from spsr.losses.gan import AdversarialLoss
 from spsr.losses.perceptual import IMAGENET_MEAN, IMAGENET_STD, VGGFeatureExtractor
+from spsr.run_folder import NSE_FILE
 from spsr.weights.catalog import spec
 from spsr.weights.fetch import Need, ensure_file
 from spsr.weights.kinds import load_torch_state
@@ -56,7 +57,6 @@ DEFAULT_BETA = 1e-7
 DEFAULT_GAMMA = 0.1
 #: Seed of the random NSE of ``r`` (fixed, so every run and resume sees the same extractor).
 RANDOM_NSE_SEED = 0
-NSE_FILE = "nse.safetensors"
 NSE_FORMAT = "spsr-nse"
 RESNET18_URL = ResNet18_Weights.IMAGENET1K_V1.url
 

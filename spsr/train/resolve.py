@@ -9,6 +9,7 @@ from typing import Any
 
 from spsr.archs.spec import ArchSpec
 from spsr.errors import ConfigError
+from spsr.run_folder import RunFolder
 from spsr.train.config import (
     GENERATOR_BACKBONES,
     TrainConfig,
@@ -54,7 +55,7 @@ def resolve_config(
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     run_dir = Path(run_dir)
     if resume:
-        stored_path = run_dir / "config.toml"
+        stored_path = RunFolder(run_dir).config
         if not stored_path.is_file():
             raise ConfigError(f"nothing to resume: {stored_path} does not exist")
         cfg = TrainConfig.from_dict(load_toml(stored_path))

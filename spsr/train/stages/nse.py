@@ -31,7 +31,8 @@ import torch
 from spsr.archs.nse import ContrastivePredictor, JigsawHead, NeuralStructureExtractor
 from spsr.atomic import atomic_path
 from spsr.errors import ConfigError
-from spsr.losses.structure import NSE_FILE, load_nse, save_nse
+from spsr.losses.structure import load_nse, save_nse
+from spsr.run_folder import NSE_FILE, NSE_HEAD_FILE
 from spsr.train.config import TrainConfig, register_section
 from spsr.train.nse_tasks import (
     SAMPLINGS,
@@ -47,7 +48,7 @@ from spsr.train.stage import Stage, make_adam, make_multistep
 from spsr.train.variants import Variant, register_stage, register_variant
 
 TASKS = ("contrastive", "jigsaw")
-HEAD_FILE = "nse_head.safetensors"
+HEAD_FILE = NSE_HEAD_FILE
 
 
 @dataclass
