@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 import tomli_w
-import tomllib
 
 from spsr.archs import ArchSpec
 from spsr.archs.init import INIT_SCHEMES
@@ -33,6 +32,7 @@ from spsr.archs.registry import arch_names, backbone_names, default_blocks
 from spsr.data.moa import MOA_OPS
 from spsr.errors import ConfigError
 from spsr.metrics.conventions import protocol_names
+from spsr.toml_io import read_toml
 
 AMP_MODES = ("auto", "off", "bf16", "fp16")
 # The generators, backbones and their usual block counts come from the architecture registry
@@ -492,20 +492,7 @@ def set_arch(cfg: TrainConfig, arch: str) -> None:
 
 def load_toml(path: str | Path) -> dict[str, Any]:
     """Read a TOML configuration file into a nested dict (apply it with :func:`merge_dict`)."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML (not UTF-8 text: byte {exc.start})") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a TOML file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return read_toml(path, "configuration file")
 
 
 def dump_toml(cfg: TrainConfig) -> str:
