@@ -22,8 +22,8 @@ from spsr.atomic import write_text_atomic
 from spsr.errors import ConfigError
 from spsr.run_folder import NSE_EVAL_FILE, RunFolder
 from spsr_cli._common import console, err_console, guarded, pick_device
-from spsr_cli.cmd_train import (
-    EXIT_CODES,
+from spsr_cli.cmd_train import EXIT_CODES, is_main_process, launcher_note
+from spsr_cli.training_options import (
     Amp,
     BatchSize,
     ChannelsLast,
@@ -41,11 +41,7 @@ from spsr_cli.cmd_train import (
     Seed,
     SetOpt,
     Workers,
-    absolute_path,
-    init_source,
-    is_main_process,
-    launcher_note,
-    on_off,
+    training_overrides,
 )
 
 EVAL_FILE = NSE_EVAL_FILE
@@ -263,17 +259,7 @@ def pretrain_nse(
 
     if task is not None and task not in ("contrastive", "jigsaw"):
         raise ConfigError(f"--task takes contrastive or jigsaw, not {task!r}")
-    overrides: dict[str, Any] = {
-        "data.path": absolute_path(data), "nse.sampling": sampling, "nse.crop": crop,
-        "nse.crops_per_image": crops_per_image,
-        "nse.epochs": epochs, "nse.lr_step_epochs": lr_step_epochs,
-        "run.init": init_source(init), "run.iterations": iterations,
-        "data.batch_size": batch_size, "optim.lr_g": lr, "optim.milestones": milestones,
-        "run.checkpoint_every": checkpoint_every, "run.checkpoint_minutes": checkpoint_minutes,
-        "run.log_every": log_every, "run.amp": amp,
-        "run.channels_last": on_off(channels_last), "run.device": device, "run.seed": seed,
-        "data.workers": workers,
-    }
+    overrides: dict[str, Any] = training_overrides(locals())
     overrides.update(parse_set_options(set_))
     variant = task if task is not None or resume else "contrastive"
     cfg = resolve_config(variant, output, resume, config, None, overrides)
