@@ -250,33 +250,23 @@ def pretrain_nse(
         _evaluate(output, data, list(test or []), eval_tasks, fit_steps, fit_images, repeats,
                   device or "auto", seed or 0, quiet, as_json)
         return
-    from spsr.train.config import parse_set_options, validate
+    from spsr.train.config import parse_set_options
     from spsr.train.engine import Trainer
     from spsr.train.log import ConsoleReporter, Reporter
-    from spsr.train.nse_data import NSECropDataset
-    from spsr.train.resolve import resolve_config
-    from spsr.train.stages.nse import check_nse_config, epoch_schedule
+    from spsr.train.resolve import RunLayers, resolve_run
+    from spsr.train.stages.nse import EpochSchedule
 
     if task is not None and task not in ("contrastive", "jigsaw"):
         raise ConfigError(f"--task takes contrastive or jigsaw, not {task!r}")
     overrides: dict[str, Any] = training_overrides(locals())
-    overrides.update(parse_set_options(set_))
     variant = task if task is not None or resume else "contrastive"
-    cfg = resolve_config(variant, output, resume, config, None, overrides)
+    layers = RunLayers(variant, config, overrides=[overrides, parse_set_options(set_)])
+    schedule = EpochSchedule()  # the epochs of a fresh run become iterations and milestones
+    cfg = resolve_run(layers, output, resume, hook=schedule)
     if cfg.stage != "nse":
         raise ConfigError(f"{output} trains variant {cfg.variant!r}: use spsr train to resume it")
-    if not cfg.data.path:
-        raise ConfigError("no training data: give a folder of images (or a store of large patches)")
+    dataset = schedule.dataset_for(cfg)
     n = cfg.section("nse")
-    check_nse_config(n)
-    dataset = NSECropDataset(cfg.data.path, n.crop, cfg.data.augment, n.crops_per_image)
-    if not resume:
-        total, steps = epoch_schedule(len(dataset), cfg.data.batch_size, n.epochs, n.lr_step_epochs)
-        if overrides.get("run.iterations") is None:
-            cfg.run.iterations = total
-        if overrides.get("optim.milestones") is None:
-            cfg.optim.milestones = steps
-        validate(cfg)
     main = is_main_process()
     if main and dataset.skipped and not quiet and not as_json:
         err_console.print(f"[yellow]skipped {len(dataset.skipped)} image(s) smaller than "

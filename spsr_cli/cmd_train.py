@@ -104,10 +104,11 @@ def run_training(
     from spsr.train.config import parse_set_options
     from spsr.train.engine import Trainer
     from spsr.train.log import ConsoleReporter, Reporter
-    from spsr.train.resolve import resolve_config
+    from spsr.train.resolve import RunLayers, resolve_run
 
-    overrides = {**overrides, **parse_set_options(set_options)}
-    cfg = resolve_config(variant, output, resume, config_file, backbone, overrides, arch)
+    layers = RunLayers(variant, config_file, arch, backbone,
+                       [overrides, parse_set_options(set_options)])
+    cfg = resolve_run(layers, output, resume)
     main = is_main_process()
     reporter: Reporter = ConsoleReporter(err_console, quiet=quiet or as_json) if main else Reporter()
     with model_fetching(quiet or as_json or not main, offline):

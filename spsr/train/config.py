@@ -501,7 +501,24 @@ def dump_toml(cfg: TrainConfig) -> str:
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:
-    """Check values and combinations; raise :class:`ConfigError` on the first problem."""
+    """Check values and combinations; raise :class:`ConfigError` on the first problem.
+
+    :func:`spsr.train.resolve.resolve_run` calls it once per run; the engine then only checks
+    that the configuration has not changed since (:func:`ensure_validated`).
+    """
+    _check(cfg)
+    cfg._validated_as = cfg.to_dict()  # type: ignore[attr-defined]
+    return cfg
+
+
+def ensure_validated(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` as :func:`validate` left it, or validated now: one built by hand, or changed since."""
+    if getattr(cfg, "_validated_as", None) == cfg.to_dict():
+        return cfg
+    return validate(cfg)
+
+
+def _check(cfg: TrainConfig) -> None:
     m, r, d, o, lo = cfg.model, cfg.run, cfg.data, cfg.optim, cfg.loss
     if m.arch not in ARCHS:
         raise ConfigError(_unknown("architecture", m.arch, list(ARCHS)))
@@ -549,4 +566,3 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             raise ConfigError(_unknown(f"{key} scheme", scheme, list(INIT_SCHEMES)))
     if lo.gradient_form not in ("paper", "official"):
         raise ConfigError(_unknown("gradient loss form", lo.gradient_form, ["paper", "official"]))
-    return cfg

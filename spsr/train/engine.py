@@ -80,7 +80,7 @@ from spsr.errors import CheckpointError, ConfigError, MissingWeightsError, SpsrE
 from spsr.run_folder import RunFolder
 from spsr.train import distributed as D
 from spsr.train.batches import BatchStream, seeded_global_rngs
-from spsr.train.config import TrainConfig, dump_toml, validate
+from spsr.train.config import TrainConfig, dump_toml, ensure_validated
 from spsr.train.ema import ModelEMA
 from spsr.train.log import JsonLinesLog, Reporter, read_log
 from spsr.train.moa import BatchMoA
@@ -199,7 +199,7 @@ class Trainer:
         command: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.cfg = validate(cfg)
+        self.cfg = ensure_validated(cfg)  # resolve_run validated it; a hand-made one is checked
         self.run_dir = Path(run_dir)
         self.folder = RunFolder(self.run_dir)
         self.resume = resume

@@ -135,6 +135,48 @@ def epoch_schedule(
     return iterations, [m for m in milestones if m < iterations]
 
 
+class EpochSchedule:
+    """The resolution hook of an NSE run (:data:`spsr.train.resolve.ResolveHook`).
+
+    The papers give the NSE's schedule in epochs (TPAMI 2021 App. B.1: 60 epochs, the learning
+    rate × 0.2 every 20, for contrastive prediction; 90 and 30 for jigsaw), so the run's length
+    depends on its data: the hook builds the crop dataset and sets ``run.iterations`` and
+    ``optim.milestones`` from ``nse.epochs`` / ``nse.lr_step_epochs``, unless those keys were
+    given explicitly. The dataset is kept (:meth:`dataset_for`) for the training itself.
+    """
+
+    def __init__(self) -> None:
+        self.dataset: Any = None
+
+    def dataset_for(self, cfg: TrainConfig) -> Any:
+        """The run's crop dataset (built once).
+
+        Raises:
+            ConfigError: no training data, a bad ``[nse]`` section, or no usable image.
+        """
+        if self.dataset is None:
+            from spsr.train.nse_data import NSECropDataset
+
+            if not cfg.data.path:
+                raise ConfigError("no training data: give a folder of images (or a store of large patches)")
+            n: NSEConfig = cfg.section("nse")
+            check_nse_config(n)
+            self.dataset = NSECropDataset(cfg.data.path, n.crop, cfg.data.augment, n.crops_per_image)
+        return self.dataset
+
+    def __call__(self, cfg: TrainConfig, explicit: frozenset[str]) -> None:
+        if cfg.stage != "nse":
+            return
+        n: NSEConfig = cfg.section("nse")
+        total, steps = epoch_schedule(
+            len(self.dataset_for(cfg)), cfg.data.batch_size, n.epochs, n.lr_step_epochs
+        )
+        if "run.iterations" not in explicit:
+            cfg.run.iterations = total
+        if "optim.milestones" not in explicit:
+            cfg.optim.milestones = steps
+
+
 class NSEStage(Stage):
     """Trains ``task`` (extractor + head) on the pretext task of the ``[nse]`` section."""
 
