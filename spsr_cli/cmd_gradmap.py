@@ -19,7 +19,7 @@ def gradmap(
     hr: Annotated[Optional[Path], typer.Option(help="Folder of HR references (matched by file stem) to add M(HR) to panels.")] = None,
     padding: Annotated[int, typer.Option(help="Gradient operator padding: 1 (paper) or 2 (official loss form).")] = 1,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
-    tile: Annotated[int, typer.Option(help="Tile size for the SR part of panels (0 = whole image).")] = 256,
+    tile: Annotated[int, typer.Option(help="Tile size in LR pixels for the model's part of panels, SR image and gradient branch (0 = whole image).")] = 256,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     suffix: Annotated[Optional[str], typer.Option(help="Appended to output file names (default: _grad, or _panel with --weights).", show_default=False)] = None,
     ext: Annotated[str, typer.Option(help="Output format (png, tif, webp, bmp, jpg).")] = "png",
@@ -32,9 +32,6 @@ def gradmap(
       spsr gradmap photo.png photo_grad.png
       spsr gradmap lr/ panels/ --weights perceptual --hr hr/
     """
-    import torch
-
-    from spsr.archs import SROutput
     from spsr.data.image_io import is_image_file, read_image, to_tensor, write_image
     from spsr.errors import SpsrError
     from spsr.infer import TiledUpscaler, load_model
@@ -80,16 +77,13 @@ def gradmap(
             if model is None:
                 pic = gradient_picture(x, padding)[:, :, None]
             else:
-                with torch.inference_mode():
-                    out = model(x.unsqueeze(0).to(up.device))
-                assert isinstance(out, SROutput)
-                sr = up(x)
+                sr, predicted = up.with_gradient(x)  # tiled: --tile bounds the memory
                 ref = None
                 if job.source.stem in hr_index:
                     ref_img = read_image(hr_index[job.source.stem])
                     ref = to_tensor(ref_img.pixels)
                     ref = ref.expand(3, -1, -1) if ref.shape[0] == 1 else ref
-                pic = comparison_panel(x, sr, out.grad[0].float().cpu(), scale, ref)
+                pic = comparison_panel(x, sr, predicted, scale, ref)
             write_image(job.output, pic)
             written += 1
         except (SpsrError, OSError, MemoryError) as exc:
