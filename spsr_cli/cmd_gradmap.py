@@ -16,7 +16,7 @@ def gradmap(
     output: Annotated[Path, typer.Argument(help="Output folder (or a file name for a single input).")],
     weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="SPSR weights: also write a panel M(LR)↑ | gradient branch | M(SR) [| M(HR)].")] = None,
     model_scale: Annotated[Optional[int], typer.Option("--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)] = None,
-    hr: Annotated[Optional[Path], typer.Option(help="Folder of HR references (matched by file stem) to add M(HR) to panels.")] = None,
+    hr: Annotated[Optional[Path], typer.Option(help="Folder of HR references (paired by file name as spsr eval pairs) to add M(HR) to panels.")] = None,
     padding: Annotated[int, typer.Option(help="Gradient operator padding: 1 (paper) or 2 (official loss form).")] = 1,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     tile: Annotated[int, typer.Option(help="Tile size in LR pixels for the model's part of panels, SR image and gradient branch (0 = whole image).")] = 256,
@@ -33,6 +33,7 @@ def gradmap(
       spsr gradmap lr/ panels/ --weights perceptual --hr hr/
     """
     from spsr.data.image_io import is_image_file, read_image, to_tensor, write_image
+    from spsr.data.pairing import canonical_reference_stem, match_stem
     from spsr.errors import SpsrError
     from spsr.infer import TiledUpscaler, load_model
     from spsr.infer.files import describe_left_out, find_inputs, pending, plan_jobs
@@ -63,11 +64,13 @@ def gradmap(
             raise fail(f"{weights}: panels need an SPSR model with a gradient branch, not {loaded.spec.describe()}")
         model, scale = loaded.model, loaded.spec.scale
         up = TiledUpscaler(model, scale, tile=tile, device=dev, precision="fp32")
-    hr_index = {}
+    hr_index: dict[str, Path] = {}
     if hr is not None:
         if not hr.is_dir():
             raise fail(f"{hr}: not a folder")
-        hr_index = {p.stem: p for p in hr.iterdir() if is_image_file(p)}
+        for p in sorted(hr.iterdir()):  # references by their stem less _HR / _GT
+            if is_image_file(p):
+                hr_index.setdefault(canonical_reference_stem(p.stem), p)
     written, failed = 0, len(problems)
     for job in todo:
         try:
@@ -79,8 +82,9 @@ def gradmap(
             else:
                 sr, predicted = up.with_gradient(x)  # tiled: --tile bounds the memory
                 ref = None
-                if job.source.stem in hr_index:
-                    ref_img = read_image(hr_index[job.source.stem])
+                stem = match_stem(job.source.stem, list(hr_index))  # spsr eval's pairing rules
+                if stem is not None:
+                    ref_img = read_image(hr_index[stem])
                     ref = to_tensor(ref_img.pixels)
                     ref = ref.expand(3, -1, -1) if ref.shape[0] == 1 else ref
                 pic = comparison_panel(x, sr, predicted, scale, ref)
