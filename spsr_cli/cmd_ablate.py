@@ -48,11 +48,11 @@ from spsr_cli.training_options import (
 
 if TYPE_CHECKING:
     from spsr.ablation.plan import AblationInputs, PlannedRun
-    from spsr.ablation.study import StudyPlan
-    from spsr.train.signals import StopSignals
     from spsr.ablation.runner import RowResult
+    from spsr.ablation.study import StudyPlan
     from spsr.ablation.table import AblationTable
     from spsr.train.log import Reporter
+    from spsr.train.signals import StopSignals
 
 _ACTION_TEXT = {
     TRAIN: "train",

@@ -158,6 +158,7 @@ def evaluate(
     LPIPS's AlexNet and Ma's model.mat are downloaded into the cache on first use (spsr fetch
     warms it ahead, for machines without network access).
     """
+    from spsr.atomic import write_text_atomic
     from spsr.metrics.evaluate import (
         bicubic_upscaler,
         dataset_name,
@@ -167,7 +168,6 @@ def evaluate(
         results_json,
         score_pairs,
         score_upscaler,
-        write_text_atomic,
     )
     from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
     device = pick_device(device)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import ast
 import importlib.util
 import sys
-import tomllib
 import types
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import spsr.train.config as config_module
 from spsr.errors import ConfigError

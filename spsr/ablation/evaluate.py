@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spsr.atomic import write_text_atomic
 from spsr.metrics.evaluate import (
     DatasetResult,
     Upscaler,
     dataset_name,
     list_images,
     score_upscaler,
-    write_text_atomic,
 )
 from spsr.metrics.registry import EvalSettings, MetricSuite
 

@@ -21,7 +21,6 @@ from spsr.archs import SROutput, sr_of
 from spsr.errors import ConfigError, NonFiniteOutputError
 from spsr.infer.session import resolve_precision
 
-
 TileCallback = Callable[[int, int], None]
 """Called as ``on_tiles(done, total)`` after each batch of tiles (``total`` grows if an
 out-of-memory split re-plans the remaining tiles); the library itself never prints."""

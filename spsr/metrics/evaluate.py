@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spsr.atomic import write_text_atomic  # noqa: F401 (re-exported: eval and ablation write with it)
+from spsr.atomic import write_text_atomic  # noqa: F401 - the old import path (tests/test_atomic.py)
 from spsr.data.image_io import is_image_file, read_rgb, write_image
 from spsr.data.pairing import canonical_reference_stem, match_stem, pairing_key  # noqa: F401 - re-exported
 from spsr.metrics.conventions import MetricInputError

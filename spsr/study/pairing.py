@@ -18,7 +18,6 @@ from spsr.data.pairing import canonical_reference_stem, match_stem
 from spsr.errors import ConfigError
 
 
-
 @dataclass(frozen=True)
 class PairedImage:
     """One study image: its HR reference and one result per method (in method order).

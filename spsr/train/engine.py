@@ -98,6 +98,7 @@ from spsr.train.threads import apply_plan, plan_threads
 from spsr.train.validate import ValImage, evaluate_generator, load_val_folder, load_val_store
 from spsr.train.variants import get_stage
 
+
 class TrainingDivergedError(SpsrError):
     """The loss stayed non-finite for ``run.nan_patience`` iterations in a row."""
 

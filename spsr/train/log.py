@@ -44,7 +44,6 @@ from rich.text import Text
 from spsr.run_folder import LOG_FILE
 
 
-
 class JsonLinesLog:
     """Append-only JSON-lines log; a no-op when ``enabled`` is false (ranks other than 0).
 
