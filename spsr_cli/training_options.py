@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -95,59 +95,391 @@ def training_overrides(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # Shared by train, pretrain-psnr and pretrain-nse.
-Output = Annotated[Path, typer.Option("--output", "-o", help="Run folder (created; holds config, log, state, weights).")]
-Data = Annotated[Optional[Path], typer.Argument(help="HDF5 patch store from `spsr prepare-data` (optional with --resume).", show_default=False)]
-Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in -o from its last saved state.")]
-ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML file with configuration sections (model, d, optim, loss, data, run).", show_default=False)]
-Init = Annotated[Optional[str], typer.Option("--init", help="Start the generator from a run folder or any checkpoint; its architecture and size (nf, nb, gc, backbone, scale, options) come from it unless given. An RRDB, EDSR or SRResNet init fills the SR branch of SPSR.", show_default=False)]
-Iterations = Annotated[Optional[int], typer.Option("--iterations", help="Total iterations.", show_default=False)]
-BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Global batch size (split over processes).", show_default=False)]
-LrPatch = Annotated[Optional[int], typer.Option("--lr-patch", help="LR crop size, at a random position inside each stored patch (default: 32, or the whole stored patch when it is not larger).", show_default=False)]
-LrG = Annotated[Optional[float], typer.Option("--lr", help="Generator learning rate.", show_default=False)]
-LrD = Annotated[Optional[float], typer.Option("--lr-d", help="Discriminators' learning rate.", show_default=False)]
-Milestones = Annotated[Optional[str], typer.Option("--milestones", help="Iterations at which learning rates halve, e.g. 50000,100000,200000,300000.", show_default=False)]
-Scale = Annotated[Optional[int], typer.Option("--scale", help="Upscaling factor (must match the data).", show_default=False)]
-Nf = Annotated[Optional[int], typer.Option("--nf", help="Generator feature channels.", show_default=False)]
-Nb = Annotated[Optional[int], typer.Option("--nb", help="Generator blocks.", show_default=False)]
-Backbone = Annotated[Optional[str], typer.Option("--backbone", help="rrdb | edsr | srresnet: the SR branch of SPSR, or the plain generator.", show_default=False)]
-Ema = Annotated[Optional[float], typer.Option("--ema", help="EMA decay of the generator (e.g. 0.999; 0 = off). The EMA weights are what gets saved.", show_default=False)]
-Val = Annotated[Optional[Path], typer.Option("--val", help="Folder of HR images to validate on (default: the store's val images, if any).", show_default=False)]
-ValEvery = Annotated[Optional[int], typer.Option("--val-every", help="Validate every N iterations.", show_default=False)]
-ValLimit = Annotated[Optional[int], typer.Option("--val-limit", help="Validate on at most N images.", show_default=False)]
-CheckpointEvery = Annotated[Optional[int], typer.Option("--checkpoint-every", help="Save state and weights every N iterations.", show_default=False)]
-CheckpointMinutes = Annotated[Optional[float], typer.Option("--checkpoint-minutes", help="Also save them every N minutes (default 30; 0 = off), so a hard kill loses at most that much.", show_default=False)]
-LogEvery = Annotated[Optional[int], typer.Option("--log-every", help="Log averaged losses every N iterations.", show_default=False)]
-Amp = Annotated[Optional[str], typer.Option("--amp", help="auto | off | bf16 | fp16 (fp16: CUDA only).", show_default=False)]
-ChannelsLast = Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="Channels-last memory format (default: on with autocast or CUDA).", show_default=False)]
-Device = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda | cuda:N.", show_default=False)]
-Seed = Annotated[Optional[int], typer.Option("--seed", help="Random seed.", show_default=False)]
-Workers = Annotated[Optional[int], typer.Option("--workers", help="Data-loader workers per process.", show_default=False)]
-Moa = Annotated[Optional[bool], typer.Option("--moa/--no-moa", help="MoA: a mixture of augmentations (blend, rgb, mixup, cutmix, cutmixup, cutblur) on every batch (default: on for variant u).", show_default=False)]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Any configuration key: --set loss.pixel=0.02 (repeatable).", show_default=False)]
-Offline = Annotated[bool, typer.Option("--offline", help="No network access (as SPSR_OFFLINE=1): ImageNet weights must already be in the cache or given by path.")]
+Output = Annotated[
+    Path,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Run folder (created; holds config, log, state, weights).",
+    ),
+]
+Data = Annotated[
+    Path | None,
+    typer.Argument(
+        help="HDF5 patch store from `spsr prepare-data` (optional with --resume).",
+        show_default=False,
+    ),
+]
+Resume = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Continue the run in -o from its last saved state.",
+    ),
+]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        help="TOML file with configuration sections (model, d, optim, loss, data, run).",
+        show_default=False,
+    ),
+]
+Init = Annotated[
+    str | None,
+    typer.Option(
+        "--init",
+        help="Start the generator from a run folder or any checkpoint; its architecture and size "
+        "(nf, nb, gc, backbone, scale, options) come from it unless given. An RRDB, EDSR or "
+        "SRResNet init fills the SR branch of SPSR.",
+        show_default=False,
+    ),
+]
+Iterations = Annotated[
+    int | None,
+    typer.Option(
+        "--iterations",
+        help="Total iterations.",
+        show_default=False,
+    ),
+]
+BatchSize = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        help="Global batch size (split over processes).",
+        show_default=False,
+    ),
+]
+LrPatch = Annotated[
+    int | None,
+    typer.Option(
+        "--lr-patch",
+        help="LR crop size, at a random position inside each stored patch (default: 32, or the "
+        "whole stored patch when it is not larger).",
+        show_default=False,
+    ),
+]
+LrG = Annotated[
+    float | None,
+    typer.Option(
+        "--lr",
+        help="Generator learning rate.",
+        show_default=False,
+    ),
+]
+LrD = Annotated[
+    float | None,
+    typer.Option(
+        "--lr-d",
+        help="Discriminators' learning rate.",
+        show_default=False,
+    ),
+]
+Milestones = Annotated[
+    str | None,
+    typer.Option(
+        "--milestones",
+        help="Iterations at which learning rates halve, e.g. 50000,100000,200000,300000.",
+        show_default=False,
+    ),
+]
+Scale = Annotated[
+    int | None,
+    typer.Option(
+        "--scale",
+        help="Upscaling factor (must match the data).",
+        show_default=False,
+    ),
+]
+Nf = Annotated[
+    int | None,
+    typer.Option(
+        "--nf",
+        help="Generator feature channels.",
+        show_default=False,
+    ),
+]
+Nb = Annotated[int | None, typer.Option("--nb", help="Generator blocks.", show_default=False)]
+Backbone = Annotated[
+    str | None,
+    typer.Option(
+        "--backbone",
+        help="rrdb | edsr | srresnet: the SR branch of SPSR, or the plain generator.",
+        show_default=False,
+    ),
+]
+Ema = Annotated[
+    float | None,
+    typer.Option(
+        "--ema",
+        help="EMA decay of the generator (e.g. 0.999; 0 = off). The EMA weights are what gets "
+        "saved.",
+        show_default=False,
+    ),
+]
+Val = Annotated[
+    Path | None,
+    typer.Option(
+        "--val",
+        help="Folder of HR images to validate on (default: the store's val images, if any).",
+        show_default=False,
+    ),
+]
+ValEvery = Annotated[
+    int | None,
+    typer.Option(
+        "--val-every",
+        help="Validate every N iterations.",
+        show_default=False,
+    ),
+]
+ValLimit = Annotated[
+    int | None,
+    typer.Option(
+        "--val-limit",
+        help="Validate on at most N images.",
+        show_default=False,
+    ),
+]
+CheckpointEvery = Annotated[
+    int | None,
+    typer.Option(
+        "--checkpoint-every",
+        help="Save state and weights every N iterations.",
+        show_default=False,
+    ),
+]
+CheckpointMinutes = Annotated[
+    float | None,
+    typer.Option(
+        "--checkpoint-minutes",
+        help="Also save them every N minutes (default 30; 0 = off), so a hard kill loses at most "
+        "that much.",
+        show_default=False,
+    ),
+]
+LogEvery = Annotated[
+    int | None,
+    typer.Option(
+        "--log-every",
+        help="Log averaged losses every N iterations.",
+        show_default=False,
+    ),
+]
+Amp = Annotated[
+    str | None,
+    typer.Option(
+        "--amp",
+        help="auto | off | bf16 | fp16 (fp16: CUDA only).",
+        show_default=False,
+    ),
+]
+ChannelsLast = Annotated[
+    bool | None,
+    typer.Option(
+        "--channels-last/--no-channels-last",
+        help="Channels-last memory format (default: on with autocast or CUDA).",
+        show_default=False,
+    ),
+]
+Device = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="auto | cpu | cuda | cuda:N.",
+        show_default=False,
+    ),
+]
+Seed = Annotated[int | None, typer.Option("--seed", help="Random seed.", show_default=False)]
+Workers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Data-loader workers per process.",
+        show_default=False,
+    ),
+]
+Moa = Annotated[
+    bool | None,
+    typer.Option(
+        "--moa/--no-moa",
+        help="MoA: a mixture of augmentations (blend, rgb, mixup, cutmix, cutmixup, cutblur) on "
+        "every batch (default: on for variant u).",
+        show_default=False,
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Any configuration key: --set loss.pixel=0.02 (repeatable).",
+        show_default=False,
+    ),
+]
+Offline = Annotated[
+    bool,
+    typer.Option(
+        "--offline",
+        help="No network access (as SPSR_OFFLINE=1): ImageNet weights must already be in the cache"
+        " or given by path.",
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
 # spsr train only.
-TrainArch = Annotated[Optional[str], typer.Option("--arch", help="spsr (default: with the gradient branch) | rrdb | edsr | srresnet: a plain generator trains the variant's losses without a gradient branch (TPAMI 2021 App. D: EDSR-G, EDSR-P).", show_default=False)]
-Perceptual = Annotated[Optional[str], typer.Option("--perceptual", help="vgg | lpips | none (train without a perceptual loss). Default: vgg; lpips for variant u.", show_default=False)]
-VggWeights = Annotated[Optional[Path], typer.Option("--vgg-weights", help="VGG19 ImageNet weights file (default: torchvision's cache under TORCH_HOME).", show_default=False)]
-LpipsWeights = Annotated[Optional[Path], typer.Option("--lpips-weights", help="AlexNet ImageNet weights file for LPIPS (default: torchvision's cache under TORCH_HOME).", show_default=False)]
-NseRun = Annotated[Optional[Path], typer.Option("--nse", help="Variants p / j: the structure extractor, a run of spsr pretrain-nse (or its nse.safetensors).", show_default=False)]
-GradientLoss = Annotated[Optional[str], typer.Option("--gradient-loss", help="paper (L1, padding 1) | official (MSE, padding 2, as the official code).", show_default=False)]
-FusionWarmup = Annotated[Optional[int], typer.Option("--fusion-warmup", help="Train only the fusion block for the first N iterations (official code: 5000).", show_default=False)]
+TrainArch = Annotated[
+    str | None,
+    typer.Option(
+        "--arch",
+        help="spsr (default: with the gradient branch) | rrdb | edsr | srresnet: a plain generator"
+        " trains the variant's losses without a gradient branch (TPAMI 2021 App. D: EDSR-G, "
+        "EDSR-P).",
+        show_default=False,
+    ),
+]
+Perceptual = Annotated[
+    str | None,
+    typer.Option(
+        "--perceptual",
+        help="vgg | lpips | none (train without a perceptual loss). Default: vgg; lpips for "
+        "variant u.",
+        show_default=False,
+    ),
+]
+VggWeights = Annotated[
+    Path | None,
+    typer.Option(
+        "--vgg-weights",
+        help="VGG19 ImageNet weights file (default: torchvision's cache under TORCH_HOME).",
+        show_default=False,
+    ),
+]
+LpipsWeights = Annotated[
+    Path | None,
+    typer.Option(
+        "--lpips-weights",
+        help="AlexNet ImageNet weights file for LPIPS (default: torchvision's cache under "
+        "TORCH_HOME).",
+        show_default=False,
+    ),
+]
+NseRun = Annotated[
+    Path | None,
+    typer.Option(
+        "--nse",
+        help="Variants p / j: the structure extractor, a run of spsr pretrain-nse (or its "
+        "nse.safetensors).",
+        show_default=False,
+    ),
+]
+GradientLoss = Annotated[
+    str | None,
+    typer.Option(
+        "--gradient-loss",
+        help="paper (L1, padding 1) | official (MSE, padding 2, as the official code).",
+        show_default=False,
+    ),
+]
+FusionWarmup = Annotated[
+    int | None,
+    typer.Option(
+        "--fusion-warmup",
+        help="Train only the fusion block for the first N iterations (official code: 5000).",
+        show_default=False,
+    ),
+]
 
 # spsr pretrain-psnr only.
-PsnrArch = Annotated[Optional[str], typer.Option("--arch", help="rrdb (default) | spsr | edsr | srresnet.", show_default=False)]
-PsnrBackbone = Annotated[Optional[str], typer.Option("--backbone", help="SR-branch backbone of --arch spsr: rrdb | edsr | srresnet.", show_default=False)]
-PixelLoss = Annotated[Optional[str], typer.Option("--pixel-loss", help="l1 (default) | l2 | charbonnier.", show_default=False)]
+PsnrArch = Annotated[
+    str | None,
+    typer.Option(
+        "--arch",
+        help="rrdb (default) | spsr | edsr | srresnet.",
+        show_default=False,
+    ),
+]
+PsnrBackbone = Annotated[
+    str | None,
+    typer.Option(
+        "--backbone",
+        help="SR-branch backbone of --arch spsr: rrdb | edsr | srresnet.",
+        show_default=False,
+    ),
+]
+PixelLoss = Annotated[
+    str | None,
+    typer.Option(
+        "--pixel-loss",
+        help="l1 (default) | l2 | charbonnier.",
+        show_default=False,
+    ),
+]
 
 # spsr ablate: the same keys, worded for a grid of configurations.
-AblateBatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Global batch size of every configuration.", show_default=False)]
-AblateCheckpointEvery = Annotated[Optional[int], typer.Option("--checkpoint-every", help="Save a resumable state every N iterations.", show_default=False)]
-AblateCheckpointMinutes = Annotated[Optional[float], typer.Option("--checkpoint-minutes", help="Also save one every N minutes (default 30; 0 = off).", show_default=False)]
-AblateVggWeights = Annotated[Optional[Path], typer.Option("--vgg-weights", help="VGG19 ImageNet weights for the perceptual loss (default: torchvision's cache).", show_default=False)]
-AblateDevice = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda | cuda:N, for training and scoring.", show_default=False)]
-AblateAmp = Annotated[Optional[str], typer.Option("--amp", help="Training precision: auto | off | bf16 | fp16.", show_default=False)]
-AblateWorkers = Annotated[Optional[int], typer.Option("--workers", help="Data-loader workers.", show_default=False)]
-AblateSet = Annotated[Optional[list[str]], typer.Option("--set", help="Configuration key for every configuration: --set model.nf=32 (repeatable; a configuration's own changes win).", show_default=False)]
+AblateBatchSize = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        help="Global batch size of every configuration.",
+        show_default=False,
+    ),
+]
+AblateCheckpointEvery = Annotated[
+    int | None,
+    typer.Option(
+        "--checkpoint-every",
+        help="Save a resumable state every N iterations.",
+        show_default=False,
+    ),
+]
+AblateCheckpointMinutes = Annotated[
+    float | None,
+    typer.Option(
+        "--checkpoint-minutes",
+        help="Also save one every N minutes (default 30; 0 = off).",
+        show_default=False,
+    ),
+]
+AblateVggWeights = Annotated[
+    Path | None,
+    typer.Option(
+        "--vgg-weights",
+        help="VGG19 ImageNet weights for the perceptual loss (default: torchvision's cache).",
+        show_default=False,
+    ),
+]
+AblateDevice = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="auto | cpu | cuda | cuda:N, for training and scoring.",
+        show_default=False,
+    ),
+]
+AblateAmp = Annotated[
+    str | None,
+    typer.Option(
+        "--amp",
+        help="Training precision: auto | off | bf16 | fp16.",
+        show_default=False,
+    ),
+]
+AblateWorkers = Annotated[
+    int | None,
+    typer.Option(
+        "--workers",
+        help="Data-loader workers.",
+        show_default=False,
+    ),
+]
+AblateSet = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        help="Configuration key for every configuration: --set model.nf=32 (repeatable; a "
+        "configuration's own changes win).",
+        show_default=False,
+    ),
+]

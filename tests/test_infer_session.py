@@ -27,7 +27,8 @@ def test_one_precision_rule_for_inference_and_training() -> None:
     assert compute_dtype("fp32", CPU) == torch.float32 == compute_dtype("off", CPU, training=True)
     assert compute_dtype("bf16", CPU) == compute_dtype("bf16", CPU, training=True) == torch.bfloat16
     assert compute_dtype("auto", CPU) == compute_dtype("auto", CPU, training=True)
-    assert resolve_amp("off", CPU) == (None, False) and resolve_amp("bf16", CPU) == (torch.bfloat16, False)
+    assert resolve_amp("off", CPU) == (None, False)
+    assert resolve_amp("bf16", CPU) == (torch.bfloat16, False)
     with pytest.raises(ConfigError, match="fp16 training needs CUDA"):
         resolve_amp("fp16", CPU)
     with pytest.raises(ConfigError, match="fp16 runs only on CUDA"):
@@ -56,7 +57,9 @@ def test_tiled_forward_returns_the_gradient_branch_within_tile_memory(tiny_spsr)
     with torch.inference_mode():
         whole = tiny_spsr(x.unsqueeze(0))
     seen: list[tuple[int, int]] = []
-    hook = tiny_spsr.register_forward_pre_hook(lambda _m, args: seen.append(tuple(args[0].shape[-2:])))
+    hook = tiny_spsr.register_forward_pre_hook(
+        lambda _m, args: seen.append(tuple(args[0].shape[-2:]))
+    )
     try:
         up = TiledUpscaler(tiny_spsr, 4, tile=16, overlap=4, batch=2, precision="fp32")
         sr, grad = up.with_gradient(x)

@@ -59,9 +59,9 @@ def test_config_reader_uses_tomli_without_tomllib(tmp_path, monkeypatch) -> None
 
 
 def test_reader_errors_are_one_line_naming_the_file(tmp_path) -> None:
-    with pytest.raises(ConfigError, match="configuration file not found: .*nope.toml"):
+    with pytest.raises(ConfigError, match=r"configuration file not found: .*nope\.toml"):
         read_toml(tmp_path / "nope.toml")
-    with pytest.raises(ConfigError, match="ablation spec .* is a folder"):
+    with pytest.raises(ConfigError, match=r"ablation spec .* is a folder"):
         read_toml(tmp_path, "ablation spec")
     (tmp_path / "latin1.toml").write_bytes(b'name = "caf\xe9"\n')
     with pytest.raises(ConfigError, match="not UTF-8 text: byte 11"):

@@ -25,11 +25,14 @@ def test_layers_apply_in_order_the_last_winning(tmp_path) -> None:
     toml.write_text('[model]\nnf = 32\n[loss]\npixel = 0.02\n[run]\niterations = 50\n')
     layers = RunLayers(
         variant="g", config_file=toml, arch="rrdb",
-        overrides=[{"run.iterations": 60, "loss.pixel": 0.03}, {"run.iterations": 70, "run.seed": None}],
+        overrides=[
+            {"run.iterations": 60, "loss.pixel": 0.03},
+            {"run.iterations": 70, "run.seed": None},
+        ],
     )
     cfg = resolve_run(layers)
     assert (cfg.variant, cfg.model.arch, cfg.model.nf) == ("g", "rrdb", 32)  # file, then --arch
-    assert (cfg.loss.pixel, cfg.run.iterations) == (0.03, 70)  # later layers win, None is "not given"
+    assert (cfg.loss.pixel, cfg.run.iterations) == (0.03, 70)  # later layers win; None: not given
     assert cfg.run.seed == preset("g").run.seed
 
 
@@ -38,9 +41,10 @@ def test_resume_takes_the_stored_config_and_only_resume_keys(tmp_path) -> None:
     folder = RunFolder(tmp_path / "run")
     folder.path.mkdir()
     folder.config.write_text(dump_toml(cfg))
-    resumed = resolve_run(RunLayers(overrides=[{"run.iterations": 20}, {"data.workers": 0}]), folder, True)
+    layers = RunLayers(overrides=[{"run.iterations": 20}, {"data.workers": 0}])
+    resumed = resolve_run(layers, folder, True)
     assert (resumed.variant, resumed.run.iterations, resumed.data.workers) == ("esrgan", 20, 0)
-    with pytest.raises(ConfigError, match="loss.gan cannot change when resuming"):
+    with pytest.raises(ConfigError, match=r"loss\.gan cannot change when resuming"):
         resolve_run(RunLayers(overrides=[{"loss.gan": 0.5}]), folder, True)
     with pytest.raises(ConfigError, match="cannot change when resuming"):
         resolve_run(RunLayers(arch="edsr"), folder, True)
@@ -65,12 +69,12 @@ def test_validation_runs_once_and_again_only_after_a_change(monkeypatch) -> None
     assert ensure_validated(cfg) is cfg  # what the engine does with a resolved config
     monkeypatch.setattr(config_module, "_check", real_check)
     cfg.run.iterations = 0  # changed after resolution: checked again
-    with pytest.raises(ConfigError, match="run.iterations and data.batch_size must be positive"):
+    with pytest.raises(ConfigError, match=r"run\.iterations and data\.batch_size must be positive"):
         ensure_validated(cfg)
 
 
 class _Crops(list):
-    skipped: list[Path] = []
+    """Stands in for the crop dataset: only its length matters to the schedule."""
 
 
 def test_nse_epoch_schedule_is_a_resolution_hook() -> None:
@@ -90,7 +94,8 @@ def test_nse_epoch_schedule_is_a_resolution_hook() -> None:
 
 def test_run_folder_names_every_file(tmp_path) -> None:
     folder = RunFolder(tmp_path)
-    assert folder.config == tmp_path / "config.toml" and folder.model == tmp_path / "model.safetensors"
+    assert folder.config == tmp_path / "config.toml"
+    assert folder.model == tmp_path / "model.safetensors"
     assert folder.last_state == tmp_path / "state" / "last.pt"
     assert folder.numbered_state(1000) == tmp_path / "state" / "iter_00001000.pt"
     folder.state_dir.mkdir()
@@ -98,7 +103,8 @@ def test_run_folder_names_every_file(tmp_path) -> None:
         (folder.state_dir / name).write_bytes(b"")
     (tmp_path / ".model.safetensors.y.tmp").write_bytes(b"")
     assert [p.name for p in folder.numbered_states()] == ["iter_00000100.pt", "iter_00000200.pt"]
-    assert sorted(p.name for p in folder.temporary_files()) == [".last.pt.x.tmp", ".model.safetensors.y.tmp"]
+    temporary = sorted(p.name for p in folder.temporary_files())
+    assert temporary == [".last.pt.x.tmp", ".model.safetensors.y.tmp"]
 
 
 def test_run_folder_file_names_are_written_nowhere_else() -> None:

@@ -139,7 +139,7 @@ def plan_study(
         **dict(conventions or {}),
     )
     spec = EvalSpec(datasets, settings, scale, tile, precision)
-    if datasets:  # with the evaluation's fingerprint: rows whose stored scores are current reuse them
+    if datasets:  # with the evaluation's fingerprint: rows with current scores reuse them
         plan = plan_grid(grid, out, inputs, eval_key(spec))
     return StudyPlan(grid, Path(out), inputs, columns, datasets, settings, spec, plan, scale,
                      eval_device)

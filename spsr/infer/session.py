@@ -64,7 +64,9 @@ def compute_dtype(mode: str, device: torch.device, training: bool = False) -> to
     if mode == "fp16":
         if device.type != "cuda":
             if training:
-                raise ConfigError("fp16 training needs CUDA; use --amp bf16 or --amp off on the CPU")
+                raise ConfigError(
+                    "fp16 training needs CUDA; use --amp bf16 or --amp off on the CPU"
+                )
             raise ConfigError("fp16 runs only on CUDA; use --precision bf16 or fp32 on the CPU")
         return torch.float16
     if mode == "bf16":
@@ -124,4 +126,5 @@ def load_eval_upscaler(
     from spsr.infer.checkpoint import load_model
 
     loaded = load_model(source, device=device, expected_scale=scale)
-    return uint8_upscaler(eval_upscaler(loaded.model, scale, tile, device, precision)), loaded.warnings
+    upscaler = eval_upscaler(loaded.model, scale, tile, device, precision)
+    return uint8_upscaler(upscaler), loaded.warnings

@@ -129,7 +129,9 @@ def _resumed(layers: RunLayers, run_dir: Path, given: Mapping[str, Any]) -> Trai
     if layers.variant is not None and layers.variant != cfg.variant:
         raise ConfigError(f"{run_dir} trains variant {cfg.variant!r}, not {layers.variant!r}")
     if layers.config_file is not None:
-        raise ConfigError("--config cannot be combined with --resume (the run keeps its configuration)")
+        raise ConfigError(
+            "--config cannot be combined with --resume (the run keeps its configuration)"
+        )
     if layers.backbone is not None or layers.arch is not None:
         raise ConfigError("the generator (--arch / --backbone) cannot change when resuming")
     probe = TrainConfig.from_dict(cfg.to_dict())
@@ -169,7 +171,9 @@ def flat_config(cfg: TrainConfig) -> dict[str, Any]:
     return out
 
 
-def changed_keys(before: TrainConfig, after: TrainConfig, allowed: Collection[str] = ()) -> list[str]:
+def changed_keys(
+    before: TrainConfig, after: TrainConfig, allowed: Collection[str] = ()
+) -> list[str]:
     """The dotted keys whose values differ between two configurations, sorted, less ``allowed``."""
     a, b = flat_config(before), flat_config(after)
     return [k for k in sorted(set(a) | set(b)) if k not in allowed and a.get(k) != b.get(k)]
