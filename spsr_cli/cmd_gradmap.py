@@ -54,7 +54,7 @@ def gradmap(
         err_console.print(line, highlight=False, soft_wrap=True)
     for source, why in problems:
         err_console.print(f"[yellow]skipped[/] {source}: {why}", highlight=False, soft_wrap=True)
-    model = up = None
+    up = None
     if weights is not None:
         dev = pick_device(device)
         loaded = load_model(weights, device=dev, model_scale=model_scale)
@@ -62,8 +62,8 @@ def gradmap(
             warn(line)
         if loaded.spec.arch != "spsr":
             raise fail(f"{weights}: panels need an SPSR model with a gradient branch, not {loaded.spec.describe()}")
-        model, scale = loaded.model, loaded.spec.scale
-        up = TiledUpscaler(model, scale, tile=tile, device=dev, precision="fp32")
+        scale = loaded.spec.scale
+        up = TiledUpscaler(loaded.model, scale, tile=tile, device=dev, precision="fp32")
     hr_index: dict[str, Path] = {}
     if hr is not None:
         if not hr.is_dir():
@@ -77,7 +77,7 @@ def gradmap(
             image = read_image(job.source)
             x = to_tensor(image.pixels)
             x = x.expand(3, -1, -1) if x.shape[0] == 1 else x
-            if model is None:
+            if up is None:
                 pic = gradient_picture(x, padding)[:, :, None]
             else:
                 sr, predicted = up.with_gradient(x)  # tiled: --tile bounds the memory

@@ -71,10 +71,10 @@ def pair_images(sr_dir: str | os.PathLike[str], hr_dir: str | os.PathLike[str]) 
         hr_by_stem[stem if stem not in hr_by_stem else p.stem] = p
     references = list(hr_by_stem)
     claimed: dict[Path, Path] = {}
-    unmatched_sr = []
+    unmatched_sr: list[Path] = []
     for sr in sr_files:
-        stem = match_stem(sr.stem, references)
-        hr = hr_by_stem[stem] if stem is not None else None
+        ref_stem = match_stem(sr.stem, references)
+        hr = hr_by_stem[ref_stem] if ref_stem is not None else None
         if hr is None:
             unmatched_sr.append(sr)
             continue

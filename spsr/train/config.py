@@ -19,9 +19,9 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 import tomli_w
@@ -490,7 +490,7 @@ def set_arch(cfg: TrainConfig, arch: str) -> None:
         cfg.loss.branch = 0.0
 
 
-def load_toml(path: str | Path) -> dict[str, Any]:
+def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a TOML configuration file into a nested dict (apply it with :func:`merge_dict`)."""
     return read_toml(path, "configuration file")
 
