@@ -8,6 +8,9 @@ A configuration is a :class:`TrainConfig` made of sections (``model``, ``d``, ``
 3. an optional TOML file with the same sections (:func:`load_toml`);
 4. command-line flags and ``--set section.key=value`` (:func:`apply_overrides`).
 
+:func:`spsr.train.resolve.resolve_run` applies the layers (and an ablation row's) in this order
+and is the one caller of :func:`validate`.
+
 The resolved configuration is written to the run folder as ``config.toml`` and read back on
 ``--resume``. Stages added later can declare their own sections with :func:`register_section`
 without editing this file; they then live in ``TrainConfig.extensions`` and in the TOML file
