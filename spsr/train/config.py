@@ -34,10 +34,10 @@ from spsr.archs.init import INIT_SCHEMES
 from spsr.archs.registry import arch_names, backbone_names, default_blocks
 from spsr.data.moa import MOA_OPS
 from spsr.errors import ConfigError
+from spsr.infer.session import AMP_MODES
 from spsr.metrics.conventions import protocol_names
 from spsr.toml_io import read_toml
 
-AMP_MODES = ("auto", "off", "bf16", "fp16")
 # The generators, backbones and their usual block counts come from the architecture registry
 # (spsr.archs.registry): ESRGAN 23 RRDBs, EDSR / SRResNet 16 blocks.
 ARCHS = arch_names()
