@@ -295,6 +295,9 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     run: RunConfig = field(default_factory=RunConfig)
     extensions: dict[str, Any] = field(default_factory=dict)
+    #: What :func:`validate` last passed (:meth:`to_dict`), so a resolved configuration is not
+    #: checked twice; not part of the configuration.
+    _validated_as: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def section(self, name: str) -> Any:
         """A built-in or registered section by name (registered ones are created on first use)."""
@@ -510,13 +513,13 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     that the configuration has not changed since (:func:`ensure_validated`).
     """
     _check(cfg)
-    cfg._validated_as = cfg.to_dict()  # type: ignore[attr-defined]
+    cfg._validated_as = cfg.to_dict()
     return cfg
 
 
 def ensure_validated(cfg: TrainConfig) -> TrainConfig:
     """``cfg`` as :func:`validate` left it, or validated now: one built by hand, or changed since."""
-    if getattr(cfg, "_validated_as", None) == cfg.to_dict():
+    if cfg._validated_as is not None and cfg._validated_as == cfg.to_dict():
         return cfg
     return validate(cfg)
 
