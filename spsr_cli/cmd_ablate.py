@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 # Light imports only: `spsr --help` and shell completion must not load torch.
-from spsr.ablation.grid import DEFAULT_SLOT, AblationGrid, load_grid, parse_slots
+from spsr.ablation.grid import AblationGrid, load_grid, parse_slots
 from spsr.ablation.hooks import AblationHooks
 from spsr.ablation.presets import get_preset, preset_names
 from spsr.ablation.states import (
@@ -27,15 +27,32 @@ from spsr.ablation.states import (
     TRAIN,
     UNAVAILABLE,
 )
-from spsr.errors import ConfigError, SpsrError
-from spsr_cli._common import console, err_console, guarded, model_fetching, pick_device, progress
+from spsr.errors import ConfigError
+from spsr_cli._common import console, err_console, guarded, model_fetching, progress
 from spsr_cli.cmd_train import EXIT_CODES
+from spsr_cli.training_options import (
+    AblateAmp,
+    AblateBatchSize,
+    AblateCheckpointEvery,
+    AblateCheckpointMinutes,
+    AblateDevice,
+    AblateSet,
+    AblateVggWeights,
+    AblateWorkers,
+    LrPatch,
+    Quiet,
+    Seed,
+    absolute_path,
+    training_overrides,
+)
 
 if TYPE_CHECKING:
     from spsr.ablation.plan import AblationInputs, PlannedRun
     from spsr.ablation.runner import RowResult
+    from spsr.ablation.study import StudyPlan
     from spsr.ablation.table import AblationTable
     from spsr.train.log import Reporter
+    from spsr.train.signals import StopSignals
 
 _ACTION_TEXT = {
     TRAIN: "train",
@@ -45,10 +62,6 @@ _ACTION_TEXT = {
     UNAVAILABLE: "unavailable",
     CONFLICT: "conflict",
 }
-
-
-def _absolute(path: Path | None) -> str | None:
-    return str(path.expanduser().resolve()) if path is not None else None
 
 
 def _print_presets() -> None:
@@ -106,17 +119,6 @@ def _plan_json(plan: list[PlannedRun], absent: dict[int, list[str]], eval_absent
         for i, p in enumerate(plan)
     ]
     return json.dumps({"rows": rows, "metrics_weights_missing": eval_absent}, indent=2)
-
-
-def _weights_needed(plan: list[PlannedRun]) -> dict[int, list[Any]]:
-    """The ImageNet weights each row that trains will load, by row index."""
-    from spsr.weights import training_needs
-
-    return {
-        i: training_needs(p.train_config)
-        for i, p in enumerate(plan)
-        if p.train_config is not None and p.action in (TRAIN, RESUME)
-    }
 
 
 def _render(table: AblationTable) -> None:
@@ -196,33 +198,6 @@ class _ConsoleHooks(AblationHooks):
         if self._bar is not None:
             self._bar.stop()
             self._bar = None
-
-
-def _check_sources(inputs: AblationInputs) -> None:
-    """Every --init resolves to a weights file and every --nse exists, before anything trains."""
-    from spsr.infer import resolve_weights
-
-    for name, source in inputs.inits.items():
-        try:
-            resolve_weights(source)
-        except (SpsrError, OSError) as exc:
-            flag = "--init" if name == DEFAULT_SLOT else f"--init {name}=..."
-            raise ConfigError(f"{flag}: {exc}") from None
-    for name, source in inputs.nses.items():
-        if not Path(source).exists():
-            flag = "--nse " if name == DEFAULT_SLOT else f"--nse {name}="
-            raise ConfigError(f"{flag}{source}: not found (give a run of spsr pretrain-nse)")
-
-
-def _metric_columns(spec: str) -> tuple[str, ...]:
-    """``--metrics`` in the order given (``all``: every metric)."""
-    from spsr.metrics.registry import METRICS, parse_metrics
-
-    parse_metrics(spec)  # validates
-    names = [n.strip().lower() for n in spec.replace(" ", ",").split(",") if n.strip()]
-    if "all" in names:
-        return tuple(METRICS)
-    return tuple(dict.fromkeys(names))
 
 
 @guarded
@@ -327,74 +302,16 @@ def ablate(
             "by path; every missing one is listed before anything trains.",
         ),
     ] = False,
-    batch_size: Annotated[
-        int | None,
-        typer.Option(
-            "--batch-size", help="Global batch size of every configuration.", show_default=False
-        ),
-    ] = None,
-    lr_patch: Annotated[
-        int | None,
-        typer.Option(
-            "--lr-patch",
-            help="LR crop size, at a random position inside each stored patch (default: 32, "
-            "or the whole stored patch when it is not larger).",
-            show_default=False,
-        ),
-    ] = None,
-    checkpoint_every: Annotated[
-        int | None,
-        typer.Option(
-            "--checkpoint-every",
-            help="Save a resumable state every N iterations.",
-            show_default=False,
-        ),
-    ] = None,
-    checkpoint_minutes: Annotated[
-        float | None,
-        typer.Option(
-            "--checkpoint-minutes",
-            help="Also save one every N minutes (default 30; 0 = off).",
-            show_default=False,
-        ),
-    ] = None,
-    vgg_weights: Annotated[
-        Path | None,
-        typer.Option(
-            "--vgg-weights",
-            help="VGG19 ImageNet weights for the perceptual loss (default: torchvision's cache).",
-            show_default=False,
-        ),
-    ] = None,
-    device: Annotated[
-        str | None,
-        typer.Option(
-            "--device",
-            help="auto | cpu | cuda | cuda:N, for training and scoring.",
-            show_default=False,
-        ),
-    ] = None,
-    amp: Annotated[
-        str | None,
-        typer.Option(
-            "--amp", help="Training precision: auto | off | bf16 | fp16.", show_default=False
-        ),
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option("--workers", help="Data-loader workers.", show_default=False)
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed.", show_default=False)
-    ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            help="Configuration key for every configuration: --set model.nf=32 (repeatable; a "
-            "configuration's own changes win).",
-            show_default=False,
-        ),
-    ] = None,
+    batch_size: AblateBatchSize = None,
+    lr_patch: LrPatch = None,
+    checkpoint_every: AblateCheckpointEvery = None,
+    checkpoint_minutes: AblateCheckpointMinutes = None,
+    vgg_weights: AblateVggWeights = None,
+    device: AblateDevice = None,
+    amp: AblateAmp = None,
+    workers: AblateWorkers = None,
+    seed: Seed = None,
+    set_: AblateSet = None,
     tile: Annotated[
         int, typer.Option(min=0, help="Scoring: tile size in LR pixels (0: whole image).")
     ] = 256,
@@ -446,7 +363,7 @@ def ablate(
     ma_model: Annotated[
         Path | None, typer.Option(help="Ma et al.'s model.mat (for ma / pi).", show_default=False)
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    quiet: Quiet = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the table (with --dry-run: the plan) as JSON on stdout.")
     ] = False,
@@ -463,6 +380,40 @@ def ablate(
     if list_presets:
         _print_presets()
         return
+    grid = _grid(output, preset, spec, only)
+    if not dry_run:
+        _require_run_inputs(data, iterations, hr)
+    from spsr.ablation.study import check_sources, plan_study
+
+    inputs = _inputs(
+        data, iterations, init, nse, set_, lpips_backbone,
+        training_overrides({
+            "batch_size": batch_size, "lr_patch": lr_patch, "checkpoint_every": checkpoint_every,
+            "checkpoint_minutes": checkpoint_minutes, "vgg_weights": vgg_weights,
+            "device": device, "amp": amp, "workers": workers, "seed": seed,
+        }),
+    )
+    if not dry_run:
+        check_sources(inputs)
+    conventions = {
+        "crop_border": crop_border, "y_channel": y_channel, "pi_border": pi_border,
+        "ssim_downsample": ssim_downsample, "lpips_backbone": absolute_path(lpips_backbone),
+        "ma_model": absolute_path(ma_model),
+    }
+    assert output is not None  # _grid checked it
+    study = plan_study(
+        grid, output, inputs, metrics=metrics, hr_dirs=hr or [], protocol=protocol,
+        conventions=conventions, device=device or "auto", tile=tile, precision=precision,
+    )
+    if dry_run:
+        _print_dry_run(study, as_json)
+        return
+    rows, stop, describe = _run(study, quiet, offline)
+    _finish(study, rows, describe, stop, quiet, as_json)
+
+
+def _grid(output: Path | None, preset: str | None, spec: Path | None, only: list[str] | None) -> AblationGrid:
+    """The grid the options name (``--preset`` or ``--spec``, narrowed by ``--only``)."""
     if output is None:
         raise ConfigError("give -o OUT, the folder for the table and the run folders")
     if (preset is None) == (spec is None):
@@ -470,123 +421,96 @@ def ablate(
             "give the grid with --preset NAME or --spec FILE (one of them; see --list)"
         )
     grid = get_preset(preset) if preset is not None else load_grid(spec)  # type: ignore[arg-type]
-    grid = grid.select(list(only or []))
-    if not dry_run:
-        if data is None:
-            raise ConfigError("give DATA, the patch store every configuration trains on")
-        if not data.is_file():
-            raise ConfigError(f"training data not found: {data}")
-        if iterations is None:
-            raise ConfigError("give --iterations, the training budget every configuration shares")
-        if not hr:
-            raise ConfigError("give --hr DIR (one or more HR dataset folders to evaluate on)")
-    from spsr.ablation.evaluate import EvalSpec, eval_datasets, eval_key
-    from spsr.ablation.plan import AblationInputs, grid_scale, plan_grid
-    from spsr.ablation.runner import run_plan
-    from spsr.train.signals import StopSignals
-    from spsr.ablation.table import AblationTable, order_metrics, write_tables
-    from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
+    return grid.select(list(only or []))
+
+
+def _require_run_inputs(data: Path | None, iterations: int | None, hr: list[Path] | None) -> None:
+    """What a real run needs beyond a dry run's."""
+    if data is None:
+        raise ConfigError("give DATA, the patch store every configuration trains on")
+    if not data.is_file():
+        raise ConfigError(f"training data not found: {data}")
+    if iterations is None:
+        raise ConfigError("give --iterations, the training budget every configuration shares")
+    if not hr:
+        raise ConfigError("give --hr DIR (one or more HR dataset folders to evaluate on)")
+
+
+def _inputs(
+    data: Path | None, iterations: int | None, init: list[str] | None, nse: list[str] | None,
+    set_: list[str] | None, lpips_backbone: Path | None, options: dict[str, Any],
+) -> AblationInputs:
+    from spsr.ablation.plan import AblationInputs
     from spsr.train.config import LossConfig, parse_set_options
 
-    overrides: dict[str, Any] = {
-        "data.batch_size": batch_size,
-        "data.lr_patch": lr_patch,
-        "run.checkpoint_every": checkpoint_every,
-        "run.checkpoint_minutes": checkpoint_minutes,
-        "loss.vgg_weights": _absolute(vgg_weights),
-        "run.device": device,
-        "run.amp": amp,
-        "data.workers": workers,
-        "run.seed": seed,
-        **parse_set_options(set_),
-    }
+    overrides: dict[str, Any] = {**options, **parse_set_options(set_)}
     if lpips_backbone is not None and "lpips_weights" in {f.name for f in fields(LossConfig)}:
-        overrides.setdefault("loss.lpips_weights", _absolute(lpips_backbone))  # LPIPS loss too
-    inputs = AblationInputs(
-        data=_absolute(data),
+        overrides.setdefault("loss.lpips_weights", absolute_path(lpips_backbone))  # LPIPS loss too
+    return AblationInputs(
+        data=absolute_path(data),
         iterations=iterations,
         inits=parse_slots(init, "--init"),
         nses=parse_slots(nse, "--nse"),
         overrides={k: v for k, v in overrides.items() if v is not None},
     )
-    if not dry_run:
-        _check_sources(inputs)
-    columns = _metric_columns(metrics or ",".join(grid.metrics))
-    datasets = eval_datasets(hr or [])
-    plan = plan_grid(grid, output, inputs)
-    scale = grid_scale(plan)
-    eval_dev = pick_device(device or "auto")
-    settings = EvalSettings.for_protocol(
-        parse_metrics(",".join(columns)),
-        scale,
-        protocol,
-        crop_border=crop_border,
-        y_channel=y_channel,
-        pi_border=pi_border,
-        ssim_downsample=ssim_downsample,
-        lpips_backbone=_absolute(lpips_backbone),
-        ma_model=_absolute(ma_model),
-        device=eval_dev,
-    )
-    eval_spec = EvalSpec(datasets, settings, scale, tile, precision)
-    if datasets:
-        plan = plan_grid(grid, output, inputs, eval_key(eval_spec))
-    from spsr.weights import ensure_files, metric_needs, missing
 
-    row_needs = _weights_needed(plan)
-    eval_needs = metric_needs(settings.metrics, settings.lpips_backbone, settings.ma_model)
-    if dry_run:
-        absent = {i: [f"{n.spec.filename} ({n.purpose})" for n in missing(needs)]
-                  for i, needs in row_needs.items()}
-        eval_absent = [f"{n.spec.filename} ({n.purpose})" for n in missing(eval_needs)]
-        absent = {i: a for i, a in absent.items() if a}
-        if as_json:
-            typer.echo(_plan_json(plan, absent, eval_absent))
-        else:
-            _print_plan(grid, plan, output, absent, eval_absent)
-        return
+
+def _print_dry_run(study: StudyPlan, as_json: bool) -> None:
+    from spsr.ablation.study import missing_weights
+
+    absent, eval_absent = missing_weights(study)
+    if as_json:
+        typer.echo(_plan_json(study.plan, absent, eval_absent))
+    else:
+        _print_plan(study.grid, study.plan, study.out, absent, eval_absent)
+
+
+def _run(
+    study: StudyPlan, quiet: bool, offline: bool
+) -> tuple[list[RowResult], StopSignals, dict[str, Any]]:
+    """Fetch every weights file, then train and score the rows (the table rewritten after each)."""
+    from spsr.ablation.runner import run_plan
+    from spsr.ablation.study import metric_weights, study_table, training_weights
+    from spsr.ablation.table import write_tables
+    from spsr.metrics.registry import MetricSuite
+    from spsr.train.signals import StopSignals
+    from spsr.weights import ensure_files
+
     with model_fetching(quiet, offline):
         # Every file any row or metric needs, fetched (or all missing ones listed) before training.
-        ensure_files([*eval_needs, *(n for needs in row_needs.values() for n in needs)])
-        suite = MetricSuite(settings)
-    counts = Counter(p.action for p in plan)
+        row_needs = training_weights(study.plan)
+        ensure_files([*metric_weights(study), *(n for needs in row_needs.values() for n in needs)])
+        suite = MetricSuite(study.settings)
+    counts = Counter(p.action for p in study.plan)
     summary = ", ".join(f"{n} {_ACTION_TEXT[a]}" for a, n in counts.items())
     if not quiet:
-        err_console.print(f"{grid.title}: {len(plan)} configurations ({summary})", highlight=False)
-
-    def table_of(rows: list[RowResult]) -> AblationTable:
-        return AblationTable(
-            title=grid.title,
-            grid=grid.name,
-            source=grid.source,
-            datasets=[d.name for d in datasets],
-            metrics=order_metrics(columns, settings.metrics),
-            rows=rows,
-            describe=suite.describe(),
-            info={
-                "scale": scale,
-                "iterations": iterations,
-                "data": inputs.data,
-                "init": inputs.inits.get("default"),
-                "inits": dict(inputs.inits),
-                "nses": dict(inputs.nses),
-                "hr_dirs": [str(d.hr_dir) for d in datasets],
-                "overrides": {k: v for k, v in inputs.overrides.items()},
-            },
+        err_console.print(
+            f"{study.grid.title}: {len(study.plan)} configurations ({summary})", highlight=False
         )
-
+    describe = suite.describe()
     stop = StopSignals()
     rows = run_plan(
-        plan,
-        eval_spec,
+        study.plan,
+        study.eval_spec,
         suite,
-        eval_dev,
+        study.device,
         _ConsoleHooks(quiet),
-        on_update=lambda so_far: write_tables(output, table_of(so_far)),
+        on_update=lambda so_far: write_tables(study.out, study_table(study, so_far, describe)),
         stop=stop,
     )
-    table = table_of(rows)
-    paths = write_tables(output, table)
+    return rows, stop, describe
+
+
+def _finish(
+    study: StudyPlan, rows: list[RowResult], describe: dict[str, Any], stop: StopSignals,
+    quiet: bool, as_json: bool,
+) -> None:
+    """Write and show the table; exit 130/143 when stopped by a signal, 1 when a row failed."""
+    from spsr.ablation.study import study_table
+    from spsr.ablation.table import write_tables
+
+    table = study_table(study, rows, describe)
+    paths = write_tables(study.out, table)
     if as_json:
         typer.echo(paths["json"].read_text(encoding="utf-8"), nl=False)
     else:

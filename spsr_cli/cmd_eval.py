@@ -39,16 +39,12 @@ BASELINES = ("bicubic",)
 
 
 def _model_upscaler(source: str, scale: int, tile: int, device: str, precision: str) -> Upscaler:
-    from spsr.data.image_io import from_tensor, to_tensor
-    from spsr.infer import TiledUpscaler, load_model
+    from spsr.infer.session import load_eval_upscaler
 
-    loaded = load_model(source, device=device, expected_scale=scale)
-    for line in loaded.warnings:
+    upscaler, warnings = load_eval_upscaler(source, scale, tile, device, precision)
+    for line in warnings:
         warn(line)
-    overlap = min(16, max(0, (tile - 1) // 2)) if tile else 0
-    upscaler = TiledUpscaler(loaded.model, scale, tile=tile, overlap=overlap, device=device,
-                             precision=precision)
-    return lambda lr: from_tensor(upscaler(to_tensor(lr)))
+    return upscaler
 
 
 def _unique_label(label: str, taken: set[str]) -> str:
@@ -162,6 +158,7 @@ def evaluate(
     LPIPS's AlexNet and Ma's model.mat are downloaded into the cache on first use (spsr fetch
     warms it ahead, for machines without network access).
     """
+    from spsr.atomic import write_text_atomic
     from spsr.metrics.evaluate import (
         bicubic_upscaler,
         dataset_name,
@@ -171,7 +168,6 @@ def evaluate(
         results_json,
         score_pairs,
         score_upscaler,
-        write_text_atomic,
     )
     from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
     device = pick_device(device)

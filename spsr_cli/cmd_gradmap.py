@@ -16,10 +16,10 @@ def gradmap(
     output: Annotated[Path, typer.Argument(help="Output folder (or a file name for a single input).")],
     weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="SPSR weights: also write a panel M(LR)↑ | gradient branch | M(SR) [| M(HR)].")] = None,
     model_scale: Annotated[Optional[int], typer.Option("--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)] = None,
-    hr: Annotated[Optional[Path], typer.Option(help="Folder of HR references (matched by file stem) to add M(HR) to panels.")] = None,
+    hr: Annotated[Optional[Path], typer.Option(help="Folder of HR references (paired by file name as spsr eval pairs) to add M(HR) to panels.")] = None,
     padding: Annotated[int, typer.Option(help="Gradient operator padding: 1 (paper) or 2 (official loss form).")] = 1,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
-    tile: Annotated[int, typer.Option(help="Tile size for the SR part of panels (0 = whole image).")] = 256,
+    tile: Annotated[int, typer.Option(help="Tile size in LR pixels for the model's part of panels, SR image and gradient branch (0 = whole image).")] = 256,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     suffix: Annotated[Optional[str], typer.Option(help="Appended to output file names (default: _grad, or _panel with --weights).", show_default=False)] = None,
     ext: Annotated[str, typer.Option(help="Output format (png, tif, webp, bmp, jpg).")] = "png",
@@ -32,10 +32,8 @@ def gradmap(
       spsr gradmap photo.png photo_grad.png
       spsr gradmap lr/ panels/ --weights perceptual --hr hr/
     """
-    import torch
-
-    from spsr.archs import SROutput
     from spsr.data.image_io import is_image_file, read_image, to_tensor, write_image
+    from spsr.data.pairing import canonical_reference_stem, match_stem
     from spsr.errors import SpsrError
     from spsr.infer import TiledUpscaler, load_model
     from spsr.infer.files import describe_left_out, find_inputs, pending, plan_jobs
@@ -56,7 +54,7 @@ def gradmap(
         err_console.print(line, highlight=False, soft_wrap=True)
     for source, why in problems:
         err_console.print(f"[yellow]skipped[/] {source}: {why}", highlight=False, soft_wrap=True)
-    model = up = None
+    up = None
     if weights is not None:
         dev = pick_device(device)
         loaded = load_model(weights, device=dev, model_scale=model_scale)
@@ -64,32 +62,32 @@ def gradmap(
             warn(line)
         if loaded.spec.arch != "spsr":
             raise fail(f"{weights}: panels need an SPSR model with a gradient branch, not {loaded.spec.describe()}")
-        model, scale = loaded.model, loaded.spec.scale
-        up = TiledUpscaler(model, scale, tile=tile, device=dev, precision="fp32")
-    hr_index = {}
+        scale = loaded.spec.scale
+        up = TiledUpscaler(loaded.model, scale, tile=tile, device=dev, precision="fp32")
+    hr_index: dict[str, Path] = {}
     if hr is not None:
         if not hr.is_dir():
             raise fail(f"{hr}: not a folder")
-        hr_index = {p.stem: p for p in hr.iterdir() if is_image_file(p)}
+        for p in sorted(hr.iterdir()):  # references by their stem less _HR / _GT
+            if is_image_file(p):
+                hr_index.setdefault(canonical_reference_stem(p.stem), p)
     written, failed = 0, len(problems)
     for job in todo:
         try:
             image = read_image(job.source)
             x = to_tensor(image.pixels)
             x = x.expand(3, -1, -1) if x.shape[0] == 1 else x
-            if model is None:
+            if up is None:
                 pic = gradient_picture(x, padding)[:, :, None]
             else:
-                with torch.inference_mode():
-                    out = model(x.unsqueeze(0).to(up.device))
-                assert isinstance(out, SROutput)
-                sr = up(x)
+                sr, predicted = up.with_gradient(x)  # tiled: --tile bounds the memory
                 ref = None
-                if job.source.stem in hr_index:
-                    ref_img = read_image(hr_index[job.source.stem])
+                stem = match_stem(job.source.stem, list(hr_index))  # spsr eval's pairing rules
+                if stem is not None:
+                    ref_img = read_image(hr_index[stem])
                     ref = to_tensor(ref_img.pixels)
                     ref = ref.expand(3, -1, -1) if ref.shape[0] == 1 else ref
-                pic = comparison_panel(x, sr, out.grad[0].float().cpu(), scale, ref)
+                pic = comparison_panel(x, sr, predicted, scale, ref)
             write_image(job.output, pic)
             written += 1
         except (SpsrError, OSError, MemoryError) as exc:

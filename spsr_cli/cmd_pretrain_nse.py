@@ -19,9 +19,10 @@ from rich.table import Table
 
 from spsr.errors import ConfigError
 from spsr.nse import NSE_TASKS
+from spsr.run_folder import RunFolder
 from spsr_cli._common import console, err_console, guarded, pick_device
-from spsr_cli.cmd_train import (
-    EXIT_CODES,
+from spsr_cli.cmd_train import EXIT_CODES, is_main_process, launcher_note
+from spsr_cli.training_options import (
     Amp,
     BatchSize,
     ChannelsLast,
@@ -39,11 +40,7 @@ from spsr_cli.cmd_train import (
     Seed,
     SetOpt,
     Workers,
-    absolute_path,
-    init_source,
-    is_main_process,
-    launcher_note,
-    on_off,
+    training_overrides,
 )
 
 
@@ -103,14 +100,14 @@ def _evaluate(
 
 
 def _report(run: Path, iteration: int, reason: str, as_json: bool) -> None:
-    weights = run / "nse.safetensors"
+    weights = RunFolder(run).nse
     if as_json:
         typer.echo(json.dumps({"run": str(run), "iteration": iteration, "reason": reason,
                                "weights": str(weights)}))
     if reason != "finished":
         err_console.print(
             f"[yellow]stopped by {reason} at iteration {iteration}[/]; state saved in "
-            f"{run / 'state'}. Resume with: "
+            f"{RunFolder(run).state_dir}. Resume with: "
             f"spsr {shlex.join(['pretrain-nse', '--resume', '-o', str(run)])}{launcher_note()}",
             highlight=False, soft_wrap=True,
         )
@@ -213,43 +210,23 @@ def pretrain_nse(
         _evaluate(output, data, list(test or []), eval_tasks, fit_steps, fit_images, repeats,
                   device or "auto", seed or 0, quiet, as_json)
         return
-    from spsr.nse.data import NSECropDataset
-    from spsr.train.config import parse_set_options, validate
+    from spsr.train.config import parse_set_options
     from spsr.train.engine import Trainer
     from spsr.train.log import ConsoleReporter, Reporter
-    from spsr.train.resolve import resolve_config
-    from spsr.train.stages.nse import check_nse_config, epoch_schedule
+    from spsr.train.resolve import RunLayers, resolve_run
+    from spsr.train.stages.nse import EpochSchedule
 
     if task is not None and task not in NSE_TASKS:
         raise ConfigError(f"--task takes {' or '.join(NSE_TASKS)}, not {task!r}")
-    overrides: dict[str, Any] = {
-        "data.path": absolute_path(data), "nse.sampling": sampling, "nse.crop": crop,
-        "nse.crops_per_image": crops_per_image,
-        "nse.epochs": epochs, "nse.lr_step_epochs": lr_step_epochs,
-        "run.init": init_source(init), "run.iterations": iterations,
-        "data.batch_size": batch_size, "optim.lr_g": lr, "optim.milestones": milestones,
-        "run.checkpoint_every": checkpoint_every, "run.checkpoint_minutes": checkpoint_minutes,
-        "run.log_every": log_every, "run.amp": amp,
-        "run.channels_last": on_off(channels_last), "run.device": device, "run.seed": seed,
-        "data.workers": workers,
-    }
-    overrides.update(parse_set_options(set_))
+    overrides: dict[str, Any] = training_overrides(locals())
     variant = task if task is not None or resume else "contrastive"
-    cfg = resolve_config(variant, output, resume, config, None, overrides)
+    layers = RunLayers(variant, config, overrides=[overrides, parse_set_options(set_)])
+    schedule = EpochSchedule()  # the epochs of a fresh run become iterations and milestones
+    cfg = resolve_run(layers, output, resume, hook=schedule)
     if cfg.stage != "nse":
         raise ConfigError(f"{output} trains variant {cfg.variant!r}: use spsr train to resume it")
-    if not cfg.data.path:
-        raise ConfigError("no training data: give a folder of images (or a store of large patches)")
+    dataset = schedule.dataset_for(cfg)
     n = cfg.section("nse")
-    check_nse_config(n)
-    dataset = NSECropDataset(cfg.data.path, n.crop, cfg.data.augment, n.crops_per_image)
-    if not resume:
-        total, steps = epoch_schedule(len(dataset), cfg.data.batch_size, n.epochs, n.lr_step_epochs)
-        if overrides.get("run.iterations") is None:
-            cfg.run.iterations = total
-        if overrides.get("optim.milestones") is None:
-            cfg.optim.milestones = steps
-        validate(cfg)
     main = is_main_process()
     if main and dataset.skipped and not quiet and not as_json:
         err_console.print(f"[yellow]skipped {len(dataset.skipped)} image(s) smaller than "

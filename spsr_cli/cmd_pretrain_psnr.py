@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
-
-import typer
-
 from spsr_cli._common import guarded
-from spsr_cli.cmd_train import (
+from spsr_cli.cmd_train import run_training
+from spsr_cli.training_options import (
     Amp,
     BatchSize,
     ChannelsLast,
@@ -28,6 +25,9 @@ from spsr_cli.cmd_train import (
     Nb,
     Nf,
     Output,
+    PixelLoss,
+    PsnrArch,
+    PsnrBackbone,
     Quiet,
     Resume,
     Scale,
@@ -37,10 +37,7 @@ from spsr_cli.cmd_train import (
     ValEvery,
     ValLimit,
     Workers,
-    absolute_path,
-    init_source,
-    on_off,
-    run_training,
+    training_overrides,
 )
 
 
@@ -48,8 +45,8 @@ from spsr_cli.cmd_train import (
 def pretrain_psnr(
     data: Data = None,
     output: Output = ...,  # type: ignore[assignment]
-    arch: Annotated[Optional[str], typer.Option("--arch", help="rrdb (default) | spsr | edsr | srresnet.", show_default=False)] = None,
-    backbone: Annotated[Optional[str], typer.Option("--backbone", help="SR-branch backbone of --arch spsr: rrdb | edsr | srresnet.", show_default=False)] = None,
+    arch: PsnrArch = None,
+    backbone: PsnrBackbone = None,
     resume: Resume = False,
     config: ConfigFile = None,
     init: Init = None,
@@ -61,7 +58,7 @@ def pretrain_psnr(
     scale: Scale = None,
     nf: Nf = None,
     nb: Nb = None,
-    pixel_loss: Annotated[Optional[str], typer.Option("--pixel-loss", help="l1 (default) | l2 | charbonnier.", show_default=False)] = None,
+    pixel_loss: PixelLoss = None,
     ema: Ema = None,
     moa: Moa = None,
     val: Val = None,
@@ -81,16 +78,5 @@ def pretrain_psnr(
 ) -> None:
     """Pre-train a generator with the L1 loss (ESRGAN's PSNR-oriented schedule: lr 2e-4 halved
     every 200k iterations, 1M iterations). The run folder is what `spsr train --init` takes."""
-    overrides = {
-        "data.path": absolute_path(data),
-        "run.init": init_source(init), "run.iterations": iterations, "data.batch_size": batch_size,
-        "data.lr_patch": lr_patch, "optim.lr_g": lr, "optim.milestones": milestones,
-        "model.scale": scale, "model.nf": nf, "model.nb": nb, "loss.pixel_criterion": pixel_loss,
-        "run.ema": ema, "data.val_dir": absolute_path(val),
-        "data.val_every": val_every, "data.val_limit": val_limit,
-        "run.checkpoint_every": checkpoint_every, "run.checkpoint_minutes": checkpoint_minutes,
-        "run.log_every": log_every, "run.amp": amp,
-        "run.channels_last": on_off(channels_last), "run.device": device, "run.seed": seed,
-        "data.workers": workers, "data.moa": moa,
-    }
+    overrides = training_overrides(locals())
     run_training("psnr", output, resume, config, overrides, set_, quiet, as_json, arch=arch, backbone=backbone)

@@ -11,8 +11,51 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from spsr.run_folder import RunFolder
 from spsr.variant_catalog import trained_by
 from spsr_cli._common import console, err_console, guarded, model_fetching
+from spsr_cli.training_options import (
+    Amp,
+    Backbone,
+    BatchSize,
+    ChannelsLast,
+    CheckpointEvery,
+    CheckpointMinutes,
+    ConfigFile,
+    Data,
+    Device,
+    Ema,
+    FusionWarmup,
+    GradientLoss,
+    Init,
+    Iterations,
+    JsonOut,
+    LogEvery,
+    LpipsWeights,
+    LrD,
+    LrG,
+    LrPatch,
+    Milestones,
+    Moa,
+    Nb,
+    Nf,
+    NseRun,
+    Offline,
+    Output,
+    Perceptual,
+    Quiet,
+    Resume,
+    Scale,
+    Seed,
+    SetOpt,
+    TrainArch,
+    Val,
+    ValEvery,
+    ValLimit,
+    VggWeights,
+    Workers,
+    training_overrides,
+)
 
 if TYPE_CHECKING:
     from spsr.train.engine import TrainResult
@@ -22,60 +65,10 @@ if TYPE_CHECKING:
 # checks one code before it requeues.
 EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143, "SIGUSR1": 143}
 
-# Options shared by ``train`` and ``pretrain-psnr`` (all default None: "not given").
-Output = Annotated[Path, typer.Option("--output", "-o", help="Run folder (created; holds config, log, state, weights).")]
-Data = Annotated[Optional[Path], typer.Argument(help="HDF5 patch store from `spsr prepare-data` (optional with --resume).", show_default=False)]
-Resume = Annotated[bool, typer.Option("--resume", help="Continue the run in -o from its last saved state.")]
-ConfigFile = Annotated[Optional[Path], typer.Option("--config", help="TOML file with configuration sections (model, d, optim, loss, data, run).", show_default=False)]
-Init = Annotated[Optional[str], typer.Option("--init", help="Start the generator from a run folder or any checkpoint; its architecture and size (nf, nb, gc, backbone, scale, options) come from it unless given. An RRDB, EDSR or SRResNet init fills the SR branch of SPSR.", show_default=False)]
-Iterations = Annotated[Optional[int], typer.Option("--iterations", help="Total iterations.", show_default=False)]
-BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Global batch size (split over processes).", show_default=False)]
-LrPatch = Annotated[Optional[int], typer.Option("--lr-patch", help="LR crop size, at a random position inside each stored patch (default: 32, or the whole stored patch when it is not larger).", show_default=False)]
-LrG = Annotated[Optional[float], typer.Option("--lr", help="Generator learning rate.", show_default=False)]
-Milestones = Annotated[Optional[str], typer.Option("--milestones", help="Iterations at which learning rates halve, e.g. 50000,100000,200000,300000.", show_default=False)]
-Scale = Annotated[Optional[int], typer.Option("--scale", help="Upscaling factor (must match the data).", show_default=False)]
-Nf = Annotated[Optional[int], typer.Option("--nf", help="Generator feature channels.", show_default=False)]
-Nb = Annotated[Optional[int], typer.Option("--nb", help="Generator blocks.", show_default=False)]
-Backbone = Annotated[Optional[str], typer.Option("--backbone", help="rrdb | edsr | srresnet: the SR branch of SPSR, or the plain generator.", show_default=False)]
-Ema = Annotated[Optional[float], typer.Option("--ema", help="EMA decay of the generator (e.g. 0.999; 0 = off). The EMA weights are what gets saved.", show_default=False)]
-Val = Annotated[Optional[Path], typer.Option("--val", help="Folder of HR images to validate on (default: the store's val images, if any).", show_default=False)]
-ValEvery = Annotated[Optional[int], typer.Option("--val-every", help="Validate every N iterations.", show_default=False)]
-ValLimit = Annotated[Optional[int], typer.Option("--val-limit", help="Validate on at most N images.", show_default=False)]
-CheckpointEvery = Annotated[Optional[int], typer.Option("--checkpoint-every", help="Save state and weights every N iterations.", show_default=False)]
-CheckpointMinutes = Annotated[Optional[float], typer.Option("--checkpoint-minutes", help="Also save them every N minutes (default 30; 0 = off), so a hard kill loses at most that much.", show_default=False)]
-LogEvery = Annotated[Optional[int], typer.Option("--log-every", help="Log averaged losses every N iterations.", show_default=False)]
-Amp = Annotated[Optional[str], typer.Option("--amp", help="auto | off | bf16 | fp16 (fp16: CUDA only).", show_default=False)]
-ChannelsLast = Annotated[Optional[bool], typer.Option("--channels-last/--no-channels-last", help="Channels-last memory format (default: on with autocast or CUDA).", show_default=False)]
-Device = Annotated[Optional[str], typer.Option("--device", help="auto | cpu | cuda | cuda:N.", show_default=False)]
-Seed = Annotated[Optional[int], typer.Option("--seed", help="Random seed.", show_default=False)]
-Workers = Annotated[Optional[int], typer.Option("--workers", help="Data-loader workers per process.", show_default=False)]
-Moa = Annotated[Optional[bool], typer.Option("--moa/--no-moa", help="MoA: a mixture of augmentations (blend, rgb, mixup, cutmix, cutmixup, cutblur) on every batch (default: on for variant u).", show_default=False)]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Any configuration key: --set loss.pixel=0.02 (repeatable).", show_default=False)]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
-JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
-
-
 # Read from the torch-free variant catalog: `spsr --help` and shell completion stay fast.
 _VARIANT_HELP = "Method (default g): " + "; ".join(
     f"{v.name}: {v.summary}" for v in trained_by("train")
 )
-
-
-def absolute_path(path: Path | None) -> str | None:
-    """Paths are stored absolute in the run's config, so ``--resume`` works from anywhere."""
-    return str(path.expanduser().resolve()) if path is not None else None
-
-
-def init_source(init: str | None) -> str | None:
-    """An existing path made absolute; anything else (a built-in weights name) as given."""
-    if init is None:
-        return None
-    path = Path(init).expanduser()
-    return str(path.resolve()) if path.exists() else init
-
-
-def on_off(flag: bool | None) -> str | None:
-    return None if flag is None else ("on" if flag else "off")
 
 
 def is_main_process() -> bool:
@@ -102,10 +95,11 @@ def run_training(
     from spsr.train.config import parse_set_options
     from spsr.train.engine import Trainer
     from spsr.train.log import ConsoleReporter, Reporter
-    from spsr.train.resolve import resolve_config
+    from spsr.train.resolve import RunLayers, resolve_run
 
-    overrides = {**overrides, **parse_set_options(set_options)}
-    cfg = resolve_config(variant, output, resume, config_file, backbone, overrides, arch)
+    layers = RunLayers(variant, config_file, arch, backbone,
+                       [overrides, parse_set_options(set_options)])
+    cfg = resolve_run(layers, output, resume)
     main = is_main_process()
     reporter: Reporter = ConsoleReporter(err_console, quiet=quiet or as_json) if main else Reporter()
     with model_fetching(quiet or as_json or not main, offline):
@@ -117,9 +111,10 @@ def run_training(
 
 
 def _report(result: TrainResult, as_json: bool) -> None:
+    folder = RunFolder(result.run_dir)
     payload = {
         "run": str(result.run_dir), "iteration": result.iteration, "reason": result.reason,
-        "weights": str(result.run_dir / "model.safetensors"), "best": result.best,
+        "weights": str(folder.model), "best": result.best,
     }
     if as_json:
         typer.echo(json.dumps(payload))
@@ -127,7 +122,7 @@ def _report(result: TrainResult, as_json: bool) -> None:
         again = [a for a in sys.argv[1:] if a != "--resume"]
         err_console.print(
             f"[yellow]stopped by {result.reason} at iteration {result.iteration}[/]; state saved in "
-            f"{result.run_dir / 'state'}. Resume with: spsr {shlex.join(_resume_args(again, result.run_dir))}"
+            f"{folder.state_dir}. Resume with: spsr {shlex.join(_resume_args(again, result.run_dir))}"
         f"{launcher_note()}",
             highlight=False, soft_wrap=True,
         )
@@ -136,7 +131,7 @@ def _report(result: TrainResult, as_json: bool) -> None:
         best = result.best
         extra = f"; best validation PSNR {best['psnr']:.3f} dB at {best['iteration']}" if best else ""
         console.print(
-            f"trained {result.iteration} iterations: {result.run_dir / 'model.safetensors'}{extra}",
+            f"trained {result.iteration} iterations: {folder.model}{extra}",
             highlight=False, soft_wrap=True,
         )
 
@@ -163,19 +158,19 @@ def train(
     batch_size: BatchSize = None,
     lr_patch: LrPatch = None,
     lr: LrG = None,
-    lr_d: Annotated[Optional[float], typer.Option("--lr-d", help="Discriminators' learning rate.", show_default=False)] = None,
+    lr_d: LrD = None,
     milestones: Milestones = None,
     scale: Scale = None,
     nf: Nf = None,
     nb: Nb = None,
-    arch: Annotated[Optional[str], typer.Option("--arch", help="spsr (default: with the gradient branch) | rrdb | edsr | srresnet: a plain generator trains the variant's losses without a gradient branch (TPAMI 2021 App. D: EDSR-G, EDSR-P).", show_default=False)] = None,
+    arch: TrainArch = None,
     backbone: Backbone = None,
-    perceptual: Annotated[Optional[str], typer.Option("--perceptual", help="vgg | lpips | none (train without a perceptual loss). Default: vgg; lpips for variant u.", show_default=False)] = None,
-    vgg_weights: Annotated[Optional[Path], typer.Option("--vgg-weights", help="VGG19 ImageNet weights file (default: torchvision's cache under TORCH_HOME).", show_default=False)] = None,
-    lpips_weights: Annotated[Optional[Path], typer.Option("--lpips-weights", help="AlexNet ImageNet weights file for LPIPS (default: torchvision's cache under TORCH_HOME).", show_default=False)] = None,
-    nse: Annotated[Optional[Path], typer.Option("--nse", help="Variants p / j: the structure extractor, a run of spsr pretrain-nse (or its nse.safetensors).", show_default=False)] = None,
-    gradient_loss: Annotated[Optional[str], typer.Option("--gradient-loss", help="paper (L1, padding 1) | official (MSE, padding 2, as the official code).", show_default=False)] = None,
-    fusion_warmup: Annotated[Optional[int], typer.Option("--fusion-warmup", help="Train only the fusion block for the first N iterations (official code: 5000).", show_default=False)] = None,
+    perceptual: Perceptual = None,
+    vgg_weights: VggWeights = None,
+    lpips_weights: LpipsWeights = None,
+    nse: NseRun = None,
+    gradient_loss: GradientLoss = None,
+    fusion_warmup: FusionWarmup = None,
     ema: Ema = None,
     moa: Moa = None,
     val: Val = None,
@@ -189,8 +184,8 @@ def train(
     device: Device = None,
     seed: Seed = None,
     workers: Workers = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any configuration key: --set loss.pixel=0.02 (repeatable).", show_default=False)] = None,
-    offline: Annotated[bool, typer.Option("--offline", help="No network access (as SPSR_OFFLINE=1): ImageNet weights must already be in the cache or given by path.")] = False,
+    set_: SetOpt = None,
+    offline: Offline = False,
     quiet: Quiet = False,
     as_json: JsonOut = False,
 ) -> None:
@@ -201,20 +196,6 @@ def train(
     gradient pixel 0.01, gradient RaGAN 0.005, branch L1 0.5), Adam 1e-4 halved at
     50k/100k/200k/300k. Start from a PSNR pre-training with --init. Ctrl-C saves a resumable state.
     """
-    overrides = {
-        "data.path": absolute_path(data),
-        "run.init": init_source(init), "run.iterations": iterations, "data.batch_size": batch_size,
-        "data.lr_patch": lr_patch, "optim.lr_g": lr, "optim.lr_d": lr_d,
-        "optim.milestones": milestones, "model.scale": scale, "model.nf": nf, "model.nb": nb,
-        "loss.perceptual_net": perceptual,
-        "loss.vgg_weights": absolute_path(vgg_weights),
-        "loss.lpips_weights": absolute_path(lpips_weights), "data.moa": moa,
-        "loss.gradient_form": gradient_loss, "structure.nse": absolute_path(nse), "run.fusion_warmup": fusion_warmup, "run.ema": ema,
-        "data.val_dir": absolute_path(val), "data.val_every": val_every,
-        "data.val_limit": val_limit, "run.checkpoint_every": checkpoint_every,
-        "run.checkpoint_minutes": checkpoint_minutes,
-        "run.log_every": log_every, "run.amp": amp, "run.channels_last": on_off(channels_last),
-        "run.device": device, "run.seed": seed, "data.workers": workers,
-    }
+    overrides = training_overrides(locals())
     run_training(variant, output, resume, config, overrides, set_, quiet, as_json, arch=arch,
                  backbone=backbone, offline=offline)

@@ -10,7 +10,8 @@ Public API::
     plan = plan_grid(grid, "ablations/g", inputs)
     rows = run_plan(plan, spec, suite)         # spec: EvalSpec, suite: spsr.metrics.MetricSuite
 
-``spsr ablate`` (:mod:`spsr_cli.cmd_ablate`) does exactly this and writes the table files.
+``spsr ablate`` (:mod:`spsr_cli.cmd_ablate`) does this through :mod:`spsr.ablation.study`
+(``plan_study`` → ``run_plan`` → ``study_table``) and writes the table files.
 Names are loaded on first use, so reading the presets does not import torch.
 """
 
@@ -44,6 +45,10 @@ _WHERE = {
     "AblationTable": "table",
     "best_marks": "table",
     "write_tables": "table",
+    "StudyPlan": "study",
+    "missing_weights": "study",
+    "plan_study": "study",
+    "study_table": "study",
 }
 
 __all__ = [
@@ -56,6 +61,7 @@ __all__ = [
     "EvalSpec",
     "PlannedRun",
     "RowResult",
+    "StudyPlan",
     "best_marks",
     "eval_datasets",
     "eval_key",
@@ -64,12 +70,15 @@ __all__ = [
     "grid_from_dict",
     "grid_scale",
     "load_grid",
+    "missing_weights",
     "parse_slots",
     "plan_grid",
+    "plan_study",
     "preset_names",
     "resolve_row",
     "run_plan",
     "slugify",
+    "study_table",
     "write_tables",
 ]
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spsr.atomic import write_text_atomic
 from spsr.metrics.evaluate import (
     DatasetResult,
     Upscaler,
     dataset_name,
     list_images,
     score_upscaler,
-    write_text_atomic,
 )
 from spsr.metrics.registry import EvalSettings, MetricSuite
 
@@ -146,22 +146,11 @@ def stored_scores_current(path: str | os.PathLike[str], key: str, source: str) -
 
 
 def model_upscaler(source: str, spec: EvalSpec, device: str) -> Upscaler:
-    """``spsr eval --weights``'s upscaler: the model loaded for ``spec.scale``, tiled inference
-    with a 16-pixel overlap (less for tiny tiles), uint8 in and out."""
-    from spsr.data.image_io import from_tensor, to_tensor
-    from spsr.infer import TiledUpscaler, load_model
+    """``spsr eval --weights``'s upscaler (:func:`spsr.infer.session.load_eval_upscaler`)."""
+    from spsr.infer.session import load_eval_upscaler
 
-    loaded = load_model(source, device=device, expected_scale=spec.scale)
-    overlap = min(16, max(0, (spec.tile - 1) // 2)) if spec.tile else 0
-    upscaler = TiledUpscaler(
-        loaded.model,
-        spec.scale,
-        tile=spec.tile,
-        overlap=overlap,
-        device=device,
-        precision=spec.precision,
-    )
-    return lambda lr: from_tensor(upscaler(to_tensor(lr)))
+    upscaler, _ = load_eval_upscaler(source, spec.scale, spec.tile, device, spec.precision)
+    return upscaler
 
 
 def _number(value: float) -> float | str:

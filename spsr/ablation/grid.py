@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,11 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from spsr.errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+from spsr.toml_io import read_toml
 
 DEFAULT_SLOT = "default"
 _SLOT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -264,19 +259,7 @@ def load_grid(path: str | os.PathLike[str]) -> AblationGrid:
         ConfigError: the file is missing, not TOML, or not a valid grid.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"ablation spec not found: {path}") from None
-    except IsADirectoryError:
-        raise ConfigError(f"ablation spec {path} is a folder, not a TOML file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML (not UTF-8 text: byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    data = read_toml(path, "ablation spec")
     return grid_from_dict(data, path.stem, str(path))
 
 

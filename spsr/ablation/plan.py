@@ -1,7 +1,8 @@
 """From a grid to a plan: each configuration's resolved training configuration, its run folder, and
 what has to happen to it (train, resume, reuse, or why it cannot run).
 
-A configuration is resolved in layers, the last one winning:
+A configuration is resolved by :func:`spsr.train.resolve.resolve_run` in layers, the last one
+winning:
 
 1. the variant's preset (:func:`spsr.train.variants.preset`), then its ``arch`` / ``backbone``;
 2. the grid's common overrides, then the command line's (``--set``, ``--batch-size``...);
@@ -25,26 +26,14 @@ from typing import Any
 from spsr.ablation.grid import DEFAULT_SLOT, AblationConfig, AblationGrid
 from spsr.ablation.states import CONFLICT, EVALUATE, RESUME, REUSE, TRAIN, UNAVAILABLE
 from spsr.errors import ConfigError, SpsrError
-from spsr.train.config import (
-    TrainConfig,
-    apply_overrides,
-    load_toml,
-    set_arch,
-    set_backbone,
-    validate,
-)
-from spsr.train.resolve import RESUME_OVERRIDABLE
-from spsr.train.state import last_state_path
-from spsr.train.variants import preset, variants
+from spsr.run_folder import RunFolder
+from spsr.train.config import TrainConfig, load_toml
+from spsr.train.resolve import RESUME_OVERRIDABLE, RunLayers, changed_keys, flat_config, resolve_run
+from spsr.train.variants import variants
 
 RUNS_DIR = "runs"
-EVAL_FILE = "eval.json"  # the run's scores (see spsr.ablation.evaluate)
-CONFIG_FILE = "config.toml"
-MODEL_FILE = "model.safetensors"
 #: The configuration key through which the engine's structure-loss variants take the NSE run.
 NSE_KEY = "structure.nse"
-#: Configuration keys that may differ between a finished run and the plan without retraining it.
-REUSABLE_KEYS = RESUME_OVERRIDABLE - {"run.iterations"}
 
 
 @dataclass
@@ -125,14 +114,6 @@ def resolve_row(config: AblationConfig, grid: AblationGrid, inputs: AblationInpu
         raise ConfigError(
             f"variant {config.variant} is not available in this version of the engine"
         )
-    cfg = preset(config.variant)
-    if config.arch is not None:
-        set_arch(cfg, config.arch)
-    if config.backbone is not None:
-        set_backbone(cfg, config.backbone)
-    apply_overrides(cfg, dict(grid.overrides))
-    apply_overrides(cfg, dict(inputs.overrides))
-    apply_overrides(cfg, dict(config.overrides))
     fixed: dict[str, Any] = {"data.path": inputs.data or None, "run.iterations": inputs.iterations}
     init = _slot(inputs.inits, config.init, "--init", "weights to start from")
     if init is not None:
@@ -141,8 +122,11 @@ def resolve_row(config: AblationConfig, grid: AblationGrid, inputs: AblationInpu
         fixed[NSE_KEY] = _slot(
             inputs.nses, config.nse, "--nse", "a run of spsr pretrain-nse", required=True
         )
-    apply_overrides(cfg, fixed)
-    return validate(cfg)
+    layers = RunLayers(
+        variant=config.variant, arch=config.arch, backbone=config.backbone,
+        overrides=[grid.overrides, inputs.overrides, config.overrides, fixed], adopt_init=False,
+    )
+    return resolve_run(layers)
 
 
 def _slot(
@@ -208,14 +192,15 @@ def _plan_training(
     config: AblationConfig, run_dir: Path, cfg: TrainConfig, eval_key: str | None
 ) -> PlannedRun:
     planned = PlannedRun(config, run_dir, TRAIN, train_config=cfg, eval_source=str(run_dir))
-    if not (run_dir / CONFIG_FILE).is_file():
+    folder = RunFolder(run_dir)
+    if not folder.config.is_file():
         return planned
     difference = config_difference(run_dir, cfg)
     if difference:
         planned.action, planned.problem = CONFLICT, difference
         return planned
     done = trained_iterations(run_dir)
-    has_state = last_state_path(run_dir).is_file()
+    has_state = folder.last_state.is_file()
     planned.done_iterations = done
     target = cfg.run.iterations
     if done > target:
@@ -224,7 +209,7 @@ def _plan_training(
             f"{run_dir} was trained for {done} iterations, more than the {target} "
             "asked for; remove it or choose another -o"
         )
-    elif done == target and (run_dir / MODEL_FILE).is_file():
+    elif done == target and folder.model.is_file():
         planned.action = REUSE if _eval_current(run_dir, eval_key, str(run_dir)) else EVALUATE
     elif has_state:
         planned.action = RESUME
@@ -248,35 +233,23 @@ def grid_scale(plan: list[PlannedRun], default: int = 4) -> int:
     return default
 
 
-def _flat(d: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in d.items():
-        if isinstance(value, Mapping):
-            for sub, subvalue in value.items():
-                out[f"{key}.{sub}"] = subvalue
-        else:
-            out[key] = value
-    return out
-
-
 def config_difference(run_dir: Path, cfg: TrainConfig) -> str:
     """Why the run folder's stored configuration is not ``cfg`` ("" when it is, apart from the
     keys that may change on resume)."""
     try:
-        stored = TrainConfig.from_dict(load_toml(run_dir / CONFIG_FILE))
+        where = RunFolder(run_dir).config
+        stored = TrainConfig.from_dict(load_toml(where))
     except SpsrError as exc:
-        where = run_dir / CONFIG_FILE
         return f"{where} cannot be read ({exc}); remove the folder or choose another -o"
-    before, after = _flat(stored.to_dict()), _flat(cfg.to_dict())
-    for key in sorted(set(before) | set(after)):
-        if key in REUSABLE_KEYS or key == "run.iterations":
-            continue
-        if before.get(key) != after.get(key):
-            return (
-                f"{run_dir} holds another configuration ({key} is {before.get(key)!r}, the plan "
-                f"says {after.get(key)!r}); remove it or choose another -o"
-            )
-    return ""
+    changed = changed_keys(stored, cfg, RESUME_OVERRIDABLE)  # run.iterations: checked apart
+    if not changed:
+        return ""
+    key = changed[0]
+    before, after = flat_config(stored).get(key), flat_config(cfg).get(key)
+    return (
+        f"{run_dir} holds another configuration ({key} is {before!r}, the plan "
+        f"says {after!r}); remove it or choose another -o"
+    )
 
 
 def trained_iterations(run_dir: Path) -> int:
@@ -294,7 +267,7 @@ def trained_iterations(run_dir: Path) -> int:
 
 def _log_records(run_dir: Path) -> list[dict[str, Any]]:
     try:
-        lines = (run_dir / "log.jsonl").read_text(encoding="utf-8").splitlines()
+        lines = RunFolder(run_dir).log.read_text(encoding="utf-8").splitlines()
     except OSError:
         return []
     records = []
@@ -311,4 +284,4 @@ def _eval_current(run_dir: Path, eval_key: str | None, source: str) -> bool:
         return False
     from spsr.ablation.evaluate import stored_scores_current
 
-    return stored_scores_current(run_dir / EVAL_FILE, eval_key, source)
+    return stored_scores_current(RunFolder(run_dir).eval, eval_key, source)

@@ -24,7 +24,7 @@ import torch
 
 from spsr.ablation.evaluate import EvalSpec, evaluate_row
 from spsr.ablation.hooks import AblationHooks
-from spsr.ablation.plan import CONFIG_FILE, EVAL_FILE, PlannedRun, trained_iterations
+from spsr.ablation.plan import PlannedRun, trained_iterations
 from spsr.ablation.states import (
     CONFLICT,
     FAILED,
@@ -35,11 +35,12 @@ from spsr.ablation.states import (
     TRAIN,
     UNAVAILABLE,
 )
+from spsr.atomic import write_text_atomic
 from spsr.errors import SpsrError
 from spsr.metrics.evaluate import DatasetResult
 from spsr.metrics.registry import MetricSuite
+from spsr.run_folder import RunFolder
 from spsr.train.engine import Trainer
-from spsr.train.log import LOG_FILE
 from spsr.train.signals import StopSignals
 
 
@@ -83,12 +84,11 @@ def one_line(exc: BaseException) -> str:
 def _set_aside_leftovers(run_dir: Path) -> None:
     """A run folder without a saved state cannot be resumed: keep its log as ``log.failed.jsonl``
     and remove its config so the engine starts afresh there."""
-    log = run_dir / LOG_FILE
-    if log.is_file():
-        os.replace(log, run_dir / "log.failed.jsonl")
-    config = run_dir / CONFIG_FILE
-    if config.is_file():
-        config.unlink()
+    folder = RunFolder(run_dir)
+    if folder.log.is_file():
+        os.replace(folder.log, folder.failed_log)
+    if folder.config.is_file():
+        folder.config.unlink()
 
 
 def _release_memory() -> None:
@@ -149,7 +149,7 @@ def _run_row(
             spec,
             suite,
             planned.config.name,
-            planned.run_dir / EVAL_FILE,
+            RunFolder(planned.run_dir).eval,
             device=device,
             on_image=on_image,
         )
@@ -219,6 +219,6 @@ def _write_traceback(run_dir: Path, exc: BaseException) -> None:
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        (run_dir / "error.log").write_text(text, encoding="utf-8")
+        write_text_atomic(RunFolder(run_dir).error_log, text)
     except OSError:
         pass

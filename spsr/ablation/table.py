@@ -17,8 +17,8 @@ from typing import Any
 
 from spsr.ablation.runner import RowResult
 from spsr.ablation.states import OK
+from spsr.atomic import write_text_atomic
 from spsr.metrics.conventions import conventions_note, scoring_from_settings
-from spsr.metrics.evaluate import write_text_atomic
 from spsr.metrics.registry import METRICS
 
 TABLE_STEM = "ablation"

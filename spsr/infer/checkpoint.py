@@ -26,10 +26,10 @@ from spsr.archs.registry import detect, family
 from spsr.archs.spec import ArchSpec, build_model
 from spsr.atomic import atomic_path
 from spsr.errors import CheckpointError
+from spsr.run_folder import MODEL_FILE
 
 FORMAT = "spsr-weights"
 FORMAT_VERSION = "1"
-RUN_WEIGHTS = "model.safetensors"
 ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "weights"
 #: The named built-in models (``spsr/tools/train_default_models.sh`` trains and installs them).
 BUILTIN_WEIGHTS = {
@@ -72,9 +72,9 @@ def resolve_weights(source: str | os.PathLike[str]) -> Path:
         return path
     path = Path(source)
     if path.is_dir():
-        candidate = path / RUN_WEIGHTS
+        candidate = path / MODEL_FILE
         if not candidate.is_file():
-            raise CheckpointError(f"{path}: run folder has no {RUN_WEIGHTS} (has training saved a checkpoint yet?)")
+            raise CheckpointError(f"{path}: run folder has no {MODEL_FILE} (has training saved a checkpoint yet?)")
         return candidate
     if not path.exists():
         raise CheckpointError(f"{path}: no such weights file or run folder")

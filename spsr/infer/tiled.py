@@ -17,10 +17,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from spsr.archs import sr_of
+from spsr.archs import SROutput, sr_of
 from spsr.errors import ConfigError, NonFiniteOutputError
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from spsr.infer.session import resolve_precision
 
 TileCallback = Callable[[int, int], None]
 """Called as ``on_tiles(done, total)`` after each batch of tiles (``total`` grows if an
@@ -77,38 +76,6 @@ def _ramp(length: int, band: int, ramp_start: bool, ramp_end: bool, device: torc
     return w
 
 
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """The compute dtype for a precision name on a device (``auto``: bf16 where it is fast)."""
-    if precision not in PRECISIONS:
-        raise ConfigError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-    if precision == "fp32":
-        return torch.float32
-    if precision == "fp16":
-        if device.type != "cuda":
-            raise ConfigError("fp16 runs only on CUDA; use --precision bf16 or fp32 on the CPU")
-        return torch.float16
-    if precision == "bf16":
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise ConfigError("this GPU does not support bf16; use fp16 or fp32")
-        return torch.bfloat16
-    # auto
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_fast_bf16():
-        return torch.bfloat16
-    return torch.float32
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True where the CPU has native bf16 instructions (AVX512-BF16 / AMX), so autocast pays off."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
-            flags = fh.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 @contextlib.contextmanager
 def _ieee_fp32() -> Iterator[None]:
     """fp32 convolutions in full fp32 on CUDA: cuDNN uses TF32 (a 10-bit mantissa) by default,
@@ -159,6 +126,7 @@ class TiledUpscaler:
         self.dtype = resolve_precision(precision, self.device)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = model.to(self.device).eval()
+        self._with_gradient = False
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
 
@@ -170,8 +138,36 @@ class TiledUpscaler:
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.device, memory_format=self.memory_format)
         with torch.inference_mode(), self._autocast():
-            out = sr_of(self.model(x))
+            raw = self.model(x)
+            if self._with_gradient:  # SR and gradient branch side by side, blended alike
+                if not isinstance(raw, SROutput):
+                    raise ConfigError("this model has no gradient branch (an SPSR model has one)")
+                out = torch.cat([raw.sr, raw.grad], dim=1)
+            else:
+                out = sr_of(raw)
         return out.float()
+
+    def with_gradient(
+        self, img: torch.Tensor, on_tiles: TileCallback | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Upscale one ``(3, H, W)`` image with an SPSR model: the SR image (clamped to [0, 1], as
+        :meth:`__call__`) and the gradient branch's output (as the model gives it), both tiled,
+        so memory is bounded by the tile as for the SR image alone.
+
+        Raises:
+            ConfigError: the model has no gradient branch.
+            NonFiniteOutputError: NaN or infinite values.
+        """
+        self._with_gradient = True
+        try:
+            with torch.inference_mode():
+                both = self._upscale_one(img, on_tiles)
+                if not bool(both.isfinite().all()):
+                    raise NonFiniteOutputError("the model produced NaN or infinite values")
+                c = img.shape[0]
+                return both[:c].clamp_(0, 1), both[c:]
+        finally:
+            self._with_gradient = False
 
     def __call__(self, img: torch.Tensor, on_tiles: TileCallback | None = None) -> torch.Tensor:
         """Upscale ``(3, H, W)`` or ``(N, 3, H, W)`` float in [0, 1]; returns the SR image clamped to [0, 1].
@@ -196,7 +192,7 @@ class TiledUpscaler:
         if self.tile == 0 or (h <= self.tile and w <= self.tile):
             return self._whole(img, on_tiles)
         s = self.scale
-        acc = torch.zeros(c, h * s, w * s)
+        acc = torch.zeros(c * (2 if self._with_gradient else 1), h * s, w * s)
         weight = torch.zeros(1, h * s, w * s)
         pending = plan_tiles(h, w, self.tile, self.overlap)
         done = 0

@@ -12,38 +12,20 @@ import io
 import json
 import math
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from spsr.atomic import write_text_atomic  # noqa: F401 (re-exported: eval and ablation write with it)
+from spsr.atomic import write_text_atomic  # noqa: F401 - the old import path (tests/test_atomic.py)
 from spsr.data.image_io import is_image_file, read_rgb, write_image
+from spsr.data.pairing import canonical_reference_stem, match_stem, pairing_key  # noqa: F401 - re-exported
 from spsr.metrics.conventions import MetricInputError
 from spsr.metrics.registry import METRICS, MetricSuite
 from spsr.ops import bicubic_degrade, imresize_np, mod_crop
 
-# Trailing tokens that SR tools add to file names: baby_x4_SR.png, baby_out.png, baby-SPSR.png ...
-_SUFFIX = re.compile(
-    r"[_\-. ](x\d+|\d+x|sr|out|output|result|rlt|hr|gt|lr|bicubic|bic|spsr|esrgan|srgan|rrdb|"
-    r"fake|real|pred|restored|upscaled|upscale)$",
-    re.IGNORECASE,
-)
-_DIV2K_SCALE = re.compile(r"(?<=\d)x\d+$", re.IGNORECASE)  # 0801x4 → 0801
-
 ImageCallback = Callable[[str], None]
-
-
-def pairing_key(stem: str) -> str:
-    """Name stem with SR tools' suffixes removed, lowercased: ``Baby_x4_SR`` → ``baby``."""
-    key = stem
-    while True:
-        stripped = _DIV2K_SCALE.sub("", _SUFFIX.sub("", key))
-        if stripped == key or not stripped:
-            return key.lower()
-        key = stripped
 
 
 def list_images(folder: str | os.PathLike[str]) -> list[Path]:
@@ -77,23 +59,22 @@ class Pairing:
 
 
 def pair_images(sr_dir: str | os.PathLike[str], hr_dir: str | os.PathLike[str]) -> Pairing:
-    """Match SR results with HR images: same stem first, then the stem without SR suffixes.
+    """Match SR results with HR images by name (:func:`spsr.data.pairing.match_stem`'s rules).
 
     Raises:
         MetricInputError: nothing pairs, or two SR files claim the same HR image.
     """
     sr_files, hr_files = list_images(sr_dir), list_images(hr_dir)
-    hr_by_stem = {p.stem: p for p in hr_files}
-    hr_by_key: dict[str, list[Path]] = {}
-    for p in hr_files:
-        hr_by_key.setdefault(pairing_key(p.stem), []).append(p)
+    hr_by_stem: dict[str, Path] = {}
+    for p in hr_files:  # references by their stem less _HR / _GT (the full stem if that clashes)
+        stem = canonical_reference_stem(p.stem)
+        hr_by_stem[stem if stem not in hr_by_stem else p.stem] = p
+    references = list(hr_by_stem)
     claimed: dict[Path, Path] = {}
-    unmatched_sr = []
+    unmatched_sr: list[Path] = []
     for sr in sr_files:
-        hr = hr_by_stem.get(sr.stem)
-        if hr is None:
-            candidates = hr_by_key.get(pairing_key(sr.stem), [])
-            hr = candidates[0] if len(candidates) == 1 else None
+        ref_stem = match_stem(sr.stem, references)
+        hr = hr_by_stem[ref_stem] if ref_stem is not None else None
         if hr is None:
             unmatched_sr.append(sr)
             continue

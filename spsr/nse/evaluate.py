@@ -268,7 +268,8 @@ def evaluate_run(
     """
     from spsr.atomic import write_text_atomic
     from spsr.nse.data import load_images
-    from spsr.nse.files import EVAL_FILE, load_head, load_nse, nse_metadata
+    from spsr.nse.files import load_head, load_nse, nse_metadata
+    from spsr.run_folder import NSE_EVAL_FILE
 
     def tell(message: str) -> None:
         if say is not None:
@@ -306,6 +307,6 @@ def evaluate_run(
         "results": [dataclasses.asdict(s) for s in scores],
         "skipped_sets": missing,
     }
-    written = run / EVAL_FILE
+    written = run / NSE_EVAL_FILE
     write_text_atomic(written, json.dumps(payload, indent=2) + "\n")
     return RunEvaluation(run, trained, list(tasks), names, scores, payload, written)

@@ -18,13 +18,8 @@ from spsr.atomic import atomic_path
 from spsr.errors import CheckpointError
 from spsr.nse.extractor import NeuralStructureExtractor
 from spsr.nse.tasks import TaskHead, new_head
+from spsr.run_folder import NSE_FILE, NSE_HEAD_FILE
 
-#: The extractor's file in a ``pretrain-nse`` run folder.
-NSE_FILE = "nse.safetensors"
-#: The trained head's file in a ``pretrain-nse`` run folder.
-HEAD_FILE = "nse_head.safetensors"
-#: The evaluation's results in a ``pretrain-nse`` run folder.
-EVAL_FILE = "nse_eval.json"
 NSE_FORMAT = "spsr-nse"
 
 
@@ -114,7 +109,7 @@ def load_head(run_dir: str | Path, channels: int) -> TaskHead | None:
     """The trained head of a ``pretrain-nse`` run (None when the run has none)."""
     from safetensors import safe_open
 
-    path = Path(run_dir) / HEAD_FILE
+    path = Path(run_dir) / NSE_HEAD_FILE
     if not Path(run_dir).is_dir() or not path.is_file():
         return None
     with safe_open(str(path), "pt") as f:

@@ -2,22 +2,20 @@
 
 SR outputs are usually named after their HR image plus a suffix (``baboon_x4.png``,
 ``baboon_SPSR.png``, ``baboon_x4_SR.png``, ``baboon-rlt.png``); HR files sometimes carry one too
-(``baboon_HR.png``, ``baboon_GT.png``). A result belongs to the HR image whose stem it equals or
-starts with followed by a separator; the longest such HR stem wins (``img_10_x4`` → ``img_10``, not
-``img_1``). Matching ignores case.
+(``baboon_HR.png``, ``baboon_GT.png``). A result belongs to the HR image that
+:func:`spsr.data.pairing.match_stem` names (the rules ``spsr eval`` pairs by): the same stem, or
+the longest HR stem it starts with followed by a separator (``img_10_x4`` → ``img_10``, not
+``img_1``), ignoring case.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from spsr.data.image_io import is_image_file
+from spsr.data.pairing import canonical_reference_stem, match_stem
 from spsr.errors import ConfigError
-
-_HR_SUFFIX = re.compile(r"[_\-. ](hr|gt)$", re.IGNORECASE)
-_SEPARATORS = "_-. "
 
 
 @dataclass(frozen=True)
@@ -51,40 +49,14 @@ class Pairing:
 
 
 def canonical_hr_stem(stem: str) -> str:
-    """Strip ``_HR`` / ``_GT`` style suffixes from an HR file stem.
-
-    Args:
-        stem: the file stem.
-
-    Returns:
-        the stem results are expected to start with.
-    """
-    while True:
-        stripped = _HR_SUFFIX.sub("", stem)
-        if stripped == stem or not stripped:
-            return stem
-        stem = stripped
+    """Strip ``_HR`` / ``_GT`` style suffixes from an HR file stem
+    (:func:`spsr.data.pairing.canonical_reference_stem`)."""
+    return canonical_reference_stem(stem)
 
 
 def match_hr_stem(result_stem: str, hr_stems: list[str]) -> str | None:
-    """The HR stem a result file belongs to.
-
-    Args:
-        result_stem: stem of the result file.
-        hr_stems: canonical HR stems.
-
-    Returns:
-        the longest HR stem that ``result_stem`` equals or starts with followed by a separator
-        (case-insensitive), or None.
-    """
-    folded = result_stem.casefold()
-    best: str | None = None
-    for stem in hr_stems:
-        key = stem.casefold()
-        matches = folded == key or (folded.startswith(key) and folded[len(key)] in _SEPARATORS)
-        if matches and (best is None or len(stem) > len(best)):
-            best = stem
-    return best
+    """The HR stem a result file belongs to (:func:`spsr.data.pairing.match_stem`), or None."""
+    return match_stem(result_stem, hr_stems)
 
 
 def list_images(folder: Path) -> list[Path]:

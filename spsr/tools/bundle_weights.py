@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from spsr.errors import SpsrError
+from spsr.run_folder import MODEL_FILE, NSE_FILE
 
 
 def run_record(run: Path) -> dict[str, Any]:
     """The provenance a run folder's exported weights carry (generator or NSE)."""
     from safetensors import safe_open
 
-    for name in ("model.safetensors", "nse.safetensors"):
+    for name in (MODEL_FILE, NSE_FILE):
         path = run / name
         if path.is_file():
             with safe_open(str(path), "pt") as f:

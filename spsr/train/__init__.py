@@ -2,22 +2,25 @@
 
 Public API::
 
-    from spsr.train import Trainer, train, preset, resolve_config, TrainConfig, Stage
+    from spsr.train import Trainer, train, preset, resolve_run, RunLayers, TrainConfig, Stage
     cfg = preset("g")                       # SPSR-G as published
     cfg.data.path = "data/div2k_x4.h5"
     result = Trainer(cfg, "runs/spsr_g").run()
+    # or as `spsr train` does: the layers (preset, config file, generator, overrides) resolved
+    cfg = resolve_run(RunLayers("g", overrides=[{"data.path": "data/div2k_x4.h5"}]))
 
 See :mod:`spsr.train.engine` for how to add a stage or a variant.
 """
 
 from spsr.train.config import TrainConfig, apply_overrides, register_section
 from spsr.train.engine import TrainingDivergedError, Trainer, TrainResult, train
-from spsr.train.resolve import resolve_config
+from spsr.train.resolve import RunLayers, resolve_config, resolve_run
 from spsr.train.runtime import Runtime, frozen
 from spsr.train.stage import Stage, make_adam, make_multistep
 from spsr.train.variants import Variant, preset, register_stage, register_variant, variants
 
 __all__ = [
+    "RunLayers",
     "Runtime",
     "Stage",
     "TrainConfig",
@@ -34,6 +37,7 @@ __all__ = [
     "register_stage",
     "register_variant",
     "resolve_config",
+    "resolve_run",
     "train",
     "variants",
 ]

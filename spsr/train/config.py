@@ -9,6 +9,9 @@ A configuration is a :class:`TrainConfig` made of sections (``model``, ``d``, ``
 3. an optional TOML file with the same sections (:func:`load_toml`);
 4. command-line flags and ``--set section.key=value`` (:func:`apply_overrides`).
 
+:func:`spsr.train.resolve.resolve_run` applies the layers (and an ablation row's) in this order
+and is the one caller of :func:`validate`.
+
 The resolved configuration is written to the run folder as ``config.toml`` and read back on
 ``--resume``. Stages added later can declare their own sections with :func:`register_section`
 without editing this file; they then live in ``TrainConfig.extensions`` and in the TOML file
@@ -21,23 +24,23 @@ import dataclasses
 import difflib
 import importlib
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 import tomli_w
-import tomllib
 
 from spsr.archs import ArchSpec
 from spsr.archs.init import INIT_SCHEMES
 from spsr.archs.registry import arch_names, backbone_names, default_blocks
 from spsr.data.moa import MOA_OPS
 from spsr.errors import ConfigError
+from spsr.infer.session import AMP_MODES
 from spsr.metrics.conventions import protocol_names
+from spsr.toml_io import read_toml
 from spsr.variant_catalog import SECTION_MODULES
 
-AMP_MODES = ("auto", "off", "bf16", "fp16")
 # The generators, backbones and their usual block counts come from the architecture registry
 # (spsr.archs.registry): ESRGAN 23 RRDBs, EDSR / SRResNet 16 blocks.
 ARCHS = arch_names()
@@ -295,6 +298,9 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     run: RunConfig = field(default_factory=RunConfig)
     extensions: dict[str, Any] = field(default_factory=dict)
+    #: What :func:`validate` last passed (:meth:`to_dict`), so a resolved configuration is not
+    #: checked twice; not part of the configuration.
+    _validated_as: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
 
     def section(self, name: str) -> Any:
         """A built-in or registered section by name (registered ones are created on first use)."""
@@ -495,22 +501,9 @@ def set_arch(cfg: TrainConfig, arch: str) -> None:
         cfg.loss.branch = 0.0
 
 
-def load_toml(path: str | Path) -> dict[str, Any]:
+def load_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a TOML configuration file into a nested dict (apply it with :func:`merge_dict`)."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML (not UTF-8 text: byte {exc.start})") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a TOML file") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return read_toml(path, "configuration file")
 
 
 def dump_toml(cfg: TrainConfig) -> str:
@@ -519,7 +512,24 @@ def dump_toml(cfg: TrainConfig) -> str:
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:
-    """Check values and combinations; raise :class:`ConfigError` on the first problem."""
+    """Check values and combinations; raise :class:`ConfigError` on the first problem.
+
+    :func:`spsr.train.resolve.resolve_run` calls it once per run; the engine then only checks
+    that the configuration has not changed since (:func:`ensure_validated`).
+    """
+    _check(cfg)
+    cfg._validated_as = cfg.to_dict()
+    return cfg
+
+
+def ensure_validated(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` as :func:`validate` left it, or validated now: one built by hand, or changed since."""
+    if cfg._validated_as is not None and cfg._validated_as == cfg.to_dict():
+        return cfg
+    return validate(cfg)
+
+
+def _check(cfg: TrainConfig) -> None:
     m, r, d, o, lo = cfg.model, cfg.run, cfg.data, cfg.optim, cfg.loss
     if m.arch not in ARCHS:
         raise ConfigError(_unknown("architecture", m.arch, list(ARCHS)))
@@ -567,4 +577,3 @@ def validate(cfg: TrainConfig) -> TrainConfig:
             raise ConfigError(_unknown(f"{key} scheme", scheme, list(INIT_SCHEMES)))
     if lo.gradient_form not in ("paper", "official"):
         raise ConfigError(_unknown("gradient loss form", lo.gradient_form, ["paper", "official"]))
-    return cfg

@@ -78,20 +78,19 @@ from torch.utils.data import Dataset
 
 from spsr.atomic import atomic_path, write_text_atomic
 from spsr.errors import CheckpointError, ConfigError, MissingWeightsError, SpsrError
+from spsr.run_folder import RunFolder
 from spsr.train import distributed as D
 from spsr.train.batches import BatchStream, seeded_global_rngs
-from spsr.train.config import TrainConfig, dump_toml, validate
+from spsr.train.config import TrainConfig, dump_toml, ensure_validated
 from spsr.train.ema import ModelEMA
-from spsr.train.log import LOG_FILE, JsonLinesLog, Reporter, read_log
+from spsr.train.log import JsonLinesLog, Reporter, read_log
 from spsr.train.moa import BatchMoA
 from spsr.train.runtime import Runtime, resolve_amp, resolve_channels_last
 from spsr.train.signals import StopSignals
 from spsr.train.stage import Stage
 from spsr.train.state import (
     capture_rng,
-    last_state_path,
     load_state,
-    numbered_state_path,
     prune_numbered_states,
     restore_rng,
     save_state,
@@ -99,10 +98,6 @@ from spsr.train.state import (
 from spsr.train.threads import apply_plan, plan_threads
 from spsr.train.validate import ValImage, evaluate_generator, load_val_folder, load_val_store
 from spsr.train.variants import get_stage
-
-CONFIG_FILE = "config.toml"
-MODEL_FILE = "model.safetensors"
-BEST_FILE = "best.safetensors"
 
 
 class TrainingDivergedError(SpsrError):
@@ -142,9 +137,8 @@ def seed_everything(seed: int) -> None:
 
 def has_checkpoint(run_dir: Path) -> bool:
     """Whether a run folder holds anything worth keeping: a state to resume or exported weights."""
-    state = last_state_path(run_dir)
-    return (state.is_file() or (run_dir / MODEL_FILE).exists()
-            or any(state.parent.glob("iter_*.pt")))
+    folder = RunFolder(run_dir)
+    return folder.last_state.is_file() or folder.model.exists() or bool(folder.numbered_states())
 
 
 def clean_interrupted_saves(run_dir: Path) -> list[Path]:
@@ -153,14 +147,9 @@ def clean_interrupted_saves(run_dir: Path) -> list[Path]:
     Every file of a run folder is written as a temporary file, then renamed; a ``.tmp`` left
     behind is never part of a finished save. Returns what was deleted.
     """
-    removed = []
-    for folder in (run_dir, last_state_path(run_dir).parent):
-        if not folder.is_dir():
-            continue
-        for tmp in folder.glob("*.tmp"):
-            if tmp.is_file():
-                tmp.unlink(missing_ok=True)
-                removed.append(tmp)
+    removed = RunFolder(run_dir).temporary_files()
+    for tmp in removed:
+        tmp.unlink(missing_ok=True)
     return removed
 
 
@@ -171,8 +160,9 @@ def run_folder_problem(run_dir: Path, resume: bool) -> str | None:
     early) holds nothing to resume; it is reused by a fresh run, which replaces its log.
     """
     if resume:
-        if not last_state_path(run_dir).is_file():
-            why = f"nothing to resume: {last_state_path(run_dir)} does not exist"
+        last = RunFolder(run_dir).last_state
+        if not last.is_file():
+            why = f"nothing to resume: {last} does not exist"
             if run_dir.is_dir() and not has_checkpoint(run_dir):
                 why += " (the run stopped before its first checkpoint; start it again without --resume)"
             return why
@@ -211,8 +201,9 @@ class Trainer:
         command: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.cfg = validate(cfg)
+        self.cfg = ensure_validated(cfg)  # resolve_run validated it; a hand-made one is checked
         self.run_dir = Path(run_dir)
+        self.folder = RunFolder(self.run_dir)
         self.resume = resume
         self.dataset = dataset
         self.val_images = list(val_images) if val_images is not None else None
@@ -328,17 +319,17 @@ class Trainer:
         if dist.is_main and self.val_images is None and self.has_generator:
             self.val_images = self._default_val_images(dataset)
         if dist.is_main and not self.resume:
-            (self.run_dir / LOG_FILE).unlink(missing_ok=True)  # of a run that never checkpointed
-        self.log = JsonLinesLog(self.run_dir / LOG_FILE, enabled=dist.is_main)
+            self.folder.log.unlink(missing_ok=True)  # of a run that never checkpointed
+        self.log = JsonLinesLog(self.folder.log, enabled=dist.is_main)
         self.has_val = self.has_generator and bool(D.broadcast_object(dist, bool(self.val_images)))
 
         if self.resume:
-            self._restore(load_state(last_state_path(self.run_dir)))
+            self._restore(load_state(self.folder.last_state))
         else:
             seed_everything(cfg.run.seed + dist.rank)
         self.commands.append(self.command)
         if dist.is_main:
-            _write_text_atomic(self.run_dir / CONFIG_FILE, dump_toml(cfg))
+            write_text_atomic(self.folder.config, dump_toml(cfg))
         self._write(
             kind="start", iteration=self.iteration, iterations=cfg.run.iterations,
             stage=cfg.stage, variant=cfg.variant, world_size=dist.world_size, backend=dist.backend,
@@ -448,7 +439,7 @@ class Trainer:
                 raise TrainingDivergedError(
                     f"training diverged: the loss was not finite for {self.nonfinite_streak} "
                     f"iterations in a row (up to iteration {self.iteration}); the last checkpoint "
-                    f"in {self.run_dir / 'state'} is intact. Try a lower learning rate or --amp off"
+                    f"in {self.folder.state_dir} is intact. Try a lower learning rate or --amp off"
                 )
             return
         self.nonfinite_streak = 0
@@ -485,7 +476,7 @@ class Trainer:
             is_best = self.best is None or metrics["psnr"] > self.best["psnr"]
             if is_best:
                 self.best = {"psnr": metrics["psnr"], "ssim": metrics["ssim"], "iteration": self.iteration}
-                self._save_weights(self.run_dir / BEST_FILE)
+                self._save_weights(self.folder.best)
             self._write(kind="val", iteration=self.iteration, **metrics, best=is_best)
         D.barrier(self.dist)
 
@@ -540,14 +531,14 @@ class Trainer:
                     "commands": self.commands, "train_seconds": self._elapsed(),
                 },
             }
-            path = save_state(last_state_path(self.run_dir), payload)
+            path = save_state(self.folder.last_state, payload)
             if keep and self.cfg.run.keep_states > 0:
-                numbered = numbered_state_path(self.run_dir, self.iteration)
+                numbered = self.folder.numbered_state(self.iteration)
                 with atomic_path(numbered) as tmp:
                     shutil.copyfile(path, tmp)
                 prune_numbered_states(self.run_dir, self.cfg.run.keep_states)
             if self.has_generator:
-                self._save_weights(self.run_dir / MODEL_FILE)
+                self._save_weights(self.folder.model)
             self.stage.save_artifacts(self.run_dir, self.iteration, self.provenance())
             self._write(kind="checkpoint", iteration=self.iteration, path=str(path))
         D.barrier(self.dist)
@@ -654,10 +645,6 @@ def _local_processes(world_size: int) -> int:
     """Training processes on this machine: torchrun's ``LOCAL_WORLD_SIZE``, else the world size."""
     value = os.environ.get("LOCAL_WORLD_SIZE", "")
     return int(value) if value.isdigit() and int(value) > 0 else world_size
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    write_text_atomic(path, text)
 
 
 def _command_line() -> str:

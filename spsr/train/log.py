@@ -41,7 +41,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-LOG_FILE = "log.jsonl"
+from spsr.run_folder import LOG_FILE
 
 
 class JsonLinesLog:

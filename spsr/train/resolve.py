@@ -1,14 +1,18 @@
-"""Resolve a run's configuration from preset, TOML file, flags and, on resume, the run folder."""
+"""Resolve a run's configuration from its layers (preset, config file, architecture, init,
+override layers such as an ablation row, ``--set`` and the command line's flags) and, on resume,
+from the run folder: :func:`resolve_run`, the only caller of :func:`spsr.train.config.validate`."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from spsr.archs.spec import ArchSpec
 from spsr.errors import ConfigError
+from spsr.run_folder import RunFolder
 from spsr.train.config import (
     GENERATOR_BACKBONES,
     TrainConfig,
@@ -31,6 +35,117 @@ RESUME_OVERRIDABLE = frozenset({
 })
 
 
+#: A resolution hook: called on a fresh run's configuration after every layer and before
+#: :func:`validate`, with the dotted keys the override layers set (so it can leave them alone).
+#: The NSE stage's epoch schedule is one (:class:`spsr.train.stages.nse.EpochSchedule`).
+ResolveHook = Callable[[TrainConfig, frozenset[str]], None]
+
+
+@dataclass(frozen=True)
+class RunLayers:
+    """The layers of a fresh run's configuration, applied in this order (the last one wins).
+
+    1. ``variant``: its preset (:func:`spsr.train.variants.preset`); None: the ``variant`` the
+       config file names, else ``g``;
+    2. ``config_file``: a TOML file of configuration sections;
+    3. ``arch``, then ``backbone``: the generator (:func:`set_arch`, :func:`set_backbone`);
+    4. with ``adopt_init``, the architecture of the ``run.init`` checkpoint, for the fields no
+       layer sets explicitly (:func:`adopt_init_architecture`);
+    5. ``overrides``: dotted-key layers in order; ``None`` values are "not given". ``spsr
+       train``: its flags, then ``--set``; an ablation row: the grid's common overrides, the
+       command line's, the row's own, then what the study fixes (data, budget, init, NSE).
+
+    Attributes:
+        variant: the preset.
+        config_file: the TOML file (None: none).
+        arch: the generator's architecture (None: the preset's).
+        backbone: the SR-branch backbone (None: the preset's).
+        overrides: the dotted-key layers.
+        adopt_init: take the generator's architecture from ``run.init`` (``spsr train``; an
+            ablation keeps each row's own generator).
+    """
+
+    variant: str | None = None
+    config_file: str | os.PathLike[str] | None = None
+    arch: str | None = None
+    backbone: str | None = None
+    overrides: Sequence[Mapping[str, Any]] = ()
+    adopt_init: bool = True
+
+    def given(self) -> dict[str, Any]:
+        """The override layers merged, later ones winning, ``None`` values left out."""
+        out: dict[str, Any] = {}
+        for layer in self.overrides:
+            out.update({k: v for k, v in layer.items() if v is not None})
+        return out
+
+
+def resolve_run(
+    layers: RunLayers,
+    run_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    hook: ResolveHook | None = None,
+) -> TrainConfig:
+    """The configuration a run trains with, validated: the one place that calls :func:`validate`.
+
+    Fresh run: ``layers`` in their order, then ``hook``. Resume: ``RUN/config.toml`` with the
+    override layers applied; only the keys in ``RESUME_OVERRIDABLE`` may change, and neither the
+    variant (unless the same), a config file nor the generator may be given.
+
+    Raises:
+        ConfigError: unknown keys or values, or a change that resuming does not allow.
+    """
+    given = layers.given()
+    if resume:
+        if run_dir is None:
+            raise ConfigError("resuming needs the run folder")
+        return validate(_resumed(layers, Path(run_dir), given))
+    file_data = load_toml(layers.config_file) if layers.config_file is not None else {}
+    cfg = preset(str(layers.variant or file_data.get("variant") or "g"))
+    merge_dict(cfg, {k: v for k, v in file_data.items() if k != "variant"})
+    if layers.arch is not None:
+        set_arch(cfg, layers.arch)
+    if layers.backbone is not None:
+        set_backbone(cfg, layers.backbone)
+    init = given.get("run.init") or cfg.run.init
+    if layers.adopt_init and init and cfg.stage != "nse":  # an NSE run's init is an extractor
+        explicit = {f"model.{k}" for k in file_data.get("model", {})}
+        explicit |= {k for k in given if k.startswith("model.")}
+        if layers.arch is not None or layers.backbone is not None:
+            explicit |= {"model.arch", "model.backbone"}
+        adopt_init_architecture(cfg, init_spec(str(init), given.get("model.scale")), explicit,
+                                str(init), given)
+    apply_overrides(cfg, given)
+    if hook is not None:
+        hook(cfg, frozenset(given))
+    return validate(cfg)
+
+
+def _resumed(layers: RunLayers, run_dir: Path, given: Mapping[str, Any]) -> TrainConfig:
+    stored_path = RunFolder(run_dir).config
+    if not stored_path.is_file():
+        raise ConfigError(f"nothing to resume: {stored_path} does not exist")
+    cfg = TrainConfig.from_dict(load_toml(stored_path))
+    if layers.variant is not None and layers.variant != cfg.variant:
+        raise ConfigError(f"{run_dir} trains variant {cfg.variant!r}, not {layers.variant!r}")
+    if layers.config_file is not None:
+        raise ConfigError(
+            "--config cannot be combined with --resume (the run keeps its configuration)"
+        )
+    if layers.backbone is not None or layers.arch is not None:
+        raise ConfigError("the generator (--arch / --backbone) cannot change when resuming")
+    probe = TrainConfig.from_dict(cfg.to_dict())
+    apply_overrides(probe, given)
+    changed = changed_keys(cfg, probe, RESUME_OVERRIDABLE)
+    if changed:
+        key = changed[0]
+        raise ConfigError(
+            f"{key} cannot change when resuming (the run uses {flat_config(cfg).get(key)!r}); "
+            "start a new run with --init instead"
+        )
+    return probe
+
+
 def resolve_config(
     variant: str | None,
     run_dir: str | os.PathLike[str],
@@ -40,59 +155,28 @@ def resolve_config(
     overrides: Mapping[str, Any] | None = None,
     arch: str | None = None,
 ) -> TrainConfig:
-    """The configuration a run trains with.
+    """:func:`resolve_run` with one override layer (dotted keys; ``None`` values ignored)."""
+    layers = RunLayers(variant, config_file, arch, backbone, [dict(overrides or {})])
+    return resolve_run(layers, run_dir, resume)
 
-    Fresh run: the variant's preset (or the ``variant`` named in the TOML file), then the TOML
-    file, then ``arch`` (the generator), then ``backbone`` (see :func:`set_backbone`), then the
-    architecture of the ``run.init`` checkpoint (see :func:`adopt_init_architecture`), then
-    ``overrides`` (dotted keys; ``None`` values ignored).
-    Resume: ``RUN/config.toml``; only the keys in ``RESUME_OVERRIDABLE`` may change.
 
-    Raises:
-        ConfigError: unknown keys or values, or a change that resuming does not allow.
-    """
-    given = {k: v for k, v in (overrides or {}).items() if v is not None}
-    run_dir = Path(run_dir)
-    if resume:
-        stored_path = run_dir / "config.toml"
-        if not stored_path.is_file():
-            raise ConfigError(f"nothing to resume: {stored_path} does not exist")
-        cfg = TrainConfig.from_dict(load_toml(stored_path))
-        if variant is not None and variant != cfg.variant:
-            raise ConfigError(f"{run_dir} trains variant {cfg.variant!r}, not {variant!r}")
-        if config_file is not None:
-            raise ConfigError("--config cannot be combined with --resume (the run keeps its configuration)")
-        if backbone is not None or arch is not None:
-            raise ConfigError("the generator (--arch / --backbone) cannot change when resuming")
-        probe = TrainConfig.from_dict(cfg.to_dict())
-        apply_overrides(probe, given)
-        before, after = _flat(cfg.to_dict()), _flat(probe.to_dict())
-        changed = [k for k in after if after[k] != before.get(k) and k not in RESUME_OVERRIDABLE]
-        if changed:
-            key = changed[0]
-            raise ConfigError(
-                f"{key} cannot change when resuming (the run uses {before.get(key)!r}); "
-                "start a new run with --init instead"
-            )
-        return validate(probe)
-    file_data = load_toml(config_file) if config_file is not None else {}
-    name = variant or file_data.get("variant") or "g"
-    cfg = preset(str(name))
-    merge_dict(cfg, {k: v for k, v in file_data.items() if k != "variant"})
-    if arch is not None:
-        set_arch(cfg, arch)
-    if backbone is not None:
-        set_backbone(cfg, backbone)
-    init = given.get("run.init") or cfg.run.init
-    if init and cfg.stage != "nse":  # an NSE run's init is an extractor, not a generator
-        explicit = {f"model.{k}" for k in file_data.get("model", {})}
-        explicit |= {k for k in given if k.startswith("model.")}
-        if arch is not None or backbone is not None:
-            explicit |= {"model.arch", "model.backbone"}
-        adopt_init_architecture(cfg, init_spec(str(init), given.get("model.scale")), explicit,
-                                str(init), given)
-    apply_overrides(cfg, given)
-    return validate(cfg)
+def flat_config(cfg: TrainConfig) -> dict[str, Any]:
+    """``{"stage": ..., "model.nf": 64, ...}``: every key of ``cfg`` as a dotted name."""
+    out: dict[str, Any] = {}
+    for key, value in cfg.to_dict().items():
+        if isinstance(value, Mapping):
+            out.update({f"{key}.{sub}": subvalue for sub, subvalue in value.items()})
+        else:
+            out[key] = value
+    return out
+
+
+def changed_keys(
+    before: TrainConfig, after: TrainConfig, allowed: Collection[str] = ()
+) -> list[str]:
+    """The dotted keys whose values differ between two configurations, sorted, less ``allowed``."""
+    a, b = flat_config(before), flat_config(after)
+    return [k for k in sorted(set(a) | set(b)) if k not in allowed and a.get(k) != b.get(k)]
 
 
 def init_spec(source: str, expected_scale: int | None = None) -> ArchSpec:
@@ -173,13 +257,3 @@ def adopt_init_architecture(
             )
     m.extra = {**extra, **m.extra}
 
-
-def _flat(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and prefix == "":
-            out.update(_flat(v, f"{key}."))
-        else:
-            out[key] = v
-    return out

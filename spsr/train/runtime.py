@@ -21,34 +21,23 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from spsr.errors import ConfigError
 from spsr.train.config import TrainConfig
 from spsr.train.distributed import DistContext, all_true
 
 
 def resolve_amp(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
-    """The autocast dtype (None: fp32) and whether a GradScaler is needed.
+    """The autocast dtype (None: fp32) and whether a GradScaler is needed (fp16).
 
-    ``auto``: bf16 on CUDA GPUs that support it, else fp16 with a scaler; on the CPU bf16 where it
-    has native bf16 instructions (AVX512-BF16 / AMX), else fp32. ``fp16`` is CUDA only.
+    The dtype is decided as for inference (:func:`spsr.infer.session.compute_dtype`): ``auto``
+    is bf16 on CUDA GPUs that support it, else fp16 with a scaler; on the CPU bf16 where it has
+    native bf16 instructions (AVX512-BF16 / AMX), else fp32. ``fp16`` is CUDA only.
     """
-    if mode == "off":
-        return None, False
-    if mode == "fp16":
-        if device.type != "cuda":
-            raise ConfigError("fp16 training needs CUDA; use --amp bf16 or --amp off on the CPU")
-        return torch.float16, True
-    if mode == "bf16":
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise ConfigError("this GPU does not support bf16; use --amp fp16")
-        return torch.bfloat16, False
-    if mode != "auto":
-        raise ConfigError(f"unknown amp mode {mode!r} (auto, off, bf16, fp16)")
-    if device.type == "cuda":
-        return (torch.bfloat16, False) if torch.cuda.is_bf16_supported() else (torch.float16, True)
-    from spsr.infer.tiled import cpu_has_fast_bf16
+    from spsr.infer.session import compute_dtype
 
-    return (torch.bfloat16, False) if device.type == "cpu" and cpu_has_fast_bf16() else (None, False)
+    dtype = compute_dtype(mode, device, training=True)
+    if dtype == torch.float32:
+        return None, False
+    return dtype, dtype == torch.float16
 
 
 def resolve_channels_last(mode: str, amp_dtype: torch.dtype | None, device: torch.device) -> bool:

@@ -31,21 +31,20 @@ import torch
 
 from spsr.atomic import atomic_path
 from spsr.errors import CheckpointError
+from spsr.run_folder import RunFolder
 
 STATE_FORMAT = "spsr-train-state"
 STATE_VERSION = 1
-STATE_DIR = "state"
-LAST_STATE = "last.pt"
 
 
 def last_state_path(run_dir: str | os.PathLike[str]) -> Path:
     """``RUN/state/last.pt``."""
-    return Path(run_dir) / STATE_DIR / LAST_STATE
+    return RunFolder(run_dir).last_state
 
 
 def numbered_state_path(run_dir: str | os.PathLike[str], iteration: int) -> Path:
     """``RUN/state/iter_00001000.pt``."""
-    return Path(run_dir) / STATE_DIR / f"iter_{iteration:08d}.pt"
+    return RunFolder(run_dir).numbered_state(iteration)
 
 
 def capture_rng(device: torch.device | None = None) -> dict[str, Any]:
@@ -132,7 +131,6 @@ def load_state(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def prune_numbered_states(run_dir: str | os.PathLike[str], keep: int) -> None:
     """Delete all but the ``keep`` newest ``state/iter_*.pt`` files."""
-    folder = Path(run_dir) / STATE_DIR
-    numbered = sorted(folder.glob("iter_*.pt"))
+    numbered = RunFolder(run_dir).numbered_states()
     for old in numbered[: max(0, len(numbered) - keep)]:
         old.unlink(missing_ok=True)

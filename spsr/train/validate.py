@@ -104,16 +104,14 @@ def evaluate_generator(
     Raises:
         ConfigError: an unknown protocol, or an SR image of the wrong size.
     """
-    from spsr.infer import TiledUpscaler
+    from spsr.infer.session import eval_upscaler
     from spsr.metrics import calculate_psnr, calculate_ssim
 
     conv = resolve_protocol(protocol, scale)
     t0 = time.monotonic()
     module = model.module if hasattr(model, "module") else model
     frozen = copy.deepcopy(module).float()
-    overlap = min(16, max(0, (tile - 1) // 2)) if tile else 0
-    upscaler = TiledUpscaler(frozen, scale, tile=tile, overlap=overlap, batch=4, device=device,
-                             precision=precision)
+    upscaler = eval_upscaler(frozen, scale, tile, device, precision)  # as spsr eval scores
     psnrs, ssims = [], []
     for image in images:
         sr = from_tensor(upscaler(to_tensor(image.lr)))

@@ -13,7 +13,7 @@ How a download goes:
 3. a connection that drops before ``Content-Length`` bytes is retried (resuming) a few times;
 4. the complete ``.part`` is checked against the spec's digest; a mismatch deletes it (after a
    resumed download, one fresh try follows), it is never renamed into place;
-5. ``os.replace`` puts it at its final name, so readers see no file or the whole file.
+5. :func:`spsr.atomic.publish` renames it to its final name, so readers see no file or the whole file.
 
 Network access is forbidden by ``SPSR_OFFLINE=1`` (also ``true``/``yes``/``on``) or by
 :func:`fetch_settings` ``(offline=True)`` (the CLI's ``--offline``). ``SPSR_DOWNLOAD_MIRROR=URL``
@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from spsr.atomic import publish
 from spsr.errors import MissingWeightsError
 
 try:
@@ -271,7 +272,7 @@ def download(spec: FileSpec, settings: FetchSettings | None = None) -> Path:
                 last = "the connection closed before the whole file arrived"
                 continue
             if digest_matches(part, spec):
-                os.replace(part, dest)
+                publish(part, dest)  # the .part is resumable, so not atomic_path's temp name
                 return dest
             part.unlink(missing_ok=True)
             last = f"the download does not match its {spec.digest_kind} digest {spec.digest}"

@@ -30,9 +30,10 @@ import torch
 from spsr.errors import ConfigError
 from spsr.nse import SAMPLINGS
 from spsr.nse.extractor import NeuralStructureExtractor
-from spsr.nse.files import HEAD_FILE, NSE_FILE, load_nse, save_head, save_nse
+from spsr.nse.files import load_nse, save_head, save_nse
 from spsr.nse.geometry import check_crop
 from spsr.nse.tasks import PretextTask, check_task, make_task, new_head, task_head
+from spsr.run_folder import NSE_FILE, NSE_HEAD_FILE, RunFolder
 from spsr.train.config import TrainConfig, load_toml, register_section
 from spsr.train.runtime import Runtime
 from spsr.train.stage import Stage, make_adam, make_multistep
@@ -122,10 +123,53 @@ def epoch_schedule(
 def run_data_path(run: Path) -> Path | None:
     """The training data recorded in a run folder's ``config.toml`` (None when there is none):
     what the evaluation of an NSE re-fits its heads on by default."""
-    if not (run / "config.toml").is_file():
+    config = RunFolder(run).config
+    if not config.is_file():
         return None
-    stored = TrainConfig.from_dict(load_toml(run / "config.toml")).data.path
+    stored = TrainConfig.from_dict(load_toml(config)).data.path
     return Path(stored) if stored else None
+
+
+class EpochSchedule:
+    """The resolution hook of an NSE run (:data:`spsr.train.resolve.ResolveHook`).
+
+    The papers give the NSE's schedule in epochs (TPAMI 2021 App. B.1: 60 epochs, the learning
+    rate × 0.2 every 20, for contrastive prediction; 90 and 30 for jigsaw), so the run's length
+    depends on its data: the hook builds the crop dataset and sets ``run.iterations`` and
+    ``optim.milestones`` from ``nse.epochs`` / ``nse.lr_step_epochs``, unless those keys were
+    given explicitly. The dataset is kept (:meth:`dataset_for`) for the training itself.
+    """
+
+    def __init__(self) -> None:
+        self.dataset: Any = None
+
+    def dataset_for(self, cfg: TrainConfig) -> Any:
+        """The run's crop dataset (built once).
+
+        Raises:
+            ConfigError: no training data, a bad ``[nse]`` section, or no usable image.
+        """
+        if self.dataset is None:
+            from spsr.nse.data import NSECropDataset
+
+            if not cfg.data.path:
+                raise ConfigError("no training data: give a folder of images (or a store of large patches)")
+            n: NSEConfig = cfg.section("nse")
+            check_nse_config(n)
+            self.dataset = NSECropDataset(cfg.data.path, n.crop, cfg.data.augment, n.crops_per_image)
+        return self.dataset
+
+    def __call__(self, cfg: TrainConfig, explicit: frozenset[str]) -> None:
+        if cfg.stage != "nse":
+            return
+        n: NSEConfig = cfg.section("nse")
+        total, steps = epoch_schedule(
+            len(self.dataset_for(cfg)), cfg.data.batch_size, n.epochs, n.lr_step_epochs
+        )
+        if "run.iterations" not in explicit:
+            cfg.run.iterations = total
+        if "optim.milestones" not in explicit:
+            cfg.optim.milestones = steps
 
 
 class NSEStage(Stage):
@@ -173,7 +217,7 @@ class NSEStage(Stage):
         if n.task == "contrastive":
             meta["sampling"] = n.sampling
         save_nse(run_dir / NSE_FILE, task.extractor, meta)
-        save_head(run_dir / HEAD_FILE, task_head(task), {**meta, "hidden": str(n.head_hidden)})
+        save_head(run_dir / NSE_HEAD_FILE, task_head(task), {**meta, "hidden": str(n.head_hidden)})
 
 
 register_stage("nse", NSEStage)

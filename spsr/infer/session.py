@@ -1,0 +1,130 @@
+"""What every inference path decides the same way: the compute precision, the evaluation
+upscaler and its overlap, and a tiled forward that also returns the gradient branch.
+
+``spsr eval``, an ablation row's scoring, the training's validation and ``spsr gradmap`` all
+build their upscaler here, so a model is scored identically wherever it is scored. Devices are
+checked by :func:`spsr.devices.resolve_device`; training's ``--amp`` and inference's
+``--precision`` are decided by one function, :func:`compute_dtype`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import torch
+
+from spsr.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from torch import nn
+
+    from spsr.infer.tiled import TiledUpscaler
+
+#: ``--precision`` of the inference commands.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: ``--amp`` of training (``off``: fp32).
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+#: The overlap of evaluation tiles in LR pixels (less for tiles too small for it).
+EVAL_OVERLAP = 16
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where the CPU has native bf16 instructions (AVX512-BF16 / AMX), so autocast pays off."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
+            flags = fh.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def compute_dtype(mode: str, device: torch.device, training: bool = False) -> torch.dtype:
+    """The dtype a model computes in for a precision name on a device.
+
+    ``auto``: bf16 on CUDA GPUs that support it, else fp16; on the CPU bf16 where it has native
+    bf16 instructions, else fp32. ``fp16`` is CUDA only.
+
+    Args:
+        mode: inference's ``--precision`` (:data:`PRECISIONS`), or training's ``--amp``
+            (:data:`AMP_MODES`, with ``training``).
+        device: where the model runs.
+        training: ``mode`` is an ``--amp`` mode (the messages name that option).
+
+    Raises:
+        ConfigError: an unknown mode, or one the device cannot run.
+    """
+    if mode not in (AMP_MODES if training else PRECISIONS):
+        if training:
+            raise ConfigError(f"unknown amp mode {mode!r} (auto, off, bf16, fp16)")
+        raise ConfigError(f"unknown precision {mode!r}; use one of {', '.join(PRECISIONS)}")
+    if mode in ("fp32", "off"):
+        return torch.float32
+    if mode == "fp16":
+        if device.type != "cuda":
+            if training:
+                raise ConfigError(
+                    "fp16 training needs CUDA; use --amp bf16 or --amp off on the CPU"
+                )
+            raise ConfigError("fp16 runs only on CUDA; use --precision bf16 or fp32 on the CPU")
+        return torch.float16
+    if mode == "bf16":
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise ConfigError("this GPU does not support bf16; use "
+                              + ("--amp fp16" if training else "fp16 or fp32"))
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return torch.bfloat16
+    return torch.float32
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """The compute dtype of an inference ``--precision`` (:func:`compute_dtype`)."""
+    return compute_dtype(precision, device)
+
+
+def eval_overlap(tile: int) -> int:
+    """The overlap of evaluation tiles: :data:`EVAL_OVERLAP` LR pixels, less for tiny tiles (it
+    must stay below half the tile), none without tiling."""
+    return min(EVAL_OVERLAP, max(0, (tile - 1) // 2)) if tile else 0
+
+
+def eval_upscaler(
+    model: nn.Module,
+    scale: int,
+    tile: int,
+    device: str | torch.device,
+    precision: str,
+    batch: int = 4,
+) -> TiledUpscaler:
+    """How a model is scored everywhere: tiled with :func:`eval_overlap`, ``batch`` tiles a pass."""
+    from spsr.infer.tiled import TiledUpscaler
+
+    return TiledUpscaler(model, scale, tile=tile, overlap=eval_overlap(tile), batch=batch,
+                         device=device, precision=precision)
+
+
+def uint8_upscaler(upscaler: TiledUpscaler) -> Callable[[np.ndarray], np.ndarray]:
+    """``upscaler`` on uint8 HWC arrays, as the metrics take them."""
+    from spsr.data.image_io import from_tensor, to_tensor
+
+    return lambda lr: from_tensor(upscaler(to_tensor(lr)))
+
+
+def load_eval_upscaler(
+    source: str, scale: int, tile: int, device: str, precision: str
+) -> tuple[Callable[[np.ndarray], np.ndarray], list[str]]:
+    """``spsr eval --weights``'s upscaler: the model of ``source`` loaded for ``scale``, scored as
+    :func:`eval_upscaler`, uint8 in and out; and the loader's warnings (guessed sizes...).
+
+    Raises:
+        CheckpointError: the weights cannot be read, or are for another scale.
+    """
+    from spsr.infer.checkpoint import load_model
+
+    loaded = load_model(source, device=device, expected_scale=scale)
+    upscaler = eval_upscaler(loaded.model, scale, tile, device, precision)
+    return uint8_upscaler(upscaler), loaded.warnings
