@@ -11,6 +11,7 @@ out-of-memory the current tiles are split in half and processing continues from 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -95,14 +96,44 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True where the CPU has native bf16 instructions (AVX512-BF16 / AMX), so autocast pays off."""
+#: ``ONEDNN_MAX_CPU_ISA`` values (and their prefixes) under which oneDNN still has native bf16.
+_BF16_ISAS = ("ALL", "DEFAULT", "AVX512_CORE_BF16", "AVX512_CORE_AMX", "AVX512_CORE_FP16", "AVX10")
+
+
+def _isa_allows_bf16() -> bool:
+    """False when ``ONEDNN_MAX_CPU_ISA`` caps oneDNN below native bf16 (e.g. ``AVX2``, ``AVX512_CORE``)."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    return not limit or limit.startswith(_BF16_ISAS)
+
+
+def _cpu_flags_have_bf16() -> bool:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
             flags = fh.read()
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where the CPU has native bf16 instructions (AVX512-BF16 / AMX), so autocast pays off,
+    and ``ONEDNN_MAX_CPU_ISA`` does not keep oneDNN from using them."""
+    return _cpu_flags_have_bf16() and _isa_allows_bf16()
+
+
+def precision_reason(precision: str, device: torch.device) -> str:
+    """Why ``resolve_precision`` picks what it picks, in a few words (for benchmarks and logs)."""
+    if precision != "auto":
+        return f"--precision {precision} asked for"
+    if device.type == "cuda":
+        return "CUDA: bf16 where the GPU supports it, else fp16"
+    if device.type != "cpu":
+        return f"{device.type}: fp32"
+    if cpu_has_fast_bf16():
+        return "the CPU has native bf16 (AVX512-BF16/AMX)"
+    if _cpu_flags_have_bf16():
+        return f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')} keeps oneDNN off its bf16 kernels"
+    return "no native bf16 on this CPU (bf16 would be emulated, slower than fp32)"
 
 
 @contextlib.contextmanager
