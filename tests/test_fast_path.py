@@ -94,6 +94,10 @@ def test_fused_path_steps_aside_for_autocast_other_dtypes_and_missing_ops(monkey
         with torch.autocast("cpu", dtype=torch.bfloat16):
             assert not fast.use_fused(x)
         assert not fast.use_fused(x.double())
+        monkeypatch.setenv("SPSR_PLAIN_FORWARD", "1")
+        assert not fast.use_fused(x)
+        monkeypatch.setenv("SPSR_PLAIN_FORWARD", "0")
+        assert fast.use_fused(x) == fast.FUSED_OPS
         monkeypatch.setattr(fast, "FUSED_OPS", False)
         assert not fast.use_fused(x)
         torch.manual_seed(0)

@@ -38,7 +38,7 @@ class ResidualDenseBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if fast.use_fused(x):
-            return self.fused_forward(x, x.clone(memory_format=fast._format_of(x)), 0.2)
+            return self.fused_forward(x, x.clone(memory_format=fast.memory_format_of(x)), 0.2)
         x1 = self.conv1(x)
         x2 = self.conv2(torch.cat((x, x1), 1))
         x3 = self.conv3(torch.cat((x, x1, x2), 1))
@@ -49,10 +49,14 @@ class ResidualDenseBlock(nn.Module):
     def fused_forward(self, x: torch.Tensor, out: torch.Tensor, scale: float) -> torch.Tensor:
         """Inference only: ``out + scale·conv5(…)`` written into ``out``, conv+LReLU fused (:mod:`spsr.archs.fast`)."""
         feats = [x]
-        for conv in (self.conv1, self.conv2, self.conv3, self.conv4):
+        for block in (self.conv1, self.conv2, self.conv3, self.conv4):
+            conv, act = block[0], block[1]
+            assert isinstance(conv, nn.Conv2d) and isinstance(act, nn.LeakyReLU)
             inp = torch.cat(feats, 1) if len(feats) > 1 else x
-            feats.append(fast.conv_lrelu(conv[0], inp, conv[1].negative_slope))
-        return fast.conv_residual_(self.conv5[0], torch.cat(feats, 1), out, scale)
+            feats.append(fast.conv_lrelu(conv, inp, act.negative_slope))
+        last = self.conv5[0]
+        assert isinstance(last, nn.Conv2d)
+        return fast.conv_residual_(last, torch.cat(feats, 1), out, scale)
 
 
 class RRDB(nn.Module):

@@ -8,12 +8,14 @@ activation and two per residual; the arithmetic is the same up to fp32 rounding 
 
 Everything else takes the plain path, which is also the official networks' op sequence: autograd
 (training), autocast (the bf16/fp16 paths), CUDA/MPS, other dtypes, a PyTorch build without the
-fused operators, and anything inside :func:`plain_forward` (benchmarks and equivalence tests).
+fused operators, anything inside :func:`plain_forward` (benchmarks and equivalence tests), and
+every process started with ``SPSR_PLAIN_FORWARD=1`` in its environment.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 
@@ -49,6 +51,7 @@ def plain_forward() -> Iterator[None]:
 def use_fused(x: torch.Tensor) -> bool:
     """Whether the fused inference path applies to the feature map ``x``."""
     return (FUSED_OPS and not getattr(_local, "plain", False) and not torch.is_grad_enabled()
+            and os.environ.get("SPSR_PLAIN_FORWARD", "") in ("", "0")
             and x.device.type == "cpu" and x.dtype == torch.float32 and x.dim() == 4
             and not torch.is_autocast_enabled("cpu"))
 
@@ -66,7 +69,8 @@ def conv_lrelu(conv: nn.Conv2d, x: torch.Tensor, slope: float = 0.2) -> torch.Te
                                                    "leaky_relu", [slope], "")
 
 
-def _format_of(x: torch.Tensor) -> torch.memory_format:
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
+    """``channels_last`` for a channels-last (and not also plain-contiguous) tensor, else contiguous."""
     if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
         return torch.channels_last
     return torch.contiguous_format
@@ -79,7 +83,7 @@ def conv_residual_(conv: nn.Conv2d, x: torch.Tensor, out: torch.Tensor, scale: f
     ``x``'s memory format first if it is not already.
     """
     pad, stride, dil, groups = _geometry(conv)
-    fmt = _format_of(x)
+    fmt = memory_format_of(x)
     if not out.is_contiguous(memory_format=fmt):
         out = out.contiguous(memory_format=fmt)
     bias = conv.bias * scale if conv.bias is not None else None

@@ -13,7 +13,9 @@ In one run, on this machine and with the threads in use:
    a fraction of the GEMM and convolution rates;
 4. whole process, each run a fresh subprocess: the official-style script (load ``.pth``, read
    PNG, forward, write PNG) against ``spsr upscale`` on the same weights and image;
-5. peak RSS of ``spsr upscale --tile 128`` on a 1024×1024 input vs a 256×256 one (a small random
+5. the built-in default model on the bundled sample images, whole process, with the fused
+   inference path and without it (``SPSR_PLAIN_FORWARD=1``);
+6. peak RSS of ``spsr upscale --tile 128`` on a 1024×1024 input vs a 256×256 one (a small random
    SPSR-G so the large run finishes in seconds; the full-size one would take ~20 minutes).
 
 Which compute path ran (fp32 / bf16) and why is printed first. To emulate an AVX2+FMA CPU on a
@@ -28,7 +30,6 @@ Timings on a shared machine are noisy: compare ratios from alternating pairs, no
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import statistics
@@ -162,10 +163,34 @@ def official_child(weights: str, src: str, dst: str) -> None:
     Image.fromarray((out.transpose(1, 2, 0) * 255.0).round().astype(np.uint8)).save(dst)
 
 
-def _timed(cmd: list[str]) -> float:
+def _timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True, text=True)
+    subprocess.run(cmd, check=True, capture_output=True, text=True, env=env)
     return time.perf_counter() - t
+
+
+def default_model_samples(pairs: int, precision: str, tmp: Path) -> tuple[float, float, float]:
+    """``spsr upscale --samples`` with the built-in default model: plain forward vs the fused path.
+
+    Returns median seconds (plain, fused) and the max difference between their outputs in levels.
+    """
+    from PIL import Image
+
+    plain_env = {**os.environ, "SPSR_PLAIN_FORWARD": "1"}
+    fused_env = {k: v for k, v in os.environ.items() if k != "SPSR_PLAIN_FORWARD"}
+    dirs = {"plain": tmp / "samples_plain", "fused": tmp / "samples_fused"}
+    times: dict[str, list[float]] = {"plain": [], "fused": []}
+    for _ in range(pairs):
+        for name, env in (("plain", plain_env), ("fused", fused_env)):
+            cmd = [sys.executable, "-m", "spsr_cli.app", "upscale", "--samples", str(dirs[name]),
+                   "--precision", precision, "--overwrite", "--quiet"]
+            times[name].append(_timed(cmd, env))
+    diff = 0.0
+    for f in sorted(dirs["plain"].iterdir()):
+        a = np.asarray(Image.open(f), dtype=np.int32)
+        b = np.asarray(Image.open(dirs["fused"] / f.name), dtype=np.int32)
+        diff = max(diff, float(np.abs(a - b).max()))
+    return statistics.median(times["plain"]), statistics.median(times["fused"]), diff
 
 
 def whole_process(size: int, pairs: int, precision: str, tmp: Path, weights: Path) -> tuple[float, float, float]:
@@ -225,7 +250,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="128,256", help="input sizes (→ ×4) for the timing parts")
     ap.add_argument("--pairs", type=int, default=3, help="alternating official/spsr pairs per size")
     ap.add_argument("--precision", default="auto", help="what spsr upscale gets (auto picks bf16 only where fast)")
-    ap.add_argument("--skip", default="", help="comma list of parts to skip: peaks,network,process,memory")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: peaks,network,process,default,memory")
     ap.add_argument("--official-child", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--rss-child", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -277,6 +302,11 @@ def main() -> None:
                 print(f"whole process {s}² (median of {args.pairs}): {rates('official-style', t_off, s)}; "
                       f"{rates('spsr upscale', t_spsr, s)}; speed-up {t_off / t_spsr:.2f}×; "
                       f"max diff {diff:.0f} levels")
+        if "default" not in skip:
+            t_plain, t_fused, diff = default_model_samples(args.pairs, args.precision, tmp)
+            print(f"default model, spsr upscale --samples (median of {args.pairs}): plain forward "
+                  f"(SPSR_PLAIN_FORWARD=1) {t_plain:.2f} s, fused path {t_fused:.2f} s, speed-up "
+                  f"{t_plain / t_fused:.2f}×; max diff {diff:.0f} levels")
         if "memory" not in skip:
             small, large, what = tiled_peak_rss(tmp, args.precision)
             print(f"peak RSS of spsr upscale --tile 128 ({what}): 256² input {small:.0f} MiB, "
