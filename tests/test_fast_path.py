@@ -123,3 +123,23 @@ def test_auto_precision_honours_an_isa_cap(monkeypatch: pytest.MonkeyPatch) -> N
     assert tiled_mod.resolve_precision("bf16", cpu) == torch.bfloat16  # asked for: still honoured
     monkeypatch.setattr(tiled_mod, "_cpu_flags_have_bf16", lambda: False)
     assert "no native bf16" in tiled_mod.precision_reason("auto", cpu)
+
+
+def test_fp32_training_uses_channels_last_on_avx2_class_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spsr.train.runtime import resolve_channels_last
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(tiled_mod, "_cpu_flags", lambda: "flags : fpu avx2 fma avx512f")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    assert not tiled_mod.cpu_is_avx2_class()
+    assert not resolve_channels_last("auto", None, cpu)
+    assert resolve_channels_last("auto", torch.bfloat16, cpu)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert tiled_mod.cpu_is_avx2_class()
+    assert resolve_channels_last("auto", None, cpu)
+    assert not resolve_channels_last("off", None, cpu)
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setattr(tiled_mod, "_cpu_flags", lambda: "flags : fpu avx2 fma")
+    assert resolve_channels_last("auto", None, cpu)
+    monkeypatch.setattr(tiled_mod, "_cpu_flags", lambda: "")
+    assert not resolve_channels_last("auto", None, cpu)

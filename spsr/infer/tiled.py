@@ -106,13 +106,30 @@ def _isa_allows_bf16() -> bool:
     return not limit or limit.startswith(_BF16_ISAS)
 
 
-def _cpu_flags_have_bf16() -> bool:
+def _cpu_flags() -> str:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
-            flags = fh.read()
+            return fh.read()
     except OSError:
-        return False
+        return ""
+
+
+def _cpu_flags_have_bf16() -> bool:
+    flags = _cpu_flags()
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+#: ``ONEDNN_MAX_CPU_ISA`` values that keep oneDNN to AVX2 or below.
+_AVX2_CLASS_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2")
+
+
+def cpu_is_avx2_class() -> bool:
+    """True where oneDNN runs AVX2 (or older) kernels: no AVX-512 on the CPU, or capped by
+    ``ONEDNN_MAX_CPU_ISA``. False where ``/proc/cpuinfo`` cannot be read."""
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper() in _AVX2_CLASS_ISAS:
+        return True
+    flags = _cpu_flags()
+    return bool(flags) and "avx512f" not in flags
 
 
 def cpu_has_fast_bf16() -> bool:
