@@ -212,3 +212,14 @@ def test_cli_model_scale_conflicts_are_one_line(tmp_path: Path, tiny_spsr_weight
     assert code == 1 and "--weights" in out
     code, out = _run("eval", tmp_path, "--weights", tiny_spsr_weights, "--scale", 4, "--model-scale", 2)
     assert code == 1 and "--model-scale 2 differs from --scale 4" in out
+
+
+def test_finiteness_check_names_the_bad_tensor_across_dtypes() -> None:
+    from spsr.infer.checkpoint import check_finite
+
+    state = {"a": torch.ones(3, dtype=torch.float16), "b": torch.full((2,), 1e300, dtype=torch.float64),
+             "c": torch.arange(4), "d": torch.zeros(0)}
+    check_finite(state, "w")  # finite in its own dtype (1e300 would be inf as float32): accepted
+    state["e"] = torch.tensor([1.0, float("nan")], dtype=torch.float64)
+    with pytest.raises(CheckpointError, match=r"w: 1 tensor\(s\) hold NaN or infinite values \(e\.g\. e\)"):
+        check_finite(state, "w")

@@ -233,8 +233,19 @@ def _check_keys(own: Mapping[str, Any], state: StateDict, what: str) -> None:
 
 
 def check_finite(state: StateDict, what: str) -> None:
-    """Refuse weights holding NaN or infinity (they would write black or garbage images)."""
-    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(v.isfinite().all())]
+    """Refuse weights holding NaN or infinity (they would write black or garbage images).
+
+    One pass over all the floating tensors flattened together: a check per tensor (~900 for
+    SPSR-G) costs a thread synchronisation each, seconds on a busy CPU; the culprits are looked
+    for only when that pass fails.
+    """
+    floats = [(k, v) for k, v in state.items() if v.is_floating_point() and v.numel()]
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for _, v in floats:
+        by_dtype.setdefault(v.dtype, []).append(v.detach().reshape(-1))
+    if all(bool(torch.cat(vs).isfinite().all()) for vs in by_dtype.values()):
+        return
+    bad = [k for k, v in floats if not bool(v.isfinite().all())]
     if bad:
         raise CheckpointError(f"{what}: {len(bad)} tensor(s) hold NaN or infinite values (e.g. {bad[0]}): refused")
 

@@ -9,6 +9,8 @@ checked by :func:`spsr.devices.resolve_device`; training's ``--amp`` and inferen
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -30,14 +32,61 @@ AMP_MODES = ("auto", "off", "bf16", "fp16")
 EVAL_OVERLAP = 16
 
 
-def cpu_has_fast_bf16() -> bool:
-    """True where the CPU has native bf16 instructions (AVX512-BF16 / AMX), so autocast pays off."""
+#: ``ONEDNN_MAX_CPU_ISA`` values (and their prefixes) under which oneDNN still has native bf16.
+_BF16_ISAS = ("ALL", "DEFAULT", "AVX512_CORE_BF16", "AVX512_CORE_AMX", "AVX512_CORE_FP16", "AVX10")
+
+
+def _isa_allows_bf16() -> bool:
+    """False when ``ONEDNN_MAX_CPU_ISA`` caps oneDNN below native bf16 (e.g. ``AVX2``, ``AVX512_CORE``)."""
+    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    return not limit or limit.startswith(_BF16_ISAS)
+
+
+def _cpu_flags() -> str:
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
-            flags = fh.read()
+            return fh.read()
     except OSError:
-        return False
+        return ""
+
+
+def _cpu_flags_have_bf16() -> bool:
+    flags = _cpu_flags()
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+#: ``ONEDNN_MAX_CPU_ISA`` values that keep oneDNN to AVX2 or below.
+_AVX2_CLASS_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2")
+
+
+def cpu_is_avx2_class() -> bool:
+    """True where oneDNN runs AVX2 (or older) kernels: no AVX-512 on the CPU, or capped by
+    ``ONEDNN_MAX_CPU_ISA``. False where ``/proc/cpuinfo`` cannot be read."""
+    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper() in _AVX2_CLASS_ISAS:
+        return True
+    flags = _cpu_flags()
+    return bool(flags) and "avx512f" not in flags
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where the CPU has native bf16 instructions (AVX512-BF16 / AMX), so autocast pays off,
+    and ``ONEDNN_MAX_CPU_ISA`` does not keep oneDNN from using them."""
+    return _cpu_flags_have_bf16() and _isa_allows_bf16()
+
+
+def precision_reason(precision: str, device: torch.device) -> str:
+    """Why :func:`compute_dtype` picks what it picks, in a few words (for benchmarks and logs)."""
+    if precision != "auto":
+        return f"--precision {precision} asked for"
+    if device.type == "cuda":
+        return "CUDA: bf16 where the GPU supports it, else fp16"
+    if device.type != "cpu":
+        return f"{device.type}: fp32"
+    if cpu_has_fast_bf16():
+        return "the CPU has native bf16 (AVX512-BF16/AMX)"
+    if _cpu_flags_have_bf16():
+        return f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')} keeps oneDNN off its bf16 kernels"
+    return "no native bf16 on this CPU (bf16 would be emulated, slower than fp32)"
 
 
 def compute_dtype(mode: str, device: torch.device, training: bool = False) -> torch.dtype:

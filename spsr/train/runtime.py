@@ -41,11 +41,19 @@ def resolve_amp(mode: str, device: torch.device) -> tuple[torch.dtype | None, bo
 
 
 def resolve_channels_last(mode: str, amp_dtype: torch.dtype | None, device: torch.device) -> bool:
-    """``on`` / ``off``, or ``auto``: on with autocast or on CUDA. Measured on a 2-core AVX512-BF16
-    CPU for a full SPSR-G training step: bf16 1.6× faster with channels-last, fp32 1.2× slower."""
+    """``on`` / ``off``, or ``auto``: on with autocast, on CUDA, and in fp32 on AVX2-class CPUs.
+
+    Measured for a full SPSR-G training step (``tests/benchmarks/bench_train.py``) on a 2-core
+    AVX512-BF16 CPU: bf16 1.6× faster with channels-last, fp32 1.2× slower; the same CPU with
+    oneDNN capped to AVX2 (``ONEDNN_MAX_CPU_ISA=AVX2``): fp32 1.31× faster with channels-last.
+    """
     if mode in ("on", "off"):
         return mode == "on"
-    return amp_dtype is not None or device.type == "cuda"
+    if amp_dtype is not None or device.type == "cuda":
+        return True
+    from spsr.infer.session import cpu_is_avx2_class
+
+    return device.type == "cpu" and cpu_is_avx2_class()
 
 
 @dataclass
