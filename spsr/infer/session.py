@@ -10,7 +10,6 @@ checked by :func:`spsr.devices.resolve_device`; training's ``--amp`` and inferen
 from __future__ import annotations
 
 import os
-
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
