@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from spsr.errors import ConfigError
+
 if TYPE_CHECKING:
     from spsr.study.crops import CropBox
     from spsr.study.tally import StudyTally

@@ -244,8 +244,8 @@ def test_registry_is_the_one_list_of_architectures() -> None:
     from spsr.archs import ARCHS
     from spsr.train import config
 
-    assert ARCHS == arch_names() and config.ARCHS == arch_names()
-    assert config.GENERATOR_BACKBONES == backbone_names()
+    assert arch_names() == ARCHS and arch_names() == config.ARCHS
+    assert backbone_names() == config.GENERATOR_BACKBONES
     # the training section's fields are ArchSpec's (no mirror to keep in step by hand), besides
     # how training initialises the network, which is no property of the architecture
     spec_fields = {f.name for f in dataclasses.fields(ArchSpec)}

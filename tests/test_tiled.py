@@ -48,7 +48,7 @@ def test_image_smaller_than_a_tile_runs_whole(tiny_model: torch.nn.Module) -> No
     x = torch.rand(2, 3, 7, 5)
     out = TiledUpscaler(tiny_model, 4, tile=64, overlap=8, precision="fp32")(x)
     assert out.shape == (2, 3, 28, 20)
-    assert 0 <= float(out.min()) and float(out.max()) <= 1
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
 
 
 def test_default_model_tiled_vs_whole_on_a_real_image(astronaut: np.ndarray) -> None:

@@ -709,7 +709,7 @@ class PatchStore:
                         f"expected {shape} {np.dtype(dtype)}",
                     )
             if (
-                P != p * s
+                p * s != P
                 or f["sources"]["sha256"].shape[0] != m
                 or f["sources"]["size"].shape[0] != m
             ):
