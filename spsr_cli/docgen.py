@@ -106,7 +106,7 @@ def command_tree(app: typer.Typer | None = None) -> list[CommandNode]:
                     subcommands.append((name, sub))
         nodes.append(CommandNode(path, command, ctx, tuple(name for name, _ in subcommands)))
         for name, sub in subcommands:
-            visit(sub, path + (name,), ctx)
+            visit(sub, (*path, name), ctx)
 
     visit(typer.main.get_command(app), (PROG,), None)
     return nodes
@@ -364,10 +364,10 @@ def _see_also(node: CommandNode, nodes: Sequence[CommandNode]) -> list[str]:
     else:
         related = [node.path[:i] for i in range(1, len(node.path))]
         if node.is_group:
-            related += [node.path + (child,) for child in node.children]
+            related += [(*node.path, child) for child in node.children]
         elif len(node.path) > 2:
             parent = by_path[node.path[:-1]]
-            related += [parent.path + (s,) for s in parent.children if s != node.path[-1]]
+            related += [(*parent.path, s) for s in parent.children if s != node.path[-1]]
     return [rf"\fB{_escape('-'.join(path))}\fR(1)" for path in related]
 
 
@@ -400,7 +400,7 @@ def man_page(node: CommandNode, nodes: Sequence[CommandNode], version: str) -> s
     if node.is_group and node.children:
         out.append(".SH COMMANDS")
         for child in node.children:
-            sub = next(n for n in nodes if n.path == node.path + (child,))
+            sub = next(n for n in nodes if n.path == (*node.path, child))
             out += [".TP", _bold(child), _safe_line(_inline(_summary(sub)))]
             out.append(rf"See \fB{_escape(sub.page)}\fR(1).")
     arguments = _params(node, "argument")

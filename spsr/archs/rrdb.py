@@ -50,7 +50,7 @@ class RRDBTrunk(nn.Sequential):
             out = blocks[i](out)
             if i + 1 in wanted:
                 tapped.append(out)
-        by_count = dict(zip(wanted, tapped))
+        by_count = dict(zip(wanted, tapped, strict=False))
         out = blocks[self.num_blocks](out) + feat
         for layer in list(self)[2:]:
             out = layer(out)
