@@ -93,7 +93,9 @@ def command_tree(app: typer.Typer | None = None) -> list[CommandNode]:
         The nodes; hidden commands are left out.
     """
     if app is None:
-        from spsr_cli.app import app
+        from spsr_cli.app import app as default_app
+
+        app = default_app
     nodes: list[CommandNode] = []
 
     def visit(command: Any, path: tuple[str, ...], parent: Any) -> None:
@@ -129,7 +131,9 @@ def completion_script(shell: str, app: typer.Typer | None = None) -> str:
     from typer.testing import CliRunner
 
     if app is None:
-        from spsr_cli.app import app
+        from spsr_cli.app import app as default_app
+
+        app = default_app
     try:  # Click < 8.2 mixes stderr into the output unless told not to
         runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]
     except TypeError:

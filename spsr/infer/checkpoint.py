@@ -380,7 +380,8 @@ def save_weights(
     from safetensors.torch import save_file
 
     path = Path(path)
-    module = model.module if hasattr(model, "module") else model
+    inner = getattr(model, "module", None)  # the model inside a DDP wrapper
+    module = inner if isinstance(inner, nn.Module) else model
     state = {k: v.detach().to("cpu").clone().contiguous() for k, v in module.state_dict().items()}
     metadata = {
         "format": FORMAT,

@@ -20,6 +20,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.io
@@ -75,7 +76,7 @@ class MaModel:
         return float(np.array([1.0, *s]) @ self.linear)
 
     @classmethod
-    def from_matlab(cls, model: object, name: str = "model") -> MaModel:
+    def from_matlab(cls, model: Any, name: str = "model") -> MaModel:
         """Build from the ``model`` struct of ``model.mat`` (loaded with ``struct_as_record=False,
         squeeze_me=True``): fields ``rf`` (3 forests) and ``linear`` (4 weights)."""
         for key in ("rf", "linear"):

@@ -77,9 +77,9 @@ def init_distributed(device_name: str = "auto") -> DistContext:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
+        bind: dict[str, Any] = {"device_id": device} if backend == "nccl" else {}
         dist.init_process_group(
-            backend=backend, rank=rank, world_size=world, timeout=COLLECTIVE_TIMEOUT,
-            **({"device_id": device} if backend == "nccl" else {}),
+            backend=backend, rank=rank, world_size=world, timeout=COLLECTIVE_TIMEOUT, **bind
         )
     return DistContext(rank, world, local_rank, device, backend)
 
