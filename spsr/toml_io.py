@@ -15,7 +15,7 @@ from spsr.errors import ConfigError
 try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+    import tomli as tomllib
 
 
 def read_toml(path: str | os.PathLike[str], what: str = "configuration file") -> dict[str, Any]:

@@ -6,7 +6,7 @@ import contextlib
 import functools
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import typer
 import typer.core
@@ -37,7 +37,7 @@ class AdaptiveConsole(Console):
     and cursor codes; this also stops it from hard-wrapping at 80 columns (or ``$COLUMNS``).
     """
 
-    @property  # type: ignore[override]
+    @property
     def soft_wrap(self) -> bool:
         return self._soft_wrap_default or not self.is_terminal
 
@@ -45,9 +45,9 @@ class AdaptiveConsole(Console):
     def soft_wrap(self, value: bool) -> None:
         self._soft_wrap_default = value
 
-    @property  # type: ignore[override]
+    @property
     def size(self) -> ConsoleDimensions:
-        size = Console.size.fget(self)  # type: ignore[attr-defined]
+        size = super().size
         if self.is_terminal:
             return size
         return ConsoleDimensions(PLAIN_WIDTH, size.height)
@@ -101,7 +101,7 @@ def guarded(fn: F) -> F:
                 "use --amp bf16 / --precision bf16; a training run's last checkpoint is intact"
             ) from None
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)  # functools.wraps keeps the signature Typer reads
 
 
 def progress(quiet: bool = False, *extra_columns: Any) -> Progress:

@@ -35,7 +35,7 @@ def _root(
 
 def _register() -> None:
     # Each subcommand lives in its own module; registration order is the order in --help.
-    from spsr_cli import cmd_upscale, cmd_gradmap
+    from spsr_cli import cmd_gradmap, cmd_upscale
 
     app.command("upscale", cls=SpsrCommand)(cmd_upscale.upscale)
     app.command("gradmap", cls=SpsrCommand)(cmd_gradmap.gradmap)

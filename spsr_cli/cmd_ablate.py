@@ -420,7 +420,11 @@ def _grid(output: Path | None, preset: str | None, spec: Path | None, only: list
         raise ConfigError(
             "give the grid with --preset NAME or --spec FILE (one of them; see --list)"
         )
-    grid = get_preset(preset) if preset is not None else load_grid(spec)  # type: ignore[arg-type]
+    if preset is not None:
+        grid = get_preset(preset)
+    else:
+        assert spec is not None  # exactly one of the two, checked above
+        grid = load_grid(spec)
     return grid.select(list(only or []))
 
 

@@ -4,18 +4,21 @@ the cache (to warm it for a machine without network access)."""
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from spsr_cli._common import console, guarded, model_fetching
 
+if TYPE_CHECKING:
+    from spsr.weights.fetch import Need
 
-def _status(need: object) -> str:
+
+def _status(need: Need) -> str:
     from spsr.weights import digest_matches
 
-    spec = need.spec  # type: ignore[attr-defined]
+    spec = need.spec
     path = spec.cache_path
     if not path.is_file():
         return "missing"

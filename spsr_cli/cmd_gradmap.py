@@ -3,27 +3,49 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
-from spsr_cli._common import DEVICE_HELP, MODEL_SCALE_HELP, console, err_console, fail, guarded, warn
+from spsr_cli._common import (
+    DEVICE_HELP,
+    MODEL_SCALE_HELP,
+    console,
+    err_console,
+    fail,
+    guarded,
+    warn,
+)
 
 
 @guarded
 def gradmap(
-    inputs: Annotated[str, typer.Argument(help="Input image, folder or glob pattern (LR images when --weights is given).")],
-    output: Annotated[Path, typer.Argument(help="Output folder (or a file name for a single input).")],
-    weights: Annotated[Optional[str], typer.Option("--weights", "-w", help="SPSR weights: also write a panel M(LR)↑ | gradient branch | M(SR) [| M(HR)].")] = None,
-    model_scale: Annotated[Optional[int], typer.Option("--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)] = None,
-    hr: Annotated[Optional[Path], typer.Option(help="Folder of HR references (paired by file name as spsr eval pairs) to add M(HR) to panels.")] = None,
-    padding: Annotated[int, typer.Option(help="Gradient operator padding: 1 (paper) or 2 (official loss form).")] = 1,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
-    tile: Annotated[int, typer.Option(help="Tile size in LR pixels for the model's part of panels, SR image and gradient branch (0 = whole image).")] = 256,
+    inputs: Annotated[str, typer.Argument(
+        help="Input image, folder or glob pattern (LR images when --weights is given).")],
+    output: Annotated[Path, typer.Argument(
+        help="Output folder (or a file name for a single input).")],
+    weights: Annotated[str | None, typer.Option(
+        "--weights", "-w",
+        help="SPSR weights: also write a panel M(LR)↑ | gradient branch | M(SR) [| M(HR)].")] = None,
+    model_scale: Annotated[int | None, typer.Option(
+        "--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)] = None,
+    hr: Annotated[Path | None, typer.Option(
+        help="Folder of HR references (paired by file name as spsr eval pairs) to add M(HR) to "
+        "panels.")] = None,
+    padding: Annotated[int, typer.Option(
+        help="Gradient operator padding: 1 (paper) or 2 (official loss form).")] = 1,
+    recursive: Annotated[bool, typer.Option(
+        "--recursive", "-r", help="Descend into sub-folders.")] = False,
+    tile: Annotated[int, typer.Option(
+        help="Tile size in LR pixels for the model's part of panels, SR image and gradient branch "
+        "(0 = whole image).")] = 256,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
-    suffix: Annotated[Optional[str], typer.Option(help="Appended to output file names (default: _grad, or _panel with --weights).", show_default=False)] = None,
+    suffix: Annotated[str | None, typer.Option(
+        help="Appended to output file names (default: _grad, or _panel with --weights).",
+        show_default=False)] = None,
     ext: Annotated[str, typer.Option(help="Output format (png, tif, webp, bmp, jpg).")] = "png",
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (never an input).")] = False,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace existing outputs (never an input).")] = False,
 ) -> None:
     """Write gradient maps M(·) of images; with --weights, panels like the papers' figures.
 

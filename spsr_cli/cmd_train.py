@@ -7,7 +7,7 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -150,7 +150,7 @@ def _resume_args(argv: list[str], run_dir: Path) -> list[str]:
 def train(
     data: Data = None,
     output: Output = ...,  # type: ignore[assignment]
-    variant: Annotated[Optional[str], typer.Option("--variant", "-V", help=_VARIANT_HELP, show_default=False)] = None,
+    variant: Annotated[str | None, typer.Option("--variant", "-V", help=_VARIANT_HELP, show_default=False)] = None,
     resume: Resume = False,
     config: ConfigFile = None,
     init: Init = None,

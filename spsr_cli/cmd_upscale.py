@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -96,22 +96,38 @@ def _why(source: Path, reason: str) -> str:
 
 @guarded
 def upscale(
-    inputs: Annotated[str, typer.Argument(help="Input image, folder, or glob pattern (quoted). With --samples: the output folder.")],
-    output: Annotated[Optional[Path], typer.Argument(help="Output folder (or a file name for a single input).")] = None,
-    weights: Annotated[str, typer.Option("--weights", "-w", help="Weights file, run folder, or built-in name (default, psnr, perceptual).")] = "default",
-    model_scale: Annotated[Optional[int], typer.Option("--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)] = None,
-    samples: Annotated[bool, typer.Option("--samples", help="Upscale the sample photos that ship with spsr.")] = False,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders of an input folder.")] = False,
+    inputs: Annotated[str, typer.Argument(
+        help="Input image, folder, or glob pattern (quoted). With --samples: the output folder.")],
+    output: Annotated[Path | None, typer.Argument(
+        help="Output folder (or a file name for a single input).")] = None,
+    weights: Annotated[str, typer.Option(
+        "--weights", "-w",
+        help="Weights file, run folder, or built-in name (default, psnr, perceptual).")] = "default",
+    model_scale: Annotated[int | None, typer.Option(
+        "--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)] = None,
+    samples: Annotated[bool, typer.Option(
+        "--samples", help="Upscale the sample photos that ship with spsr.")] = False,
+    recursive: Annotated[bool, typer.Option(
+        "--recursive", "-r", help="Descend into sub-folders of an input folder.")] = False,
     tile: Annotated[int, typer.Option(help="Tile size in input pixels (0 = whole image).")] = 256,
-    tile_overlap: Annotated[int, typer.Option(help="Context and blending band between tiles, input pixels.")] = 16,
+    tile_overlap: Annotated[int, typer.Option(
+        help="Context and blending band between tiles, input pixels.")] = 16,
     batch: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 4,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
-    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (fp16 only on CUDA).")] = "auto",
-    outscale: Annotated[Optional[float], typer.Option(help="Final scale if different from the model's (resampled with bicubic).")] = None,
-    suffix: Annotated[str, typer.Option(help="Appended to output file names, e.g. _x4 (default: none; _x<scale> when writing into the input folder).")] = "",
-    ext: Annotated[Optional[str], typer.Option(help="Output format (png, jpg, webp, tif, bmp); default: the input's.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing outputs (default: skip them, so runs resume).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON record per file on stdout (input, output, sizes, seconds, status); messages go to stderr.")] = False,
+    precision: Annotated[str, typer.Option(
+        help="auto, fp32, bf16 or fp16 (fp16 only on CUDA).")] = "auto",
+    outscale: Annotated[float | None, typer.Option(
+        help="Final scale if different from the model's (resampled with bicubic).")] = None,
+    suffix: Annotated[str, typer.Option(
+        help="Appended to output file names, e.g. _x4 (default: none; _x<scale> when writing into "
+        "the input folder).")] = "",
+    ext: Annotated[str | None, typer.Option(
+        help="Output format (png, jpg, webp, tif, bmp); default: the input's.")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace existing outputs (default: skip them, so runs resume).")] = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="One JSON record per file on stdout (input, output, sizes, seconds, status); "
+        "messages go to stderr.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or summary.")] = False,
 ) -> None:
     """Upscale images. Existing outputs are skipped; unreadable files are reported and the rest go on.

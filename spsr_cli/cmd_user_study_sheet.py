@@ -11,7 +11,10 @@ import typer
 from rich.table import Table
 
 from spsr.errors import ConfigError
+
 if TYPE_CHECKING:
+    from rich.console import JustifyMethod
+
     from spsr.study.crops import CropBox
     from spsr.study.tally import StudyTally
 from spsr.study.sheet import DEFAULT_INSTRUCTIONS, DEFAULT_TITLE
@@ -211,7 +214,7 @@ def _print_tally(result: StudyTally, chart: Path | None) -> None:
             title=f"Pairwise Wilcoxon signed-rank, Holm-corrected (α = {result.alpha})",
             title_justify="left",
         )
-        for name, justify in [
+        columns: list[tuple[str, JustifyMethod]] = [
             ("A", "left"),
             ("B", "left"),
             ("A above B", "right"),
@@ -219,8 +222,9 @@ def _print_tally(result: StudyTally, chart: Path | None) -> None:
             ("p", "right"),
             ("p (Holm)", "right"),
             ("significant", "center"),
-        ]:
-            pairs.add_column(name, justify=justify)  # type: ignore[arg-type]
+        ]
+        for name, justify in columns:
+            pairs.add_column(name, justify=justify)
         for p in result.pairwise:
             pairs.add_row(
                 p.method_a,

@@ -93,7 +93,9 @@ def command_tree(app: typer.Typer | None = None) -> list[CommandNode]:
         The nodes; hidden commands are left out.
     """
     if app is None:
-        from spsr_cli.app import app
+        from spsr_cli.app import app as default_app
+
+        app = default_app
     nodes: list[CommandNode] = []
 
     def visit(command: Any, path: tuple[str, ...], parent: Any) -> None:
@@ -106,7 +108,7 @@ def command_tree(app: typer.Typer | None = None) -> list[CommandNode]:
                     subcommands.append((name, sub))
         nodes.append(CommandNode(path, command, ctx, tuple(name for name, _ in subcommands)))
         for name, sub in subcommands:
-            visit(sub, path + (name,), ctx)
+            visit(sub, (*path, name), ctx)
 
     visit(typer.main.get_command(app), (PROG,), None)
     return nodes
@@ -129,7 +131,9 @@ def completion_script(shell: str, app: typer.Typer | None = None) -> str:
     from typer.testing import CliRunner
 
     if app is None:
-        from spsr_cli.app import app
+        from spsr_cli.app import app as default_app
+
+        app = default_app
     try:  # Click < 8.2 mixes stderr into the output unless told not to
         runner = CliRunner(mix_stderr=False)  # type: ignore[call-arg]
     except TypeError:
@@ -364,10 +368,10 @@ def _see_also(node: CommandNode, nodes: Sequence[CommandNode]) -> list[str]:
     else:
         related = [node.path[:i] for i in range(1, len(node.path))]
         if node.is_group:
-            related += [node.path + (child,) for child in node.children]
+            related += [(*node.path, child) for child in node.children]
         elif len(node.path) > 2:
             parent = by_path[node.path[:-1]]
-            related += [parent.path + (s,) for s in parent.children if s != node.path[-1]]
+            related += [(*parent.path, s) for s in parent.children if s != node.path[-1]]
     return [rf"\fB{_escape('-'.join(path))}\fR(1)" for path in related]
 
 
@@ -400,7 +404,7 @@ def man_page(node: CommandNode, nodes: Sequence[CommandNode], version: str) -> s
     if node.is_group and node.children:
         out.append(".SH COMMANDS")
         for child in node.children:
-            sub = next(n for n in nodes if n.path == node.path + (child,))
+            sub = next(n for n in nodes if n.path == (*node.path, child))
             out += [".TP", _bold(child), _safe_line(_inline(_summary(sub)))]
             out.append(rf"See \fB{_escape(sub.page)}\fR(1).")
     arguments = _params(node, "argument")

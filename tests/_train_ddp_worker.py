@@ -16,9 +16,9 @@ import torch
 import torch.distributed as dist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _train_fixtures import TinyPairs, tiny_config  # noqa: E402
+from _train_fixtures import TinyPairs, tiny_config
 
-from spsr.train.engine import Trainer  # noqa: E402
+from spsr.train.engine import Trainer
 
 # The GAN variants of the training-engine issue; later variants test themselves the same way.
 VARIANTS = ("esrgan", "g")

@@ -104,7 +104,7 @@ def rrdb_forward(sd: Sd, layout: str, nb: int, scale: int, x: torch.Tensor) -> t
             y = _rdb(y, sd, block.format(n=n, r=r))
         out = y * 0.2 + out
     out = feat + conv(out, sd, trunk)
-    for up, f in zip(ups, factors):
+    for up, f in zip(ups, factors, strict=True):
         out = F.leaky_relu(conv(F.interpolate(out, scale_factor=f, mode="nearest"), sd, up), 0.2)
     return conv(F.leaky_relu(conv(out, sd, hr), 0.2), sd, last)
 

@@ -182,7 +182,7 @@ def test_grid_end_to_end_reuse_and_failure_isolation(inputs: dict[str, Path]) ->
     # CSV: full-precision means and the best columns.
     csv_rows = list(csv.DictReader(io.StringIO((out / "ablation.csv").read_text(encoding="utf-8"))))
     assert [c["configuration"] for c in csv_rows] == NAMES
-    for c, row in zip(csv_rows, rows):
+    for c, row in zip(csv_rows, rows, strict=True):
         assert float(c["Tiny/psnr"]) == row["mean"]["Tiny"]["psnr"]
         assert ("Tiny/psnr" in c["best"].split()) == (row["name"] in best_psnr)
 

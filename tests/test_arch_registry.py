@@ -168,7 +168,9 @@ CASES = _layout_cases()
 
 @pytest.mark.parametrize("wrapper", up.WRAPPERS)
 @pytest.mark.parametrize("name,sd,expected", CASES, ids=[c[0] for c in CASES])
-def test_every_layout_in_every_wrapper(tmp_path: Path, wrapper: str, name: str, sd: dict, expected: torch.Tensor) -> None:
+def test_every_layout_in_every_wrapper(
+    tmp_path: Path, wrapper: str, name: str, sd: dict, expected: torch.Tensor
+) -> None:
     path = tmp_path / "w.pth"
     up.save_wrapped(sd, str(path), wrapper)
     loaded = load_model(path)
@@ -179,7 +181,7 @@ def test_a_key_left_unused_is_refused(tmp_path: Path) -> None:
     sd = up.msrresnet_state(8, 1, 2)
     sd["conv_extra.weight"] = torch.zeros(3, 3, 3, 3)
     torch.save(sd, tmp_path / "extra.pth")
-    with pytest.raises(CheckpointError, match="1 key.* this layout does not use"):
+    with pytest.raises(CheckpointError, match=r"1 key.* this layout does not use"):
         load_model(tmp_path / "extra.pth")
 
 
@@ -244,8 +246,8 @@ def test_registry_is_the_one_list_of_architectures() -> None:
     from spsr.archs import ARCHS
     from spsr.train import config
 
-    assert ARCHS == arch_names() and config.ARCHS == arch_names()
-    assert config.GENERATOR_BACKBONES == backbone_names()
+    assert arch_names() == ARCHS and arch_names() == config.ARCHS
+    assert backbone_names() == config.GENERATOR_BACKBONES
     # the training section's fields are ArchSpec's (no mirror to keep in step by hand), besides
     # how training initialises the network, which is no property of the architecture
     spec_fields = {f.name for f in dataclasses.fields(ArchSpec)}

@@ -151,7 +151,7 @@ def test_edsr_init_fills_spsr_edsr_branch(tmp_path: Path) -> None:
 def test_run_folder_and_missing_weights(tmp_path: Path, tiny_spsr_weights: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    with pytest.raises(CheckpointError, match="no model.safetensors"):
+    with pytest.raises(CheckpointError, match=r"no model\.safetensors"):
         load_model(run)
     (run / "model.safetensors").write_bytes(tiny_spsr_weights.read_bytes())
     assert load_model(run).spec.nf == 8

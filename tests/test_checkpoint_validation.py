@@ -37,7 +37,9 @@ def _safetensors(path: Path, state: dict[str, torch.Tensor], arch: object, versi
     return path
 
 
-@pytest.mark.parametrize("drop", ["tail.1.weight", "upsample.0.weight", "b_fea_conv.0.weight", "f_block.RDB1.conv1.0.weight"])
+@pytest.mark.parametrize(
+    "drop", ["tail.1.weight", "upsample.0.weight", "b_fea_conv.0.weight", "f_block.RDB1.conv1.0.weight"]
+)
 def test_partial_foreign_checkpoints_are_one_clear_error(tmp_path: Path, drop: str) -> None:
     if drop.startswith("tail"):
         sd = up.edsr_pytorch_state(8, 1, 2)

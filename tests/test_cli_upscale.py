@@ -50,7 +50,9 @@ def test_bit_depth_gray_and_formats(tmp_path: Path, photo: np.ndarray, tiny_spsr
     write_image(src / "pic.jpg", photo)
     write_image(src / "pic.webp", photo)
     write_image(src / "pic.bmp", photo)
-    code, out = _run("upscale", src, tmp_path / "out", "--weights", tiny_spsr_weights, "--tile", "16", "--tile-overlap", "4")
+    code, out = _run(
+        "upscale", src, tmp_path / "out", "--weights", tiny_spsr_weights, "--tile", "16", "--tile-overlap", "4"
+    )
     assert code == 0, out
     res = {p.name: read_image(p) for p in (tmp_path / "out").iterdir()}
     assert res["rgb8.png"].pixels.dtype == np.uint8 and res["rgb8.png"].pixels.shape == (96, 128, 3)
@@ -92,7 +94,7 @@ def test_alpha_has_no_dark_fringe(tmp_path: Path, tiny_spsr_weights: Path) -> No
     visible = out[:, :, 3] > 25
     interior = out[64, 64, :3].astype(int)
     assert np.abs(out[visible][:, :3].astype(int) - interior).max() <= 12
-    code, outp = _run("upscale", tmp_path / "disk.png", tmp_path / "o", "--weights", tiny_spsr_weights)
+    code, _ = _run("upscale", tmp_path / "disk.png", tmp_path / "o", "--weights", tiny_spsr_weights)
     assert code == 0 and read_image(tmp_path / "o" / "disk.png").alpha is not None
 
 
@@ -146,7 +148,10 @@ def test_outscale_suffix_glob_and_errors(tmp_path: Path, photo: np.ndarray, tiny
     assert code == 1 and "no such file" in out and "Traceback" not in out
     code, out = _run("upscale", tmp_path / "p1.png", tmp_path / "o", "--weights", tmp_path / "nope.pth")
     assert code == 1 and "no such weights" in out
-    code, out = _run("upscale", tmp_path / "p1.png", tmp_path / "o", "--weights", tiny_spsr_weights, "--precision", "fp16", "--device", "cpu")
+    code, out = _run(
+        "upscale", tmp_path / "p1.png", tmp_path / "o", "--weights", tiny_spsr_weights,
+        "--precision", "fp16", "--device", "cpu",
+    )
     assert code == 1 and "fp16 runs only on CUDA" in out
 
 
@@ -165,7 +170,9 @@ def test_gradmap_pictures_and_panels(tmp_path: Path, photo: np.ndarray, tiny_sps
     assert code == 0, out
     pic = read_image(tmp_path / "g" / "img_grad.png").pixels
     assert pic.shape == (24, 32, 1) and pic.max() > 100
-    code, out = _run("gradmap", tmp_path / "lr", tmp_path / "p", "--weights", tiny_spsr_weights, "--hr", tmp_path / "hr")
+    code, out = _run(
+        "gradmap", tmp_path / "lr", tmp_path / "p", "--weights", tiny_spsr_weights, "--hr", tmp_path / "hr"
+    )
     assert code == 0, out
     panel = read_image(tmp_path / "p" / "img_panel.png").pixels
     assert panel.shape == (96 + 20, 4 * 128, 3)

@@ -53,7 +53,7 @@ def test_items_without_augmentation_are_the_stored_patches(store: Path) -> None:
             item = ds[i]
             assert item["lr"].dtype == torch.float32 and item["lr"].shape == (3, 12, 12)
             assert item["hr"].shape == (3, 24, 24)
-            assert 0 <= float(item["hr"].min()) and float(item["hr"].max()) <= 1
+            assert float(item["hr"].min()) >= 0 and float(item["hr"].max()) <= 1
             lr, hr = s.read_patch(i)
             np.testing.assert_array_equal(_u8(item["lr"]), lr)
             np.testing.assert_array_equal(_u8(item["hr"]), hr)

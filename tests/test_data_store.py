@@ -78,7 +78,7 @@ def _assert_same(a: dict[str, object], b: dict[str, object]) -> None:
         (96, 32, 16, 0, [0, 16, 32, 48, 64]),  # exact fit
         (32, 32, 16, 0, [0]),
         (31, 32, 16, 0, []),  # smaller than a patch
-        (1020, 128, 64, 16, list(range(0, 893, 64)) + [892]),  # 60 px left over > 16
+        (1020, 128, 64, 16, [*list(range(0, 893, 64)), 892]),  # 60 px left over > 16
     ],
 )
 def test_window_starts_known_values(
@@ -156,7 +156,7 @@ def test_conversions_16bit_gray_alpha(tmp_path: Path) -> None:
     gray = rng.integers(0, 256, (40, 40, 1), dtype=np.uint8)
     rgba = rng.integers(0, 256, (40, 40, 4), dtype=np.uint8)
     paths = [tmp_path / "a16.png", tmp_path / "b_gray.png", tmp_path / "c_rgba.png"]
-    for path, arr in zip(paths, (v16, gray, rgba)):
+    for path, arr in zip(paths, (v16, gray, rgba), strict=True):
         write_image(path, arr)
     opts = StoreOptions.make(scale=2, patch=40, step=40)
     summary = write_store(paths, tmp_path / "s.h5", opts)
@@ -275,7 +275,7 @@ def test_same_input_same_store_any_worker_count(tmp_path: Path) -> None:
 def test_interrupted_write_resumes_to_the_same_store(tmp_path: Path) -> None:
     paths = _images(tmp_path / "in", count=5)
     (tmp_path / "in" / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
-    paths = sorted(paths + [tmp_path / "in" / "corrupt.png"])
+    paths = sorted([*paths, tmp_path / "in" / "corrupt.png"])
     opts = StoreOptions.make(scale=2, patch=32, step=16, val=1)
     out = tmp_path / "s.h5"
 
@@ -325,7 +325,7 @@ def test_unusable_partial_is_restarted(tmp_path: Path) -> None:
 def test_bad_inputs(tmp_path: Path) -> None:
     paths = _images(tmp_path / "in", count=2, size=40)
     opts = StoreOptions.make(scale=2, patch=64)
-    with pytest.raises(DataStoreError, match="no training patches.*smaller than the 64px patch"):
+    with pytest.raises(DataStoreError, match=r"no training patches.*smaller than the 64px patch"):
         write_store(paths, tmp_path / "s.h5", opts)
     assert not (tmp_path / "s.h5").exists() and not partial_path(tmp_path / "s.h5").exists()
     with pytest.raises(DataStoreError, match="no images found"):

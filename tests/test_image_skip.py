@@ -43,7 +43,7 @@ def test_set_reaches_a_dict_entry_and_parses_json_values() -> None:
     cfg = preset("psnr")
     apply_overrides(cfg, {"model.arch": "spsr", "model.extra.image_skip": "true", "model.extra.note": "x y"})
     assert cfg.model.extra == {"image_skip": True, "note": "x y"}
-    with pytest.raises(ConfigError, match="model.nothing"):
+    with pytest.raises(ConfigError, match=r"model\.nothing"):
         apply_overrides(cfg, {"model.nothing.deeper": "1"})
 
 

@@ -69,7 +69,7 @@ def test_pairing_errors(tmp_path):
         d.mkdir()
     write_image(sr_dir / "a.png", _img(0))
     write_image(hr_dir / "b.png", _img(0))
-    with pytest.raises(MetricInputError, match="no file in .* matches"):
+    with pytest.raises(MetricInputError, match=r"no file in .* matches"):
         pair_images(sr_dir, hr_dir)
     with pytest.raises(MetricInputError, match="holds no image files"):
         pair_images(sr_dir, empty)
@@ -77,7 +77,7 @@ def test_pairing_errors(tmp_path):
         pair_images(tmp_path / "missing", hr_dir)
     write_image(sr_dir / "b_x4.png", _img(0))
     write_image(sr_dir / "b_SR.png", _img(0))
-    with pytest.raises(MetricInputError, match="both match b.png"):
+    with pytest.raises(MetricInputError, match=r"both match b\.png"):
         pair_images(sr_dir, hr_dir)
 
 
@@ -110,7 +110,7 @@ def test_score_pairs_and_upscaler_give_the_same_numbers_for_bicubic(tmp_path):
     assert sorted(p.name for p in (tmp_path / "saved").iterdir()) == ["im0.png", "im1.png"]
     from_files = score_pairs(pair_images(sr_dir, hr_dir), suite, 4, "Set", "files")
     assert [n for n, _ in from_files.images] == ["im0", "im1"]
-    for (_, a), (_, b) in zip(direct.images, from_files.images):
+    for (_, a), (_, b) in zip(direct.images, from_files.images, strict=True):
         assert a == b
     hr, lr = bicubic_degrade(_img(1, 43, 50), 4)
     assert direct.images[1][1]["psnr"] == calculate_psnr(imresize_np(lr, 4), hr, 4)

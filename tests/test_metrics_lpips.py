@@ -67,9 +67,9 @@ def test_random_backbone_suite_scores_lpips_with_the_other_metrics():
 
 def test_missing_alexnet_weights_give_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(MissingWeightsError, match="alexnet-owt-7be5be79.pth"):
+    with pytest.raises(MissingWeightsError, match=r"alexnet-owt-7be5be79\.pth"):
         LPIPSMetric()
-    with pytest.raises(MissingWeightsError, match="metric lpips: .*or pass --lpips-backbone PATH"):
+    with pytest.raises(MissingWeightsError, match=r"metric lpips: .*or pass --lpips-backbone PATH"):
         MetricSuite(EvalSettings(metrics=("lpips",), crop_border=4))
     with pytest.raises(MissingWeightsError, match=str(tmp_path / "mine.pth")):
         LPIPSMetric(backbone=tmp_path / "mine.pth")

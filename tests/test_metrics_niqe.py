@@ -82,9 +82,9 @@ def test_vectorised_aggd_fit_equals_a_per_row_fit():
     rows = np.concatenate([rng.laplace(0.1, 1.0, (3, 500)), rng.normal(-0.2, 2.0, (2, 500))])
     alpha, bl, br = fit_aggd(rows)
     for i, row in enumerate(rows):
-        a, l, r = _aggd_by_loop(row)
+        a, left, right = _aggd_by_loop(row)
         assert alpha[i] == pytest.approx(a, abs=1e-12)
-        assert bl[i] == pytest.approx(l, rel=1e-12) and br[i] == pytest.approx(r, rel=1e-12)
+        assert bl[i] == pytest.approx(left, rel=1e-12) and br[i] == pytest.approx(right, rel=1e-12)
     # A row with no negative sample has no left spread: NaN, as in MATLAB.
     alpha, bl, _ = fit_aggd(np.abs(rows[:1]))
     assert np.isnan(bl[0])

@@ -195,5 +195,5 @@ def test_refitting_a_head_leaves_the_frozen_extractor_untouched() -> None:
     losses = fit_task(task, images, crop_size=128, steps=2, batch_size=2, train_extractor=False)
     assert len(losses) == 2 and all(loss > 0 for loss in losses)
     assert all(torch.equal(before[k], v) for k, v in extractor.state_dict().items())
-    assert any(not torch.equal(a, b) for a, b in zip(head_before, predictor.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(head_before, predictor.parameters(), strict=True))
     assert all(p.requires_grad for p in extractor.parameters())  # flags restored

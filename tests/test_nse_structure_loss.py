@@ -75,7 +75,7 @@ def test_random_nse_is_reproducible_and_leaves_the_global_rng_alone() -> None:
     before = torch.random.get_rng_state()
     a, b = random_nse(), random_nse()
     assert torch.equal(torch.random.get_rng_state(), before)
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
     assert not torch.equal(random_nse(1).conv_in.weight, a.conv_in.weight)
 
 
@@ -139,7 +139,7 @@ def test_imagenet_extractors_without_weights_raise_missing_weights(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_cache"))
-    with pytest.raises(MissingWeightsError, match="resnet18-f37072fd.pth"):
+    with pytest.raises(MissingWeightsError, match=r"resnet18-f37072fd\.pth"):
         build_structure_extractor("resnet")
     with pytest.raises(MissingWeightsError, match="vgg19"):
         build_structure_extractor("vgg")

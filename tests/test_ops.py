@@ -115,7 +115,8 @@ def test_uint8_resize_rounds_like_matlab(astronaut: np.ndarray) -> None:
     out = imresize_np(img, 0.25)
     assert out.dtype == np.uint8
     # Per-axis rounding: equal to rounding the float result of the first axis, then resizing.
-    first = np.clip(_half_up(np.tensordot(resize_matrix(64, 16, 0.25), img.astype(np.float64), axes=([1], [0]))), 0, 255)
+    rows = np.tensordot(resize_matrix(64, 16, 0.25), img.astype(np.float64), axes=([1], [0]))
+    first = np.clip(_half_up(rows), 0, 255)
     second = np.tensordot(resize_matrix(64, 16, 0.25), first, axes=([1], [1])).transpose(1, 0, 2)
     assert (out == np.clip(_half_up(second), 0, 255).astype(np.uint8)).all()
 

@@ -327,7 +327,7 @@ def test_the_built_in_models_pipeline_script_uses_real_commands_and_options() ->
     stages = [c.args[0] for c in commands]
     assert stages == ["prepare-data", "pretrain-psnr", "pretrain-nse", "train", "eval"], stages
     for command in commands:
-        path, problems = check_command(command.args)
+        _, problems = check_command(command.args)
         assert not problems, f"{PIPELINE.name}: {command.text}\n  " + "\n  ".join(problems)
     syntax = subprocess.run(["bash", "-n", str(PIPELINE)], capture_output=True, text=True)
     assert syntax.returncode == 0, syntax.stderr

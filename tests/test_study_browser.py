@@ -86,7 +86,7 @@ class DevTools:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=wire_pipes,  # noqa: PLW1509 (it only calls fcntl and dup2)
+            preexec_fn=wire_pipes,  # safe here: it only calls fcntl and dup2
             close_fds=False,  # fds 3 and 4 must survive into the browser
         )
         os.close(to_browser_r)

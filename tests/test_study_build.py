@@ -263,5 +263,5 @@ def test_cli_build_reports_and_fails_with_one_line(tmp_path: Path) -> None:
         ],
     )
     assert bad_method.exit_code == 1 and "expected NAME=DIR" in bad_method.output
-    bad_crop = runner.invoke(app, args + ["--crop", "1,2", "--force"])
+    bad_crop = runner.invoke(app, [*args, "--crop", "1,2", "--force"])
     assert bad_crop.exit_code == 1 and "x,y,w,h" in bad_crop.output

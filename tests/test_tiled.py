@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -48,7 +50,7 @@ def test_image_smaller_than_a_tile_runs_whole(tiny_model: torch.nn.Module) -> No
     x = torch.rand(2, 3, 7, 5)
     out = TiledUpscaler(tiny_model, 4, tile=64, overlap=8, precision="fp32")(x)
     assert out.shape == (2, 3, 28, 20)
-    assert 0 <= float(out.min()) and float(out.max()) <= 1
+    assert float(out.min()) >= 0 and float(out.max()) <= 1
 
 
 def test_default_model_tiled_vs_whole_on_a_real_image(astronaut: np.ndarray) -> None:
@@ -80,7 +82,9 @@ def test_bf16_autocast_stays_close_to_fp32(tiny_model: torch.nn.Module) -> None:
     assert _psnr(fp32, bf16) > 35
 
 
-def test_out_of_memory_halves_batch_then_tile_and_continues(tiny_model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_out_of_memory_halves_batch_then_tile_and_continues(
+    tiny_model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Simulate a GPU that cannot hold more than one 20-pixel tile: the upscaler must fall back to
     # batch 1, then halve the tile, re-plan only the failed tiles, and still match whole-image output.
     up = TiledUpscaler(tiny_model, 4, tile=40, overlap=4, batch=4, precision="fp32")
@@ -137,7 +141,7 @@ def test_tile_progress_counts_every_tile_once(tiny_model: torch.nn.Module) -> No
     total = len(plan_tiles(50, 37, 16, 4))
     assert reports[0] == (0, total) and reports[-1] == (total, total)
     dones = [d for d, _ in reports]
-    assert dones == sorted(dones) and all(b - a <= 3 for a, b in zip(dones, dones[1:]))
+    assert dones == sorted(dones) and all(b - a <= 3 for a, b in itertools.pairwise(dones))
     assert torch.equal(out, up(x))  # reporting changes nothing in the result
     whole: list[tuple[int, int]] = []
     TiledUpscaler(tiny_model, 4, tile=0, precision="fp32")(x, on_tiles=lambda d, t: whole.append((d, t)))

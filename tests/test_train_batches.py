@@ -18,7 +18,7 @@ def _take(stream: BatchStream, n: int) -> list[dict[str, torch.Tensor]]:
 
 
 def _same(a: list[dict[str, torch.Tensor]], b: list[dict[str, torch.Tensor]]) -> bool:
-    return len(a) == len(b) and all(torch.equal(x["hr"], y["hr"]) for x, y in zip(a, b))
+    return len(a) == len(b) and all(torch.equal(x["hr"], y["hr"]) for x, y in zip(a, b, strict=True))
 
 
 def test_stream_is_reproducible_and_crosses_epochs() -> None:
@@ -48,7 +48,7 @@ def test_two_processes_see_the_rows_of_one_global_batch() -> None:
     single = _take(BatchStream(data, 4, seed=2), 3)
     rank0 = _take(BatchStream(data, 4, seed=2, rank=0, world_size=2), 3)
     rank1 = _take(BatchStream(data, 4, seed=2, rank=1, world_size=2), 3)
-    for s, r0, r1 in zip(single, rank0, rank1):
+    for s, r0, r1 in zip(single, rank0, rank1, strict=True):
         assert torch.equal(torch.cat([r0["hr"], r1["hr"]]), s["hr"])
 
 

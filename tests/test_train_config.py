@@ -63,11 +63,11 @@ def test_overrides_convert_strings_and_reject_unknown_keys() -> None:
                                             "run.iterations=1e3", "optim.lr_g=2e-4"]))
     assert cfg.optim.milestones == [10, 20] and cfg.run.channels_last == "off"
     assert cfg.run.iterations == 1000 and cfg.optim.lr_g == 2e-4
-    with pytest.raises(ConfigError, match="did you mean 'loss.pixel'"):
+    with pytest.raises(ConfigError, match=r"did you mean 'loss\.pixel'"):
         apply_overrides(cfg, {"loss.pixle": 1})
     with pytest.raises(ConfigError, match="expected int"):
         apply_overrides(cfg, {"run.iterations": "many"})
-    with pytest.raises(ConfigError, match="section.key=value"):
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
         parse_set_options(["loss.pixel"])
     with pytest.raises(ConfigError, match="unknown configuration section"):
         apply_overrides(cfg, {"nosuch.key": 1})
@@ -119,7 +119,7 @@ def test_resolve_config_layers_and_resume_policy(tmp_path) -> None:
     (run / "config.toml").write_text(dump_toml(cfg))
     resumed = resolve_config(None, run, resume=True, overrides={"run.iterations": 100, "data.workers": 0})
     assert resumed.run.iterations == 100 and resumed.loss.pixel == 0.02
-    with pytest.raises(ConfigError, match="loss.pixel cannot change when resuming"):
+    with pytest.raises(ConfigError, match=r"loss\.pixel cannot change when resuming"):
         resolve_config(None, run, resume=True, overrides={"loss.pixel": 0.5})
     with pytest.raises(ConfigError, match="trains variant 'esrgan'"):
         resolve_config("g", run, resume=True)

@@ -155,7 +155,7 @@ def test_discriminator_steps_do_not_reach_the_generator_and_operators_stay_fixed
         assert all(p.grad is None for p in g.parameters())
     assert any(not torch.equal(before_d[n], p) for n, p in stage.module("D").named_parameters())
     assert all(torch.equal(kernels[n], b) for n, b in g.named_buffers() if n in kernels)
-    assert all(torch.equal(a, b) for a, b in zip(loss_kernels, stage.gradient.buffers()))
+    assert all(torch.equal(a, b) for a, b in zip(loss_kernels, stage.gradient.buffers(), strict=True))
 
 
 def test_official_gradient_form_feeds_padding2_maps_to_a_130_pixel_d_grad() -> None:

@@ -90,7 +90,7 @@ def test_gradient_operator_is_fixed_and_gradients_reach_the_input() -> None:
     sr = torch.rand(1, 3, 8, 8, requires_grad=True)
     loss(sr, torch.rand(1, 3, 8, 8)).backward()
     assert sr.grad is not None and sr.grad.abs().sum() > 0
-    assert all(torch.equal(a, b) for a, b in zip(kernels, loss.buffers()))
+    assert all(torch.equal(a, b) for a, b in zip(kernels, loss.buffers(), strict=True))
 
 
 def test_gradient_maps_stay_fp32_under_bf16_autocast() -> None:
@@ -146,7 +146,7 @@ def test_perceptual_loss_with_random_vgg19_gradients_reach_sr_not_vgg() -> None:
 
 def test_vgg19_weights_missing_offline_raise_a_clear_error(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    with pytest.raises(MissingWeightsError, match="--vgg-weights PATH.*--perceptual none"):
+    with pytest.raises(MissingWeightsError, match=r"--vgg-weights PATH.*--perceptual none"):
         VGGFeatureExtractor()
     with pytest.raises(MissingWeightsError, match="not found"):
         resolve_vgg19_weights(tmp_path / "nope.pth")

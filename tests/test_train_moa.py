@@ -69,7 +69,7 @@ def test_the_stage_sees_moa_batches_at_the_size_its_generator_takes(tmp_path, va
     moa = _batches(variant, tmp_path, **{"data.moa": True, "data.moa_ops": "rgb"})
     assert len(raw) == len(moa) == 3
     perms = []
-    for plain, mixed in zip(raw, moa):
+    for plain, mixed in zip(raw, moa, strict=True):
         lr = nearest_upsample(plain["lr"], 4) if variant.endswith("_up") else plain["lr"]
         assert mixed["lr"].shape == lr.shape
         perm = _channel_permutation(mixed["hr"], plain["hr"])
@@ -77,7 +77,7 @@ def test_the_stage_sees_moa_batches_at_the_size_its_generator_takes(tmp_path, va
         perms.append(perm)
     assert any(p != (0, 1, 2) for p in perms)  # it did augment
     again = _batches(variant, tmp_path, **{"data.moa": True, "data.moa_ops": "rgb"})
-    assert all(torch.equal(a["hr"], b["hr"]) for a, b in zip(moa, again))
+    assert all(torch.equal(a["hr"], b["hr"]) for a, b in zip(moa, again, strict=True))
 
 
 def test_batch_moa_depends_only_on_iteration_and_rank() -> None:

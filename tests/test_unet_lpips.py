@@ -43,7 +43,7 @@ def test_missing_alexnet_is_a_clear_error_and_nothing_is_downloaded(
     assert default_alexnet_path() == tmp_path / "hub" / "checkpoints" / ALEXNET_FILENAME
     with pytest.raises(MissingWeightsError, match="TORCH_HOME"):
         load_lpips_alex()
-    with pytest.raises(MissingWeightsError, match="nowhere.pth"):
+    with pytest.raises(MissingWeightsError, match=r"nowhere\.pth"):
         LPIPSLoss(weights=tmp_path / "nowhere.pth")
     assert not any(tmp_path.rglob("*.pth"))
 

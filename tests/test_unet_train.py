@@ -86,7 +86,7 @@ def test_u_terms_match_independent_computations_and_scale_with_their_weights() -
     with torch.no_grad():
         fake, real = d(sr), d(hr)
         gan = -0.005 * (fake.global_logit.mean() + fake.pixel_logits.mean())
-        fm = sum(F.l1_loss(a, b) for a, b in zip(fake.features, real.features))
+        fm = sum(F.l1_loss(a, b) for a, b in zip(fake.features, real.features, strict=True))
         grad_gan = 0.005 * ragan.generator(dg(gradient_map(hr, 1)), dg(gradient_map(sr, 1)))
 
     base = _step(probe, batch)  # one full step
@@ -188,4 +188,4 @@ def test_init_from_a_plain_spsr_spreads_both_input_convs(tmp_path) -> None:
     save_weights(tmp_path / "u.safetensors", model, spec)
     again = build_model(spec)
     load_init(again, spec, tmp_path / "u.safetensors")
-    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), own.values()))
+    assert all(torch.equal(a, b) for a, b in zip(again.state_dict().values(), own.values(), strict=True))

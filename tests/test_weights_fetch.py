@@ -250,7 +250,7 @@ def test_http_errors_and_explicit_paths(server, online, tmp_path: Path) -> None:
     mine = tmp_path / "mine.bin"
     mine.write_bytes(b"my own variant")  # explicit paths are used as given, not digest-checked
     assert ensure_file(Need(_spec(base, tmp_path / "c"), str(mine))) == mine
-    with pytest.raises(MissingWeightsError, match="not found: .*nope.bin .given with --x"):
+    with pytest.raises(MissingWeightsError, match=r"not found: .*nope\.bin .given with --x"):
         ensure_file(Need(_spec(base, tmp_path / "c"), str(tmp_path / "nope.bin"), "--x PATH"))
 
 
@@ -321,7 +321,7 @@ def test_files_of_the_wrong_kind_get_their_own_line(tmp_path: Path) -> None:
     pth = tmp_path / "alex.pth"
     torch.save({"w": torch.zeros(1)}, pth)
     assert sniff(pth) == "torch"
-    with pytest.raises(CheckpointError, match="is a PyTorch file, not Ma et al.'s model.mat"):
+    with pytest.raises(CheckpointError, match=r"is a PyTorch file, not Ma et al\.'s model\.mat"):
         load_ma_model(pth)
     torch.save({"w": Behaviour()}, pth)  # a pickled object: PyTorch would advise weights_only=False
     with pytest.raises(CheckpointError, match="pickled Python objects") as info:

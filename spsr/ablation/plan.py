@@ -21,7 +21,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from spsr.ablation.grid import DEFAULT_SLOT, AblationConfig, AblationGrid
 from spsr.ablation.states import CONFLICT, EVALUATE, RESUME, REUSE, TRAIN, UNAVAILABLE
@@ -127,6 +127,18 @@ def resolve_row(config: AblationConfig, grid: AblationGrid, inputs: AblationInpu
         overrides=[grid.overrides, inputs.overrides, config.overrides, fixed], adopt_init=False,
     )
     return resolve_run(layers)
+
+
+@overload
+def _slot(
+    slots: Mapping[str, str], name: str, option: str, what: str, required: Literal[True]
+) -> str: ...
+
+
+@overload
+def _slot(
+    slots: Mapping[str, str], name: str, option: str, what: str, required: bool = False
+) -> str | None: ...
 
 
 def _slot(

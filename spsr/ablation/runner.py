@@ -166,7 +166,7 @@ def run_plan(
     suite: MetricSuite,
     device: str = "cpu",
     hooks: AblationHooks | None = None,
-    on_update: Callable[[list[RowResult]], None] | None = None,
+    on_update: Callable[[list[RowResult]], object] | None = None,
     stop: StopSignals | None = None,
 ) -> list[RowResult]:
     """Train and score every runnable row; one failing row does not stop the others.

@@ -24,4 +24,7 @@ def sr_of(output: torch.Tensor | SROutput) -> torch.Tensor:
     return output.sr if isinstance(output, SROutput) else output
 
 
-__all__ = ["ARCHS", "EDSR", "ArchSpec", "Family", "RRDBNet", "SPSRNet", "SROutput", "SRResNet", "arch_names", "backbone_names", "build_model", "family", "sr_of"]
+__all__ = [
+    "ARCHS", "EDSR", "ArchSpec", "Family", "RRDBNet", "SPSRNet", "SROutput", "SRResNet",
+    "arch_names", "backbone_names", "build_model", "family", "sr_of",
+]

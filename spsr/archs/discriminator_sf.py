@@ -22,8 +22,6 @@ from torch import nn
 from spsr.archs.discriminator_vgg import conv_bn, logit_head, stride2_size
 
 
-
-
 class StructureFeatureDiscriminator(nn.Module):
     """VGG-style discriminator for C×S×S structure feature maps, one logit per map.
 

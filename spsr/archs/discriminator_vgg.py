@@ -9,6 +9,8 @@ the official padding-2 gradient maps (130×130) also end on a 4×4 map.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch import nn
 
@@ -54,7 +56,7 @@ class VGGDiscriminator(nn.Module):
             *conv_bn(nf, nf, 4, 2),
         ]
         size = stride2_size(input_size)
-        for prev, width in zip(widths[:-1], widths[1:]):
+        for prev, width in itertools.pairwise(widths):
             layers += conv_bn(prev, width, 3, 1)
             layers += conv_bn(width, width, 4, 2)
             size = stride2_size(size)

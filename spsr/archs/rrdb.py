@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +43,7 @@ class RRDBTrunk(nn.Sequential):
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Run the trunk; return the LR features after each block count in ``taps`` and the HR features."""
         feat = self[0](x)
-        blocks = self[1].sub
+        blocks = cast(nn.Sequential, self[1].sub)  # ShortcutBlock.sub, untyped through nn.Module
         tapped: list[torch.Tensor] = []
         out = feat
         wanted = sorted(set(taps))
@@ -50,7 +51,7 @@ class RRDBTrunk(nn.Sequential):
             out = blocks[i](out)
             if i + 1 in wanted:
                 tapped.append(out)
-        by_count = dict(zip(wanted, tapped))
+        by_count = dict(zip(wanted, tapped, strict=False))
         out = blocks[self.num_blocks](out) + feat
         for layer in list(self)[2:]:
             out = layer(out)

@@ -89,7 +89,7 @@ class ArchSpec:
             if kind is None:
                 known = ", ".join(sorted(fam.extra)) or "none"
                 raise ValueError(f"unknown option {key!r} in extra for {fam.title} (known: {known})")
-            if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+            if (isinstance(value, bool) and kind is not bool) or not isinstance(value, kind):
                 raise ValueError(f"extra option {key} of {fam.title} has the wrong type ({value!r})")
         if fam.check is not None:
             fam.check(self)

@@ -150,7 +150,7 @@ class SPSRNet(nn.Module):
             raise ValueError("upsampled input needs a generator built with desubpixel_head=True")
         else:
             lr_grad = grad_in = self.get_g_nopadding(x)
-        tapped, sr_feat = self.model.forward_features(x, self.taps)
+        tapped, sr_feat = self.model.forward_features(x, self.taps)  # type: ignore[operator]  # a trunk method
         sr_feat = self.HR_conv1_new(sr_feat)
 
         b_fea = self.b_fea_conv(grad_in)

@@ -57,7 +57,7 @@ def random_transform(
     generator: torch.Generator | None = None, flips: bool = True, rot90: bool = True
 ) -> Transform:
     """Draw one of the 8 square symmetries uniformly (or fewer when flips/rot90 are off)."""
-    bits = torch.randint(0, 8, (1,), generator=generator).item()
+    bits = int(torch.randint(0, 8, (1,), generator=generator).item())
     return Transform(
         hflip=flips and bool(bits & 1),
         vflip=flips and bool(bits & 2),

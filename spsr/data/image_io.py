@@ -265,7 +265,7 @@ def read_image(path: str | os.PathLike[str]) -> LoadedImage:
         raise
     except MemoryError:
         raise ImageReadError(f"{path}: not enough memory to decode this image") from None
-    except Exception as exc:  # decoders raise many types for corrupt data
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types for corrupt data
         raise ImageReadError(f"{path}: {_describe_decode_error(exc)}") from None
 
 

@@ -285,9 +285,9 @@ def _decoded_in_order(jobs: list[tuple[int, str, int, int]], workers: int) -> It
                 break
         while pending:
             result = pending.popleft().result()
-            job = next(queue, None)
-            if job is not None:
-                pending.append(pool.submit(_decode, *job))
+            following = next(queue, None)
+            if following is not None:
+                pending.append(pool.submit(_decode, *following))
             yield result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -709,7 +709,7 @@ class PatchStore:
                         f"expected {shape} {np.dtype(dtype)}",
                     )
             if (
-                P != p * s
+                p * s != P
                 or f["sources"]["sha256"].shape[0] != m
                 or f["sources"]["size"].shape[0] != m
             ):

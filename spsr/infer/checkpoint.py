@@ -90,7 +90,7 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[StateDict, dict[str, 
         try:
             with safe_open(str(path), framework="pt", device="cpu") as fh:
                 metadata = dict(fh.metadata() or {})
-                state = {k: fh.get_tensor(k) for k in fh.keys()}
+                state = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - not a dict
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(f"{path}: not a readable .safetensors file (truncated or corrupt: {exc})") from None
         return state, metadata
@@ -98,10 +98,14 @@ def read_checkpoint(path: str | os.PathLike[str]) -> tuple[StateDict, dict[str, 
         obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise CheckpointError(f"{path}: cannot read checkpoint (truncated, corrupt or not a weights file: {msg})") from None
-    except Exception as exc:  # pickle.UnpicklingError for unsafe globals, among others
+        raise CheckpointError(
+            f"{path}: cannot read checkpoint (truncated, corrupt or not a weights file: {msg})"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - pickle.UnpicklingError for unsafe globals, among others
         msg = str(exc).splitlines()[0]
-        raise CheckpointError(f"{path}: refused or unreadable checkpoint ({msg}); only plain tensors are loaded") from None
+        raise CheckpointError(
+            f"{path}: refused or unreadable checkpoint ({msg}); only plain tensors are loaded"
+        ) from None
     return unwrap_state_dict(obj, path), {}
 
 
@@ -387,7 +391,8 @@ def save_weights(
     from safetensors.torch import save_file
 
     path = Path(path)
-    module = model.module if hasattr(model, "module") else model
+    inner = getattr(model, "module", None)  # the model inside a DDP wrapper
+    module = inner if isinstance(inner, nn.Module) else model
     state = {k: v.detach().to("cpu").clone().contiguous() for k, v in module.state_dict().items()}
     metadata = {
         "format": FORMAT,

@@ -207,7 +207,7 @@ class TiledUpscaler:
             done += len(group)
             if on_tiles is not None:
                 on_tiles(done, done + len(pending))
-            for r, out in zip(group, outs):
+            for r, out in zip(group, outs, strict=True):
                 oy, ox = (r.y0 - r.cy0) * s, (r.x0 - r.cx0) * s
                 core = out[:, oy:oy + (r.y1 - r.y0) * s, ox:ox + (r.x1 - r.x0) * s]
                 wy = _ramp((r.y1 - r.y0) * s, self.overlap * s, r.y0 > 0, r.y1 < h, core.device)

@@ -96,7 +96,8 @@ def vgg19_features() -> nn.Sequential:
             cout = next(widths)
             conv = nn.Conv2d(cin, cout, 3, padding=1)
             nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
-            nn.init.zeros_(conv.bias)
+            if conv.bias is not None:
+                nn.init.zeros_(conv.bias)
             layers += [conv, nn.ReLU(inplace=True)]
             cin = cout
         else:
@@ -116,6 +117,9 @@ class VGGFeatureExtractor(nn.Module):
         MissingWeightsError: pretrained weights requested but not available.
         CheckpointError: the file is not a VGG19 state dict.
     """
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(
         self,

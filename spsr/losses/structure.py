@@ -71,6 +71,9 @@ class StructureExtractor(nn.Module):
         imagenet_normalize: normalise the input with ImageNet's mean and std first.
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(
         self, net: nn.Module, kind: str, channels: int, stride: int, imagenet_normalize: bool
     ) -> None:
@@ -191,8 +194,8 @@ def build_structure_extractor(
         net = random_nse(seed)
         return StructureExtractor(net, kind, net.out_channels, net.stride, imagenet_normalize=False)
     if kind == "vgg":
-        net = VGGFeatureExtractor("conv5_4", weights, pretrained=pretrained)  # normalises itself
-        return StructureExtractor(net, kind, 512, 16, imagenet_normalize=False)
+        vgg = VGGFeatureExtractor("conv5_4", weights, pretrained=pretrained)  # normalises itself
+        return StructureExtractor(vgg, kind, 512, 16, imagenet_normalize=False)
     if kind == "resnet":
         return StructureExtractor(resnet18_conv4_2(weights, pretrained), kind, 256, 16, True)
     raise ConfigError(

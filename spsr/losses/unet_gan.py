@@ -195,6 +195,6 @@ def feature_matching_loss(
     if len(fake_features) != len(real_features):
         raise ValueError("feature lists differ in length")
     total = fake_features[0].new_zeros(())
-    for fake, real in zip(fake_features, real_features):
+    for fake, real in zip(fake_features, real_features, strict=True):
         total = total + F.l1_loss(fake, real.detach())
     return total

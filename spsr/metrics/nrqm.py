@@ -20,6 +20,7 @@ import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.io
@@ -66,7 +67,7 @@ class MaModel:
         self, f1: np.ndarray, f2: np.ndarray, f3: np.ndarray
     ) -> tuple[float, float, float]:
         """The three forest predictions ``(s1, s2, s3)``."""
-        s1, s2, s3 = (float(f.predict(x)) for f, x in zip(self.forests, (f1, f2, f3)))
+        s1, s2, s3 = (float(f.predict(x)) for f, x in zip(self.forests, (f1, f2, f3), strict=True))
         return s1, s2, s3
 
     def predict(self, f1: np.ndarray, f2: np.ndarray, f3: np.ndarray) -> float:
@@ -75,7 +76,7 @@ class MaModel:
         return float(np.array([1.0, *s]) @ self.linear)
 
     @classmethod
-    def from_matlab(cls, model: object, name: str = "model") -> MaModel:
+    def from_matlab(cls, model: Any, name: str = "model") -> MaModel:
         """Build from the ``model`` struct of ``model.mat`` (loaded with ``struct_as_record=False,
         squeeze_me=True``): fields ``rf`` (3 forests) and ``linear`` (4 weights)."""
         for key in ("rf", "linear"):
@@ -90,7 +91,7 @@ class MaModel:
         forests = tuple(
             RegressionForest.from_matlab(rf, f"{name}.rf{{{i + 1}}}") for i, rf in enumerate(rfs)
         )
-        for forest, size, i in zip(forests, FEATURE_SIZES, range(3)):
+        for forest, size, i in zip(forests, FEATURE_SIZES, range(3), strict=True):
             if forest.n_features_used > size:
                 raise CheckpointError(f"{name}.rf{{{i + 1}}} uses more than {size} features")
         return cls(forests=forests, linear=linear)  # type: ignore[arg-type]

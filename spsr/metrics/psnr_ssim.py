@@ -61,7 +61,7 @@ def mean_filter_same(x: np.ndarray, f: int) -> np.ndarray:
     pad = [(0, 0)] * (x.ndim - 2) + [(before, after), (before, after)]
     padded = np.pad(x, pad, mode="symmetric")
     height, width = x.shape[-2], x.shape[-1]
-    rows = np.zeros(padded.shape[:-2] + (height, padded.shape[-1]))
+    rows = np.zeros((*padded.shape[:-2], height, padded.shape[-1]))
     for k in range(f):
         rows += padded[..., k : k + height, :]
     total = np.zeros(x.shape)

@@ -81,7 +81,8 @@ class NeuralStructureExtractor(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Conv2d):  # He initialisation, as ResNet
                 nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.conv_in(image))
@@ -148,17 +149,18 @@ class JigsawHead(nn.Module):
         self.channels = channels
         self.num_tiles = num_tiles
         num_classes = len(list(itertools.permutations(range(num_tiles))))
+        logits = nn.Linear(hidden, num_classes)
         self.net = nn.Sequential(
             nn.Linear(channels * num_tiles, hidden),
             nn.ReLU(inplace=True),
             nn.Linear(hidden, hidden),
             nn.ReLU(inplace=True),
-            nn.Linear(hidden, num_classes),
+            logits,
         )
         # Start from uniform predictions: random initial logits only add loss that the extractor
         # would first learn to silence by shrinking its features (a long plateau at log 24).
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        nn.init.zeros_(logits.weight)
+        nn.init.zeros_(logits.bias)
 
     def forward(self, tiles: torch.Tensor) -> torch.Tensor:
         """Args:

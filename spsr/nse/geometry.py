@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 
@@ -119,7 +119,7 @@ def negative_positions(
     Raises:
         ConfigError: when the inputs overlap the target or each other.
     """
-    occupied = [tuple(target), *map(tuple, inputs)]
+    occupied = cast(list[tuple[int, int]], [tuple(target), *map(tuple, inputs)])
     for a in range(len(occupied)):
         for b in range(a + 1, len(occupied)):
             if receptive_fields_overlap(occupied[a], occupied[b], receptive_field, stride):
@@ -144,9 +144,12 @@ def sample_positions(
 
 
 def anchor_bounds(
-    image_hw: tuple[int, int], offsets: Sequence[tuple[int, int]], what: str
+    image_hw: Sequence[int], offsets: Sequence[tuple[int, int]], what: str
 ) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Bounds for an anchor so that anchor + every offset has its window inside the image."""
+    """Bounds for an anchor so that anchor + every offset has its window inside the image.
+
+    ``image_hw`` is ``(H, W)``, e.g. ``images.shape[-2:]``.
+    """
     (lo_r, hi_r), (lo_c, hi_c) = inside_range(image_hw[0]), inside_range(image_hw[1])
     low = (lo_r - min(o[0] for o in offsets), lo_c - min(o[1] for o in offsets))
     high = (hi_r - max(o[0] for o in offsets), hi_c - max(o[1] for o in offsets))

@@ -27,6 +27,8 @@ class JigsawTask(nn.Module):
         puzzles_per_image: grids sampled on each image's feature map per pass.
     """
 
+    permutations: torch.Tensor
+
     def __init__(
         self, extractor: NeuralStructureExtractor, head: JigsawHead, puzzles_per_image: int = 8
     ) -> None:

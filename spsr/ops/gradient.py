@@ -32,6 +32,9 @@ class GradientMap(nn.Module):
     never trained (not parameters) and the forward uses them directly.
     """
 
+    weight_h: torch.Tensor
+    weight_v: torch.Tensor
+
     def __init__(self, padding: int = 1) -> None:
         super().__init__()
         self.padding = padding

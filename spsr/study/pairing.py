@@ -117,20 +117,20 @@ def pair_images(hr_dir: Path, methods: list[tuple[str, Path]]) -> Pairing:
             raise ConfigError(f"method {name}: no images found in {folder}")
         found: dict[str, Path] = {}
         for path in files:
-            stem = match_hr_stem(path.stem, stems)
-            if stem is None:
+            hr_stem = match_hr_stem(path.stem, stems)
+            if hr_stem is None:
                 unmatched.append((name, path))
                 continue
-            if stem in found:
-                exact = [p for p in (found[stem], path) if p.stem.casefold() == stem.casefold()]
+            if hr_stem in found:
+                exact = [p for p in (found[hr_stem], path) if p.stem.casefold() == hr_stem.casefold()]
                 if len(exact) != 1:
                     raise ConfigError(
-                        f"method {name}: {found[stem].name} and {path.name} "
-                        f"both match HR image {stem}"
+                        f"method {name}: {found[hr_stem].name} and {path.name} "
+                        f"both match HR image {hr_stem}"
                     )
-                found[stem] = exact[0]
+                found[hr_stem] = exact[0]
                 continue
-            found[stem] = path
+            found[hr_stem] = path
         per_method.append(found)
 
     images: list[PairedImage] = []

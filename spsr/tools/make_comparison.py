@@ -55,7 +55,7 @@ def comparison(names: Sequence[str], zoom: int = 2, gap: int = 4) -> np.ndarray:
         hr = np.ascontiguousarray(load()[y0:y1, x0:x1])
         bicubic, outputs = upscale_all(hr, names)
         tiles = []
-        for caption, image in [("bicubic", bicubic), *zip(names, outputs), (f"HR ({photo})", hr)]:
+        for caption, image in [("bicubic", bicubic), *zip(names, outputs, strict=True), (f"HR ({photo})", hr)]:
             crop = image[cy0:cy1, cx0:cx1].repeat(zoom, axis=0).repeat(zoom, axis=1)
             tiles.append(label(crop, caption))
             tiles.append(np.full((tiles[-1].shape[0], gap, 3), 255, np.uint8))

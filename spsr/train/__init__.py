@@ -13,7 +13,7 @@ See :mod:`spsr.train.engine` for how to add a stage or a variant.
 """
 
 from spsr.train.config import TrainConfig, apply_overrides, register_section
-from spsr.train.engine import TrainingDivergedError, Trainer, TrainResult, train
+from spsr.train.engine import Trainer, TrainingDivergedError, TrainResult, train
 from spsr.train.resolve import RunLayers, resolve_config, resolve_run
 from spsr.train.runtime import Runtime, frozen
 from spsr.train.stage import Stage, make_adam, make_multistep

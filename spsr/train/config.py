@@ -20,6 +20,7 @@ like the built-in ones.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import importlib
@@ -374,10 +375,8 @@ def _set_field(section: Any, dotted: str, name: str, value: Any) -> None:
     if key and head in names and isinstance(getattr(section, head), dict):
         # One entry of a dict field: --set model.extra.image_skip=true (values parsed as JSON).
         if isinstance(value, str):
-            try:
+            with contextlib.suppress(json.JSONDecodeError):
                 value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
         getattr(section, head)[key] = value
         return
     if name not in names:

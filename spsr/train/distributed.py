@@ -3,8 +3,8 @@ engine needs. A single process (no ``torchrun``) is a world of one and every hel
 
 ``torchrun --nproc_per_node N -m spsr_cli.app train ...`` sets ``RANK``, ``WORLD_SIZE``,
 ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``; :func:`init_distributed` reads them and joins
-the group with NCCL on GPUs and gloo on CPUs (also for N = 1, so one GPU checks the NCCL path). Multi-node works the same way (``--nnodes``,
-``--rdzv-endpoint``). Rank 0 alone writes files.
+the group with NCCL on GPUs and gloo on CPUs (also for N = 1, so one GPU checks the NCCL path).
+Multi-node works the same way (``--nnodes``, ``--rdzv-endpoint``). Rank 0 alone writes files.
 """
 
 from __future__ import annotations
@@ -77,9 +77,9 @@ def init_distributed(device_name: str = "auto") -> DistContext:
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if not dist.is_initialized():
+        bind: dict[str, Any] = {"device_id": device} if backend == "nccl" else {}
         dist.init_process_group(
-            backend=backend, rank=rank, world_size=world, timeout=COLLECTIVE_TIMEOUT,
-            **({"device_id": device} if backend == "nccl" else {}),
+            backend=backend, rank=rank, world_size=world, timeout=COLLECTIVE_TIMEOUT, **bind
         )
     return DistContext(rank, world, local_rank, device, backend)
 
@@ -121,7 +121,7 @@ def mean_dict(ctx: DistContext, values: dict[str, float]) -> dict[str, float]:
     t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=ctx.device)
     dist.all_reduce(t)
     t /= ctx.world_size
-    return dict(zip(keys, t.tolist()))
+    return dict(zip(keys, t.tolist(), strict=True))
 
 
 def gather_objects(ctx: DistContext, obj: Any) -> list[Any]:

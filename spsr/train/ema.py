@@ -25,9 +25,9 @@ class ModelEMA:
     @torch.no_grad()
     def update(self, module: nn.Module) -> None:
         """Move the average towards ``module``'s current weights."""
-        for (name, avg), (_, cur) in zip(self.module.named_parameters(), module.named_parameters()):
+        for avg, cur in zip(self.module.parameters(), module.parameters(), strict=True):
             avg.lerp_(cur.detach(), 1.0 - self.decay)
-        for avg_buf, buf in zip(self.module.buffers(), module.buffers()):
+        for avg_buf, buf in zip(self.module.buffers(), module.buffers(), strict=True):
             avg_buf.copy_(buf)
 
     def state_dict(self) -> dict[str, Any]:

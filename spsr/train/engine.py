@@ -70,7 +70,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -299,7 +299,7 @@ class Trainer:
             resuming=self.resume,
         )
         seed_everything(cfg.run.seed)  # same initial weights on every process
-        self.stage = get_stage(cfg.stage)(cfg, self.rt)  # type: ignore[assignment]
+        self.stage = cast("Stage", get_stage(cfg.stage)(cfg, self.rt))  # factories build Stages
         self.has_generator = self.rt.has_export()
         if not self.resume and cfg.run.init:
             self.stage.initialize(cfg.run.init)

@@ -264,5 +264,5 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
     try:
         yield
     finally:
-        for p, flag in zip(params, before):
+        for p, flag in zip(params, before, strict=True):
             p.requires_grad_(flag)

@@ -109,7 +109,8 @@ def evaluate_generator(
 
     conv = resolve_protocol(protocol, scale)
     t0 = time.monotonic()
-    module = model.module if hasattr(model, "module") else model
+    inner = getattr(model, "module", None)  # the model inside a DDP wrapper
+    module = inner if isinstance(inner, nn.Module) else model
     frozen = copy.deepcopy(module).float()
     upscaler = eval_upscaler(frozen, scale, tile, device, precision)  # as spsr eval scores
     psnrs, ssims = [], []

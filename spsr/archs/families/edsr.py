@@ -106,7 +106,9 @@ def detect(state: StateDict, model_scale: int | None) -> Detected | None:
     factor = conv_shape(canon, "tail.0.0.weight")[0] // nf
     scale = 3 if factor == 9 else {1: 2, 2: 4, 3: 8}.get(len(ups), 0) if factor == 4 else 0
     if scale == 0:
-        raise CheckpointError(f"{layout} with {len(ups)} upsampling convs of {factor}x{nf} channels: no supported scale")
+        raise CheckpointError(
+            f"{layout} with {len(ups)} upsampling convs of {factor}x{nf} channels: no supported scale"
+        )
     res_scale, note = _res_scale(nf, nb)
     guesses.append(note)
     extra["res_scale"] = res_scale

@@ -41,7 +41,7 @@ def detect(state: StateDict, model_scale: int | None) -> Detected | None:
     n_taps = len(indices(state, r"b_block_(\d+)\."))
     convs = indices(state, r"b_module\.(\d+)\.weight")
     scale, guesses = scale_from_nearest_upconvs(len(convs) - 2, model_scale, "SPSR-G")
-    for backbone, (first, _, blocks) in _BRANCHES.items():
+    for backbone, (first, _, blocks) in _BRANCHES.items():  # noqa: B007 - read after the loop
         if first in state:
             nb = count_blocks(state, blocks)
             break
@@ -81,6 +81,7 @@ FAMILY = Family(
     takes_upsampled_lr=lambda spec: bool(spec.extra.get("desubpixel_head", False)),
     layouts=(
         Layout("SPSR (official)", "SPSR-G", "2*, 3*, 4, 8",
-               "model.* (ESRGAN old layout), b_fea_conv, b_block_i, b_concat_i, b_module, conv_w, f_block, f_HR_conv0/1"),
+               "model.* (ESRGAN old layout), b_fea_conv, b_block_i, b_concat_i, b_module, conv_w, "
+               "f_block, f_HR_conv0/1"),
     ),
 )

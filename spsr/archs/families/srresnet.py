@@ -73,6 +73,7 @@ FAMILY = Family(
     layouts=(
         Layout("BasicSR", "MSRResNet", "2, 3, 4",
                "conv_first, body.N.conv1/2, upconv1[, upconv2], conv_hr, conv_last"),
-        Layout("spsr", "SRResNet", "2, 3, 4", "conv_first, body.N.conv1/2, upsample.0[, upsample.3], conv_hr, conv_last"),
+        Layout("spsr", "SRResNet", "2, 3, 4",
+               "conv_first, body.N.conv1/2, upsample.0[, upsample.3], conv_hr, conv_last"),
     ),
 )

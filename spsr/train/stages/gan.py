@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import nn
@@ -150,9 +151,10 @@ class GANStage(Stage):
     def _warmup_frozen(self, generator: nn.Module) -> list[nn.Parameter]:
         if self.cfg.run.fusion_warmup <= 0:
             return []
-        if not hasattr(generator, "fusion_parameters"):
+        fusion_parameters = getattr(generator, "fusion_parameters", None)
+        if fusion_parameters is None:
             raise ConfigError("run.fusion_warmup needs an SPSR generator (it trains the fusion block alone)")
-        fusion = {id(p) for p in generator.fusion_parameters()}
+        fusion = {id(p) for p in fusion_parameters()}
         return [p for p in generator.parameters() if id(p) not in fusion]
 
     def hr_size(self) -> int:
@@ -252,7 +254,7 @@ class GANStage(Stage):
     def optimize_generator(self, terms: dict[str, torch.Tensor]) -> dict[str, float]:
         """One G step on the summed terms (fusion-only during the warm-up); the logged values."""
         rt = self.rt
-        total = sum(terms.values())
+        total = cast(torch.Tensor, sum(terms.values()))  # terms is never empty
         warm = rt.iteration <= self.cfg.run.fusion_warmup
         rt.optimize(total, "G", drop_grads=self.warmup_frozen if warm else ())
         values = {k: float(v.detach()) for k, v in terms.items()}

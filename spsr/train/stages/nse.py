@@ -23,7 +23,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -197,9 +197,13 @@ class NSEStage(Stage):
             values["nse/negatives"] = result.mean_negatives
         return values
 
+    def _task(self) -> PretextTask:
+        """The task module registered as ``task`` (built by :func:`make_task`)."""
+        return cast(PretextTask, self.module("task"))
+
     def initialize(self, source: str) -> list[str]:
         """``--init``: start from the extractor of another NSE run (or ``nse.safetensors``)."""
-        extractor = self.module("task").extractor
+        extractor = self._task().extractor
         loaded = load_nse(source)
         if loaded.config() != extractor.config():
             raise ConfigError(
@@ -210,7 +214,7 @@ class NSEStage(Stage):
         return [f"extractor.{k}" for k in loaded.state_dict()]
 
     def save_artifacts(self, run_dir: Path, iteration: int, provenance: dict[str, Any]) -> None:
-        task = self.module("task")
+        task = self._task()
         n = self.n
         meta = {"task": n.task, "iteration": str(iteration), "tau": str(n.tau), "crop": str(n.crop),
                 "provenance": json.dumps(provenance, sort_keys=True, default=str)}
