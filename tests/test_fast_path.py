@@ -53,7 +53,9 @@ def test_fused_spsr_and_rrdbnet_match_the_plain_forward(channels_last: bool) -> 
             with fast.plain_forward():
                 ref = model(xx)
             out = model(xx)
-        for a, b in zip(out if isinstance(out, tuple) else [out], ref if isinstance(ref, tuple) else [ref]):
+        outs = out if isinstance(out, tuple) else [out]
+        refs = ref if isinstance(ref, tuple) else [ref]
+        for a, b in zip(outs, refs, strict=True):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
 
 
@@ -85,7 +87,7 @@ def test_training_takes_the_plain_path_and_its_gradients_are_unchanged() -> None
     reference = grads(plain=True)
     with torch.no_grad():
         model(x)  # an inference pass in between (e.g. validation) changes nothing
-    for a, b in zip(grads(plain=False), reference):
+    for a, b in zip(grads(plain=False), reference, strict=True):
         assert torch.equal(a, b)
 
 
