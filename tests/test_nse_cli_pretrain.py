@@ -101,6 +101,8 @@ def test_evaluate_prints_table_and_writes_json(photos: Path, tmp_path: Path) -> 
     # 160×160 photos hold no 200×200 crop: no contrastive row for them.
     assert set(rows) == {("small", "jigsaw"), ("big", "contrastive"), ("big", "jigsaw")}
     assert rows["small", "jigsaw"]["chance"] == pytest.approx(1 / 24)
+    assert rows["small", "jigsaw"]["repeat_accuracies"] == [rows["small", "jigsaw"]["accuracy"]]
+    assert rows["small", "jigsaw"]["std"] == 0.0  # one repeat: no spread
     assert rows["small", "jigsaw"]["samples"] == 3 * 16  # 3 photos × one 84-crop × 16 puzzles
     assert rows["big", "contrastive"]["samples"] == 2 * 16  # one 200-crop per image × 16 anchors
     assert 1800 < rows["big", "contrastive"]["mean_negatives"] < 2300  # "around 2000"
