@@ -245,7 +245,8 @@ def pretrain_nse(
     check_nse_config(n)
     dataset = NSECropDataset(cfg.data.path, n.crop, cfg.data.augment, n.crops_per_image)
     if not resume:
-        total, steps = epoch_schedule(len(dataset), cfg.data.batch_size, n.epochs, n.lr_step_epochs)
+        total, steps = epoch_schedule(len(dataset), cfg.data.batch_size, n.epochs, n.lr_step_epochs,
+                                      cfg.run.iterations if overrides.get("run.iterations") else None)
         if overrides.get("run.iterations") is None:
             cfg.run.iterations = total
         if overrides.get("optim.milestones") is None:

@@ -167,3 +167,18 @@ def test_pretrain_nse_under_two_process_ddp(photos: Path, tmp_path: Path) -> Non
     start = read_log(run, "start")[0]
     assert (start["world_size"], start["batch_per_process"]) == (2, 1)
     assert (run / "nse.safetensors").is_file()
+
+
+def test_iterations_beyond_the_epochs_keep_decaying_every_step(photos: Path, tmp_path: Path) -> None:
+    from spsr.train.stages.nse import epoch_schedule
+
+    # 80 images, batch 16: 5 iterations an epoch. 500 iterations with a decay every 34 epochs
+    # decay at 170 and 340, whatever --epochs says (it used to stop at the epochs' horizon).
+    assert epoch_schedule(80, 16, 60, 34, iterations=500) == (500, [170, 340])
+    assert epoch_schedule(80, 16, 60, 20) == (300, [100, 200])
+    run = tmp_path / "nse"
+    r = _run("pretrain-nse", photos, "-o", run, "--task", "jigsaw", "--crop", 96, "--epochs", 1,
+             "--iterations", 5, "--lr-step-epochs", 1, *TINY)
+    assert r.exit_code == 0, r.output
+    cfg = TrainConfig.from_dict(load_toml(run / "config.toml"))
+    assert cfg.run.iterations == 5 and cfg.optim.milestones == [2, 4]  # 2 iterations an epoch
