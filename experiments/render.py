@@ -89,12 +89,15 @@ def markdown(runs: dict[str, dict[tuple[str, str], Cell]]) -> str:
     lines.append("| " + " | ".join(["chance", *chance]) + " |")
     lines += ["", ("Contrastive sampling strategies (TPAMI 2021 Fig. 14): contrastive top-1 in %, "
                    "each F_P trained and scored with its own neighbours."), ""]
-    header = ["sampling"] + [f"{d} contrastive top-1" for d in sets]
+    header = ["sampling"] + [f"{d} contrastive top-1" for d in sets] + ["chance"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for stem, label in SAMPLINGS.items():
         if stem in runs:
-            cells = [_pct(runs[stem].get((d, "contrastive"))) for d in sets]
-            lines.append("| " + " | ".join([label, *cells]) + " |")
+            got = [runs[stem].get((d, "contrastive")) for d in sets]
+            cells = [_pct(c) for c in got]
+            # cross sampling excludes more positions: fewer negatives, a higher chance level
+            chances = " / ".join(f"{100 * c.chance:.3f}" for c in got if c is not None)
+            lines.append("| " + " | ".join([label, *cells, chances or "—"]) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -184,8 +187,8 @@ def _nice_step(raw: float) -> float:
 
 
 def _tick_label(value: float, step: float) -> str:
-    decimals = 0 if step >= 1 else min(4, len(f"{step:.4f}".rstrip("0").split(".")[1]))
-    return f"{value:.{decimals}f}"
+    fraction = f"{step:.4f}".rstrip("0").split(".")[1]  # 2.5 → "5", 0.25 → "25", 5 → ""
+    return f"{value:.{len(fraction)}f}"
 
 
 def chart(runs: dict[str, dict[tuple[str, str], Cell]]) -> Image.Image:

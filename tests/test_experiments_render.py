@@ -43,7 +43,13 @@ def test_table_and_chart_from_validation_files(tmp_path: Path) -> None:
     assert "| F_P (contrastive) | 31.00 ± 1.00 | 51.00 ± 1.00 |" in lines
     assert "| F_J (jigsaw) | 2.00 ± 1.00 | 70.00 |" in lines  # one repeat: no spread
     assert "| chance | 0.050 | 4.167 |" in lines
-    assert "| cross | 21.00 ± 1.00 |" in lines and not any(r.startswith("| vertical") for r in lines)
+    assert "| cross | 21.00 ± 1.00 | 0.060 |" in lines and not any(r.startswith("| vertical") for r in lines)
     with Image.open(png) as image:
         assert image.mode == "RGB" and image.width > 3 * 300
         assert len(image.getcolors(maxcolors=1 << 16) or ()) > 3  # bars drawn, not blank
+
+
+def test_tick_labels_keep_the_steps_decimals() -> None:
+    render = _render()
+    assert [render._tick_label(v, 2.5) for v in (0, 2.5, 7.5)] == ["0.0", "2.5", "7.5"]
+    assert render._tick_label(10, 5) == "10" and render._tick_label(0.25, 0.25) == "0.25"
