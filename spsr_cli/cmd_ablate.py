@@ -272,7 +272,7 @@ def ablate(
         str | None,
         typer.Option(
             "--metrics",
-            help="Columns: comma list of psnr, ssim, lpips, niqe, ma, pi, or all "
+            help="Columns: comma list of psnr, ssim, lpips, niqe, ma, pi, gradmap_l1, or all "
             "(default: the study's, e.g. lpips,psnr,ssim).",
             show_default=False,
         ),

@@ -103,7 +103,8 @@ def evaluate(
     model: Annotated[list[str] | None, typer.Option(
         "--model", help="Baseline row: bicubic (MATLAB bicubic upscaling of the LR image).")] = None,
     metrics: Annotated[str, typer.Option(
-        help="Comma list of psnr, ssim, lpips, niqe, ma, pi, or all.")] = "psnr,ssim",
+        help="Comma list of psnr, ssim, lpips, niqe, ma, pi, gradmap_l1 (the gradient-map error "
+        "‖M(SR) − M(HR)‖₁, lower is better), or all.")] = "psnr,ssim",
     scale: Annotated[int, typer.Option("--scale", "-s", min=1, help="Scale factor.")] = 4,
     model_scale: Annotated[int | None, typer.Option(
         "--model-scale", min=1, help=MODEL_SCALE_HELP + " In eval it must be --scale (the default).",

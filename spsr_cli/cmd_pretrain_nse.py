@@ -91,7 +91,8 @@ def _evaluate(
             if hit is None:
                 row += ["—", "—"]
             else:
-                row += [f"{100 * hit.accuracy:.2f} %", f"{100 * hit.chance:.3f} %"]
+                spread = f" ± {100 * hit.std:.2f}" if len(hit.repeat_accuracies) > 1 else ""
+                row += [f"{100 * hit.accuracy:.2f}{spread} %", f"{100 * hit.chance:.3f} %"]
         table.add_row(*row)
     console.print(table)
     if result.skipped_sets:

@@ -151,7 +151,7 @@ def test_csv_and_json_hold_every_score_and_the_conventions():
 
 def test_metric_names_are_parsed_in_canonical_order():
     assert parse_metrics("ssim, psnr") == ("psnr", "ssim")
-    assert parse_metrics("all") == ("psnr", "ssim", "lpips", "niqe", "ma", "pi")
+    assert parse_metrics("all") == ("psnr", "ssim", "lpips", "niqe", "ma", "pi", "gradmap_l1")
     with pytest.raises(ConfigError, match="unknown metric"):
         parse_metrics("psnr,fid")
     with pytest.raises(ConfigError, match="no metric"):

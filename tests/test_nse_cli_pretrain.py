@@ -101,6 +101,8 @@ def test_evaluate_prints_table_and_writes_json(photos: Path, tmp_path: Path) -> 
     # 160×160 photos hold no 200×200 crop: no contrastive row for them.
     assert set(rows) == {("small", "jigsaw"), ("big", "contrastive"), ("big", "jigsaw")}
     assert rows["small", "jigsaw"]["chance"] == pytest.approx(1 / 24)
+    assert rows["small", "jigsaw"]["repeat_accuracies"] == [rows["small", "jigsaw"]["accuracy"]]
+    assert rows["small", "jigsaw"]["std"] == 0.0  # one repeat: no spread
     assert rows["small", "jigsaw"]["samples"] == 3 * 16  # 3 photos × one 84-crop × 16 puzzles
     assert rows["big", "contrastive"]["samples"] == 2 * 16  # one 200-crop per image × 16 anchors
     assert 1800 < rows["big", "contrastive"]["mean_negatives"] < 2300  # "around 2000"
@@ -165,3 +167,18 @@ def test_pretrain_nse_under_two_process_ddp(photos: Path, tmp_path: Path) -> Non
     start = read_log(run, "start")[0]
     assert (start["world_size"], start["batch_per_process"]) == (2, 1)
     assert (run / "nse.safetensors").is_file()
+
+
+def test_iterations_beyond_the_epochs_keep_decaying_every_step(photos: Path, tmp_path: Path) -> None:
+    from spsr.train.stages.nse import epoch_schedule
+
+    # 80 images, batch 16: 5 iterations an epoch. 500 iterations with a decay every 34 epochs
+    # decay at 170 and 340, whatever --epochs says (it used to stop at the epochs' horizon).
+    assert epoch_schedule(80, 16, 60, 34, iterations=500) == (500, [170, 340])
+    assert epoch_schedule(80, 16, 60, 20) == (300, [100, 200])
+    run = tmp_path / "nse"
+    r = _run("pretrain-nse", photos, "-o", run, "--task", "jigsaw", "--crop", 96, "--epochs", 1,
+             "--iterations", 5, "--lr-step-epochs", 1, *TINY)
+    assert r.exit_code == 0, r.output
+    cfg = TrainConfig.from_dict(load_toml(run / "config.toml"))
+    assert cfg.run.iterations == 5 and cfg.optim.milestones == [2, 4]  # 2 iterations an epoch

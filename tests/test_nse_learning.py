@@ -76,3 +76,21 @@ def test_jigsaw_learns_far_above_chance(photos: Photos) -> None:
     after = evaluate_task(task, held_out, crop_size=84, repeats=2)
     assert before.accuracy < 2 / 24  # untrained: chance
     assert after.accuracy > 3 / 24, (before, after)  # measured: ~22 %
+
+
+def test_evaluation_keeps_each_repeat_so_the_spread_can_be_reported(photos: Photos) -> None:
+    # The papers' Fig. 6 gives mean ± std over 10 repeats: each repeat's accuracy is kept, the
+    # pooled accuracy is their mean (every repeat scores the same number of samples), and std is
+    # their sample standard deviation. Untrained heads, so nothing here depends on learning.
+    import statistics
+
+    _, held_out = photos
+    torch.manual_seed(0)
+    task = JigsawTask(NeuralStructureExtractor(mid_channels=8, out_channels=16),
+                      JigsawHead(channels=16, hidden=32), puzzles_per_image=8)
+    result = evaluate_task(task, held_out, crop_size=84, repeats=4, seed=3)
+    assert len(result.repeat_accuracies) == 4
+    assert result.accuracy == pytest.approx(statistics.fmean(result.repeat_accuracies), abs=1e-12)
+    assert result.std == pytest.approx(statistics.stdev(result.repeat_accuracies), abs=1e-12)
+    assert len(set(result.repeat_accuracies)) > 1  # new puzzles each repeat
+    assert evaluate_task(task, held_out, crop_size=84, repeats=1).std == 0.0

@@ -1,4 +1,5 @@
-"""Evaluation metrics in the papers' conventions: PSNR, SSIM, LPIPS, NIQE, Ma (NRQM) and PI.
+"""Evaluation metrics in the papers' conventions: PSNR, SSIM, LPIPS, NIQE, Ma (NRQM), PI
+and the gradient-map error (gradmap_l1).
 
 Every metric takes 8-bit ``(H, W[, 3])`` arrays (float arrays in [0, 1] are quantised to 8 bits
 first); :mod:`spsr.metrics.conventions` is the one place that decides how an image becomes numbers,
@@ -16,6 +17,7 @@ from spsr.metrics.conventions import (
     resolve_protocol,
     y_levels,
 )
+from spsr.metrics.gradmap import calculate_gradmap_l1, gradient_map_np
 from spsr.metrics.niqe import calculate_niqe, niqe_of_y
 from spsr.metrics.nrqm import (
     MaModel,
@@ -50,6 +52,7 @@ __all__ = [
     "MetricSuite",
     "Protocol",
     "Scoring",
+    "calculate_gradmap_l1",
     "calculate_ma",
     "calculate_niqe",
     "calculate_pi",
@@ -57,6 +60,7 @@ __all__ = [
     "calculate_ssim",
     "default_ma_model_path",
     "find_ma_model",
+    "gradient_map_np",
     "load_ma_model",
     "ma_of_y",
     "niqe_of_y",

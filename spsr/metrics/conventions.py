@@ -59,6 +59,9 @@ CONVENTIONS: dict[str, str] = {
     "shaved",
     "ma": "Ma et al. 2017 (NRQM), the authors' model.mat, on Y, pi_border shaved",
     "pi": "((10 - Ma) + NIQE) / 2, both on Y with the same border shaved",
+    "gradmap_l1": "mean |M(SR) - M(HR)| over pixels and RGB channels, images in [0, 1], M = "
+    "sqrt(Ix^2 + Iy^2 + 1e-6) with central differences and zero padding 1 (the papers' gradient "
+    "operator), crop_border shaved from both maps; always on RGB",
     "degradation": "HR mod-cropped to a multiple of the scale, LR = MATLAB imresize bicubic "
     "(antialiased), rounded to 8 bits (halves away from zero) after each axis",
 }
@@ -318,6 +321,8 @@ def conventions_note(scoring: Scoring, metrics: tuple[str, ...] | list[str]) -> 
         parts.append(f"NIQE/Ma/PI on Y, border {scoring.pi_border} shaved")
     if "lpips" in metrics:
         parts.append("LPIPS on RGB")
+    if "gradmap_l1" in metrics:
+        parts.append(f"gradient-map L1 on RGB in [0, 1], border {scoring.crop_border} shaved")
     return f"protocol {scoring.label}: " + "; ".join(parts)
 
 

@@ -52,6 +52,7 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("niqe", "NIQE", False, False, 4),
         MetricInfo("ma", "Ma", True, False, 4),
         MetricInfo("pi", "PI", False, False, 4),
+        MetricInfo("gradmap_l1", "GradMap L1", False, True, 4),
     )
 }
 ALL_METRICS: tuple[str, ...] = tuple(METRICS)
@@ -242,6 +243,10 @@ class MetricSuite:
             out["ssim"] = calculate_ssim(
                 sr, hr, s.crop_border, s.y_channel, bool(s.ssim_downsample)  # type: ignore[arg-type]
             )
+        if "gradmap_l1" in s.metrics:
+            from spsr.metrics.gradmap import calculate_gradmap_l1
+
+            out["gradmap_l1"] = calculate_gradmap_l1(sr, hr, s.crop_border)  # type: ignore[arg-type]
         if self.lpips is not None:
             out["lpips"] = self.lpips(sr, hr)  # type: ignore[arg-type]
         if any(m in s.metrics for m in ("niqe", "ma", "pi")):

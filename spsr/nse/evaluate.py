@@ -39,11 +39,26 @@ class TaskEvaluation:
         accuracy: top-1 accuracy in [0, 1].
         samples: anchors (contrastive) or puzzles (jigsaw) scored.
         mean_negatives: contrastive only: mean negatives per anchor.
+        repeat_accuracies: the accuracy of each repeat (pass over the crops), in order.
     """
 
     accuracy: float
     samples: int
     mean_negatives: float = 0.0
+    repeat_accuracies: list[float] = dataclasses.field(default_factory=list)
+
+    @property
+    def std(self) -> float:
+        """Sample standard deviation (n − 1) of the per-repeat accuracies; 0 for one repeat."""
+        return _sample_std(self.repeat_accuracies)
+
+
+def _sample_std(values: Sequence[float]) -> float:
+    n = len(values)
+    if n < 2:
+        return 0.0
+    mean = sum(values) / n
+    return float((sum((v - mean) ** 2 for v in values) / (n - 1)) ** 0.5)
 
 
 @torch.no_grad()
@@ -71,7 +86,8 @@ def evaluate_task(
         seed: seed of the anchor sampling.
 
     Returns:
-        The accuracy, the number of samples, and the mean negatives per anchor.
+        The accuracy pooled over all repeats, the number of samples, the mean negatives per
+        anchor, and the accuracy of each repeat (their spread is the papers' ± over repeats).
 
     Raises:
         ConfigError: when no image is as large as one crop.
@@ -85,14 +101,19 @@ def evaluate_task(
     generator = torch.Generator().manual_seed(seed)
     correct = total = 0
     negatives = 0.0
+    per_repeat: list[float] = []
     for _ in range(repeats):
+        hits = seen = 0
         for start in range(0, crops.shape[0], batch_size):
             result = task(crops[start : start + batch_size].to(device), generator)
-            correct += result.correct
-            total += result.total
+            hits += result.correct
+            seen += result.total
             negatives += result.mean_negatives * result.total
+        per_repeat.append(hits / seen)
+        correct += hits
+        total += seen
     task.train(was_training)
-    return TaskEvaluation(correct / total, total, negatives / total)
+    return TaskEvaluation(correct / total, total, negatives / total, per_repeat)
 
 # ----------------------------------------------------------------------------------- validation
 
@@ -113,6 +134,8 @@ class NSEScore:
         samples: anchors / puzzles scored.
         chance: the accuracy of guessing (1 / (negatives + 1), or 1 / 24).
         mean_negatives: contrastive only.
+        std: sample standard deviation of the accuracy over the repeats.
+        repeat_accuracies: the accuracy of each repeat.
     """
 
     dataset: str
@@ -121,6 +144,8 @@ class NSEScore:
     samples: int
     chance: float
     mean_negatives: float = 0.0
+    std: float = 0.0
+    repeat_accuracies: list[float] = dataclasses.field(default_factory=list)
 
 
 def validate_nse(
@@ -193,7 +218,7 @@ def validate_nse(
             chance = (1 / (result.mean_negatives + 1) if task_name == "contrastive"
                       else 1 / len(JIGSAW_PERMUTATIONS))
             scores.append(NSEScore(name, task_name, result.accuracy, result.samples, chance,
-                                   result.mean_negatives))
+                                   result.mean_negatives, result.std, result.repeat_accuracies))
     return scores
 
 

@@ -101,23 +101,31 @@ def build_task(n: NSEConfig, extractor: NeuralStructureExtractor | None = None) 
 
 
 def epoch_schedule(
-    dataset_length: int, batch_size: int, epochs: int, step_epochs: int
+    dataset_length: int,
+    batch_size: int,
+    epochs: int,
+    step_epochs: int,
+    iterations: int | None = None,
 ) -> tuple[int, list[int]]:
     """Iterations and learning-rate milestones of an epoch-based schedule.
 
     Args:
         dataset_length: items per epoch.
         batch_size: global batch.
-        epochs: training length.
+        epochs: training length (ignored when ``iterations`` is given).
         step_epochs: decay the learning rate every this many epochs.
+        iterations: a training length in iterations that overrides ``epochs``; the decays then
+            still come every ``step_epochs`` epochs over the whole of it (not only over the first
+            ``epochs`` epochs).
 
     Returns:
         ``(iterations, milestones)``.
     """
     per_epoch = max(1, math.ceil(dataset_length / batch_size))
-    iterations = epochs * per_epoch
-    milestones = [k * step_epochs * per_epoch for k in range(1, epochs // step_epochs + 1)]
-    return iterations, [m for m in milestones if m < iterations]
+    total = epochs * per_epoch if iterations is None else iterations
+    step = max(1, step_epochs) * per_epoch
+    milestones = [k * step for k in range(1, total // step + 1)]
+    return total, [m for m in milestones if m < total]
 
 
 def run_data_path(run: Path) -> Path | None:
@@ -163,8 +171,9 @@ class EpochSchedule:
         if cfg.stage != "nse":
             return
         n: NSEConfig = cfg.section("nse")
+        given = cfg.run.iterations if "run.iterations" in explicit else None
         total, steps = epoch_schedule(
-            len(self.dataset_for(cfg)), cfg.data.batch_size, n.epochs, n.lr_step_epochs
+            len(self.dataset_for(cfg)), cfg.data.batch_size, n.epochs, n.lr_step_epochs, given
         )
         if "run.iterations" not in explicit:
             cfg.run.iterations = total

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# SPSR-G components at small budget: the direction of TPAMI 2021 Table 2 (CVPR 2020 Table 3).
+# NOT YET RUN: the results are not committed; `--dry-run` prints the plan.
+#
+# Budget (every number is an option below; CPU, THREADS=2, no data-loader workers):
+#   data       the 80 SunHays80 training images, x4, 128x128 HR patches every 64 pixels
+#              (`spsr prepare-data --patch 128 --step 64`); Set5 and Set14 only as test sets;
+#   pretrain   ONE shared `spsr pretrain-psnr` (RRDB generator, NF=32 channels, NB=4 blocks),
+#              PSNR_ITERS=2000 iterations at batch BATCH=8, LR crops 32, seed 0;
+#   rows       `spsr ablate --preset g-components`: ESRGAN, SPSR-G w/o GB, w/o GL, w/o AGL, w/o PGL,
+#              SPSR-G, each from that init, ITERS=1000 iterations at batch BATCH, the same data
+#              order within a seed, for each of SEEDS="0 1" (one ablation folder per seed);
+#              perceptual loss OFF (--set loss.perceptual=0: no ImageNet VGG weights here), so
+#              the rows differ only in the gradient branch and the gradient losses;
+#   scoring    psnr,ssim,niqe,gradmap_l1 on Set5 and Set14 under the spsr protocol (PSNR/SSIM on
+#              Y, border 4, SSIM after ssim.m's downsampling; NIQE on Y, border 4; gradient-map
+#              error on RGB in [0, 1], border 4). ablate writes the README-ready table
+#              (ablation.md, .csv, .json), copied to
+#              experiments/results/g_components/seed<N>/ (the runs stay under experiments/runs/).
+#
+# Re-runnable: prepare-data is skipped when the store exists, pretrain-psnr when its weights exist
+# and its log says "finished" (else it resumes), and `spsr ablate` itself reuses finished rows and
+# resumes half-finished ones.
+#
+# At the papers' budget on a GPU (TPAMI 2021 §5.1: DIV2K, 128x128 HR crops, batch 16, the
+# default sizes nf 64 / nb 23, VGG perceptual loss ON), e.g.:
+#   spsr prepare-data DIV2K/HR -o data/div2k_x4.h5 --scale 4
+#   spsr pretrain-psnr data/div2k_x4.h5 -o runs/psnr --device cuda --workers 8
+#   spsr ablate data/div2k_x4.h5 --preset g-components --init runs/psnr --iterations 50000 \
+#       --hr Set5/HR --hr Set14/HR --metrics lpips,psnr,ssim,niqe,gradmap_l1 --device cuda \
+#       --seed 0 -o ablations/g_seed0          (and --seed 1 -o ablations/g_seed1)
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+SPSR="${SPSR:-spsr}"
+DATA="${DATA:-/work/shared/datasets/train/SunHays80}"
+SET5="${SET5:-/work/shared/datasets/benchmark/Set5/HR}"
+SET14="${SET14:-/work/shared/datasets/benchmark/Set14/HR}"
+RUNS="${RUNS:-$HERE/runs/g_components}"
+RESULTS="${RESULTS:-$HERE/results/g_components}"
+PATCH="${PATCH:-128}"
+STEP="${STEP:-64}"
+NF="${NF:-32}"
+NB="${NB:-4}"
+PSNR_ITERS="${PSNR_ITERS:-2000}"
+ITERS="${ITERS:-1000}"
+BATCH="${BATCH:-8}"
+SEEDS="${SEEDS:-0 1}"
+METRICS="${METRICS:-psnr,ssim,niqe,gradmap_l1}"
+DEVICE="${DEVICE:-cpu}"
+THREADS="${THREADS:-2}"
+WORKERS="${WORKERS:-0}"
+export OMP_NUM_THREADS="$THREADS"
+
+DRY=()
+for arg in "$@"; do
+  case "$arg" in
+    --dry-run) DRY=(--dry-run) ;;
+    *) echo "usage: $0 [--dry-run]" >&2; exit 2 ;;
+  esac
+done
+
+mkdir -p "$RUNS" "$RESULTS"
+STORE="$RUNS/sunhays80_x4_p${PATCH}.h5"
+PSNR="$RUNS/psnr"
+
+if [ -f "$STORE" ]; then
+  echo "skip: $STORE exists"
+else
+  "$SPSR" prepare-data "$DATA" -o "$STORE" --scale 4 --patch "$PATCH" --step "$STEP" -j "$WORKERS" -q
+fi
+
+if [ -f "$PSNR/log.jsonl" ] && tail -n 1 "$PSNR/log.jsonl" | grep -q '"reason": "finished"'; then
+  echo "skip: $PSNR pre-trained"
+elif [ -d "$PSNR/state" ]; then
+  "$SPSR" pretrain-psnr -o "$PSNR" --resume --device "$DEVICE" --workers "$WORKERS" -q
+else
+  "$SPSR" pretrain-psnr "$STORE" -o "$PSNR" --arch rrdb --nf "$NF" --nb "$NB" \
+    --iterations "$PSNR_ITERS" --batch-size "$BATCH" --seed 0 --device "$DEVICE" --workers "$WORKERS" -q
+fi
+
+for seed in $SEEDS; do
+  "$SPSR" ablate "$STORE" --preset g-components --init "$PSNR" --iterations "$ITERS" \
+    --batch-size "$BATCH" --set loss.perceptual=0 --metrics "$METRICS" \
+    --hr "$SET5" --hr "$SET14" --protocol spsr --seed "$seed" --device "$DEVICE" \
+    --workers "$WORKERS" -o "$RUNS/ablate_seed$seed" "${DRY[@]}"
+  if [ ${#DRY[@]} -eq 0 ]; then  # the tables, without the runs' weights
+    mkdir -p "$RESULTS/seed$seed"
+    cp "$RUNS/ablate_seed$seed"/ablation.{md,csv,json} "$RESULTS/seed$seed/"
+  fi
+done
