@@ -87,7 +87,12 @@ def test_nse_epoch_schedule_is_a_resolution_hook() -> None:
     given = RunLayers("contrastive", overrides=[{"data.batch_size": 4, "nse.epochs": 3,
                                                  "nse.lr_step_epochs": 1, "run.iterations": 5}])
     cfg = resolve_run(given, hook=schedule)
-    assert (cfg.run.iterations, cfg.optim.milestones) == (5, [3, 6])  # an explicit length wins
+    # an explicit length wins, and the decays come every epoch over that length
+    assert (cfg.run.iterations, cfg.optim.milestones) == (5, [3])
+    longer = RunLayers("contrastive", overrides=[{"data.batch_size": 4, "nse.epochs": 3,
+                                                  "nse.lr_step_epochs": 1, "run.iterations": 20}])
+    cfg = resolve_run(longer, hook=schedule)
+    assert (cfg.run.iterations, cfg.optim.milestones) == (20, [3, 6, 9, 12, 15, 18])
     psnr = resolve_run(RunLayers("psnr"), hook=schedule)  # not an NSE run: untouched
     assert psnr.run.iterations == preset("psnr").run.iterations
 
