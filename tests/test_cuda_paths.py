@@ -19,7 +19,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from _train_fixtures import PYTHON, TinyPairs, make_store, one_thread, subprocess_env, tiny_config  # noqa: F401
+from _train_fixtures import (  # noqa: F401
+    PYTHON,
+    TinyPairs,
+    assert_identical,
+    make_store,
+    one_thread,
+    subprocess_env,
+    tiny_config,
+)
 from typer.testing import CliRunner
 
 from spsr.data.image_io import read_image, write_image
@@ -124,20 +132,6 @@ def _stop_at(iteration: int):
     return callback
 
 
-def _assert_identical(a: Any, b: Any, where: str = "state") -> None:
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert set(a) == set(b), f"{where}: keys {set(a) ^ set(b)}"
-        for key in a:
-            _assert_identical(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _assert_identical(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
-
 
 @pytest.mark.parametrize(("variant", "amp"), [("g", "bf16"), ("g", "fp16"), ("u", "bf16")])
 def test_twelve_steps_equal_six_then_stop_then_resume_six_bit_exact(
@@ -164,7 +158,7 @@ def test_twelve_steps_equal_six_then_stop_then_resume_six_bit_exact(
         assert all(len(r["cuda"]) == 1 for r in a["rng"])  # this process's GPU generator only
     if amp == "fp16":
         assert set(a["scalers"]) == set(a["optimizers"])  # the GradScalers' state is resumed too
-    _assert_identical(a, b)
+    assert_identical(a, b)
     start = read_log(tmp_path / "whole", "start")[0]
     assert start["device"] == str(device) and start["amp"] == ("bfloat16" if amp == "bf16" else "float16")
 

@@ -4,11 +4,10 @@ init, and a stage added from outside through the extension API."""
 from __future__ import annotations
 
 import signal
-from typing import Any
 
 import pytest
 import torch
-from _train_fixtures import TinyPairs, one_thread, tiny_config  # noqa: F401 (autouse fixture)
+from _train_fixtures import TinyPairs, assert_identical, one_thread, tiny_config  # noqa: F401 (autouse fixture)
 from safetensors.torch import load_file
 
 from spsr.archs import build_model, sr_of
@@ -28,20 +27,6 @@ def _stop_at(iteration: int):
             signal.raise_signal(signal.SIGTERM)  # the real handler path, as `kill` would
     return callback
 
-
-def _assert_identical(a: Any, b: Any, where: str = "state") -> None:
-    if isinstance(a, torch.Tensor):
-        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b), where
-    elif isinstance(a, dict):
-        assert set(a) == set(b), f"{where}: keys {set(a) ^ set(b)}"
-        for key in a:
-            _assert_identical(a[key], b[key], f"{where}.{key}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (x, y) in enumerate(zip(a, b, strict=True)):
-            _assert_identical(x, y, f"{where}[{i}]")
-    else:
-        assert a == b, f"{where}: {a!r} != {b!r}"
 
 
 def test_a_short_psnr_run_lowers_the_loss(tmp_path) -> None:
@@ -78,9 +63,9 @@ def test_twenty_steps_equal_ten_then_kill_then_resume_ten_bit_exact(tmp_path) ->
     assert len(a["engine"].pop("commands")) == 1
     assert set(a["networks"]) == {"G", "D", "D_grad"} and set(a["optimizers"]) == {"G", "D", "D_grad"}
     assert a["optimizers"]["D_grad"]["state"]  # discriminator moments are there, and equal
-    _assert_identical(a, b)
+    assert_identical(a, b)
     wa, wb = load_file(tmp_path / "whole" / "model.safetensors"), load_file(tmp_path / "split" / "model.safetensors")
-    _assert_identical(wa, wb, "model.safetensors")
+    assert_identical(wa, wb, "model.safetensors")
     prov = load_model(tmp_path / "split").metadata["provenance"]
     assert prov["commands"] == ["spsr train part-1", "spsr train --resume"]
     assert prov["iteration"] == 20 and prov["variant"] == "g" and prov["train_seconds"] > 0
@@ -131,7 +116,7 @@ def test_non_finite_steps_are_skipped_with_a_warning(tmp_path) -> None:
 
     result = Trainer(cfg, tmp_path / "run", dataset=TinyPairs(), callbacks=[snap]).run()
     assert result.reason == "finished"
-    _assert_identical(snapshots[2], snapshots[4])  # iterations 3 and 4 changed nothing
+    assert_identical(snapshots[2], snapshots[4])  # iterations 3 and 4 changed nothing
     assert any(not torch.equal(snapshots[4][k], snapshots[5][k]) for k in snapshots[4])
     warnings = read_log(tmp_path / "run", "warning")
     assert [w["iteration"] for w in warnings] == [3, 4]
