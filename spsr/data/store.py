@@ -31,8 +31,6 @@ import json
 import multiprocessing
 import os
 import signal
-import sys
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -49,6 +47,7 @@ from spsr.atomic import publish
 from spsr.data.image_io import read_image
 from spsr.errors import ConfigError, DataStoreError, ImageReadError
 from spsr.ops import bicubic_degrade
+from spsr.processes import die_with_parent
 
 FORMAT_NAME = "spsr-patch-store"
 FORMAT_VERSION = 1
@@ -235,35 +234,9 @@ def _decode(index: int, path: str, scale: int, min_size: int) -> _Decoded:
     return _Decoded(index, sha256=digest, hr=hr, lr=lr, size=(h, w), notes=notes)
 
 
-def _die_with_parent(parent: int) -> None:
-    """Make this worker end when the process that started it dies (even by ``kill -9``).
-
-    On Linux the kernel sends SIGKILL on the parent's death (``prctl(PR_SET_PDEATHSIG)``);
-    elsewhere a daemon thread polls the parent id once a second.
-    """
-    if sys.platform.startswith("linux"):
-        try:
-            import ctypes
-
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.prctl(1, signal.SIGKILL, 0, 0, 0) == 0:  # 1 = PR_SET_PDEATHSIG
-                if os.getppid() != parent:  # the parent died before prctl took effect
-                    os._exit(1)
-                return
-        except (OSError, AttributeError):
-            pass
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="spsr-parent-watch", daemon=True).start()
-
-
 def _init_worker(parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process handles Ctrl-C
-    _die_with_parent(parent)
+    die_with_parent(parent)
 
 
 def _decoded_in_order(jobs: list[tuple[int, str, int, int]], workers: int) -> Iterator[_Decoded]:

@@ -16,19 +16,18 @@ may already have had it from the scheduler.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
 import os
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
+from spsr.processes import die_with_parent
+
 STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
 
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class StopSignals:
@@ -88,13 +87,8 @@ def ignore_stop_signals(worker_id: int = 0) -> None:
     """
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
     parent = multiprocessing.parent_process()
-    if parent is not None and not parent.is_alive():
-        os._exit(0)
+    die_with_parent(parent.pid if parent is not None and parent.pid else os.getppid())
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
 
 
