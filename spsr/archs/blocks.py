@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from spsr.archs import fast
+from spsr.archs import fast, winograd
 
 
 def conv_block(in_nc: int, out_nc: int, act: bool = True, kernel_size: int = 3) -> nn.Sequential:
@@ -69,6 +69,8 @@ class RRDB(nn.Module):
         self.RDB3 = ResidualDenseBlock(nf, gc)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if fast.use_fused(x) and winograd.applies(x):
+            return winograd.rrdb_forward(self, x)
         if fast.use_fused(x):
             # x + 0.2·(r + 0.2·conv5) = (x + 0.2·r) + 0.04·conv5, with r RDB3's input: one pass fewer.
             r = self.RDB2(self.RDB1(x))

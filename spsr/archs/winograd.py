@@ -1,0 +1,280 @@
+"""Winograd F(4×4, 3×3) for the dense blocks' 3×3 convolutions (CPU inference, fp32).
+
+A direct 3×3 convolution costs 9 multiply-adds per output value and input channel; Winograd's
+minimal filtering algorithm F(4×4, 3×3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+Networks", CVPR 2016) computes a 4×4 output block from a 6×6 input tile with 36, i.e. 2.25 per
+output value: four times fewer. The transforms are small matrix products:
+
+    Y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A
+
+with ``d`` a 6×6 input tile (tiles overlap by 2), ``g`` the 3×3 kernel and the products over the
+input channels done as 36 batched GEMMs ``U[k] @ V[k]`` (``U``: transformed weights, ``Cout × Cin``;
+``V``: transformed tiles, ``Cin × tiles``).
+
+In an RRDB dense block every convolution reads the concatenation of all earlier feature maps.
+The transform is linear, so the concatenation of transformed maps is the transformed
+concatenation: each feature map is transformed **once** into its channel slice of one buffer
+per block (no ``torch.cat``), and each convolution is a GEMM over a prefix of that buffer.
+
+Feature maps travel between the blocks' convolutions zero-padded by one pixel (the convolution's
+own padding) and rounded up to whole 4×4 blocks, so a map is written once, straight into the
+layout the next transform reads.
+
+fp32 rounding differs from the direct convolution by about 1e-5 relative (the transforms have
+coefficients up to 8; see ``tests/test_winograd.py``), far below one 8-bit grey level of the output.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+if TYPE_CHECKING:
+    from spsr.archs.blocks import RRDB, ResidualDenseBlock
+
+_BT = torch.tensor(
+    [[4, 0, -5, 0, 1, 0],
+     [0, -4, -4, 1, 1, 0],
+     [0, 4, -4, -1, 1, 0],
+     [0, -2, -1, 2, 1, 0],
+     [0, 2, -1, -2, 1, 0],
+     [0, 4, 0, -5, 0, 1]], dtype=torch.float64)
+_G = torch.tensor(
+    [[1 / 4, 0, 0],
+     [-1 / 6, -1 / 6, -1 / 6],
+     [-1 / 6, 1 / 6, -1 / 6],
+     [1 / 24, 1 / 12, 1 / 6],
+     [1 / 24, -1 / 12, 1 / 6],
+     [0, 0, 1]], dtype=torch.float64)
+_AT = torch.tensor(
+    [[1, 1, 1, 1, 1, 0],
+     [0, 1, -1, 2, -2, 0],
+     [0, 1, 1, 4, 4, 0],
+     [0, 1, -1, 8, -8, 1]], dtype=torch.float64)
+
+#: Output block side (m) and input tile side (m + r - 1).
+M = 4
+TILE = 6
+
+#: Input transform of a flattened 6×6 tile (36 × 36) and output transform (16 × 36), fp32.
+_KRON_B = torch.kron(_BT, _BT).float()
+_KRON_A = torch.kron(_AT, _AT).float()
+
+
+def transform_weight(weight: torch.Tensor) -> torch.Tensor:
+    """``G g Gᵀ`` for every kernel: ``(Cout, Cin, 3, 3)`` → ``(36, Cout, Cin)`` fp32 (computed in fp64)."""
+    if weight.shape[-2:] != (3, 3):
+        raise ValueError(f"Winograd F(4x4,3x3) needs 3x3 kernels, got {tuple(weight.shape[-2:])}")
+    u = torch.einsum("au,oiuv,bv->aboi", _G, weight.detach().double(), _G)
+    return u.reshape(TILE * TILE, weight.shape[0], weight.shape[1]).float().contiguous()
+
+
+def cached_weight(conv: nn.Conv2d) -> torch.Tensor:
+    """The transformed weight of ``conv``, cached on the module until its weight changes."""
+    w = conv.weight
+    key = (w.data_ptr(), w._version, w.shape)
+    cache = getattr(conv, "_spsr_winograd", None)
+    if cache is None or cache[0] != key:
+        cache = (key, transform_weight(w))
+        conv._spsr_winograd = cache  # type: ignore[assignment]  # a private cache slot on the module
+    return cache[1]
+
+
+class Grid:
+    """The tiling of an ``N × H × W`` feature map into 4×4 output blocks.
+
+    Padded maps are ``(N, C, 4·th + 2, 4·tw + 2)`` with the image at ``[1:H+1, 1:W+1]`` and zeros
+    elsewhere (the convolution's padding, and the round-up to whole blocks).
+    """
+
+    def __init__(self, n: int, h: int, w: int) -> None:
+        self.n, self.h, self.w = n, h, w
+        self.th, self.tw = math.ceil(h / M), math.ceil(w / M)
+        self.tiles = n * self.th * self.tw
+
+    @property
+    def padded_hw(self) -> tuple[int, int]:
+        return M * self.th + 2, M * self.tw + 2
+
+    def pad(self, x: torch.Tensor) -> torch.Tensor:
+        """A contiguous zero-padded copy of the image ``x`` ``(N, C, H, W)``."""
+        hp, wp = self.padded_hw
+        return F.pad(x, (1, wp - 1 - self.w, 1, hp - 1 - self.h)).contiguous()
+
+    def crop(self, xp: torch.Tensor) -> torch.Tensor:
+        """The image inside a padded map."""
+        return xp[:, :, 1:self.h + 1, 1:self.w + 1]
+
+    def transform_into(self, xp: torch.Tensor, v: torch.Tensor, scratch: torch.Tensor) -> None:
+        """``Bᵀ d B`` of every tile of the padded map ``xp`` ``(N, C, ·, ·)`` into ``v`` ``(C, 36, tiles)``.
+
+        ``scratch``: at least ``C·36·tiles`` floats for the gathered tiles.
+        """
+        c = xp.shape[1]
+        tiles = xp.unfold(2, TILE, M).unfold(3, TILE, M)  # (N, C, th, tw, 6, 6), a view
+        gathered = scratch[: c * TILE * TILE * self.tiles].view(c, TILE * TILE, self.tiles)
+        gathered.view(c, TILE, TILE, self.n, self.th, self.tw).copy_(tiles.permute(1, 4, 5, 0, 2, 3))
+        torch.bmm(_KRON_B.expand(c, -1, -1), gathered, out=v)
+
+    def products(self, u: torch.Tensor, v: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """``m[:, k] = u[k] @ v[:, k]`` for the 36 tile positions: the convolution's channel sums.
+
+        ``u`` ``(36, Cout, Cin)``, ``v`` ``(Cin, 36, tiles)`` (a prefix of a block's buffer),
+        ``m`` ``(Cout, 36, tiles)``; one batched GEMM over strided views, no copies.
+        """
+        torch.bmm(u, v.transpose(0, 1), out=m.transpose(0, 1))
+        return m
+
+    def output_into(self, m: torch.Tensor, bias: torch.Tensor | None, out_p: torch.Tensor,
+                    slope: float | None, scratch: torch.Tensor) -> None:
+        """``Aᵀ m A`` (+ bias, LeakyReLU) of the products ``m`` ``(C, 36, tiles)`` into the padded map ``out_p``.
+
+        ``scratch``: at least ``C·16·tiles`` floats.
+        """
+        c = m.shape[0]
+        y = scratch[: c * M * M * self.tiles].view(c, M * M, self.tiles)
+        torch.bmm(_KRON_A.expand(c, -1, -1), m, out=y)
+        if bias is not None:
+            y += bias.view(c, 1, 1)
+        if slope is not None:
+            torch.nn.functional.leaky_relu_(y, slope)
+        hp, wp = self.padded_hw
+        inner = out_p[:, :, 1:hp - 1, 1:wp - 1].view(self.n, c, self.th, M, self.tw, M)
+        inner.copy_(y.view(c, M, M, self.n, self.th, self.tw).permute(3, 0, 4, 1, 5, 2))
+        if self.h < M * self.th:
+            out_p[:, :, 1 + self.h:, :].zero_()
+        if self.w < M * self.tw:
+            out_p[:, :, :, 1 + self.w:].zero_()
+
+
+class _Scratch:
+    """Every buffer of one RRDB pass, allocated once and reused by its 15 convolutions (and by the
+    next RRDB of the same shape: fresh large allocations cost page faults on every call)."""
+
+    def __init__(self, grid: Grid, nf: int, gc: int, like: torch.Tensor) -> None:
+        hp, wp = grid.padded_hw
+        widest = max(nf, gc)
+        self.key = (grid.n, grid.h, grid.w, nf, gc, like.dtype, like.device)
+        self.v = like.new_empty(nf + 4 * gc, TILE * TILE, grid.tiles)
+        self.m_flat = like.new_empty(widest * TILE * TILE * grid.tiles)
+        self.gather = like.new_empty(widest * TILE * TILE * grid.tiles)
+        self.y = like.new_empty(widest * M * M * grid.tiles)
+        # Padded maps: their borders are never written, so they stay zero.
+        self.inp = like.new_zeros(grid.n, nf, hp, wp)
+        self.feat = like.new_zeros(grid.n, gc, hp, wp)
+        self.last = like.new_zeros(grid.n, nf, hp, wp)
+        self.ping = like.new_zeros(grid.n, nf, hp, wp)
+        self.pong = like.new_zeros(grid.n, nf, hp, wp)
+
+    def m(self, cout: int, tiles: int) -> torch.Tensor:
+        return self.m_flat[: TILE * TILE * cout * tiles].view(cout, TILE * TILE, tiles)
+
+
+_local = threading.local()
+
+
+def _scratch(grid: Grid, nf: int, gc: int, like: torch.Tensor) -> _Scratch:
+    """This thread's buffers for an RRDB of this shape (the last shape's are kept, one set)."""
+    key = (grid.n, grid.h, grid.w, nf, gc, like.dtype, like.device)
+    cached: _Scratch | None = getattr(_local, "scratch", None)
+    if cached is None or cached.key != key:
+        _local.scratch = None  # free the old set before allocating the new one
+        cached = _local.scratch = _Scratch(grid, nf, gc, like)
+    return cached
+
+
+def release_scratch() -> None:
+    """Free this thread's cached buffers (they are otherwise kept for the next call of that shape)."""
+    _local.scratch = None
+
+
+def _rdb(rdb: ResidualDenseBlock, xp: torch.Tensor, base: torch.Tensor, scale: float, out: torch.Tensor,
+         grid: Grid, buf: _Scratch) -> torch.Tensor:
+    """``out = base + scale·conv5(…)`` of one ResidualDenseBlock on the padded map ``xp``."""
+    nf = xp.shape[1]
+    grid.transform_into(xp, buf.v[:nf], buf.gather)
+    filled = nf
+    for name in ("conv1", "conv2", "conv3", "conv4"):
+        block = getattr(rdb, name)
+        conv, act = block[0], block[1]
+        assert isinstance(conv, nn.Conv2d) and isinstance(act, nn.LeakyReLU)
+        u = cached_weight(conv)
+        cout, cin = u.shape[1], u.shape[2]
+        m = grid.products(u, buf.v[:cin], buf.m(cout, grid.tiles))
+        grid.output_into(m, conv.bias, buf.feat, act.negative_slope, buf.y)
+        grid.transform_into(buf.feat, buf.v[filled:filled + cout], buf.gather)
+        filled += cout
+    conv = rdb.conv5[0]
+    assert isinstance(conv, nn.Conv2d)
+    u = cached_weight(conv)
+    m = grid.products(u, buf.v[:filled], buf.m(u.shape[1], grid.tiles))
+    grid.output_into(m, conv.bias, buf.last, None, buf.y)
+    return torch.add(base, buf.last, alpha=scale, out=out)
+
+
+#: Largest map (pixels, over the batch) one Winograd pass takes: its buffers need about 8 KB a pixel
+#: for the fusion RRDB of the full SPSR-G (2 GB here); larger maps go in windows of this size.
+CHUNK = 512
+#: Rows / columns of context around a window: an RRDB's 15 stacked 3×3 convolutions see 15.
+HALO = 16
+#: Below this many output pixels (over the batch) the direct oneDNN convolutions are faster.
+MIN_PIXELS = 48 * 48
+
+
+def applies(x: torch.Tensor) -> bool:
+    """Whether an RRDB on ``x`` goes through Winograd (large enough fp32 CPU maps, not turned off)."""
+    import os
+
+    return (os.environ.get("SPSR_WINOGRAD", "") not in ("0", "off")
+            and x.shape[0] * x.shape[2] * x.shape[3] >= MIN_PIXELS)
+
+
+def rrdb_forward(rrdb: RRDB, x: torch.Tensor) -> torch.Tensor:
+    """``x + 0.2·RDB3(RDB2(RDB1(x)))`` with every 3×3 convolution in Winograd F(4×4, 3×3).
+
+    ``x`` is ``(N, nf, H, W)`` fp32 on the CPU; the result is a new tensor in ``x``'s memory format.
+    Maps over :data:`CHUNK`² pixels run in equal windows of ``CHUNK`` (+ :data:`HALO` context on
+    each inner side, discarded), so memory stays bounded and the windows share one set of buffers.
+    """
+    from spsr.archs.fast import memory_format_of
+
+    n, _, h, w = x.shape
+    if n * h * w <= CHUNK * CHUNK:
+        return _rrdb_whole(rrdb, x).contiguous(memory_format=memory_format_of(x))
+    out = torch.empty_like(x)
+    lh, lw = min(h, CHUNK + 2 * HALO), min(w, CHUNK + 2 * HALO)
+    step_y = CHUNK if h > lh else h  # a side that fits one window is not split
+    step_x = CHUNK if w > lw else w
+    for i in range(n):
+        for y0 in range(0, h, step_y):
+            sy = min(max(0, y0 - HALO), h - lh)
+            y1 = min(y0 + step_y, h)
+            for x0 in range(0, w, step_x):
+                sx = min(max(0, x0 - HALO), w - lw)
+                x1 = min(x0 + step_x, w)
+                piece = _rrdb_whole(rrdb, x[i:i + 1, :, sy:sy + lh, sx:sx + lw])
+                out[i:i + 1, :, y0:y1, x0:x1] = piece[:, :, y0 - sy:y1 - sy, x0 - sx:x1 - sx]
+    return out
+
+
+def _rrdb_whole(rrdb: RRDB, x: torch.Tensor) -> torch.Tensor:
+    """One Winograd pass of an RRDB over the whole of ``x``; a view into a new map."""
+    n, nf, h, w = x.shape
+    first = rrdb.RDB1.conv1[0]
+    assert isinstance(first, nn.Conv2d)
+    gc = first.out_channels
+    grid = Grid(n, h, w)
+    buf = _scratch(grid, nf, gc, x)
+    xp = buf.inp
+    grid.crop(xp).copy_(x)
+    r1 = _rdb(rrdb.RDB1, xp, xp, 0.2, buf.ping, grid, buf)
+    r2 = _rdb(rrdb.RDB2, r1, r1, 0.2, buf.pong, grid, buf)
+    # x + 0.2·(r2 + 0.2·conv5) = (x + 0.2·r2) + 0.04·conv5
+    base = torch.add(xp, r2, alpha=0.2, out=buf.ping)
+    out = _rdb(rrdb.RDB3, r2, base, 0.04, buf.pong, grid, buf)
+    return grid.crop(out)
