@@ -44,7 +44,8 @@ STEP="${STEP:-64}"
 NF="${NF:-32}"
 NB="${NB:-4}"
 PSNR_ITERS="${PSNR_ITERS:-2000}"
-ITERS="${ITERS:-1000}"
+ITERS="${ITERS:-300}"
+LR_PATCH="${LR_PATCH:-16}"
 BATCH="${BATCH:-8}"
 SEEDS="${SEEDS:-0 1}"
 METRICS="${METRICS:-psnr,ssim,niqe,gradmap_l1}"
@@ -85,7 +86,7 @@ fi
 
 for seed in $SEEDS; do
   "$SPSR" ablate "$STORE" --preset g-components --init "$PSNR" --iterations "$ITERS" \
-    --batch-size "$BATCH" --set loss.perceptual=0 --metrics "$METRICS" \
+    --batch-size "$BATCH" --set loss.perceptual=0 --set data.lr_patch="$LR_PATCH" --metrics "$METRICS" \
     --hr "$SET5" --hr "$SET14" --protocol spsr --seed "$seed" --device "$DEVICE" \
     --workers "$WORKERS" -o "$RUNS/ablate_seed$seed" "${DRY[@]}"
   if [ ${#DRY[@]} -eq 0 ]; then  # the tables, without the runs' weights

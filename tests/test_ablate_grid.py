@@ -102,16 +102,15 @@ def test_bad_specs_say_what_is_wrong(data: dict, message: str) -> None:
         grid_from_dict(data, "bad")
 
 
-def test_every_preset_row_resolves_or_names_what_it_lacks() -> None:
+def test_every_preset_row_resolves_or_names_what_it_lacks(tmp_path: Path) -> None:
+    from spsr.archs import ArchSpec, build_model
+    from spsr.infer.checkpoint import save_weights
+
     known = variants()
-    slots = {
-        "default": "x",
-        "edsr": "x",
-        "srresnet": "x",
-        "vertical": "x",
-        "cross": "x",
-        "jigsaw": "x",
-    }
+    slots = {"vertical": "x", "cross": "x", "jigsaw": "x"}  # NSE runs are checked when training
+    for name, arch in (("default", "rrdb"), ("edsr", "edsr"), ("srresnet", "srresnet")):
+        spec = ArchSpec(arch=arch, nf=8, nb=2, gc=4, scale=4)
+        slots[name] = str(save_weights(tmp_path / f"{name}.safetensors", build_model(spec), spec))
     full = AblationInputs(iterations=10, inits=slots, nses=slots)
     for name in preset_names():
         grid = get_preset(name)
@@ -164,7 +163,37 @@ def test_spsr_g_components_switch_what_table_2_says() -> None:
     assert all(c.run.iterations == 100 for c in cfgs.values())
 
 
-def test_rows_override_common_settings_and_slots_fill_init_and_nse() -> None:
+def _tiny_rrdb_weights(path: Path) -> str:
+    from spsr.archs import ArchSpec, build_model
+    from spsr.infer.checkpoint import save_weights
+
+    spec = ArchSpec(arch="rrdb", nf=8, nb=2, gc=4, scale=4)
+    return str(save_weights(path, build_model(spec), spec))
+
+
+def test_rows_take_the_init_size_and_keep_their_kind_of_generator(tmp_path: Path) -> None:
+    init = _tiny_rrdb_weights(tmp_path / "psnr.safetensors")
+    grid = get_preset("g-components")
+    cfgs = {c.name: resolve_row(c, grid, AblationInputs(iterations=3, inits={"default": init}))
+            for c in grid.configs}
+    for name, cfg in cfgs.items():
+        assert (cfg.model.nf, cfg.model.nb, cfg.model.gc, cfg.model.scale) == (8, 2, 4, 4), name
+        assert cfg.run.init == init
+    assert cfgs["ESRGAN"].model.arch == "rrdb" and cfgs["SPSR-G w/o GB"].model.arch == "rrdb"
+    assert {cfgs[n].model.arch for n in ("SPSR-G", "SPSR-G w/o GL", "SPSR-G w/o AGL")} == {"spsr"}
+    assert cfgs["SPSR-G"].model.backbone == "rrdb"
+
+
+def test_an_explicit_size_that_contradicts_the_init_is_one_error(tmp_path: Path) -> None:
+    init = _tiny_rrdb_weights(tmp_path / "psnr.safetensors")
+    grid = get_preset("g-components")
+    inputs = AblationInputs(iterations=3, inits={"default": init}, overrides={"model.nf": 16})
+    with pytest.raises(ConfigError, match="conflicts with the --init checkpoint"):
+        resolve_row(grid.configs[-1], grid, inputs)
+
+
+def test_rows_override_common_settings_and_slots_fill_init_and_nse(tmp_path: Path) -> None:
+    other = _tiny_rrdb_weights(tmp_path / "w.safetensors")
     grid = grid_from_dict(
         {
             "set": {"loss.gan": 0.5},
@@ -175,7 +204,7 @@ def test_rows_override_common_settings_and_slots_fill_init_and_nse() -> None:
     inputs = AblationInputs(
         data="d.h5",
         iterations=5,
-        inits={"other": "/w.safetensors"},
+        inits={"other": other},
         nses={"cross": "/nse_c"},
         overrides={"loss.gan": 0.75, "run.seed": 9},
     )
@@ -195,7 +224,7 @@ def test_rows_override_common_settings_and_slots_fill_init_and_nse() -> None:
         section, key = NSE_KEY.split(".")
         assert getattr(cfg.section(section), key) == "/nse_c"
     assert cfg.loss.gan == 0.25 and cfg.run.seed == 9
-    assert (cfg.data.path, cfg.run.iterations, cfg.run.init) == ("d.h5", 5, "/w.safetensors")
+    assert (cfg.data.path, cfg.run.iterations, cfg.run.init) == ("d.h5", 5, other)
 
 
 def _row(name: str, status: str, psnr: float | None = None, niqe: float | None = None) -> RowResult:
@@ -339,10 +368,17 @@ def test_reading_presets_and_the_command_module_does_not_import_torch() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_table_7_rows_train_the_plain_backbones_and_the_gb_grid_keeps_the_branch() -> None:
+def test_table_7_rows_train_the_plain_backbones_and_the_gb_grid_keeps_the_branch(tmp_path: Path) -> None:
     # TPAMI 2021 App. D: EDSR-G / EDSR-P are the pretrained plain EDSR trained with the gradient /
     # structure losses; the gradient-branch versions are a grid of their own.
-    slots = {"default": "x", "edsr": "edsr_run", "srresnet": "srresnet_run"}
+    from spsr.archs import ArchSpec, build_model
+    from spsr.infer.checkpoint import save_weights
+
+    slots = {}
+    for arch in ("rrdb", "edsr", "srresnet"):  # tiny files of the papers' depths (the rows take their sizes)
+        spec = ArchSpec(arch=arch, nf=8, nb=23 if arch == "rrdb" else 16, gc=4, scale=4)
+        slots[arch] = str(save_weights(tmp_path / f"{arch}_run.safetensors", build_model(spec), spec))
+    slots["default"] = slots.pop("rrdb")
     inputs = AblationInputs(iterations=10, inits=slots, nses=slots)
     plan = {p.config.name: p for p in plan_grid(get_preset("backbones"), "/nonexistent", inputs)}
     for label, arch in (("EDSR", "edsr"), ("SRResNet", "srresnet")):
@@ -350,7 +386,7 @@ def test_table_7_rows_train_the_plain_backbones_and_the_gb_grid_keeps_the_branch
         gan = plan[f"{label}-GAN"].train_config
         for cfg in (g, p, gan):
             assert cfg is not None and (cfg.model.arch, cfg.model.nb) == (arch, 16)
-            assert cfg.loss.branch == 0 and cfg.run.init == f"{arch}_run"
+            assert cfg.loss.branch == 0 and cfg.run.init == slots[arch]
         assert g.loss.gradient_pixel > 0 and g.loss.gradient_gan > 0 and g.loss.gan > 0
         assert p.section("structure").beta > 0 and p.loss.gradient_pixel == p.loss.gan == 0
         assert gan.loss.gradient_pixel == gan.loss.gradient_gan == 0

@@ -124,7 +124,7 @@ def resolve_row(config: AblationConfig, grid: AblationGrid, inputs: AblationInpu
         )
     layers = RunLayers(
         variant=config.variant, arch=config.arch, backbone=config.backbone,
-        overrides=[grid.overrides, inputs.overrides, config.overrides, fixed], adopt_init=False,
+        overrides=[grid.overrides, inputs.overrides, config.overrides, fixed], adopt_init="size",
     )
     return resolve_run(layers)
 

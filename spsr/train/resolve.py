@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from spsr.archs.spec import ArchSpec
 from spsr.errors import ConfigError
@@ -50,7 +50,9 @@ class RunLayers:
     2. ``config_file``: a TOML file of configuration sections;
     3. ``arch``, then ``backbone``: the generator (:func:`set_arch`, :func:`set_backbone`);
     4. with ``adopt_init``, the architecture of the ``run.init`` checkpoint, for the fields no
-       layer sets explicitly (:func:`adopt_init_architecture`);
+       layer sets explicitly (:func:`adopt_init_architecture`); with ``adopt_init="size"`` only
+       its size (scale, nf, nb, gc), the kind of generator staying the layers' own (an ablation
+       row: ESRGAN and SPSR-G rows start from one PSNR-trained RRDB);
     5. ``overrides``: dotted-key layers in order; ``None`` values are "not given". ``spsr
        train``: its flags, then ``--set``; an ablation row: the grid's common overrides, the
        command line's, the row's own, then what the study fixes (data, budget, init, NSE).
@@ -61,8 +63,8 @@ class RunLayers:
         arch: the generator's architecture (None: the preset's).
         backbone: the SR-branch backbone (None: the preset's).
         overrides: the dotted-key layers.
-        adopt_init: take the generator's architecture from ``run.init`` (``spsr train``; an
-            ablation keeps each row's own generator).
+        adopt_init: take the generator's architecture from ``run.init`` (``spsr train``), or
+            ``"size"``: only its size (an ablation keeps each row's own kind of generator).
     """
 
     variant: str | None = None
@@ -70,7 +72,7 @@ class RunLayers:
     arch: str | None = None
     backbone: str | None = None
     overrides: Sequence[Mapping[str, Any]] = ()
-    adopt_init: bool = True
+    adopt_init: bool | Literal["size"] = True
 
     def given(self) -> dict[str, Any]:
         """The override layers merged, later ones winning, ``None`` values left out."""
@@ -114,7 +116,7 @@ def resolve_run(
         if layers.arch is not None or layers.backbone is not None:
             explicit |= {"model.arch", "model.backbone"}
         adopt_init_architecture(cfg, init_spec(str(init), given.get("model.scale")), explicit,
-                                str(init), given)
+                                str(init), given, size_only=layers.adopt_init == "size")
     apply_overrides(cfg, given)
     if hook is not None:
         hook(cfg, frozenset(given))
@@ -208,6 +210,7 @@ def adopt_init_architecture(
     explicit: set[str],
     init: str,
     given: Mapping[str, Any] | None = None,
+    size_only: bool = False,
 ) -> None:
     """Make the configured generator the one the init checkpoint holds, so ``--init RUN`` is enough.
 
@@ -224,6 +227,8 @@ def adopt_init_architecture(
             replaced, and one that contradicts the checkpoint is an error.
         init: the init source, for messages.
         given: the explicit override values (dotted keys), checked against the checkpoint.
+        size_only: take only scale, nf, nb and gc (and the backbone of an SPSR generator from a
+            plain-backbone init); the kind of generator and its options stay the configured ones.
 
     Raises:
         ConfigError: an explicit value the checkpoint cannot initialise, in one line.
@@ -242,6 +247,12 @@ def adopt_init_architecture(
             wanted["backbone"] = src.backbone
             wanted["taps"] = list(src.taps or [])
         extra = dict(src.extra)
+    if size_only:
+        keep = (*_SIZE_FIELDS, "backbone") if m.arch == "spsr" and src.arch in GENERATOR_BACKBONES else _SIZE_FIELDS
+        wanted = {k: v for k, v in wanted.items() if k in keep}
+        if "gc" in wanted and not (src.arch in ("rrdb", "spsr") and m.arch in ("rrdb", "spsr")):
+            del wanted["gc"]
+        extra = dict(src.extra) if src.arch == m.arch else {}
     probe = TrainConfig.from_dict(cfg.to_dict())  # the explicit values, converted to their types
     apply_overrides(probe, dict(given or {}))
     for key, value in wanted.items():
