@@ -70,6 +70,10 @@ class SPSRNet(nn.Module):
             learns the residual over bicubic (as VDSR): training starts at bicubic quality and
             converges much faster, which is what the small CPU-trained built-in models use. Off
             for the papers' models (the official weights have no such skip); no extra weights.
+        fusion_block: the fusion's RRDB at HR resolution (``f_block``, the official design).
+            Without it the concatenated branch and SR features go straight to ``f_concat``: the
+            RRDB at HR resolution is over half of the network's FLOPs at nf 32 / nb 6, so this is
+            the cheap configuration of the fast built-in models; it has no ``f_block.*`` keys.
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class SPSRNet(nn.Module):
         res_scale: float = 1.0,
         desubpixel_head: bool = False,
         image_skip: bool = False,
+        fusion_block: bool = True,
     ) -> None:
         super().__init__()
         if image_skip and desubpixel_head:
@@ -126,7 +131,7 @@ class SPSRNet(nn.Module):
         self.conv_w = conv_block(nf, out_nc, act=False, kernel_size=1)
 
         # Fusion at HR resolution.
-        self.f_block = RRDB(nf * 2, gc)
+        self.f_block: nn.Module = RRDB(nf * 2, gc) if fusion_block else nn.Identity()
         self.f_concat = conv_block(nf * 2, nf, act=False)
         self.f_HR_conv0 = conv_block(nf, nf, act=True)
         self.f_HR_conv1 = conv_block(nf, out_nc, act=False)

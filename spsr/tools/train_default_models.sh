@@ -2,15 +2,19 @@
 # Train the built-in `psnr` and `perceptual` models with the toolkit's own pipeline, on a CPU,
 # from the shared Sun-Hays photos, and install them as named built-in weights:
 #
-#   prepare-data -> pretrain-psnr (the `psnr` model) -> pretrain-nse (jigsaw)
-#                -> train --variant j --perceptual none (the `perceptual` model) -> eval -> bundle
+#   prepare-data -> pretrain-psnr (full SPSR-G, the fusion RRDB at HR resolution)
+#                -> drop the fusion RRDB (spsr.tools.drop_fusion_block) -> pretrain-psnr --init
+#                   (the fast `psnr` model: the same quality at a third of the cost)
+#                -> train --variant g --perceptual none (the `perceptual` model) -> eval -> bundle
 #
 #   spsr/tools/train_default_models.sh [DATA_DIR] [WORK_DIR]
 #
 # Sizes and budgets fit a 2-core CPU in about 1.5 hours (see README, "Built-in models"). Every
 # stage resumes when the script is run again: finished stages are skipped, a stopped training
-# continues from its last saved state. Budgets are environment variables (PSNR_ITERS, NSE_ITERS,
-# GAN_ITERS, NF, NB); THREADS sets the CPU threads of each stage.
+# continues from its last saved state. Budgets are environment variables (PSNR_ITERS, FAST_ITERS,
+# GAN_ITERS, NF, NB); THREADS sets the CPU threads of each stage. FULL=<weights> starts from an
+# already trained full SPSR-G instead of stage 1 (the shipped models started from the previous
+# release's built-in `psnr` model, which stage 1 made: FULL=psnr_full_v1, see README).
 set -euo pipefail
 
 DATA_DIR=${1:-../shared/datasets/train/SunHays80}
@@ -18,8 +22,9 @@ WORK=${2:-work/default_models}
 SET5=${SET5:-../shared/datasets/benchmark/Set5/HR}
 SET14=${SET14:-../shared/datasets/benchmark/Set14/HR}
 PSNR_ITERS=${PSNR_ITERS:-3500}
-NSE_ITERS=${NSE_ITERS:-300}
-GAN_ITERS=${GAN_ITERS:-400}
+FAST_ITERS=${FAST_ITERS:-1500}
+GAN_ITERS=${GAN_ITERS:-500}
+FULL=${FULL:-}
 NF=${NF:-32}
 NB=${NB:-6}
 export OMP_NUM_THREADS=${THREADS:-2}
@@ -44,32 +49,39 @@ fi
 # is the difference between 25.7 dB and 29.6 dB on Set5 after 250 iterations (README).
 SKIP=(--set model.extra.image_skip=true)
 
-# 1. The PSNR-oriented SPSR-G: L1 on the whole generator (SR and gradient branches).
+# 1. The PSNR-oriented full SPSR-G: L1 on the whole generator (SR and gradient branches).
+if [ -z "$FULL" ]; then
+  if ! finished "$WORK/psnr_full"; then
+    say "pretrain-psnr: SPSR nf $NF nb $NB, $PSNR_ITERS iterations"
+    spsr pretrain-psnr "$store" -o "$WORK/psnr_full" --arch spsr --nf "$NF" --nb "$NB" \
+      --iterations "$PSNR_ITERS" --batch-size 8 --lr-patch 16 --lr 5e-4 \
+      --milestones "$((PSNR_ITERS * 2 / 3)),$((PSNR_ITERS * 7 / 8))" \
+      "${SKIP[@]}" --val "$SET5" --val-every 500 --checkpoint-every 250 $(resume_flag "$WORK/psnr_full")
+  fi
+  FULL="$WORK/psnr_full"
+fi
+
+# 2. The fast `psnr` model: the full one without its fusion RRDB at HR resolution (over half of
+#    the FLOPs), f_concat rescaled so it starts close to the full one, then fine-tuned with L1.
 if ! finished "$WORK/psnr"; then
-  say "pretrain-psnr: SPSR nf $NF nb $NB, $PSNR_ITERS iterations"
-  spsr pretrain-psnr "$store" -o "$WORK/psnr" --arch spsr --nf "$NF" --nb "$NB" \
-    --iterations "$PSNR_ITERS" --batch-size 8 --lr-patch 16 --lr 5e-4 \
-    --milestones "$((PSNR_ITERS * 2 / 3)),$((PSNR_ITERS * 7 / 8))" \
-    "${SKIP[@]}" --val "$SET5" --val-every 500 --checkpoint-every 250 $(resume_flag "$WORK/psnr")
+  [ -f "$WORK/psnr_init.safetensors" ] || python -m spsr.tools.drop_fusion_block "$FULL" -o "$WORK/psnr_init.safetensors"
+  say "pretrain-psnr: fine-tune without the fusion RRDB, $FAST_ITERS iterations"
+  spsr pretrain-psnr "$store" -o "$WORK/psnr" --init "$WORK/psnr_init.safetensors" \
+    --iterations "$FAST_ITERS" --batch-size 8 --lr-patch 16 --lr 2e-4 \
+    --milestones "$((FAST_ITERS * 2 / 3)),$((FAST_ITERS * 7 / 8))" \
+    --val "$SET5" --val-every 500 --checkpoint-every 250 $(resume_flag "$WORK/psnr")
 fi
 
-# 2. The neural structure extractor of SPSR-J (jigsaw puzzles on the same photos).
-if ! finished "$WORK/nse"; then
-  say "pretrain-nse: jigsaw, $NSE_ITERS iterations"
-  spsr pretrain-nse "$DATA_DIR" -o "$WORK/nse" --task jigsaw --iterations "$NSE_ITERS" \
-    --lr 1e-3 --milestones "$((NSE_ITERS * 2 / 3))" --checkpoint-every 200 --workers 1 $(resume_flag "$WORK/nse")
-fi
-
-# 3. The perceptual model without VGG (ImageNet weights are not available offline): SPSR-J's
-#    structure loss on the NSE plus SPSR-G's image- and gradient-space adversarial and pixel
-#    losses; L1 weighted 1 (not 0.01) since there is no perceptual term to anchor the content;
-#    discriminators at half width (d.nf 32) to match the small generator (2x faster per step).
+# 3. The perceptual model without VGG (ImageNet weights are not available offline): SPSR-G's
+#    image- and gradient-space relativistic GANs and gradient-space L1, with L1 weighted 1 (not
+#    0.01) since there is no perceptual term to anchor the content; discriminators at half width
+#    (d.nf 32) to match the small generator.
 if ! finished "$WORK/perceptual"; then
-  say "train: variant j + gradient-space losses, $GAN_ITERS iterations from the psnr model"
-  spsr train "$store" --variant j -o "$WORK/perceptual" --init "$WORK/psnr" --nse "$WORK/nse" \
-    --perceptual none --nf "$NF" --nb "$NB" --iterations "$GAN_ITERS" --batch-size 8 --lr-patch 16 \
-    --set d.nf=32 "${SKIP[@]}" \
-    --set loss.pixel=1 --set loss.gradient_pixel=1 --set loss.gan=0.005 --set loss.gradient_gan=0.005 \
+  say "train: variant g, $GAN_ITERS iterations from the psnr model"
+  spsr train "$store" --variant g -o "$WORK/perceptual" --init "$WORK/psnr" \
+    --perceptual none --iterations "$GAN_ITERS" --batch-size 8 --lr-patch 16 \
+    --set d.nf=32 --set loss.pixel=1 --set loss.gradient_pixel=1 \
+    --set loss.gan=0.005 --set loss.gradient_gan=0.005 \
     --val "$SET5" --val-every 250 --checkpoint-every 100 $(resume_flag "$WORK/perceptual")
 fi
 
@@ -81,6 +93,6 @@ spsr eval --weights "$WORK/psnr" --weights "$WORK/perceptual" --model bicubic "$
 # 5. Install them as built-in weights, with the whole chain's provenance in the metadata.
 say "bundle into $ASSETS"
 python -m spsr.tools.bundle_weights "$WORK/psnr" --name psnr --scores "$WORK/scores.json" \
-  -o "$ASSETS/spsr_psnr_x4.safetensors"
+  --upstream "$FULL" -o "$ASSETS/spsr_psnr_x4.safetensors"
 python -m spsr.tools.bundle_weights "$WORK/perceptual" --name perceptual --scores "$WORK/scores.json" \
-  --upstream "$WORK/psnr" --upstream "$WORK/nse" -o "$ASSETS/spsr_perceptual_x4.safetensors"
+  --upstream "$WORK/psnr" -o "$ASSETS/spsr_perceptual_x4.safetensors"

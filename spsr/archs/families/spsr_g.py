@@ -37,7 +37,12 @@ def detect(state: StateDict, model_scale: int | None) -> Detected | None:
         return None
     out_nc, nf = conv_shape(state, "f_HR_conv1.0.weight")
     head_nc = conv_shape(state, "b_fea_conv.0.weight")[1]
-    gc = conv_shape(state, "f_block.RDB1.conv1.0.weight")[0]
+    extra: dict[str, object] = {}
+    if "f_block.RDB1.conv1.0.weight" in state:
+        gc = conv_shape(state, "f_block.RDB1.conv1.0.weight")[0]
+    else:  # the cheap fusion (no RRDB at HR resolution)
+        extra["fusion_block"] = False
+        gc = conv_shape(state, "b_block_1.RDB1.conv1.0.weight")[0]
     n_taps = len(indices(state, r"b_block_(\d+)\."))
     convs = indices(state, r"b_module\.(\d+)\.weight")
     scale, guesses = scale_from_nearest_upconvs(len(convs) - 2, model_scale, "SPSR-G")
@@ -47,7 +52,6 @@ def detect(state: StateDict, model_scale: int | None) -> Detected | None:
             break
     else:
         raise CheckpointError("SPSR checkpoint with an unknown SR-branch layout")
-    extra: dict[str, object] = {}
     in_nc = head_nc
     if head_nc == out_nc * scale * scale and head_nc != out_nc:
         extra["desubpixel_head"], in_nc = True, out_nc
@@ -75,7 +79,7 @@ FAMILY = Family(
     default_nb=23,
     build=build,
     detect=detect,
-    extra={"res_scale": (int, float), "desubpixel_head": bool, "image_skip": bool},
+    extra={"res_scale": (int, float), "desubpixel_head": bool, "image_skip": bool, "fusion_block": bool},
     check=check,
     describe_extra=lambda spec: f", backbone {spec.backbone}",
     takes_upsampled_lr=lambda spec: bool(spec.extra.get("desubpixel_head", False)),
