@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # SPSR-G components at small budget: the direction of TPAMI 2021 Table 2 (CVPR 2020 Table 3).
-# NOT YET RUN: the results are not committed; `--dry-run` prints the plan.
-#
 # Budget (every number is an option below; CPU, THREADS=2, no data-loader workers):
 #   data       the 80 SunHays80 training images, x4, 128x128 HR patches every 64 pixels
 #              (`spsr prepare-data --patch 128 --step 64`); Set5 and Set14 only as test sets;
 #   pretrain   ONE shared `spsr pretrain-psnr` (RRDB generator, NF=32 channels, NB=4 blocks),
 #              PSNR_ITERS=2000 iterations at batch BATCH=8, LR crops 32, seed 0;
 #   rows       `spsr ablate --preset g-components`: ESRGAN, SPSR-G w/o GB, w/o GL, w/o AGL, w/o PGL,
-#              SPSR-G, each from that init, ITERS=1000 iterations at batch BATCH, the same data
+#              SPSR-G, each from that init (its nf/nb), ITERS=300 iterations at batch BATCH of
+#              LR_PATCH=16 (16x16 LR crops at random positions in the 128x128 patches), the same data
 #              order within a seed, for each of SEEDS="0 1" (one ablation folder per seed);
 #              perceptual loss OFF (--set loss.perceptual=0: no ImageNet VGG weights here), so
 #              the rows differ only in the gradient branch and the gradient losses;
@@ -92,5 +91,6 @@ for seed in $SEEDS; do
   if [ ${#DRY[@]} -eq 0 ]; then  # the tables, without the runs' weights
     mkdir -p "$RESULTS/seed$seed"
     cp "$RUNS/ablate_seed$seed"/ablation.{md,csv,json} "$RESULTS/seed$seed/"
+    python "$HERE/portable.py" "$RESULTS/seed$seed"/ablation.{md,csv,json}
   fi
 done

@@ -118,4 +118,5 @@ cat > "$RESULTS/budget.json.tmp" <<EOF
  "cpu": "$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1)"}
 EOF
 mv "$RESULTS/budget.json.tmp" "$RESULTS/budget.json"
+python "$HERE/portable.py" "$RESULTS"/*.json
 echo "done: results in $RESULTS (render: python $HERE/render.py nse)"
