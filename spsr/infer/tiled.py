@@ -188,6 +188,14 @@ class TiledUpscaler:
             return out.clamp_(0, 1)
 
     def _upscale_one(self, img: torch.Tensor, on_tiles: TileCallback | None = None) -> torch.Tensor:
+        from spsr.archs.winograd import release_scratch
+
+        try:
+            return self._upscale_tiles(img, on_tiles)
+        finally:
+            release_scratch()  # the Winograd buffers live for one image, not for the process
+
+    def _upscale_tiles(self, img: torch.Tensor, on_tiles: TileCallback | None = None) -> torch.Tensor:
         c, h, w = img.shape
         if self.tile == 0 or (h <= self.tile and w <= self.tile):
             return self._whole(img, on_tiles)

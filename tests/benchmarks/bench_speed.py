@@ -13,8 +13,9 @@ In one run, on this machine and with the threads in use:
    a fraction of the GEMM and convolution rates;
 4. whole process, each run a fresh subprocess: the official-style script (load ``.pth``, read
    PNG, forward, write PNG) against ``spsr upscale`` on the same weights and image;
-5. the built-in default model on the bundled sample images, whole process, with the fused
-   inference path and without it (``SPSR_PLAIN_FORWARD=1``);
+5. the built-in default model on the bundled sample images, whole process, against the previous
+   release's default (the same network with its fusion RRDB at HR resolution, direct
+   convolutions: ``SPSR_WINOGRAD=0``), in output megapixels per second;
 6. peak RSS of ``spsr upscale --tile 128`` on a 1024×1024 input vs a 256×256 one (a small random
    SPSR-G so the large run finishes in seconds; the full-size one would take ~20 minutes).
 
@@ -30,6 +31,7 @@ Timings on a shared machine are noisy: compare ratios from alternating pairs, no
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import resource
 import statistics
@@ -170,28 +172,40 @@ def _timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     return time.perf_counter() - t
 
 
-def default_model_samples(pairs: int, precision: str, tmp: Path) -> tuple[float, float, float]:
-    """``spsr upscale --samples`` with the built-in default model: plain forward vs the fused path.
+def default_model_samples(pairs: int, precision: str, tmp: Path) -> tuple[float, float, float, float]:
+    """``spsr upscale --samples``: the built-in default model against the previous release's.
 
-    Returns median seconds (plain, fused) and the max difference between their outputs in levels.
+    The previous default was the same SPSR-G (nf 32, nb 6, residual over bicubic) *with* the fusion
+    RRDB at HR resolution, run by the direct fused path (no Winograd): rebuilt here with random
+    weights (speed does not depend on them) and run with ``SPSR_WINOGRAD=0``. Returns the median
+    seconds (previous, current), the output megapixels of one run, and the current model's FLOP
+    share of the previous one (conv hooks, on a 128×128 input).
     """
     from PIL import Image
 
-    plain_env = {**os.environ, "SPSR_PLAIN_FORWARD": "1"}
-    fused_env = {k: v for k, v in os.environ.items() if k != "SPSR_PLAIN_FORWARD"}
-    dirs = {"plain": tmp / "samples_plain", "fused": tmp / "samples_fused"}
-    times: dict[str, list[float]] = {"plain": [], "fused": []}
+    from spsr.archs import build_model
+    from spsr.infer import load_model
+    from spsr.infer.checkpoint import save_weights
+
+    current = load_model("default")
+    old_spec = dataclasses.replace(current.spec, extra={**current.spec.extra, "fusion_block": True})
+    torch.manual_seed(0)
+    old_model = build_model(old_spec)
+    old = save_weights(tmp / "previous_default.safetensors", old_model, old_spec)
+    with torch.device("meta"):
+        x = torch.empty(1, 3, 128, 128)
+        share = count_flops(build_model(current.spec), x) / count_flops(build_model(old_spec), x)
+    env_old = {**os.environ, "SPSR_WINOGRAD": "0"}
+    env_new = {k: v for k, v in os.environ.items() if k not in ("SPSR_WINOGRAD", "SPSR_PLAIN_FORWARD")}
+    runs = {"previous": (["--weights", str(old)], env_old), "current": ([], env_new)}
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(pairs):
-        for name, env in (("plain", plain_env), ("fused", fused_env)):
-            cmd = [sys.executable, "-m", "spsr_cli.app", "upscale", "--samples", str(dirs[name]),
-                   "--precision", precision, "--overwrite", "--quiet"]
+        for name, (extra, env) in runs.items():
+            cmd = [sys.executable, "-m", "spsr_cli.app", "upscale", "--samples", str(tmp / f"samples_{name}"),
+                   *extra, "--precision", precision, "--overwrite", "--quiet"]
             times[name].append(_timed(cmd, env))
-    diff = 0.0
-    for f in sorted(dirs["plain"].iterdir()):
-        a = np.asarray(Image.open(f), dtype=np.int32)
-        b = np.asarray(Image.open(dirs["fused"] / f.name), dtype=np.int32)
-        diff = max(diff, float(np.abs(a - b).max()))
-    return statistics.median(times["plain"]), statistics.median(times["fused"]), diff
+    mp = sum(Image.open(f).size[0] * Image.open(f).size[1] for f in (tmp / "samples_current").iterdir()) / 1e6
+    return statistics.median(times["previous"]), statistics.median(times["current"]), mp, share
 
 
 def whole_process(size: int, pairs: int, precision: str, tmp: Path, weights: Path) -> tuple[float, float, float]:
@@ -271,6 +285,13 @@ def main() -> None:
           f"ATen CPU capability {torch.backends.cpu.get_cpu_capability()}; {env}")
     print(f"spsr path: --precision {args.precision} -> {str(dtype).replace('torch.', '')} "
           f"({precision_reason(args.precision, cpu)}), channels-last")
+    if dtype == torch.float32:
+        wino = os.environ.get("SPSR_WINOGRAD", "") not in ("0", "off")
+        print("fp32 RRDBs: " + ("Winograd F(4×4,3×3) on maps of ≥ 48² pixels (4× fewer multiplications; "
+                                 "GFLOP/s below count the direct convolution's FLOPs, so they can pass the "
+                                 "machine's rates)" if wino else "direct oneDNN convolutions (SPSR_WINOGRAD=0)"))
+    else:
+        print("bf16 autocast: direct oneDNN convolutions (the Winograd path is fp32 only)")
 
     gemm = conv_cl = conv_nchw = float("nan")
     if "peaks" not in skip:
@@ -304,10 +325,11 @@ def main() -> None:
                       f"{rates('spsr upscale', t_spsr, s)}; speed-up {t_off / t_spsr:.2f}×; "
                       f"max diff {diff:.0f} levels")
         if "default" not in skip:
-            t_plain, t_fused, diff = default_model_samples(args.pairs, args.precision, tmp)
-            print(f"default model, spsr upscale --samples (median of {args.pairs}): plain forward "
-                  f"(SPSR_PLAIN_FORWARD=1) {t_plain:.2f} s, fused path {t_fused:.2f} s, speed-up "
-                  f"{t_plain / t_fused:.2f}×; max diff {diff:.0f} levels")
+            t_old, t_new, mp, share = default_model_samples(args.pairs, args.precision, tmp)
+            print(f"default model, spsr upscale --samples, whole process (median of {args.pairs}, "
+                  f"{mp:.2f} output MP): previous release's (fusion RRDB, direct convolutions) "
+                  f"{t_old:.2f} s = {mp / t_old:.3f} MP/s; current (no fusion RRDB, {share:.0%} of "
+                  f"its FLOPs, Winograd) {t_new:.2f} s = {mp / t_new:.3f} MP/s; speed-up {t_old / t_new:.2f}×")
         if "memory" not in skip:
             small, large, what = tiled_peak_rss(tmp, args.precision)
             print(f"peak RSS of spsr upscale --tile 128 ({what}): 256² input {small:.0f} MiB, "
