@@ -6,8 +6,9 @@
 #   pretrain   ONE shared `spsr pretrain-psnr` (RRDB generator, NF=32 channels, NB=4 blocks),
 #              PSNR_ITERS=2000 iterations at batch BATCH=8, LR crops 32, seed 0;
 #   rows       `spsr ablate --preset g-components`: ESRGAN, SPSR-G w/o GB, w/o GL, w/o AGL, w/o PGL,
-#              SPSR-G, each from that init (its nf/nb), ITERS=300 iterations at batch BATCH of
-#              LR_PATCH=16 (16x16 LR crops at random positions in the 128x128 patches), the same data
+#              SPSR-G, each from that init (its nf/nb), ITERS=200 iterations at batch BATCH of
+#              LR_PATCH=16 (16x16 LR crops at random positions in the 128x128 patches), both
+#              discriminators at D_NF=32 channels (half the papers' width), the same data
 #              order within a seed, for each of SEEDS="0 1" (one ablation folder per seed);
 #              perceptual loss OFF (--set loss.perceptual=0: no ImageNet VGG weights here), so
 #              the rows differ only in the gradient branch and the gradient losses;
@@ -43,7 +44,8 @@ STEP="${STEP:-64}"
 NF="${NF:-32}"
 NB="${NB:-4}"
 PSNR_ITERS="${PSNR_ITERS:-2000}"
-ITERS="${ITERS:-300}"
+ITERS="${ITERS:-200}"
+D_NF="${D_NF:-32}"
 LR_PATCH="${LR_PATCH:-16}"
 BATCH="${BATCH:-8}"
 SEEDS="${SEEDS:-0 1}"
@@ -85,7 +87,7 @@ fi
 
 for seed in $SEEDS; do
   "$SPSR" ablate "$STORE" --preset g-components --init "$PSNR" --iterations "$ITERS" \
-    --batch-size "$BATCH" --set loss.perceptual=0 --set data.lr_patch="$LR_PATCH" --metrics "$METRICS" \
+    --batch-size "$BATCH" --set loss.perceptual=0 --set data.lr_patch="$LR_PATCH" --set d.nf="$D_NF" --metrics "$METRICS" \
     --hr "$SET5" --hr "$SET14" --protocol spsr --seed "$seed" --device "$DEVICE" \
     --workers "$WORKERS" -o "$RUNS/ablate_seed$seed" "${DRY[@]}"
   if [ ${#DRY[@]} -eq 0 ]; then  # the tables, without the runs' weights
@@ -94,3 +96,20 @@ for seed in $SEEDS; do
     python "$HERE/portable.py" "$RESULTS/seed$seed"/ablation.{md,csv,json}
   fi
 done
+
+# The papers' Fig. 8 analogue: one Set14 image super-resolved by the ESRGAN and SPSR-G rows of
+# seed 0, and the gradient maps M(.) of both and of the HR image (`spsr gradmap`), as one panel.
+FIG_IMAGE="${FIG_IMAGE:-zebra}"
+if [ ${#DRY[@]} -eq 0 ]; then
+  FIG="$RUNS/fig8"
+  rm -rf "$FIG" && mkdir -p "$FIG/Set14"
+  cp "$SET14/$FIG_IMAGE.png" "$FIG/Set14/"
+  "$SPSR" eval --weights "$RUNS/ablate_seed0/runs/esrgan" --weights "$RUNS/ablate_seed0/runs/spsr-g" \
+    "$FIG/Set14" --metrics psnr,gradmap_l1 --device "$DEVICE" --save-sr "$FIG/sr" -q
+  "$SPSR" gradmap "$FIG/Set14" "$FIG/grad/hr"
+  for row in esrgan spsr-g; do
+    "$SPSR" gradmap "$FIG/sr/$row" "$FIG/grad/$row" --recursive
+  done
+  python "$HERE/render.py" fig8 "$FIG" "$RESULTS/fig8_$FIG_IMAGE.png"
+fi
+python "$HERE/render.py" g "$RESULTS"

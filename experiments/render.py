@@ -9,6 +9,10 @@
   chance level beside it;
 * the contrastive sampling strategies (Fig. 14): horizontal, vertical and cross neighbours.
 
+``python experiments/render.py g [RESULTS_DIR]`` combines the per-seed ``ablation.json`` of
+``g_components.sh`` into one table (mean and each seed's value), and ``render.py fig8 FIG OUT.png``
+draws its Fig. 8 analogue (HR / ESRGAN / SPSR-G crops over their gradient maps).
+
 The chart is drawn with Pillow (no plotting library needed): one panel per comparison, each with
 its own y-scale (contrastive top-1 is orders of magnitude below jigsaw accuracy), error bars of one
 standard deviation, and the chance level as a dashed line.
@@ -221,10 +225,107 @@ def render_nse(results: Path) -> tuple[Path, Path]:
     return table, png
 
 
+# --------------------------------------------------------------------------- SPSR-G components
+
+METRIC_LABEL = {"psnr": "PSNR ↑", "ssim": "SSIM ↑", "niqe": "NIQE ↓", "gradmap_l1": "GradMap L1 ↓"}
+DIGITS = {"psnr": 2, "ssim": 4, "niqe": 3, "gradmap_l1": 4}
+
+
+def load_seeds(results: Path) -> list[dict]:
+    """The ``ablation.json`` of every ``seed*/`` folder, in seed order."""
+    return [json.loads(f.read_text(encoding="utf-8")) for f in sorted(results.glob("seed*/ablation.json"))]
+
+
+def g_markdown(seeds: list[dict]) -> str:
+    """One table over the seeds: per row and column the mean and, in brackets, each seed's value."""
+    first = seeds[0]
+    datasets, metrics = first["datasets"], first["metrics"]
+    head = ["Method"] + [f"{d} {METRIC_LABEL.get(m, m)}" for d in datasets for m in metrics]
+    lines = ["| " + " | ".join(head) + " |", "|:--|" + "--:|" * (len(head) - 1)]
+    for i, row in enumerate(first["rows"]):
+        cells = [row["name"]]
+        for d in datasets:
+            for m in metrics:
+                vals = [s["rows"][i]["mean"].get(d, {}).get(m) for s in seeds]
+                vals = [v for v in vals if isinstance(v, (int, float))]
+                if len(vals) < len(seeds):
+                    cells.append("–")
+                    continue
+                k = DIGITS.get(m, 3)
+                mean = sum(vals) / len(vals)
+                cells.append(f"{mean:.{k}f} ({' / '.join(f'{v:.{k}f}' for v in vals)})")
+        lines.append("| " + " | ".join(cells) + " |")
+    seeds_text = ", ".join(str(s.get("overrides", {}).get("run.seed", "?")) for s in seeds)
+    lines.append("")
+    lines.append(f"Mean over {len(seeds)} seeds ({seeds_text}); in brackets each seed's value.")
+    return "\n".join(lines) + "\n"
+
+
+def render_g(results: Path) -> Path:
+    seeds = load_seeds(results)
+    if not seeds:
+        raise SystemExit(f"no seed*/ablation.json in {results}: run experiments/g_components.sh")
+    out = results / "table.md"
+    out.write_text(g_markdown(seeds), encoding="utf-8")
+    return out
+
+
+def _one(folder: Path, pattern: str) -> Path:
+    found = sorted(folder.rglob(pattern))
+    if not found:
+        raise SystemExit(f"no {pattern} under {folder}")
+    return found[0]
+
+
+def fig8_panel(fig: Path, crop: int = 128, zoom: int = 2) -> Image.Image:
+    """HR / ESRGAN / SPSR-G crops (top) over their gradient maps M(·) (bottom), labelled.
+
+    ``fig`` is the folder ``g_components.sh`` fills: ``Set14/<image>.png``, ``sr/<row>/…``,
+    ``grad/hr``, ``grad/<row>``. The crop is the ``crop``² window of largest HR gradient energy,
+    shown ``zoom``× with nearest-neighbour pixels.
+    """
+    import numpy as np
+
+    hr_file = _one(fig / "Set14", "*.png")
+    stem = hr_file.stem
+    columns = [("HR", hr_file, _one(fig / "grad" / "hr", f"{stem}*.png"))]
+    for row, label in (("esrgan", "ESRGAN"), ("spsr-g", "SPSR-G")):
+        columns.append((label, _one(fig / "sr" / row, f"{stem}*.png"), _one(fig / "grad" / row, f"{stem}*.png")))
+    grad_hr = np.asarray(Image.open(columns[0][2]).convert("L"), dtype=np.float64)
+    step = crop // 4
+    best, y0, x0 = -1.0, 0, 0
+    for y in range(0, max(1, grad_hr.shape[0] - crop + 1), step):
+        for x in range(0, max(1, grad_hr.shape[1] - crop + 1), step):
+            energy = float(grad_hr[y:y + crop, x:x + crop].sum())
+            if energy > best:
+                best, y0, x0 = energy, y, x
+    font = _font(18)
+    side, label_h, gap = crop * zoom, 26, 6
+    canvas = Image.new("RGB", (3 * side + 4 * gap, 2 * side + 2 * label_h + 3 * gap), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (label, image, grad) in enumerate(columns):
+        x = gap + i * (side + gap)
+        for j, (path, caption) in enumerate(((image, label), (grad, f"M({label})"))):
+            with Image.open(path) as im:
+                tile = im.convert("RGB").crop((x0, y0, x0 + crop, y0 + crop)).resize((side, side), Image.NEAREST)
+            y = gap + j * (side + label_h + gap)
+            draw.text((x, y), caption, fill="black", font=font)
+            canvas.paste(tile, (x, y + label_h))
+    return canvas
+
+
 def main(argv: list[str]) -> int:
     here = Path(__file__).resolve().parent
+    if argv and argv[0] == "fig8" and len(argv) == 3:
+        fig8_panel(Path(argv[1])).save(argv[2], optimize=True)
+        print(f"written: {argv[2]}")
+        return 0
+    if argv and argv[0] == "g":
+        results = Path(argv[1]) if len(argv) > 1 else here / "results" / "g_components"
+        print(f"written: {render_g(results)}")
+        return 0
     if not argv or argv[0] != "nse":
-        print("usage: python experiments/render.py nse [RESULTS_DIR]", file=sys.stderr)
+        print("usage: python experiments/render.py nse|g [RESULTS_DIR] | fig8 FIG_DIR OUT.png", file=sys.stderr)
         return 2
     results = Path(argv[1]) if len(argv) > 1 else here / "results" / "nse_cross_validation"
     for path in render_nse(results):
