@@ -27,6 +27,7 @@ from spsr.ablation import (
 )
 from spsr.ablation.plan import NSE_KEY, TRAIN, UNAVAILABLE, PlannedRun
 from spsr.ablation.runner import FAILED, OK, RowResult, one_line
+from spsr.ablation.states import CONFLICT
 from spsr.ablation.table import table_csv, table_markdown
 from spsr.errors import ConfigError
 from spsr.metrics.evaluate import DatasetResult
@@ -394,3 +395,16 @@ def test_table_7_rows_train_the_plain_backbones_and_the_gb_grid_keeps_the_branch
     cfg = gb["EDSR-G+GB"]
     assert cfg is not None and (cfg.model.arch, cfg.model.backbone) == ("spsr", "edsr")
     assert cfg.loss.branch > 0
+
+
+def test_a_row_folder_with_a_checkpoint_but_no_config_is_a_conflict_up_front(tmp_path: Path) -> None:
+    init = _tiny_rrdb_weights(tmp_path / "psnr.safetensors")
+    grid = get_preset("g-components")
+    inputs = AblationInputs(iterations=3, inits={"default": init})
+    out = tmp_path / "study"
+    first = plan_grid(grid, str(out), inputs)[0]
+    (first.run_dir / "state").mkdir(parents=True)
+    (first.run_dir / "state" / "last.pt").write_bytes(b"x")
+    planned = plan_grid(grid, str(out), inputs)
+    assert planned[0].action == CONFLICT and "no config.toml" in planned[0].problem
+    assert all(p.action == TRAIN for p in planned[1:])

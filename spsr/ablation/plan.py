@@ -206,6 +206,10 @@ def _plan_training(
     planned = PlannedRun(config, run_dir, TRAIN, train_config=cfg, eval_source=str(run_dir))
     folder = RunFolder(run_dir)
     if not folder.config.is_file():
+        if folder.last_state.is_file() or folder.model.exists() or folder.numbered_states():
+            planned.action = CONFLICT  # saved by a run whose folder was emptied under it
+            planned.problem = (f"{run_dir} holds a checkpoint but no config.toml; "
+                               "remove the folder or choose another -o")
         return planned
     difference = config_difference(run_dir, cfg)
     if difference:
