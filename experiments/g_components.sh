@@ -5,13 +5,15 @@
 #              (`spsr prepare-data --patch 128 --step 64`); Set5 and Set14 only as test sets;
 #   pretrain   ONE shared `spsr pretrain-psnr` (RRDB generator, NF=32 channels, NB=4 blocks),
 #              PSNR_ITERS=2000 iterations at batch BATCH=8, LR crops 32, seed 0;
-#   rows       `spsr ablate --preset g-components`: ESRGAN, SPSR-G w/o GB, w/o GL, w/o AGL, w/o PGL,
+#   rows       `spsr ablate --spec g_components_cpu.toml` (the rows of `--preset g-components` with
+#              the CPU budget's loss weights, see that file): ESRGAN, SPSR-G w/o GB, w/o GL, w/o AGL, w/o PGL,
 #              SPSR-G, each from that init (its nf/nb), ITERS=200 iterations at batch BATCH of
 #              LR_PATCH=16 (16x16 LR crops at random positions in the 128x128 patches), both
 #              discriminators at D_NF=32 channels (half the papers' width), the same data
 #              order within a seed, for each of SEEDS="0 1" (one ablation folder per seed);
-#              perceptual loss OFF (--set loss.perceptual=0: no ImageNet VGG weights here), so
-#              the rows differ only in the gradient branch and the gradient losses;
+#              perceptual loss OFF (no ImageNet VGG weights here) and the image / gradient-map L1
+#              weighted 1 instead of 0.01 to anchor the content in its place (at 0.01 every row
+#              collapsed), so the rows differ only in the gradient branch and the gradient losses;
 #   scoring    psnr,ssim,niqe,gradmap_l1 on Set5 and Set14 under the spsr protocol (PSNR/SSIM on
 #              Y, border 4, SSIM after ssim.m's downsampling; NIQE on Y, border 4; gradient-map
 #              error on RGB in [0, 1], border 4). ablate writes the README-ready table
@@ -86,8 +88,8 @@ else
 fi
 
 for seed in $SEEDS; do
-  "$SPSR" ablate "$STORE" --preset g-components --init "$PSNR" --iterations "$ITERS" \
-    --batch-size "$BATCH" --set loss.perceptual=0 --set data.lr_patch="$LR_PATCH" --set d.nf="$D_NF" --metrics "$METRICS" \
+  "$SPSR" ablate "$STORE" --spec "$HERE/g_components_cpu.toml" --init "$PSNR" --iterations "$ITERS" \
+    --batch-size "$BATCH" --set data.lr_patch="$LR_PATCH" --set d.nf="$D_NF" --metrics "$METRICS" \
     --hr "$SET5" --hr "$SET14" --protocol spsr --seed "$seed" --device "$DEVICE" \
     --workers "$WORKERS" -o "$RUNS/ablate_seed$seed" "${DRY[@]}"
   if [ ${#DRY[@]} -eq 0 ]; then  # the tables, without the runs' weights
