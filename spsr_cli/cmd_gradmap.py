@@ -52,7 +52,7 @@ def gradmap(
     [bold]Examples[/]
 
       spsr gradmap photo.png photo_grad.png
-      spsr gradmap lr/ panels/ --weights perceptual --hr hr/
+      spsr gradmap lr/ panels/ --weights psnr --hr hr/
     """
     from spsr.data.image_io import is_image_file, read_image, to_tensor, write_image
     from spsr.data.pairing import canonical_reference_stem, match_stem

@@ -102,7 +102,7 @@ def upscale(
         help="Output folder (or a file name for a single input).")] = None,
     weights: Annotated[str, typer.Option(
         "--weights", "-w",
-        help="Weights file, run folder, or built-in name (default, psnr, perceptual).")] = "default",
+        help="Weights file, run folder, or built-in name (default, psnr).")] = "default",
     model_scale: Annotated[int | None, typer.Option(
         "--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)] = None,
     samples: Annotated[bool, typer.Option(

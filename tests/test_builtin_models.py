@@ -31,10 +31,20 @@ def test_builtin_weights_load_and_carry_the_pipelines_provenance(name: str) -> N
     assert {"Set5", "Set14"} <= set(prov["scores"])
 
 
-def test_the_perceptual_model_went_through_the_whole_chain() -> None:
-    prov = load_model("perceptual").metadata["provenance"]
-    assert [s["stage"] for s in prov["stages"]] == ["psnr", "nse", "structure"]
-    assert "--perceptual none" in prov["command"]  # no VGG: trained offline
+def test_the_psnr_model_is_the_cheap_fusion_fine_tuned_from_the_full_one() -> None:
+    loaded = load_model("psnr")
+    assert loaded.spec.extra == {"fusion_block": False, "image_skip": True}
+    prov = loaded.metadata["provenance"]
+    assert [s["stage"] for s in prov["stages"]] == ["psnr", "psnr"]  # the full model, then this one
+    assert "--nb 6" in prov["stages"][0]["commands"][0] and "--init" in prov["stages"][1]["commands"][0]
+
+
+def test_the_withdrawn_perceptual_name_says_why_in_one_line() -> None:
+    from spsr.errors import CheckpointError
+
+    with pytest.raises(CheckpointError, match="withdrawn") as err:
+        load_model("perceptual")
+    assert "\n" not in str(err.value) and "psnr" in str(err.value)
 
 
 def test_default_is_the_model_the_readme_names() -> None:

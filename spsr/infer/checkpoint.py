@@ -34,7 +34,14 @@ ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "weights"
 #: The named built-in models (``spsr/tools/train_default_models.sh`` trains and installs them).
 BUILTIN_WEIGHTS = {
     "psnr": "spsr_psnr_x4.safetensors",
-    "perceptual": "spsr_perceptual_x4.safetensors",
+}
+#: Built-in names that earlier releases shipped, and why they are gone (README "Built-in models").
+WITHDRAWN_WEIGHTS = {
+    "perceptual": (
+        "the built-in 'perceptual' model was withdrawn: trained on a CPU without ImageNet (VGG) "
+        "weights it stayed below bicubic PSNR on Set5 and Set14 (README, Built-in models); use "
+        "--weights psnr, the official SPSR weights, or a model you trained"
+    ),
 }
 #: What ``default`` (and ``spsr upscale`` without ``--weights``) loads; README "Built-in models"
 #: shows the comparison this choice rests on.
@@ -62,6 +69,8 @@ class LoadedModel:
 def resolve_weights(source: str | os.PathLike[str]) -> Path:
     """A weights file from a file path, a run folder, or a built-in name."""
     text = str(source)
+    if text in WITHDRAWN_WEIGHTS and not Path(text).exists():
+        raise CheckpointError(WITHDRAWN_WEIGHTS[text])
     if text in BUILTIN_NAMES and not Path(text).exists():
         path = ASSET_DIR / BUILTIN_WEIGHTS[DEFAULT_WEIGHTS if text == "default" else text]
         if not path.is_file():

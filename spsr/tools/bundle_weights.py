@@ -59,6 +59,15 @@ def scores_protocol(scores_json: Path) -> str:
     return str(protocol["label"]) if isinstance(protocol, dict) and "label" in protocol else "basicsr"
 
 
+def _stages_of(source: Path) -> list[dict[str, Any]]:
+    """The stage records of an upstream: its own, or, for an already bundled model (e.g. the
+    previous release's built-in file in a run folder), the stages recorded in it."""
+    record = run_record(source)
+    if "pipeline" in record and isinstance(record.get("stages"), list):
+        return list(record["stages"])
+    return [record]
+
+
 def bundle(run: Path, output: Path, name: str, upstream: Sequence[Path], scores: Path | None,
            pipeline: str) -> dict[str, Any]:
     """Write ``run``'s generator to ``output`` with the pipeline's provenance; returns it."""
@@ -66,7 +75,7 @@ def bundle(run: Path, output: Path, name: str, upstream: Sequence[Path], scores:
 
     loaded = load_model(run)
     main = run_record(run)
-    stages = [run_record(p) for p in upstream] + [main]
+    stages = [stage for p in upstream for stage in _stages_of(p)] + [main]
     provenance: dict[str, Any] = {
         "name": name,
         "pipeline": pipeline,
@@ -89,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("run", type=Path, help="the finished run folder whose generator to bundle")
     parser.add_argument("-o", "--output", type=Path, required=True, help="the .safetensors to write")
-    parser.add_argument("--name", required=True, help="the built-in name (psnr, perceptual)")
+    parser.add_argument("--name", required=True, help="the built-in name (e.g. psnr)")
     parser.add_argument("--upstream", type=Path, action="append", default=[],
                         help="a run this one was initialised from or used (repeatable, in order)")
     parser.add_argument("--scores", type=Path, help="spsr eval --json output with this run's scores")

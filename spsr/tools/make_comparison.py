@@ -55,7 +55,8 @@ def comparison(names: Sequence[str], zoom: int = 2, gap: int = 4) -> np.ndarray:
         hr = np.ascontiguousarray(load()[y0:y1, x0:x1])
         bicubic, outputs = upscale_all(hr, names)
         tiles = []
-        for caption, image in [("bicubic", bicubic), *zip(names, outputs, strict=True), (f"HR ({photo})", hr)]:
+        captions = [Path(n).stem if "/" in n else n for n in names]  # a file: its name
+        for caption, image in [("bicubic", bicubic), *zip(captions, outputs, strict=True), (f"HR ({photo})", hr)]:
             crop = image[cy0:cy1, cx0:cx1].repeat(zoom, axis=0).repeat(zoom, axis=1)
             tiles.append(label(crop, caption))
             tiles.append(np.full((tiles[-1].shape[0], gap, 3), 255, np.uint8))
@@ -67,9 +68,9 @@ def comparison(names: Sequence[str], zoom: int = 2, gap: int = 4) -> np.ndarray:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("-o", "--output", type=Path, required=True)
-    parser.add_argument("--weights", action="append", help="models to compare (default: psnr, perceptual)")
+    parser.add_argument("--weights", action="append", help="models to compare (default: the built-in psnr)")
     args = parser.parse_args(argv)
-    names = args.weights or ["psnr", "perceptual"]
+    names = args.weights or ["psnr"]
     write_image(args.output, comparison(names))
     print(f"wrote {args.output}")
     return 0
