@@ -38,11 +38,13 @@ def detect(state: StateDict, model_scale: int | None) -> Detected | None:
     out_nc, nf = conv_shape(state, "f_HR_conv1.0.weight")
     head_nc = conv_shape(state, "b_fea_conv.0.weight")[1]
     extra: dict[str, object] = {}
-    if "f_block.RDB1.conv1.0.weight" in state:
-        gc = conv_shape(state, "f_block.RDB1.conv1.0.weight")[0]
-    else:  # the cheap fusion (no RRDB at HR resolution)
+    gc_key = "f_block.RDB1.conv1.0.weight"
+    if not any(k.startswith("f_block.") for k in state):  # the cheap fusion: no RRDB at HR resolution
         extra["fusion_block"] = False
-        gc = conv_shape(state, "b_block_1.RDB1.conv1.0.weight")[0]
+        gc_key = "b_block_1.RDB1.conv1.0.weight"
+    elif gc_key not in state:  # a damaged fusion block: loading names what is missing
+        gc_key = "b_block_1.RDB1.conv1.0.weight"
+    gc = conv_shape(state, gc_key)[0]
     n_taps = len(indices(state, r"b_block_(\d+)\."))
     convs = indices(state, r"b_module\.(\d+)\.weight")
     scale, guesses = scale_from_nearest_upconvs(len(convs) - 2, model_scale, "SPSR-G")
