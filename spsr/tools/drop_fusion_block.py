@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         model.load_state_dict(drop_fusion_block(loaded.model.state_dict()), strict=True)
         save_weights(args.output, model, spec, {"converted_from": str(args.source),
                                                 "conversion": "fusion RRDB dropped, f_concat x1.2"})
-    except SpsrError as exc:
+    except (SpsrError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"wrote {args.output} ({spec.describe()})")
