@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # SPSR-G components at small budget: the direction of TPAMI 2021 Table 2 (CVPR 2020 Table 3).
-# Budget (every number is an option below; CPU, THREADS=2, no data-loader workers):
+# Budget (every number is an option below; CPU, no data-loader workers). The committed results ran
+# the pre-training with THREADS=2, then the two seeds side by side with THREADS=1 each
+# (`THREADS=1 SEEDS=0 g_components.sh & THREADS=1 SEEDS=1 g_components.sh`): two runs with 2
+# threads each on a 2-core CPU spin against each other and are several times slower. About 45 min.
 #   data       the 80 SunHays80 training images, x4, 128x128 HR patches every 64 pixels
 #              (`spsr prepare-data --patch 128 --step 64`); Set5 and Set14 only as test sets;
 #   pretrain   ONE shared `spsr pretrain-psnr` (RRDB generator, NF=32 channels, NB=4 blocks),
