@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -181,8 +182,8 @@ def test_bash_completion_asks_spsr_with_typers_protocol(tmp_path: Path) -> None:
     fake.chmod(0o755)
     script = REPO / docgen.COMPLETIONS_DIR / "spsr.bash"
     probe = (
-        f"source {script}; complete -p spsr; COMP_WORDS=(spsr user-study-sheet b); COMP_CWORD=2; "
-        f'_spsr_completion {fake}; printf "<%s>\\n" "${{COMPREPLY[@]}}"'
+        f"source {shlex.quote(str(script))}; complete -p spsr; COMP_WORDS=(spsr user-study-sheet b); "
+        f'COMP_CWORD=2; _spsr_completion {shlex.quote(str(fake))}; printf "<%s>\\n" "${{COMPREPLY[@]}}"'
     )
     result = subprocess.run(
         ["bash", "--norc", "--noprofile", "-c", probe],
