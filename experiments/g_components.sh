@@ -37,11 +37,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-SPSR="${SPSR:-spsr}"
-SHARED="${SHARED:-$HERE/../../shared/datasets}"  # the datasets folder beside the repository
-DATA="${DATA:-$SHARED/train/SunHays80}"
-SET5="${SET5:-$SHARED/benchmark/Set5/HR}"
-SET14="${SET14:-$SHARED/benchmark/Set14/HR}"
+# shellcheck source=experiments/datasets.sh
+. "$HERE/datasets.sh"
 RUNS="${RUNS:-$HERE/runs/g_components}"
 RESULTS="${RESULTS:-$HERE/results/g_components}"
 PATCH="${PATCH:-128}"
@@ -58,9 +55,7 @@ METRICS="${METRICS:-psnr,ssim,niqe,gradmap_l1}"
 DEVICE="${DEVICE:-cpu}"
 THREADS="${THREADS:-2}"
 WORKERS="${WORKERS:-0}"
-for need in "$DATA" "$SET5" "$SET14"; do
-  [ -d "$need" ] || { echo "error: $need not found; set DATA, SET5 and SET14 (or SHARED) to your copies" >&2; exit 2; }
-done
+require_datasets
 export OMP_NUM_THREADS="$THREADS"
 
 DRY=()

@@ -34,11 +34,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-SPSR="${SPSR:-spsr}"
-SHARED="${SHARED:-$HERE/../../shared/datasets}"  # the datasets folder beside the repository
-DATA="${DATA:-$SHARED/train/SunHays80}"
-SET5="${SET5:-$SHARED/benchmark/Set5/HR}"
-SET14="${SET14:-$SHARED/benchmark/Set14/HR}"
+# shellcheck source=experiments/datasets.sh
+. "$HERE/datasets.sh"
 RUNS="${RUNS:-$HERE/runs/nse}"
 RESULTS="${RESULTS:-$HERE/results/nse_cross_validation}"
 ITERS="${ITERS-500}"
@@ -50,9 +47,7 @@ SEED="${SEED:-0}"
 DEVICE="${DEVICE:-cpu}"
 THREADS="${THREADS:-1}"
 WORKERS="${WORKERS:-0}"
-for need in "$DATA" "$SET5" "$SET14"; do
-  [ -d "$need" ] || { echo "error: $need not found; set DATA, SET5 and SET14 (or SHARED) to your copies" >&2; exit 2; }
-done
+require_datasets
 export OMP_NUM_THREADS="$THREADS"
 
 mkdir -p "$RUNS" "$RESULTS"

@@ -113,6 +113,10 @@ class RunFolder:
         """The numbered states present, oldest first."""
         return sorted(self.state_dir.glob("iter_*.pt"))
 
+    def holds_checkpoint(self) -> bool:
+        """Whether the folder holds anything worth keeping: a state to resume or exported weights."""
+        return self.last_state.is_file() or self.model.exists() or bool(self.numbered_states())
+
     def temporary_files(self) -> list[Path]:
         """Temporary files of saves killed midway, in RUN and RUN/state (never a finished file)."""
         found: list[Path] = []

@@ -206,7 +206,7 @@ def _plan_training(
     planned = PlannedRun(config, run_dir, TRAIN, train_config=cfg, eval_source=str(run_dir))
     folder = RunFolder(run_dir)
     if not folder.config.is_file():
-        if folder.last_state.is_file() or folder.model.exists() or folder.numbered_states():
+        if folder.holds_checkpoint():
             planned.action = CONFLICT  # saved by a run whose folder was emptied under it
             planned.problem = (f"{run_dir} holds a checkpoint but no config.toml; "
                                "remove the folder or choose another -o")

@@ -27,6 +27,7 @@ coefficients up to 8; see ``tests/test_winograd.py``), far below one 8-bit grey 
 from __future__ import annotations
 
 import math
+import os
 import threading
 from typing import TYPE_CHECKING
 
@@ -228,8 +229,6 @@ MIN_PIXELS = 48 * 48
 
 def applies(x: torch.Tensor) -> bool:
     """Whether an RRDB on ``x`` goes through Winograd (large enough fp32 CPU maps, not turned off)."""
-    import os
-
     return (os.environ.get("SPSR_WINOGRAD", "") not in ("0", "off")
             and x.shape[0] * x.shape[2] * x.shape[3] >= MIN_PIXELS)
 

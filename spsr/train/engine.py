@@ -137,8 +137,7 @@ def seed_everything(seed: int) -> None:
 
 def has_checkpoint(run_dir: Path) -> bool:
     """Whether a run folder holds anything worth keeping: a state to resume or exported weights."""
-    folder = RunFolder(run_dir)
-    return folder.last_state.is_file() or folder.model.exists() or bool(folder.numbered_states())
+    return RunFolder(run_dir).holds_checkpoint()
 
 
 def clean_interrupted_saves(run_dir: Path) -> list[Path]:

@@ -204,7 +204,10 @@ def default_model_samples(pairs: int, precision: str, tmp: Path) -> tuple[float,
             cmd = [sys.executable, "-m", "spsr_cli.app", "upscale", "--samples", str(tmp / f"samples_{name}"),
                    *extra, "--precision", precision, "--overwrite", "--quiet"]
             times[name].append(_timed(cmd, env))
-    mp = sum(Image.open(f).size[0] * Image.open(f).size[1] for f in (tmp / "samples_current").iterdir()) / 1e6
+    mp = 0.0
+    for f in (tmp / "samples_current").iterdir():
+        with Image.open(f) as im:
+            mp += im.width * im.height / 1e6
     return statistics.median(times["previous"]), statistics.median(times["current"]), mp, share
 
 
