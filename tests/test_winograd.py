@@ -112,19 +112,3 @@ def test_training_never_takes_it() -> None:
     with plain_forward():
         block(x).sum().backward()
     assert torch.equal(grad, block.RDB1.conv1[0].weight.grad)
-
-
-def test_the_buffers_of_each_rrdb_shape_are_reused_until_released() -> None:
-    torch.manual_seed(0)
-    small, wide = RRDB(8, 4).eval(), RRDB(16, 4).eval()
-    x8, x16 = torch.rand(1, 8, 64, 64), torch.rand(1, 16, 64, 64)
-    with torch.no_grad():
-        winograd.release_scratch()
-        winograd.rrdb_forward(small, x8)
-        winograd.rrdb_forward(wide, x16)
-        first = {k: id(v) for k, v in winograd._local.scratch.items()}
-        winograd.rrdb_forward(small, x8)  # as the next tile of an image does
-        winograd.rrdb_forward(wide, x16)
-        assert {k: id(v) for k, v in winograd._local.scratch.items()} == first and len(first) == 2
-        winograd.release_scratch()
-        assert winograd._local.scratch is None

@@ -155,12 +155,12 @@ class Grid:
 
 class _Scratch:
     """Every buffer of one RRDB pass, allocated once and reused by its 15 convolutions (and by the
-    next RRDBs of the same shape, also in later tiles: fresh large allocations cost page faults
-    on every call)."""
+    next RRDB of the same shape: fresh large allocations cost page faults on every call)."""
 
     def __init__(self, grid: Grid, nf: int, gc: int, like: torch.Tensor) -> None:
         hp, wp = grid.padded_hw
         widest = max(nf, gc)
+        self.key = (grid.n, grid.h, grid.w, nf, gc, like.dtype, like.device)
         self.v = like.new_empty(nf + 4 * gc, TILE * TILE, grid.tiles)
         self.m_flat = like.new_empty(widest * TILE * TILE * grid.tiles)
         self.gather = like.new_empty(widest * TILE * TILE * grid.tiles)
@@ -179,27 +179,18 @@ class _Scratch:
 _local = threading.local()
 
 
-#: Buffer sets kept per thread, one per RRDB shape: an SPSR-G forward has three (the trunk, the
-#: gradient branch, the HR fusion), so the tiles of one image reuse them instead of reallocating.
-MAX_SCRATCH_SETS = 4
-
-
 def _scratch(grid: Grid, nf: int, gc: int, like: torch.Tensor) -> _Scratch:
-    """This thread's buffers for an RRDB of this shape (up to :data:`MAX_SCRATCH_SETS` shapes kept)."""
+    """This thread's buffers for an RRDB of this shape (the last shape's are kept, one set)."""
     key = (grid.n, grid.h, grid.w, nf, gc, like.dtype, like.device)
-    sets: dict[tuple[object, ...], _Scratch] | None = getattr(_local, "scratch", None)
-    if sets is None:
-        sets = _local.scratch = {}
-    cached = sets.get(key)
-    if cached is None:
-        while len(sets) >= MAX_SCRATCH_SETS:  # free the oldest before allocating
-            del sets[next(iter(sets))]
-        cached = sets[key] = _Scratch(grid, nf, gc, like)
+    cached: _Scratch | None = getattr(_local, "scratch", None)
+    if cached is None or cached.key != key:
+        _local.scratch = None  # free the old set before allocating the new one
+        cached = _local.scratch = _Scratch(grid, nf, gc, like)
     return cached
 
 
 def release_scratch() -> None:
-    """Free this thread's cached buffers (``TiledUpscaler`` does after each image)."""
+    """Free this thread's cached buffers (they are otherwise kept for the next call of that shape)."""
     _local.scratch = None
 
 
