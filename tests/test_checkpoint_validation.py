@@ -225,3 +225,53 @@ def test_finiteness_check_names_the_bad_tensor_across_dtypes() -> None:
     state["e"] = torch.tensor([1.0, float("nan")], dtype=torch.float64)
     with pytest.raises(CheckpointError, match=r"w: 1 tensor\(s\) hold NaN or infinite values \(e\.g\. e\)"):
         check_finite(state, "w")
+
+
+def test_finiteness_sums_do_not_refuse_large_finite_weights() -> None:
+    """The check sums each tensor in fp64: values whose fp32 sum would overflow are still accepted,
+    and an fp64 sum that does overflow falls back to the exact per-value test."""
+    from spsr.infer.checkpoint import check_finite
+
+    check_finite({"w": torch.full((1000,), 3e38, dtype=torch.float32)}, "w")
+    check_finite({"w": torch.full((10,), 1.7e308, dtype=torch.float64)}, "w")  # fp64 sum is inf
+    for bad in (float("inf"), float("-inf"), float("nan")):
+        state = {"ok": torch.ones(4), "w": torch.tensor([1.0, bad, -1.0], dtype=torch.bfloat16)}
+        with pytest.raises(CheckpointError, match=r"\(e\.g\. w\)"):
+            check_finite(state, "w")
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_loaded_model_is_the_meta_ghost_given_the_file_tensors(tmp_path: Path, suffix: str) -> None:
+    """load_model builds no second network: the checked meta network takes the file's tensors.
+    Its parameters are real fp32 tensors equal to a plain build + load_state_dict, frozen."""
+    torch.manual_seed(3)
+    model = build_model(TINY).eval()
+    path = tmp_path / f"w{suffix}"
+    if suffix == ".pth":
+        torch.save({k: v.half() for k, v in model.state_dict().items()}, path)  # fp16 file: becomes fp32
+    else:
+        save_weights(path, model, TINY)
+    loaded = load_model(path).model
+    tensors = [*loaded.parameters(), *loaded.buffers()]
+    assert all(not t.is_meta and t.dtype == torch.float32 and t.is_contiguous() for t in tensors)
+    assert not any(p.requires_grad for p in loaded.parameters())
+    tol = 1e-3 if suffix == ".pth" else 0.0
+    for (k, a), (k2, b) in zip(loaded.state_dict().items(), model.state_dict().items(), strict=True):
+        assert k == k2 and torch.allclose(a, b, atol=tol, rtol=tol), k
+    x = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        assert torch.allclose(loaded(x).sr, model(x).sr, atol=1e-2 if tol else 1e-6)
+
+
+def test_a_network_with_private_buffers_is_built_and_loaded_the_usual_way() -> None:
+    from spsr.infer.checkpoint import materialize
+
+    with torch.device("meta"):
+        ghost = torch.nn.Conv2d(2, 2, 3)
+        ghost.register_buffer("scratch", torch.zeros(2), persistent=False)
+    state = {"weight": torch.ones(2, 2, 3, 3), "bias": torch.zeros(2)}
+    assert materialize(ghost, state) is None  # the buffer is not in the file: a real build fills it
+    with torch.device("meta"):
+        plain = torch.nn.Conv2d(2, 2, 3)
+    real = materialize(plain, state)
+    assert real is not None and torch.equal(real.weight, state["weight"]) and not real.weight.is_meta

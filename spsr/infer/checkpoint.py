@@ -158,6 +158,8 @@ class Inspected:
         metadata: the raw ``.safetensors`` metadata (empty for ``.pth``).
         layout: the layout recognised (``spsr`` for files spsr wrote).
         warnings: one line for each thing that had to be guessed or looks wrong.
+        ghost: the network built on the ``meta`` device (shapes only) to check the tensors against;
+            :func:`load_model` gives it the tensors instead of building a second network.
     """
 
     spec: ArchSpec
@@ -165,6 +167,7 @@ class Inspected:
     metadata: dict[str, str]
     layout: str
     warnings: list[str] = field(default_factory=list)
+    ghost: nn.Module | None = None
 
 
 def detect_spec(state: StateDict, expected_scale: int | None = None) -> ArchSpec:
@@ -200,11 +203,12 @@ def _spec_from_metadata(metadata: Mapping[str, str], path: Path) -> ArchSpec:
         raise CheckpointError(f"{path}: broken architecture metadata ({exc})") from None
 
 
-def check_fits(spec: ArchSpec, state: StateDict, what: str) -> None:
+def check_fits(spec: ArchSpec, state: StateDict, what: str) -> nn.Module:
     """Refuse a spec too large to build, or a state dict that does not fit it, without allocating.
 
     The network is built on the ``meta`` device (shapes only), so a 180-byte file whose metadata
-    asks for a giant network costs nothing.
+    asks for a giant network costs nothing; it is returned, to be given the tensors
+    (:func:`materialize`).
     """
     import torch
 
@@ -227,6 +231,24 @@ def check_fits(spec: ArchSpec, state: StateDict, what: str) -> None:
             f"(limit {MAX_PARAMETERS / 1e6:.0f} M): refused"
         )
     _check_keys(ghost.state_dict(), state, what)
+    return ghost
+
+
+def materialize(ghost: nn.Module, state: StateDict) -> nn.Module | None:
+    """Give a ``meta`` network (:func:`check_fits`) the checked tensors as its parameters.
+
+    No second network is built and nothing is initialised only to be overwritten: the weights of
+    the full SPSR-G load in ~0.05 s instead of ~0.7 s (build with random init, then copy), which a
+    one-image ``spsr upscale`` pays in full. Tensors take the network's dtypes and become
+    contiguous. ``None`` when the network keeps a buffer outside its state dict (non-persistent),
+    which only a real build can fill.
+    """
+    own = ghost.state_dict()
+    if any(name not in own for name, _ in ghost.named_buffers(remove_duplicate=False)):
+        return None
+    tensors = {k: v.to(own[k].dtype).contiguous() for k, v in state.items()}
+    ghost.load_state_dict(tensors, strict=True, assign=True)
+    return ghost
 
 
 def _check_keys(own: Mapping[str, Any], state: StateDict, what: str) -> None:
@@ -248,15 +270,14 @@ def _check_keys(own: Mapping[str, Any], state: StateDict, what: str) -> None:
 def check_finite(state: StateDict, what: str) -> None:
     """Refuse weights holding NaN or infinity (they would write black or garbage images).
 
-    One pass over all the floating tensors flattened together: a check per tensor (~900 for
-    SPSR-G) costs a thread synchronisation each, seconds on a busy CPU; the culprits are looked
-    for only when that pass fails.
+    One fp64 sum per tensor, a single check at the end: NaN and infinity survive a sum, and an
+    fp64 sum of finite fp32/fp16/bf16 values cannot overflow, so the test is exact. That is ~25 ms
+    for SPSR-G's ~900 tensors (concatenating them and testing every value took ~120 ms, and a
+    check per tensor costs a thread synchronisation each, seconds on a busy CPU); the culprits are
+    looked for only when it fails.
     """
     floats = [(k, v) for k, v in state.items() if v.is_floating_point() and v.numel()]
-    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
-    for _, v in floats:
-        by_dtype.setdefault(v.dtype, []).append(v.detach().reshape(-1))
-    if all(bool(torch.cat(vs).isfinite().all()) for vs in by_dtype.values()):
+    if not floats or bool(torch.stack([v.detach().sum(dtype=torch.float64) for _, v in floats]).isfinite().all()):
         return
     bad = [k for k, v in floats if not bool(v.isfinite().all())]
     if bad:
@@ -314,9 +335,9 @@ def inspect_checkpoint(source: str | os.PathLike[str], model_scale: int | None =
             spec = twin[1]
             warnings.append(f"{path.name}: these are the built-in {twin[0]!r} weights saved without their "
                             f"metadata; using its architecture ({spec.describe()}, extra {spec.extra})")
-    check_fits(spec, state, str(path))
+    ghost = check_fits(spec, state, str(path))
     check_finite(state, str(path))
-    return Inspected(spec, state, metadata, layout, warnings)
+    return Inspected(spec, state, metadata, layout, warnings, ghost)
 
 
 def _load_strict(model: nn.Module, state: StateDict, what: str) -> None:
@@ -364,8 +385,10 @@ def load_model(
     path, spec = resolve_weights(source), checked.spec
     if expected_scale is not None and spec.scale != expected_scale:
         raise CheckpointError(f"{path}: weights are for x{spec.scale}, but x{expected_scale} was asked for")
-    model = build_model(spec)
-    _load_strict(model, checked.state, str(path))
+    model = materialize(checked.ghost, checked.state) if checked.ghost is not None else None
+    if model is None:
+        model = build_model(spec)
+        _load_strict(model, checked.state, str(path))
     model.eval().requires_grad_(False)
     warnings = list(checked.warnings)
     if checked.layout != "spsr" and spec.arch == "spsr" and not spec.extra.get("image_skip"):
