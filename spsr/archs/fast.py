@@ -10,6 +10,11 @@ RRDBs on maps of at least 48×48 pixels go further: :mod:`spsr.archs.winograd` r
 3×3 convolutions of the block in Winograd F(4×4, 3×3) (four times fewer multiplications, about
 1e-6 from the direct result; ``SPSR_WINOGRAD=0`` turns only that off).
 
+The upsampling steps (nearest ×2, then a 3×3 convolution) run as one 2×2 convolution on the LR
+map (:func:`upsample_conv`): on a nearest-upsampled map each output pixel's 3×3 window covers
+only 2×2 distinct LR pixels, so each of the four output phases is a 2×2 kernel of summed taps,
+16 multiplications per LR pixel and channel pair instead of 36, and no upsampled copy.
+
 Everything else takes the plain path, which is also the official networks' op sequence: autograd
 (training), autocast (the bf16/fp16 paths), CUDA/MPS, other dtypes, a PyTorch build without the
 fused operators, anything inside :func:`plain_forward` (benchmarks and equivalence tests), and
@@ -21,12 +26,14 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 _local = threading.local()
+_T = TypeVar("_T")
 
 
 def _fused_ops_available() -> bool:
@@ -93,3 +100,77 @@ def conv_residual_(conv: nn.Conv2d, x: torch.Tensor, out: torch.Tensor, scale: f
     bias = conv.bias * scale if conv.bias is not None else None
     return torch.ops.mkldnn._convolution_pointwise_(out, x, conv.weight * scale, bias, pad, stride, dil, groups,
                                                     "add", 1.0, None, [], None)
+
+
+def cached_transform(conv: nn.Conv2d, slot: str, make: Callable[[nn.Conv2d], _T]) -> _T:
+    """``make(conv)`` (a re-arranged copy of its weights), kept on the module under ``slot`` until
+    the weight or the bias is replaced or changed in place."""
+    w, b = conv.weight, conv.bias
+    key = (w.data_ptr(), w._version, tuple(w.shape), None if b is None else (b.data_ptr(), b._version))
+    cache = getattr(conv, slot, None)
+    if cache is None or cache[0] != key:
+        cache = (key, make(conv))
+        setattr(conv, slot, cache)
+    return cache[1]
+
+
+#: Taps of a 3×3 kernel row that fall on each of the 2 LR rows an output row of the ×2
+#: nearest-upsampled map sees: ``[phase][tap][kernel row]`` (phase 0: LR rows i-1, i; phase 1: i, i+1).
+_PHASE_TAPS = torch.tensor([[[1, 0, 0], [0, 1, 1]], [[1, 1, 0], [0, 0, 1]]], dtype=torch.float64)
+
+
+def _subpixel_weights(conv: nn.Conv2d) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The four phases' 2×2 kernels stacked as ``(4·Cout, Cin, 2, 2)`` (phase ``2·py + px``), fp64-summed."""
+    w = conv.weight.detach()
+    cout, cin = w.shape[:2]
+    k = torch.einsum("yta,xsb,oiab->yxoits", _PHASE_TAPS, _PHASE_TAPS, w.double())
+    bias = None if conv.bias is None else conv.bias.detach().repeat(4).contiguous()
+    return k.reshape(4 * cout, cin, 2, 2).to(w.dtype).contiguous(), bias
+
+
+def is_upsample_conv(up: nn.Module, conv: nn.Module) -> bool:
+    """Whether ``up`` → ``conv`` is a nearest ×2 upsampling followed by a plain 3×3 convolution."""
+    return (isinstance(up, nn.Upsample) and up.mode == "nearest" and up.size is None
+            and up.scale_factor in (2, 2.0, (2, 2), (2.0, 2.0))
+            and isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3) and conv.padding == (1, 1)
+            and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
+            and conv.padding_mode == "zeros")
+
+
+def upsample_conv(conv: nn.Conv2d, x: torch.Tensor, slope: float | None = None) -> torch.Tensor:
+    """``conv(upsample_nearest_2x(x))`` (then LeakyReLU ``slope``) without the upsampled map.
+
+    One 2×2 convolution of ``x`` (zero padding 1) gives all four phases at once, ``(H+1)×(W+1)``
+    each; phase ``(py, px)`` of output pixel ``(2i+py, 2j+px)`` is its value at ``(i+py, j+px)``.
+    The result is in ``x``'s memory format.
+    """
+    kernel, bias = cached_transform(conv, "_spsr_subpixel", _subpixel_weights)
+    attr, scalars = ("leaky_relu", [slope]) if slope is not None else ("none", [])
+    phases = torch.ops.mkldnn._convolution_pointwise(x, kernel, bias, [1, 1], [1, 1], [1, 1], 1, attr, scalars, "")
+    n, _, h, w = x.shape
+    cout = conv.out_channels
+    out = torch.empty((n, cout, 2 * h, 2 * w), dtype=x.dtype, device=x.device, memory_format=memory_format_of(x))
+    for py in (0, 1):
+        for px in (0, 1):
+            ph = 2 * py + px
+            out[:, :, py::2, px::2] = phases[:, ph * cout:(ph + 1) * cout, py:py + h, px:px + w]
+    return out
+
+
+def run_layers(layers: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """``x`` through ``layers`` in order, as ``nn.Sequential`` would, with each nearest ×2 upsampling
+    + 3×3 conv (+ LeakyReLU) pair as :func:`upsample_conv` where the fused path applies."""
+    seq = list(layers)
+    i = 0
+    while i < len(seq):
+        if i + 1 < len(seq) and use_fused(x) and is_upsample_conv(seq[i], seq[i + 1]):
+            conv = seq[i + 1]
+            assert isinstance(conv, nn.Conv2d)
+            act = seq[i + 2] if i + 2 < len(seq) else None
+            slope = act.negative_slope if isinstance(act, nn.LeakyReLU) else None
+            x = upsample_conv(conv, x, slope)
+            i += 3 if slope is not None else 2
+            continue
+        x = seq[i](x)
+        i += 1
+    return x

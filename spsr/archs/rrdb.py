@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spsr.archs import fast
 from spsr.archs.blocks import RRDB, ShortcutBlock, conv_block, upconv_layers
 
 
@@ -53,8 +54,7 @@ class RRDBTrunk(nn.Sequential):
                 tapped.append(out)
         by_count = dict(zip(wanted, tapped, strict=False))
         out = blocks[self.num_blocks](out) + feat
-        for layer in list(self)[2:]:
-            out = layer(out)
+        out = fast.run_layers(list(self)[2:], out)
         return [by_count[t] for t in taps], out
 
 
@@ -93,12 +93,12 @@ class RRDBNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.unshuffle:
-            return self.model(x)
+            return fast.run_layers(self.model, x)
         f = self.unshuffle
         h, w = x.shape[-2:]
         pad_h, pad_w = (-h) % f, (-w) % f
         if pad_h or pad_w:
             mode = "reflect" if min(h, w) > max(pad_h, pad_w) else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-        out = self.model(F.pixel_unshuffle(x, f))
+        out = fast.run_layers(self.model, F.pixel_unshuffle(x, f))
         return out[..., : h * self.scale, : w * self.scale]

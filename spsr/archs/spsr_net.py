@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from spsr.archs import fast
 from spsr.archs.blocks import RRDB, conv_block, tap_points, upconv_layers
 from spsr.ops.gradient import GradientMap
 
@@ -164,7 +165,7 @@ class SPSRNet(nn.Module):
             b = getattr(self, f"b_block_{i}")(torch.cat([b, feat], dim=1))
             b = getattr(self, f"b_concat_{i}")(b)
         b = self.b_LR_conv(b) + b_fea
-        branch = self.b_module(b)
+        branch = fast.run_layers(self.b_module, b)
         grad = self.conv_w(branch)
 
         fused = self.f_block(torch.cat([branch, sr_feat], dim=1))
