@@ -78,3 +78,19 @@ def test_training_keeps_the_sequential_path() -> None:
     out.sum().backward()
     assert x.grad is not None
     assert not hasattr(layers[1], "_spsr_subpixel")  # the rearranged kernels were never built
+
+
+@needs_fused
+def test_run_layers_fuses_conv_and_leaky_relu_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(4)
+    layers = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.LeakyReLU(0.1), nn.Conv2d(4, 4, 3, padding=1),
+                           nn.Conv2d(4, 2, 3, padding="same"), nn.LeakyReLU(0.2))
+    fused: list[float] = []
+    real = fast.conv_lrelu
+    monkeypatch.setattr(fast, "conv_lrelu", lambda conv, x, slope=0.2: fused.append(slope) or real(conv, x, slope))
+    x = torch.randn(1, 4, 9, 7)
+    with torch.no_grad():
+        got = fast.run_layers(layers, x)
+        want = layers(x)
+    assert torch.allclose(got, want, atol=1e-5)
+    assert fused == [0.1]  # the string-padded conv keeps the plain path

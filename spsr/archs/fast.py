@@ -158,19 +158,26 @@ def upsample_conv(conv: nn.Conv2d, x: torch.Tensor, slope: float | None = None) 
 
 
 def run_layers(layers: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
-    """``x`` through ``layers`` in order, as ``nn.Sequential`` would, with each nearest ×2 upsampling
-    + 3×3 conv (+ LeakyReLU) pair as :func:`upsample_conv` where the fused path applies."""
+    """``x`` through ``layers`` in order, as ``nn.Sequential`` would; where the fused path applies,
+    each nearest ×2 upsampling + 3×3 conv (+ LeakyReLU) runs as :func:`upsample_conv` and each
+    other conv + LeakyReLU as one convolution with the activation fused."""
     seq = list(layers)
     i = 0
     while i < len(seq):
-        if i + 1 < len(seq) and use_fused(x) and is_upsample_conv(seq[i], seq[i + 1]):
-            conv = seq[i + 1]
-            assert isinstance(conv, nn.Conv2d)
-            act = seq[i + 2] if i + 2 < len(seq) else None
-            slope = act.negative_slope if isinstance(act, nn.LeakyReLU) else None
-            x = upsample_conv(conv, x, slope)
-            i += 3 if slope is not None else 2
-            continue
-        x = seq[i](x)
+        layer, nxt = seq[i], seq[i + 1] if i + 1 < len(seq) else None
+        if nxt is not None and use_fused(x):
+            if is_upsample_conv(layer, nxt):
+                assert isinstance(nxt, nn.Conv2d)
+                act = seq[i + 2] if i + 2 < len(seq) else None
+                slope = act.negative_slope if isinstance(act, nn.LeakyReLU) else None
+                x = upsample_conv(nxt, x, slope)
+                i += 3 if slope is not None else 2
+                continue
+            if isinstance(layer, nn.Conv2d) and isinstance(nxt, nn.LeakyReLU) and layer.padding_mode == "zeros" \
+                    and not isinstance(layer.padding, str):
+                x = conv_lrelu(layer, x, nxt.negative_slope)
+                i += 2
+                continue
+        x = layer(x)
         i += 1
     return x

@@ -169,7 +169,7 @@ class SPSRNet(nn.Module):
         grad = self.conv_w(branch)
 
         fused = self.f_block(torch.cat([branch, sr_feat], dim=1))
-        sr = self.f_HR_conv1(self.f_HR_conv0(self.f_concat(fused)))
+        sr = self.f_HR_conv1(fast.run_layers(self.f_HR_conv0, self.f_concat(fused)))
         if self.image_skip:
             # Added in fp32: under bf16 autocast a bf16 sum would cost up to 1/255 per pixel.
             skip = F.interpolate(lr_image.float(), scale_factor=self.scale, mode="bicubic", align_corners=False)
