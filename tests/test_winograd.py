@@ -66,6 +66,26 @@ def test_rrdb_matches_the_plain_forward(shape: tuple[int, int, int, int], monkey
     assert float((out - ref).abs().max()) < 1e-5
 
 
+@pytest.mark.parametrize("span_tiles", [1, 7, 30])
+def test_spans_of_tile_rows_give_the_same_result(span_tiles: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Convolutions run span by span (whole tile rows, never across images): any span size, a
+    batch, and maps that do not fill whole 4×4 blocks give the single-span result."""
+    torch.manual_seed(5)
+    block = RRDB(8, 4).eval()
+    x = torch.rand(2, 8, 30, 23)  # 8 × 6 tiles per image, the last row and column part-filled
+    with torch.no_grad():
+        whole = winograd._rrdb_whole(block, x).clone()
+        winograd.release_scratch()
+        monkeypatch.setattr(winograd, "SPAN_TILES", span_tiles)
+        grid = winograd.Grid(2, 30, 23)
+        assert [s.image for s in grid.spans] == sorted(s.image for s in grid.spans)
+        assert sum(s.tiles for s in grid.spans) == grid.tiles
+        assert len(grid.spans) >= 2 * -(-8 // max(1, span_tiles // 6))
+        spans = winograd._rrdb_whole(block, x)
+        winograd.release_scratch()
+    assert float((spans - whole).abs().max()) < 1e-5
+
+
 def test_small_maps_and_the_switch_keep_the_direct_path(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not winograd.applies(torch.zeros(1, 8, 16, 16))
     assert winograd.applies(torch.zeros(4, 8, 32, 32))

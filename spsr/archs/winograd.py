@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -82,17 +82,45 @@ def cached_weight(conv: nn.Conv2d) -> torch.Tensor:
     return cached_transform(conv, "_spsr_winograd", lambda c: transform_weight(c.weight))
 
 
+class Span(NamedTuple):
+    """Tile rows ``ty0:ty1`` of image ``image``: tiles ``t0:t1`` of the grid's flat tile index."""
+
+    image: int
+    ty0: int
+    ty1: int
+    t0: int
+    t1: int
+
+    @property
+    def tiles(self) -> int:
+        return self.t1 - self.t0
+
+
+#: Tiles a span holds at most (whole tile rows, at least one row): each convolution's products,
+#: output transform and scatter run span by span, so their intermediates are ``Cout × 36 × span``,
+#: not the whole map's (a 512² map has 16,384 tiles). For the full SPSR-G at 128² → 512² that is
+#: 2.87 GB peak RSS instead of 3.42 GB, at the same speed (spans of 256–16,384 tiles measured:
+#: smaller ones were slower on AVX2, up to 1.2×; the transforms' strided gathers want long rows).
+SPAN_TILES = 4096
+
+
 class Grid:
     """The tiling of an ``N × H × W`` feature map into 4×4 output blocks.
 
     Padded maps are ``(N, C, 4·th + 2, 4·tw + 2)`` with the image at ``[1:H+1, 1:W+1]`` and zeros
-    elsewhere (the convolution's padding, and the round-up to whole blocks).
+    elsewhere (the convolution's padding, and the round-up to whole blocks). The tiles are
+    processed in :class:`Span` s of whole tile rows (:data:`SPAN_TILES`).
     """
 
     def __init__(self, n: int, h: int, w: int) -> None:
         self.n, self.h, self.w = n, h, w
         self.th, self.tw = math.ceil(h / M), math.ceil(w / M)
         self.tiles = n * self.th * self.tw
+        rows = max(1, min(self.th, SPAN_TILES // self.tw))
+        self.spans = [Span(i, ty0, min(ty0 + rows, self.th), (i * self.th + ty0) * self.tw,
+                           (i * self.th + min(ty0 + rows, self.th)) * self.tw)
+                      for i in range(n) for ty0 in range(0, self.th, rows)]
+        self.span_tiles = rows * self.tw
 
     @property
     def padded_hw(self) -> tuple[int, int]:
@@ -110,45 +138,66 @@ class Grid:
     def transform_into(self, xp: torch.Tensor, v: torch.Tensor, scratch: torch.Tensor) -> None:
         """``Bᵀ d B`` of every tile of the padded map ``xp`` ``(N, C, ·, ·)`` into ``v`` ``(C, 36, tiles)``.
 
-        ``scratch``: at least ``C·36·tiles`` floats for the gathered tiles.
+        ``scratch``: at least ``C·36·span_tiles`` floats for one span's gathered tiles.
         """
         c = xp.shape[1]
-        tiles = xp.unfold(2, TILE, M).unfold(3, TILE, M)  # (N, C, th, tw, 6, 6), a view
-        gathered = scratch[: c * TILE * TILE * self.tiles].view(c, TILE * TILE, self.tiles)
-        gathered.view(c, TILE, TILE, self.n, self.th, self.tw).copy_(tiles.permute(1, 4, 5, 0, 2, 3))
-        torch.bmm(_KRON_B.expand(c, -1, -1), gathered, out=v)
+        for s in self.spans:
+            part = xp[s.image:s.image + 1, :, M * s.ty0:M * s.ty1 + 2]
+            tiles = part.unfold(2, TILE, M).unfold(3, TILE, M)  # (1, C, rows, tw, 6, 6), a view
+            gathered = scratch[: c * TILE * TILE * s.tiles].view(c, TILE * TILE, s.tiles)
+            gathered.view(c, TILE, TILE, 1, s.ty1 - s.ty0, self.tw).copy_(tiles.permute(1, 4, 5, 0, 2, 3))
+            torch.bmm(_KRON_B.expand(c, -1, -1), gathered, out=v[:, :, s.t0:s.t1])
+
+    def convolve(self, u: torch.Tensor, bias: torch.Tensor | None, v: torch.Tensor, out_p: torch.Tensor,
+                 slope: float | None, m_scratch: torch.Tensor, y_scratch: torch.Tensor,
+                 residual: tuple[torch.Tensor, float] | None = None) -> None:
+        """One convolution: ``u`` ``(36, Cout, Cin)`` over ``v`` ``(Cin, 36, tiles)`` (a prefix of a
+        block's buffer) into the padded map ``out_p``, span by span (see :meth:`output_into`).
+
+        ``m_scratch``: at least ``Cout·36·span_tiles`` floats; ``y_scratch``: ``Cout·16·span_tiles``.
+        """
+        cout = u.shape[1]
+        for s in self.spans:
+            m = m_scratch[: cout * TILE * TILE * s.tiles].view(cout, TILE * TILE, s.tiles)
+            self.products(u, v[:, :, s.t0:s.t1], m)
+            self.output_into(m, bias, out_p, slope, y_scratch, residual, s)
+        self.zero_round_up(out_p)
 
     def products(self, u: torch.Tensor, v: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
         """``m[:, k] = u[k] @ v[:, k]`` for the 36 tile positions: the convolution's channel sums.
 
-        ``u`` ``(36, Cout, Cin)``, ``v`` ``(Cin, 36, tiles)`` (a prefix of a block's buffer),
-        ``m`` ``(Cout, 36, tiles)``; one batched GEMM over strided views, no copies.
+        ``u`` ``(36, Cout, Cin)``, ``v`` ``(Cin, 36, tiles)``, ``m`` ``(Cout, 36, tiles)``; one
+        batched GEMM over strided views, no copies.
         """
         torch.bmm(u, v.transpose(0, 1), out=m.transpose(0, 1))
         return m
 
     def output_into(self, m: torch.Tensor, bias: torch.Tensor | None, out_p: torch.Tensor,
                     slope: float | None, scratch: torch.Tensor,
-                    residual: tuple[torch.Tensor, float] | None = None) -> None:
+                    residual: tuple[torch.Tensor, float] | None = None, span: Span | None = None) -> None:
         """``Aᵀ m A`` (+ bias, LeakyReLU) of the products ``m`` ``(C, 36, tiles)`` into the padded map ``out_p``.
 
-        With ``residual = (base, scale)`` the map written is ``base + scale·(Aᵀ m A + bias)`` (no
+        With ``span`` only that span's tiles (``m`` holds those), else all. With
+        ``residual = (base, scale)`` the map written is ``base + scale·(Aᵀ m A + bias)`` (no
         activation), in the same pass. ``m`` is modified (the bias is added to it). ``scratch``: at
-        least ``C·16·tiles`` floats.
+        least ``C·16·tiles`` floats. Without ``span`` the round-up border is zeroed here; with one,
+        :meth:`zero_round_up` does it once the map is complete.
         """
         c = m.shape[0]
         if bias is not None:
             # Column 1 of Aᵀ is all ones, so b at tile position (1, 1) adds b to all 16 outputs:
             # one pass over 1/36 of ``m`` instead of one over the whole output.
             m[:, TILE + 1] += bias.view(c, 1)
-        y = scratch[: c * M * M * self.tiles].view(c, M * M, self.tiles)
+        n, r0, r1 = (self.n, 0, self.th) if span is None else (1, span.ty0, span.ty1)
+        image = slice(None) if span is None else slice(span.image, span.image + 1)
+        y = scratch[: c * M * M * m.shape[2]].view(c, M * M, m.shape[2])
         torch.bmm(_KRON_A.expand(c, -1, -1), m, out=y)
-        hp, wp = self.padded_hw
+        wp = self.padded_hw[1]
 
         def inner(t: torch.Tensor) -> torch.Tensor:
-            return t[:, :, 1:hp - 1, 1:wp - 1].view(self.n, c, self.th, M, self.tw, M)
+            return t[image, :, 1 + M * r0:1 + M * r1, 1:wp - 1].view(n, c, r1 - r0, M, self.tw, M)
 
-        blocks = y.view(c, M, M, self.n, self.th, self.tw).permute(3, 0, 4, 1, 5, 2)
+        blocks = y.view(c, M, M, n, r1 - r0, self.tw).permute(3, 0, 4, 1, 5, 2)
         if residual is not None:
             base, scale = residual
             torch.add(inner(base), blocks, alpha=scale, out=inner(out_p))
@@ -156,6 +205,11 @@ class Grid:
             if slope is not None:
                 torch.nn.functional.leaky_relu_(y, slope)
             inner(out_p).copy_(blocks)
+        if span is None:
+            self.zero_round_up(out_p)
+
+    def zero_round_up(self, out_p: torch.Tensor) -> None:
+        """Zero what the round-up to whole 4×4 blocks wrote beyond the image (the next conv's padding)."""
         if self.h < M * self.th:
             out_p[:, :, 1 + self.h:, :].zero_()
         if self.w < M * self.tw:
@@ -171,18 +225,15 @@ class _Scratch:
         widest = max(nf, gc)
         self.key = (grid.n, grid.h, grid.w, nf, gc, like.dtype, like.device)
         self.v = like.new_empty(nf + 4 * gc, TILE * TILE, grid.tiles)
-        self.m_flat = like.new_empty(widest * TILE * TILE * grid.tiles)
-        self.gather = like.new_empty(widest * TILE * TILE * grid.tiles)
-        self.y = like.new_empty(widest * M * M * grid.tiles)
+        # One span's intermediates: a few MB, not the whole map's.
+        self.m_flat = like.new_empty(widest * TILE * TILE * grid.span_tiles)
+        self.gather = like.new_empty(widest * TILE * TILE * grid.span_tiles)
+        self.y = like.new_empty(widest * M * M * grid.span_tiles)
         # Padded maps: their borders are never written, so they stay zero.
         self.inp = like.new_zeros(grid.n, nf, hp, wp)
         self.feat = like.new_zeros(grid.n, gc, hp, wp)
         self.ping = like.new_zeros(grid.n, nf, hp, wp)
         self.pong = like.new_zeros(grid.n, nf, hp, wp)
-
-    def m(self, cout: int, tiles: int) -> torch.Tensor:
-        return self.m_flat[: TILE * TILE * cout * tiles].view(cout, TILE * TILE, tiles)
-
 
 _local = threading.local()
 
@@ -214,20 +265,18 @@ def _rdb(rdb: ResidualDenseBlock, xp: torch.Tensor, base: torch.Tensor, scale: f
         assert isinstance(conv, nn.Conv2d) and isinstance(act, nn.LeakyReLU)
         u = cached_weight(conv)
         cout, cin = u.shape[1], u.shape[2]
-        m = grid.products(u, buf.v[:cin], buf.m(cout, grid.tiles))
-        grid.output_into(m, conv.bias, buf.feat, act.negative_slope, buf.y)
+        grid.convolve(u, conv.bias, buf.v[:cin], buf.feat, act.negative_slope, buf.m_flat, buf.y)
         grid.transform_into(buf.feat, buf.v[filled:filled + cout], buf.gather)
         filled += cout
     conv = rdb.conv5[0]
     assert isinstance(conv, nn.Conv2d)
-    u = cached_weight(conv)
-    m = grid.products(u, buf.v[:filled], buf.m(u.shape[1], grid.tiles))
-    grid.output_into(m, conv.bias, out, None, buf.y, residual=(base, scale))
+    grid.convolve(cached_weight(conv), conv.bias, buf.v[:filled], out, None, buf.m_flat, buf.y,
+                  residual=(base, scale))
     return out
 
 
-#: Largest map (pixels, over the batch) one Winograd pass takes: its buffers need about 8 KB a pixel
-#: for the fusion RRDB of the full SPSR-G (2 GB here); larger maps go in windows of this size.
+#: Largest map (pixels, over the batch) one Winograd pass takes: its buffers need about 4 KB a pixel
+#: for the fusion RRDB of the full SPSR-G (1 GB here); larger maps go in windows of this size.
 CHUNK = 512
 #: Rows / columns of context around a window: an RRDB's 15 stacked 3×3 convolutions see 15.
 HALO = 16
