@@ -81,6 +81,14 @@ def gemm_rate(n: int = 4096, repeats: int = 3) -> float:
     return 2 * n**3 / _best(lambda: a @ b, repeats) / 1e9
 
 
+def copy_rate(mib: int = 256, repeats: int = 3) -> float:
+    """GB/s of a large fp32 copy (read + write): the Winograd path's transforms and copies are
+    bound by it, so a neighbour on a shared host slows spsr more than the official forward."""
+    a = torch.rand(mib * 2**20 // 4)
+    b = torch.empty_like(a)
+    return 2 * a.numel() * 4 / _best(lambda: b.copy_(a), repeats) / 1e9
+
+
 def conv_rate(channels_last: bool, cin: int = 192, cout: int = 32, size: int = 256, repeats: int = 3) -> float:
     """fp32 GFLOP/s of a 3×3 convolution ``cin → cout`` at ``size²``."""
     conv = nn.Conv2d(cin, cout, 3, padding=1).eval()
@@ -211,7 +219,10 @@ def default_model_samples(pairs: int, precision: str, tmp: Path) -> tuple[float,
     return statistics.median(times["previous"]), statistics.median(times["current"]), mp, share
 
 
-def whole_process(size: int, pairs: int, precision: str, tmp: Path, weights: Path) -> tuple[float, float, float]:
+def whole_process(size: int, pairs: int, precision: str, tmp: Path,
+                  weights: Path) -> tuple[float, float, float, list[float]]:
+    """Median seconds (official-style script, ``spsr upscale``), max output difference, and each
+    alternating pair's ratio (how much the machine's speed moved during the run)."""
     from PIL import Image
 
     rng = np.random.default_rng(size)
@@ -227,7 +238,8 @@ def whole_process(size: int, pairs: int, precision: str, tmp: Path, weights: Pat
         t_spsr.append(_timed(spsr_cmd))
     a = np.asarray(Image.open(off_dst), dtype=np.int16)
     b = np.asarray(Image.open(spsr_dst), dtype=np.int16)
-    return statistics.median(t_off), statistics.median(t_spsr), float(np.abs(a - b).max())
+    ratios = [o / n for o, n in zip(t_off, t_spsr, strict=True)]
+    return statistics.median(t_off), statistics.median(t_spsr), float(np.abs(a - b).max()), ratios
 
 
 # --------------------------------------------------------------------------- memory
@@ -296,7 +308,7 @@ def main() -> None:
         gemm = gemm_rate()
         conv_nchw, conv_cl = conv_rate(False), conv_rate(True)
         print(f"machine: fp32 GEMM 4096² {gemm:.0f} GFLOP/s; 3×3 conv 192→32 @256²: NCHW {conv_nchw:.0f}, "
-              f"channels-last {conv_cl:.0f} GFLOP/s")
+              f"channels-last {conv_cl:.0f} GFLOP/s; memory copy {copy_rate():.1f} GB/s")
     flops = {s: full_flops(s) for s in sizes}
     for s in sizes:
         print(f"full SPSR-G (nf 64, nb 23) {s}×{s} -> {4 * s}×{4 * s}: {flops[s] / 1e12:.3f} TFLOP (conv hooks)")
@@ -318,10 +330,10 @@ def main() -> None:
             weights = tmp / "spsr_random.pth"
             torch.save(SPSRNet().state_dict(), weights)
             for s in sizes:
-                t_off, t_spsr, diff = whole_process(s, args.pairs, args.precision, tmp, weights)
+                t_off, t_spsr, diff, ratios = whole_process(s, args.pairs, args.precision, tmp, weights)
                 print(f"whole process {s}² (median of {args.pairs}): {rates('official-style', t_off, s)}; "
-                      f"{rates('spsr upscale', t_spsr, s)}; speed-up {t_off / t_spsr:.2f}×; "
-                      f"max diff {diff:.0f} levels")
+                      f"{rates('spsr upscale', t_spsr, s)}; speed-up {t_off / t_spsr:.2f}× "
+                      f"(pairs {min(ratios):.2f}–{max(ratios):.2f}×); max diff {diff:.0f} levels")
         if "default" not in skip:
             t_old, t_new, mp, share = default_model_samples(args.pairs, args.precision, tmp)
             print(f"default model, spsr upscale --samples, whole process (median of {args.pairs}, "
