@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -108,7 +109,7 @@ def test_sigterm_saves_a_resumable_state_and_resume_finishes(store: Path, tmp_pa
     _, err = proc.communicate(timeout=240)
     assert proc.returncode == 143, err
     assert "Traceback" not in err
-    assert f"Resume with: spsr pretrain-psnr --resume -o {run}" in " ".join(err.split())
+    assert f"Resume with: spsr pretrain-psnr --resume -o {shlex.quote(str(run))}" in " ".join(err.split())
     stopped = load_state(run / "state" / "last.pt")["iteration"]
     assert 1 <= stopped < 100000
     assert read_log(run, "end")[-1]["reason"] == "SIGTERM"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -139,7 +140,7 @@ def test_a_signal_to_the_process_group_saves_and_the_resume_is_bit_exact(
     assert stopped.returncode == code, stopped.stderr[-3000:]
     assert "Traceback" not in err and "DataLoader worker" not in err
     assert f"stopped by {sig.name}" in err
-    assert f"Resume with: spsr {command} --resume -o {run}" in err
+    assert f"Resume with: spsr {command} --resume -o {shlex.quote(str(run))}" in err
     at = load_state(run / "state" / "last.pt")["iteration"]
     assert at >= 2 and read_log(run, "end")[-1] == {
         **read_log(run, "end")[-1], "reason": sig.name, "iteration": at}
@@ -320,7 +321,7 @@ def test_sigterm_to_a_torchrun_job_saves_one_state_and_resumes_bit_exact(
          "--workers", "1", *flags], run, signal.SIGTERM, tmp_path)
     err = " ".join(stopped.stderr.split())
     assert "DataLoader worker" not in err
-    assert f"Resume with: spsr pretrain-psnr --resume -o {run} (under the same torchrun" in err
+    assert f"Resume with: spsr pretrain-psnr --resume -o {shlex.quote(str(run))} (under the same torchrun" in err
     state = load_state(run / "state" / "last.pt")
     at = state["iteration"]
     assert at >= 2 and len(state["rng"]) == 2
