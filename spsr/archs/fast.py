@@ -13,7 +13,9 @@ RRDBs on maps of at least 48×48 pixels go further: :mod:`spsr.archs.winograd` r
 The upsampling steps (nearest ×2, then a 3×3 convolution) run as one 2×2 convolution on the LR
 map (:func:`upsample_conv`): on a nearest-upsampled map each output pixel's 3×3 window covers
 only 2×2 distinct LR pixels, so each of the four output phases is a 2×2 kernel of summed taps,
-16 multiplications per LR pixel and channel pair instead of 36, and no upsampled copy.
+16 multiplications per LR pixel and channel pair instead of 36, and no upsampled copy. The
+layer sequences around them (:func:`run_layers`: the trunk's tail, the gradient branch's
+upsampler, the fusion head) also run every other conv → LeakyReLU pair as one convolution.
 
 Everything else takes the plain path, which is also the official networks' op sequence: autograd
 (training), autocast (the bf16/fp16 paths), CUDA/MPS, other dtypes, a PyTorch build without the
