@@ -69,10 +69,16 @@ def use_fused(x: torch.Tensor) -> bool:
             and not torch.is_autocast_enabled("cpu"))
 
 
+def fusable(conv: nn.Module) -> bool:
+    """Whether ``conv`` is a convolution the fused oneDNN operators can run (numeric zero padding)."""
+    return isinstance(conv, nn.Conv2d) and conv.padding_mode == "zeros" and not isinstance(conv.padding, str)
+
+
 def _geometry(conv: nn.Conv2d) -> tuple[list[int], list[int], list[int], int]:
-    if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
+    padding = conv.padding
+    if not fusable(conv) or isinstance(padding, str):  # the second test only narrows the type
         raise ValueError("fused convolution needs numeric zero padding")
-    return list(conv.padding), list(conv.stride), list(conv.dilation), conv.groups
+    return list(padding), list(conv.stride), list(conv.dilation), conv.groups
 
 
 def conv_lrelu(conv: nn.Conv2d, x: torch.Tensor, slope: float = 0.2) -> torch.Tensor:
@@ -134,9 +140,8 @@ def is_upsample_conv(up: nn.Module, conv: nn.Module) -> bool:
     """Whether ``up`` → ``conv`` is a nearest ×2 upsampling followed by a plain 3×3 convolution."""
     return (isinstance(up, nn.Upsample) and up.mode == "nearest" and up.size is None
             and up.scale_factor in (2, 2.0, (2, 2), (2.0, 2.0))
-            and isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3) and conv.padding == (1, 1)
-            and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1
-            and conv.padding_mode == "zeros")
+            and fusable(conv) and isinstance(conv, nn.Conv2d) and conv.kernel_size == (3, 3)
+            and conv.padding == (1, 1) and conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1)
 
 
 def upsample_conv(conv: nn.Conv2d, x: torch.Tensor, slope: float | None = None) -> torch.Tensor:
@@ -175,8 +180,8 @@ def run_layers(layers: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
                 x = upsample_conv(nxt, x, slope)
                 i += 3 if slope is not None else 2
                 continue
-            if isinstance(layer, nn.Conv2d) and isinstance(nxt, nn.LeakyReLU) and layer.padding_mode == "zeros" \
-                    and not isinstance(layer.padding, str):
+            if fusable(layer) and isinstance(nxt, nn.LeakyReLU):
+                assert isinstance(layer, nn.Conv2d)
                 x = conv_lrelu(layer, x, nxt.negative_slope)
                 i += 2
                 continue

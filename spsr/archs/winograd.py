@@ -169,7 +169,7 @@ class Grid:
         for s in self.spans:
             m = m_scratch[: cout * TILE * TILE * s.tiles].view(cout, TILE * TILE, s.tiles)
             self.products(u, v[:, :, s.t0:s.t1], m)
-            self.output_into(m, bias, out_p, slope, y_scratch, residual, s)
+            self.output_into(m, bias, out_p, slope, y_scratch, s, residual)
         self.zero_round_up(out_p)
 
     def products(self, u: torch.Tensor, v: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -182,31 +182,31 @@ class Grid:
         return m
 
     def output_into(self, m: torch.Tensor, bias: torch.Tensor | None, out_p: torch.Tensor,
-                    slope: float | None, scratch: torch.Tensor,
-                    residual: tuple[torch.Tensor, float] | None = None, span: Span | None = None) -> None:
-        """``Aᵀ m A`` (+ bias, LeakyReLU) of the products ``m`` ``(C, 36, tiles)`` into the padded map ``out_p``.
+                    slope: float | None, scratch: torch.Tensor, span: Span,
+                    residual: tuple[torch.Tensor, float] | None = None) -> None:
+        """``Aᵀ m A`` (+ bias, LeakyReLU) of one span's products ``m`` ``(C, 36, span tiles)`` into
+        the padded map ``out_p``.
 
-        With ``span`` only that span's tiles (``m`` holds those), else all. With
-        ``residual = (base, scale)`` the map written is ``base + scale·(Aᵀ m A + bias)`` (no
+        With ``residual = (base, scale)`` the map written is ``base + scale·(Aᵀ m A + bias)`` (no
         activation), in the same pass. ``m`` is modified (the bias is added to it). ``scratch``: at
-        least ``C·16·tiles`` floats. Without ``span`` the round-up border is zeroed here; with one,
-        :meth:`zero_round_up` does it once the map is complete.
+        least ``C·16·span tiles`` floats. The round-up border is left to :meth:`zero_round_up`,
+        once the map is complete.
         """
         c = m.shape[0]
         if bias is not None:
             # Column 1 of Aᵀ is all ones, so b at tile position (1, 1) adds b to all 16 outputs:
             # one pass over 1/36 of ``m`` instead of one over the whole output.
             m[:, TILE + 1] += bias.view(c, 1)
-        n, r0, r1 = (self.n, 0, self.th) if span is None else (1, span.ty0, span.ty1)
-        image = slice(None) if span is None else slice(span.image, span.image + 1)
-        y = scratch[: c * M * M * m.shape[2]].view(c, M * M, m.shape[2])
+        rows = span.ty1 - span.ty0
+        y = scratch[: c * M * M * span.tiles].view(c, M * M, span.tiles)
         torch.bmm(_KRON_A.expand(c, -1, -1), m, out=y)
         wp = self.padded_hw[1]
 
         def inner(t: torch.Tensor) -> torch.Tensor:
-            return t[image, :, 1 + M * r0:1 + M * r1, 1:wp - 1].view(n, c, r1 - r0, M, self.tw, M)
+            part = t[span.image:span.image + 1, :, 1 + M * span.ty0:1 + M * span.ty1, 1:wp - 1]
+            return part.view(1, c, rows, M, self.tw, M)
 
-        blocks = y.view(c, M, M, n, r1 - r0, self.tw).permute(3, 0, 4, 1, 5, 2)
+        blocks = y.view(c, M, M, 1, rows, self.tw).permute(3, 0, 4, 1, 5, 2)
         if residual is not None:
             base, scale = residual
             torch.add(inner(base), blocks, alpha=scale, out=inner(out_p))
@@ -214,8 +214,6 @@ class Grid:
             if slope is not None:
                 torch.nn.functional.leaky_relu_(y, slope)
             inner(out_p).copy_(blocks)
-        if span is None:
-            self.zero_round_up(out_p)
 
     def zero_round_up(self, out_p: torch.Tensor) -> None:
         """Zero what the round-up to whole 4×4 blocks wrote beyond the image (the next conv's padding)."""
