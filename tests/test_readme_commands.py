@@ -325,7 +325,7 @@ PIPELINE = README.parent / "spsr" / "tools" / "train_default_models.sh"
 def test_the_built_in_models_pipeline_script_uses_real_commands_and_options() -> None:
     commands, _ = extract_commands("```bash\n" + PIPELINE.read_text(encoding="utf-8") + "\n```")
     stages = [c.args[0] for c in commands]
-    assert stages == ["prepare-data", "pretrain-psnr", "pretrain-psnr", "train", "eval"], stages
+    assert stages == ["prepare-data", "pretrain-psnr", "pretrain-psnr", "pretrain-psnr", "train", "eval"], stages
     for command in commands:
         _, problems = check_command(command.args)
         assert not problems, f"{PIPELINE.name}: {command.text}\n  " + "\n  ".join(problems)
