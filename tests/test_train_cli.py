@@ -36,8 +36,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _readme_run_files() -> list[str]:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text.split("### Run folder", 1)[1].split("\n## ", 1)[0]
+    """The files the docs' "Run folder" table lists (docs/formats.md)."""
+    text = (REPO / "docs" / "formats.md").read_text(encoding="utf-8")
+    section = text.split("## Run folder", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"^\| `([^`]+)` \|", section, flags=re.M)
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the built-in `psnr` model with the toolkit's own pipeline, on a CPU, from the Sun-Hays
 # photos, install it as named built-in weights, and try a perceptual model from it (scored, not
-# installed: see README, "Built-in models"):
+# installed: see docs/models.md):
 #
 #   prepare-data -> pretrain-psnr (full SPSR-G, the fusion RRDB at HR resolution)
 #                -> drop the fusion RRDB (spsr.tools.drop_fusion_block) -> pretrain-psnr --init
@@ -10,12 +10,12 @@
 #
 #   spsr/tools/train_default_models.sh [DATA_DIR] [WORK_DIR]
 #
-# Sizes and budgets fit a 2-core CPU in about 1.5 hours (see README, "Built-in models"). Every
+# Sizes and budgets fit a 2-core CPU in about 1.5 hours (see docs/models.md). Every
 # stage resumes when the script is run again: finished stages are skipped, a stopped training
 # continues from its last saved state. Budgets are environment variables (PSNR_ITERS, FAST_ITERS,
 # GAN_ITERS, NF, NB); THREADS sets the CPU threads of each stage. FULL=<weights> starts from an
 # already trained full SPSR-G instead of stage 1 (the shipped models started from the previous
-# release's built-in `psnr` model, which stage 1 made: FULL=psnr_full_v1, see README).
+# release's built-in `psnr` model, which stage 1 made: FULL=psnr_full_v1, see docs/models.md).
 set -euo pipefail
 
 DATA_DIR=${1:-../shared/datasets/train/SunHays80}
@@ -48,7 +48,7 @@ if [ ! -f "$store" ]; then
 fi
 
 # Both models learn the residual over bicubic (SPSRNet's image_skip option): at this budget that
-# is the difference between 25.7 dB and 29.6 dB on Set5 after 250 iterations (README).
+# is the difference between 25.7 dB and 29.6 dB on Set5 after 250 iterations (docs/models.md).
 SKIP=(--set model.extra.image_skip=true)
 
 # 1. The PSNR-oriented full SPSR-G: L1 on the whole generator (SR and gradient branches).
@@ -98,4 +98,4 @@ say "bundle into $ASSETS"
 python -m spsr.tools.bundle_weights "$WORK/psnr" --name psnr --scores "$WORK/scores.json" \
   --upstream "$FULL" -o "$ASSETS/spsr_psnr_x4.safetensors"
 # The perceptual attempt is scored above but not installed: it stays below bicubic PSNR at this
-# budget (README, "Built-in models"), so the built-in `perceptual` name was withdrawn.
+# budget (docs/models.md), so the built-in `perceptual` name was withdrawn.
