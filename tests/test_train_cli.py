@@ -1,5 +1,5 @@
 """`spsr pretrain-psnr` and `spsr train` end to end on a real (tiny) patch store: the run folder the
-README describes, validation numbers equal to `spsr eval`'s, SIGTERM + resume, one-line errors."""
+docs (formats.md) describe, validation numbers equal to `spsr eval`'s, SIGTERM + resume, one-line errors."""
 
 from __future__ import annotations
 
