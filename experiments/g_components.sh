@@ -19,7 +19,7 @@
 #              collapsed), so the rows differ only in the gradient branch and the gradient losses;
 #   scoring    psnr,ssim,niqe,gradmap_l1 on Set5 and Set14 under the spsr protocol (PSNR/SSIM on
 #              Y, border 4, SSIM after ssim.m's downsampling; NIQE on Y, border 4; gradient-map
-#              error on RGB in [0, 1], border 4). ablate writes the README-ready table
+#              error on RGB in [0, 1], border 4). ablate writes the docs-ready table
 #              (ablation.md, .csv, .json), copied to
 #              experiments/results/g_components/seed<N>/ (the runs stay under experiments/runs/).
 #

@@ -14,7 +14,7 @@
 #             images (the trained head of the extractor's own task is the starting point, the other
 #             starts new), then REPEATS=10 passes over dense crops of Set5 and Set14 (contrastive:
 #             200x200 crops, ~2000 negatives per anchor; jigsaw: 84x84 crops, 24 permutations).
-#   26 minutes (1562 s) of one core of the CPU the README names (timings.tsv). The papers
+#   26 minutes (1562 s) of one core of the CPU docs/experiments.md names (timings.tsv). The papers
 #   (TPAMI 2021 §5.1): batch 48, 420x420 contrastive crops, decays every 20 (contrastive) or 30
 #   (jigsaw) epochs; pretrain-nse's defaults run 60 and 90 epochs.
 #

@@ -230,7 +230,7 @@ def ablate(
     spec: Annotated[
         Path | None,
         typer.Option(
-            "--spec", help="A TOML grid of your own (format in the README).", show_default=False
+            "--spec", help="A TOML grid of your own (format: docs/guide/ablation.md).", show_default=False
         ),
     ] = None,
     hr: Annotated[

@@ -1,9 +1,10 @@
-"""Shell completions and man pages, generated from the live ``spsr`` Typer app.
+"""Shell completions, man pages and the docs site's CLI reference, generated from the ``spsr`` app.
 
-``python -m spsr_cli.docgen`` rewrites ``completions/spsr.{bash,zsh,fish}`` and ``man/spsr*.1``
-from the command tree that ``spsr --help`` shows; ``python -m spsr_cli.docgen --check`` writes
-nothing and exits 1 naming the files that differ. Run it after adding or changing a subcommand or
-an option (``tests/test_docs_generated.py`` fails until you do).
+``python -m spsr_cli.docgen`` rewrites ``completions/spsr.{bash,zsh,fish}``, ``man/spsr*.1`` and
+``docs/reference/cli/spsr*.md`` from the command tree that ``spsr --help`` shows;
+``python -m spsr_cli.docgen --check`` writes nothing and exits 1 naming the files that differ. Run
+it after adding or changing a subcommand or an option (``tests/test_docs_generated.py`` fails until
+you do).
 
 Completion scripts are what Typer's own completion machinery prints for
 ``_SPSR_COMPLETE=source_<shell> spsr``: small shims that ask ``spsr`` itself for the candidates,
@@ -14,6 +15,11 @@ docstring, SYNOPSIS, COMMANDS (groups), ARGUMENTS and OPTIONS (help, default, re
 (the docstring paragraphs after one reading ``Examples``), SEE ALSO. A docstring paragraph whose
 lines are all indented is shown verbatim; ```code``` is set in bold. The output depends only on
 the app and the package version: no dates, no paths of this machine.
+
+Markdown pages (one per command, for the MkDocs site) hold the same sections as the man pages,
+from the same blocks: a synopsis, the description, subcommands and see-also as links between the
+pages, arguments and options as lists, the examples as ``bash`` blocks (which
+``tests/test_readme_commands.py`` checks like every other command in the docs).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ PROG = "spsr"
 SHELLS = ("bash", "zsh", "fish")
 COMPLETIONS_DIR = "completions"
 MAN_DIR = "man"
+CLI_DOCS_DIR = "docs/reference/cli"
 REGENERATE_COMMAND = "python -m spsr_cli.docgen"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -361,7 +368,9 @@ def _synopsis(node: CommandNode) -> str:
     return " ".join(pieces)
 
 
-def _see_also(node: CommandNode, nodes: Sequence[CommandNode]) -> list[str]:
+def _related(node: CommandNode, nodes: Sequence[CommandNode]) -> list[tuple[str, ...]]:
+    """Commands a page refers to: every command from the root; else the parents, the
+    subcommands of a group and the siblings of a nested command."""
     by_path = {n.path: n for n in nodes}
     if len(node.path) == 1:
         related = [n.path for n in nodes if n.path != node.path]
@@ -372,7 +381,11 @@ def _see_also(node: CommandNode, nodes: Sequence[CommandNode]) -> list[str]:
         elif len(node.path) > 2:
             parent = by_path[node.path[:-1]]
             related += [(*parent.path, s) for s in parent.children if s != node.path[-1]]
-    return [rf"\fB{_escape('-'.join(path))}\fR(1)" for path in related]
+    return related
+
+
+def _see_also(node: CommandNode, nodes: Sequence[CommandNode]) -> list[str]:
+    return [rf"\fB{_escape('-'.join(path))}\fR(1)" for path in _related(node, nodes)]
 
 
 def man_page(node: CommandNode, nodes: Sequence[CommandNode], version: str) -> str:
@@ -437,6 +450,140 @@ def man_page(node: CommandNode, nodes: Sequence[CommandNode], version: str) -> s
 
 
 # ---------------------------------------------------------------------------------------------
+# Markdown pages (the docs site's CLI reference)
+
+_MD_SPECIAL = re.compile(r"([\\*_\[\]#!])")
+
+
+def _md_escape(text: str) -> str:
+    """Markdown-escape plain text: emphasis, link and heading characters, and ``<``/``>``/``&``
+    as entities (so ``<int>`` is not read as an HTML tag)."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _md_inline(text: str) -> str:
+    """Escape text and keep ```code``` spans as code."""
+    pieces = re.split(r"`([^`]+)`", text)
+    return "".join(
+        f"`{piece}`" if i % 2 else _md_escape(piece) for i, piece in enumerate(pieces)
+    )
+
+
+def _md_code(text: str) -> str:
+    """An inline code span that holds ``text`` even when it contains backticks."""
+    fence = "``" if "`" in text else "`"
+    pad = " " if "`" in text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _md_blocks(blocks: Sequence[_Block], code_lang: str) -> list[str]:
+    """Description or example blocks as Markdown paragraphs, lists and fenced code."""
+    out: list[str] = []
+    for block in blocks:
+        if block.kind == "verbatim":
+            lines = [line.rstrip() for line in block.lines]
+            while lines and not lines[-1]:
+                lines.pop()
+            out += [f"```{code_lang}", *lines, "```", ""]
+        elif block.kind == "bullets":
+            items: list[str] = []
+            for line in block.lines:
+                if line.startswith(("- ", "* ")):
+                    items.append(line[2:].strip())
+                elif line and items:
+                    items[-1] += " " + line
+            out += [f"- {_md_inline(item)}" for item in items]
+            out.append("")
+        else:
+            out += [_md_inline(" ".join(line for line in block.lines if line)), ""]
+    return out
+
+
+def _md_link(path: tuple[str, ...]) -> str:
+    return f"[`{' '.join(path)}`]({'-'.join(path)}.md)"
+
+
+def markdown_page(node: CommandNode, nodes: Sequence[CommandNode]) -> str:
+    """The docs site's Markdown reference page of one command.
+
+    Args:
+        node: the command.
+        nodes: the whole tree (for the subcommand and see-also links).
+
+    Returns:
+        The page text, ending with a newline.
+    """
+    command = node.command
+    description, examples = _help_blocks(_plain(command.help or "", command))
+    synopsis = " ".join(node.path) + " [OPTIONS]"
+    for param, _ in _params(node, "option"):
+        if getattr(param, "required", False):
+            long_names = [o for o in param.opts if o.startswith("--")] or list(param.opts)
+            value = "" if getattr(param, "is_flag", False) else " " + param.name.upper()
+            synopsis += f" {long_names[0]}{value}" + ("..." if param.multiple else "")
+    if node.is_group:
+        synopsis += " COMMAND [ARGS]..."
+    for param, _ in _params(node, "argument"):
+        name = _argument_name(param)
+        synopsis += f" {name}" if param.required else f" [{name}]"
+    summary = _summary(node)
+    first = " ".join(" ".join(description[0].lines).split()) if description else ""
+    # the summary is the description's first sentence: shown once, at the top
+    lead = [] if summary and first.startswith(summary) else [_md_inline(summary), ""]
+    out = [
+        f"<!-- Generated by `{REGENERATE_COMMAND}` from the {PROG} command: do not edit. -->",
+        "",
+        f"# {' '.join(node.path)}",
+        "",
+        *lead,
+        "```text",
+        synopsis,
+        "```",
+        "",
+    ]
+    if description:
+        out += _md_blocks(description, "text")
+    if node.is_group and node.children:
+        out += ["## Commands", ""]
+        for child in node.children:
+            sub = next(n for n in nodes if n.path == (*node.path, child))
+            out.append(f"- {_md_link(sub.path)}: {_md_inline(_summary(sub))}")
+        out.append("")
+    arguments = _params(node, "argument")
+    if arguments:
+        out += ["## Arguments", ""]
+        for param, record in arguments:
+            help_line = _param_help(param, record, node)
+            out.append(f"- {_md_code(_argument_name(param))}: {_md_inline(help_line)}".rstrip())
+        out.append("")
+    options = _params(node, "option")
+    if options:
+        out += ["## Options", ""]
+        for param, record in options:
+            help_line = _param_help(param, record, node)
+            item = f"- {_md_code(record[0])}"
+            out.append(f"{item}: {_md_inline(help_line)}" if help_line else item)
+        out.append("")
+    if examples:
+        out += ["## Examples", "", *_md_blocks(examples, "bash")]
+    if len(node.path) == 1:
+        out += [
+            "## Shell completion",
+            "",
+            f"Scripts for bash, zsh and fish are in the `completions/` folder of the {PROG} "
+            f"source tree; `{PROG} --show-completion` prints the one for the current shell.",
+            "",
+        ]
+    related = _related(node, nodes)
+    if related:
+        out += ["## See also", "", ", ".join(_md_link(path) for path in related), ""]
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
 # Files
 
 
@@ -447,7 +594,8 @@ def generate(app: typer.Typer | None = None) -> dict[str, str]:
         app: the Typer app (default: ``spsr_cli.app.app``).
 
     Returns:
-        ``{relative posix path: text}``, e.g. ``"man/spsr-upscale.1"``.
+        ``{relative posix path: text}``, e.g. ``"man/spsr-upscale.1"`` or
+        ``"docs/reference/cli/spsr-upscale.md"``.
     """
     import spsr
 
@@ -455,13 +603,16 @@ def generate(app: typer.Typer | None = None) -> dict[str, str]:
     files = {f"{COMPLETIONS_DIR}/{PROG}.{shell}": completion_script(shell, app) for shell in SHELLS}
     for node in nodes:
         files[f"{MAN_DIR}/{node.page}.1"] = man_page(node, nodes, spsr.__version__)
+        files[f"{CLI_DOCS_DIR}/{node.page}.md"] = markdown_page(node, nodes)
     return files
 
 
 def owned_files(root: Path) -> list[str]:
-    """Files under ``root`` that the generator owns (``completions/spsr.*``, ``man/spsr*.1``)."""
+    """Files under ``root`` that the generator owns (``completions/spsr.*``, ``man/spsr*.1``,
+    ``docs/reference/cli/spsr*.md``)."""
     found = [p for p in (root / COMPLETIONS_DIR).glob(f"{PROG}.*") if p.suffix[1:] in SHELLS]
     found += list((root / MAN_DIR).glob(f"{PROG}*.1"))
+    found += list((root / CLI_DOCS_DIR).glob(f"{PROG}*.md"))
     return sorted(p.relative_to(root).as_posix() for p in found if p.is_file())
 
 
@@ -506,7 +657,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m spsr_cli.docgen [--check] [--root DIR]``; returns the exit status."""
     parser = argparse.ArgumentParser(
         prog="python -m spsr_cli.docgen",
-        description="Regenerate completions/ and man/ from the spsr command.",
+        description="Regenerate completions/, man/ and docs/reference/cli/ from the spsr command.",
     )
     parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 if any file is stale"

@@ -271,9 +271,9 @@ def test_spsr_written_files_are_read_by_metadata_not_guessed(tmp_path: Path) -> 
     assert loaded.spec == spec and loaded.warnings == [] and loaded.layout == "spsr"
 
 
-def test_readme_table_lists_every_registered_layout() -> None:
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    table = readme[readme.index("### Supported checkpoints"):]
+def test_docs_table_lists_every_registered_layout() -> None:
+    page = (Path(__file__).resolve().parents[1] / "docs" / "formats.md").read_text(encoding="utf-8")
+    table = page[page.index("## Supported checkpoints"):]
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     for fam in families().values():
         for layout in fam.layouts:

@@ -1,6 +1,6 @@
 """The built-in models that ship in the package (made by spsr/tools/train_default_models.sh): they
 load by name, say how the pipeline made them, the PSNR-oriented one gains at least 1 dB PSNR-Y over
-bicubic on Set5 and on Set14, and `default` is the one the README says it is."""
+bicubic on Set5 and on Set14, and `default` is the one the docs (docs/models.md) say it is."""
 
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ def test_the_withdrawn_perceptual_name_says_why_in_one_line() -> None:
 
 def test_default_is_the_model_the_readme_names() -> None:
     assert resolve_weights("default") == resolve_weights(DEFAULT_WEIGHTS)
-    readme = (REPO / "README.md").read_text()
-    named = re.search(r"`default` is the `(\w+)` model", readme)
+    page = (REPO / "docs" / "models.md").read_text(encoding="utf-8")
+    named = re.search(r"`default` is the `(\w+)` model", page)
     assert named is not None and named.group(1) == DEFAULT_WEIGHTS
 
 

@@ -1,6 +1,7 @@
-"""Every ``spsr`` command shown in README.md exists, and so does every option it uses.
+"""Every ``spsr`` command shown in README.md and the docs site exists, and so does every option.
 
-The README's ```bash``` (and ```sh```/```shell```) blocks are read; lines continued with a
+The ```bash``` (and ```sh```/```shell```) blocks of README.md and of every page under docs/ (the
+guides and the generated CLI reference alike) are read; lines continued with a
 trailing backslash are joined; each command line is split with ``shlex`` at ``&&``, ``||``, ``;``,
 ``|`` and ``&``. A piece that runs spsr (``spsr …``, ``.venv/bin/spsr …``, any ``…/spsr …``,
 ``python -m spsr_cli.app …``, ``torchrun … -m spsr_cli.app …``) is checked against the live Click
@@ -29,7 +30,9 @@ from typer.testing import CliRunner
 
 from spsr_cli.app import app
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "README.md"
+DOCS = REPO / "docs"
 _SHELL_LANGS = ("bash", "sh", "shell")
 _SEPARATORS = {"&&", "||", ";", "|", "&", "(", ")", ";;", "|&"}
 _REDIRECTIONS = {">", ">>", "<", "<<", "<<<", ">&", "&>", "&>>", ">|"}
@@ -37,10 +40,10 @@ _REDIRECTIONS = {">", ">>", "<", "<<", "<<<", ">&", "&>", "&>>", ">|"}
 
 @dataclass(frozen=True)
 class ReadmeCommand:
-    """One spsr invocation found in the README.
+    """One spsr invocation found in a Markdown file.
 
     Args:
-        line: 1-based README line where the command starts.
+        line: 1-based line of the file where the command starts.
         text: the shell line it comes from (continuations joined).
         args: the words after the program, e.g. ``["upscale", "in/", "out/", "--tile", "128"]``.
     """
@@ -73,7 +76,7 @@ def _is_gpu_marker(comment: str) -> bool:
 
 
 def _logical_lines(block: str, first_line: int) -> list[tuple[int, str]]:
-    """Join backslash-continued lines; returns ``(README line number, text)`` pairs."""
+    """Join backslash-continued lines; returns ``(line number in the file, text)`` pairs."""
     out: list[tuple[int, str]] = []
     pending, start = "", first_line
     for offset, raw in enumerate(block.split("\n")):
@@ -238,24 +241,78 @@ def _help(path: list[str]) -> tuple[int, str]:
     return _help_exit_codes[key]
 
 
-CHECKED, GPU_ONLY = extract_commands(README.read_text(encoding="utf-8"))
+def markdown_files() -> list[Path]:
+    """README.md, then every Markdown page of the docs site in path order."""
+    return [README, *sorted(DOCS.rglob("*.md"))]
 
 
-def test_readme_has_spsr_commands() -> None:
-    """The extraction finds the README's commands (so the checks below are not vacuous)."""
-    assert len(CHECKED) >= 5, f"only {len(CHECKED)} spsr commands found in {README.name}"
-    assert any(c.args[:1] == ("upscale",) for c in CHECKED)
+def _rel(path: Path) -> str:
+    return path.relative_to(REPO).as_posix()
+
+
+def _extract_all() -> tuple[list[tuple[str, ReadmeCommand]], list[tuple[str, ReadmeCommand]]]:
+    checked: list[tuple[str, ReadmeCommand]] = []
+    gpu_only: list[tuple[str, ReadmeCommand]] = []
+    for path in markdown_files():
+        found, gpu = extract_commands(path.read_text(encoding="utf-8"))
+        checked += [(_rel(path), c) for c in found]
+        gpu_only += [(_rel(path), c) for c in gpu]
+    return checked, gpu_only
+
+
+CHECKED, GPU_ONLY = _extract_all()
+
+
+def _subcommands(found: list[tuple[str, ReadmeCommand]], where: str) -> set[str]:
+    return {c.args[0] for rel, c in found if c.args and rel.startswith(where)}
+
+
+def test_readme_has_an_example_of_every_main_task() -> None:
+    """The short README keeps one example per main task (so the checks below are not vacuous)."""
+    readme = [c for rel, c in CHECKED if rel == "README.md"]
+    assert len(readme) >= 10, f"only {len(readme)} spsr commands found in README.md"
+    tasks = {"upscale", "gradmap", "prepare-data", "pretrain-psnr", "train", "eval", "ablate",
+             "user-study-sheet"}
+    assert tasks <= _subcommands(CHECKED, "README.md"), tasks - _subcommands(CHECKED, "README.md")
+
+
+def test_the_guides_show_every_command() -> None:
+    """Every subcommand of the CLI appears in a checked block of the hand-written docs pages."""
+    root = typer.main.get_command(app)
+    ctx = root.context_class(root, info_name="spsr")
+    every = {name for name in root.list_commands(ctx) if not root.get_command(ctx, name).hidden}
+    guides = [(rel, c) for rel, c in CHECKED if not rel.startswith("docs/reference/")]
+    shown = _subcommands(guides, "docs/")
+    assert every <= shown, f"no docs page shows {sorted(every - shown)}"
+    assert any(rel.startswith("docs/reference/cli/") for rel, _ in CHECKED)  # generated examples
+
+
+def test_readme_quick_start_is_what_ci_runs() -> None:
+    """The second quick-start command (install + whole suite) is the one .ci/run runs."""
+    text = README.read_text(encoding="utf-8")
+    block = text.split("## Quick start", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in block.splitlines() if line and not line.startswith("#")]
+    assert lines == [
+        "python3 -m venv .venv && .venv/bin/pip install -q -e . && .venv/bin/spsr upscale --samples out/",
+        "python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]' && .venv/bin/python -m pytest -q",
+    ]
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    install, _, run = lines[1].rpartition(" && ")
+    assert install + "\n" in ci
+    assert re.search(r"^COLUMNS=40 " + re.escape(run) + r" ", ci, flags=re.MULTILINE), run
 
 
 @pytest.mark.parametrize(
-    "command", CHECKED, ids=[f"L{c.line}-{'-'.join(c.args[:2])}" for c in CHECKED]
+    ("where", "command"),
+    CHECKED,
+    ids=[f"{rel}:L{c.line}-{'-'.join(c.args[:2])}" for rel, c in CHECKED],
 )
-def test_readme_command_exists_with_its_options(command: ReadmeCommand) -> None:
+def test_documented_command_exists_with_its_options(where: str, command: ReadmeCommand) -> None:
     path, problems = check_command(command.args)
-    where = f"README.md line {command.line}: {command.text}"
-    assert not problems, f"{where}\n  " + "\n  ".join(problems)
+    place = f"{where} line {command.line}: {command.text}"
+    assert not problems, f"{place}\n  " + "\n  ".join(problems)
     code, output = _help(path)
-    assert code == 0, f"{where}\n  `spsr {' '.join(path)} --help` exited {code}:\n{output}"
+    assert code == 0, f"{place}\n  `spsr {' '.join(path)} --help` exited {code}:\n{output}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,7 +376,7 @@ def test_extraction_handles_chains_continuations_and_gpu_markers() -> None:
 # ---------------------------------------------------------------------------------------------
 # The pipeline script that trains the built-in models is checked the same way
 
-PIPELINE = README.parent / "spsr" / "tools" / "train_default_models.sh"
+PIPELINE = REPO / "spsr" / "tools" / "train_default_models.sh"
 
 
 def test_the_built_in_models_pipeline_script_uses_real_commands_and_options() -> None:

@@ -1,5 +1,5 @@
 """`spsr pretrain-psnr` and `spsr train` end to end on a real (tiny) patch store: the run folder the
-README describes, validation numbers equal to `spsr eval`'s, SIGTERM + resume, one-line errors."""
+docs (formats.md) describe, validation numbers equal to `spsr eval`'s, SIGTERM + resume, one-line errors."""
 
 from __future__ import annotations
 
@@ -36,8 +36,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _readme_run_files() -> list[str]:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text.split("### Run folder", 1)[1].split("\n## ", 1)[0]
+    """The files the docs' "Run folder" table lists (docs/formats.md)."""
+    text = (REPO / "docs" / "formats.md").read_text(encoding="utf-8")
+    section = text.split("## Run folder", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"^\| `([^`]+)` \|", section, flags=re.M)
 
 

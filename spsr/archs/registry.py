@@ -10,7 +10,7 @@ Each family lives in one module of :mod:`spsr.archs.families` and declares, in a
   ``extra`` options the spec may carry (``extra``);
 * whether it can be the SR branch of an SPSR generator (``branch``) and which of a plain
   checkpoint's tensors initialise that branch (``branch_state``);
-* the upstream layouts it reads, for the README table (``layouts``).
+* the upstream layouts it reads, for the docs table (``layouts``, docs/formats.md).
 
 Adding an architecture is one new family module plus one line in :data:`_FAMILY_MODULES`;
 ``build_model``, checkpoint detection, ``describe``, ``--init`` and the training
@@ -46,7 +46,7 @@ _FAMILY_MODULES = (
 
 @dataclass(frozen=True)
 class Layout:
-    """A key layout a family reads (one row of the README's table).
+    """A key layout a family reads (one row of the table in docs/formats.md).
 
     Attributes:
         project: the upstream project that saves it.
@@ -190,7 +190,7 @@ def detect(state: StateDict, model_scale: int | None = None) -> Detected:
     sample = ", ".join(list(state)[:4])
     raise CheckpointError(
         f"unrecognised checkpoint layout (first keys: {sample}); spsr reads SPSR, ESRGAN/RRDBNet, "
-        "EDSR and SRResNet checkpoints (README: Supported checkpoints)"
+        "EDSR and SRResNet checkpoints (docs/formats.md: Supported checkpoints)"
     )
 
 

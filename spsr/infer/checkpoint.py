@@ -35,15 +35,15 @@ ASSET_DIR = Path(__file__).resolve().parent.parent / "assets" / "weights"
 BUILTIN_WEIGHTS = {
     "psnr": "spsr_psnr_x4.safetensors",
 }
-#: Built-in names that earlier releases shipped, and why they are gone (README "Built-in models").
+#: Built-in names that earlier releases shipped, and why they are gone (docs/models.md).
 WITHDRAWN_WEIGHTS = {
     "perceptual": (
         "the built-in 'perceptual' model was withdrawn: trained on a CPU without ImageNet (VGG) "
-        "weights it stayed below bicubic PSNR on Set5 and Set14 (README, Built-in models); use "
+        "weights it stayed below bicubic PSNR on Set5 and Set14 (docs/models.md); use "
         "--weights psnr, the official SPSR weights, or a model you trained"
     ),
 }
-#: What ``default`` (and ``spsr upscale`` without ``--weights``) loads; README "Built-in models"
+#: What ``default`` (and ``spsr upscale`` without ``--weights``) loads; docs/models.md
 #: shows the comparison this choice rests on.
 DEFAULT_WEIGHTS = "psnr"
 BUILTIN_NAMES = ("default", *BUILTIN_WEIGHTS)

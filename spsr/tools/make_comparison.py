@@ -1,4 +1,4 @@
-"""Make the README's side-by-side comparison of the built-in models (crops, ×4, one row per photo).
+"""Make the built-in models' side-by-side comparison in docs/models.md (crops, ×4, one row per photo).
 
 Each photo is degraded with the papers' MATLAB bicubic ×4, upscaled by bicubic and by each model
 (fp32, tiled), and the same crop of every result is shown side by side with the HR crop, enlarged

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Train the built-in `psnr` model with the toolkit's own pipeline, on a CPU, from the Sun-Hays
 # photos, install it as named built-in weights, and try a perceptual model from it (scored, not
-# installed: see README, "Built-in models"):
+# installed: see docs/models.md):
 #
 #   prepare-data -> pretrain-psnr (full SPSR-G, the fusion RRDB at HR resolution)
 #                -> drop the fusion RRDB (spsr.tools.drop_fusion_block) -> pretrain-psnr --init
@@ -12,13 +12,13 @@
 #
 #   spsr/tools/train_default_models.sh [DATA_DIR] [WORK_DIR]
 #
-# Sizes and budgets fit a 2-core CPU in about 1.5 hours (see README, "Built-in models"). Every
+# Sizes and budgets fit a 2-core CPU in about 1.5 hours (see docs/models.md). Every
 # stage resumes when the script is run again: finished stages are skipped, a stopped training
 # continues from its last saved state. Budgets are environment variables (PSNR_ITERS, FAST_ITERS,
 # GAN_ITERS, NF, NB); THREADS sets the CPU threads of each stage. FULL=<weights> starts from an
 # already trained full SPSR-G instead of stage 1; FAST=<weights> starts from an already fine-tuned
 # model without the fusion RRDB instead of stages 1-2 (the shipped model: FAST= the previous release's
-# built-in `psnr` file, which stages 1-2 made; see README, "Built-in models"). GAN_ITERS=0 skips the
+# built-in `psnr` file, which stages 1-2 made; see docs/models.md). GAN_ITERS=0 skips the
 # perceptual attempt. GRAD_ITERS, BRANCH and GRAD_PIXEL set stage 3's budget and loss weights.
 set -euo pipefail
 
@@ -56,7 +56,7 @@ if [ ! -f "$store" ]; then
 fi
 
 # Both models learn the residual over bicubic (SPSRNet's image_skip option): at this budget that
-# is the difference between 25.7 dB and 29.6 dB on Set5 after 250 iterations (README).
+# is the difference between 25.7 dB and 29.6 dB on Set5 after 250 iterations (docs/models.md).
 SKIP=(--set model.extra.image_skip=true)
 
 if [ -n "$FAST" ]; then
@@ -135,4 +135,4 @@ if [ -n "$FULL" ]; then upstream+=(--upstream "$FULL"); fi
 python -m spsr.tools.bundle_weights "$WORK/psnr" --name psnr --scores "$WORK/scores.json" \
   "${upstream[@]}" --upstream "$FAST" -o "$ASSETS/spsr_psnr_x4.safetensors"
 # The perceptual attempt is scored above but not installed: it stays below bicubic PSNR at this
-# budget (README, "Built-in models"), so the built-in `perceptual` name was withdrawn.
+# budget (docs/models.md), so the built-in `perceptual` name was withdrawn.
