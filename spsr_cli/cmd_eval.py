@@ -125,8 +125,8 @@ def _render_grouped(results: list[DatasetResult], suite: MetricSuite, scale: int
 @guarded
 def evaluate(
     folders: Annotated[list[Path] | None, typer.Argument(
-        help="SR_DIR with --hr; otherwise one or more HR_DIR datasets to degrade and upscale "
-        "[default: the benchmarks found in datasets/].", show_default=False, metavar="DIR")] = None,
+        help="SR_DIR with --hr; otherwise one or more HR_DIR datasets to degrade and upscale. "
+        "\\[default: the benchmarks found in datasets/]", show_default=False, metavar="DIR")] = None,
     hr: Annotated[Path | None, typer.Option(
         "--hr", help="HR images to score SR_DIR against (paired by file name).")] = None,
     weights: Annotated[list[str] | None, typer.Option(
@@ -135,7 +135,7 @@ def evaluate(
         "model.")] = None,
     datasets: Annotated[Path | None, typer.Option(
         "--datasets", help="Without DIR: the folder holding Set5, Set14, BSD100, Urban100, "
-        "Manga109 (as <name>/HR or <name>). [default: $SPSR_DATASETS, else datasets/]",
+        "Manga109 (as <name>/HR or <name>). \\[default: $SPSR_DATASETS, else datasets/]",
         show_default=False)] = None,
     model: Annotated[list[str] | None, typer.Option(
         "--model", help="Baseline row: bicubic (MATLAB bicubic upscaling of the LR image).")] = None,

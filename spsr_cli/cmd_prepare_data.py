@@ -126,7 +126,7 @@ def prepare_data(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="The .h5 patch store to write. [default: "
+        typer.Option("--output", "-o", help="The .h5 patch store to write. \\[default: "
                      "data/<first SRC's name>_x<scale>.h5]", show_default=False),
     ] = None,
     scale: Annotated[int, typer.Option("--scale", "-s", help="Downscaling factor: 2, 3 or 4.")] = 4,

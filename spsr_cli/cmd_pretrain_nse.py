@@ -129,7 +129,7 @@ def _opt(*names: str, **kwargs: Any) -> Any:
 
 NseData = Annotated[Path | None, typer.Argument(
     help="Training images: a folder / image / list file, or a patch store made with large "
-    "patches (prepare-data --patch 480). Optional with --resume and --evaluate. [default: the "
+    "patches (prepare-data --patch 480). Optional with --resume and --evaluate. \\[default: the "
     "one store in data/]",
     show_default=False)]
 Task = Annotated[str | None, _opt(

@@ -100,7 +100,7 @@ Output = Annotated[
     typer.Option(
         "--output",
         "-o",
-        help="Run folder (created; holds config, log, state, weights). [default: runs/<variant>: "
+        help="Run folder (created; holds config, log, state, weights). \\[default: runs/<variant>: "
         "runs/psnr, runs/g, runs/nse-<task>; never one holding a run, unless --resume]",
         show_default=False,
     ),
@@ -108,7 +108,7 @@ Output = Annotated[
 Data = Annotated[
     Path | None,
     typer.Argument(
-        help="HDF5 patch store from `spsr prepare-data` (optional with --resume). [default: the "
+        help="HDF5 patch store from `spsr prepare-data` (optional with --resume). \\[default: the "
         "one store in data/ for the scale]",
         show_default=False,
     ),
