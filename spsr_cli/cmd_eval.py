@@ -133,7 +133,7 @@ def evaluate(
         "--weights", "-w", help="Model weights (.safetensors/.pth), run folder (g: runs/g) or "
         "built-in name; repeat for one row per model. Without DIR the default is the built-in "
         "model.")] = None,
-    datasets: Annotated[Path | None, typer.Option(
+    datasets_dir: Annotated[Path | None, typer.Option(
         "--datasets", help="Without DIR: the folder holding Set5, Set14, BSD100, Urban100, "
         "Manga109 (as <name>/HR or <name>). \\[default: $SPSR_DATASETS, else datasets/]",
         show_default=False)] = None,
@@ -214,12 +214,12 @@ def evaluate(
     weights, baselines = list(weights or []), [m.lower() for m in (model or [])]
     folders, grouped = list(folders or []), False
     names: dict[Path, str] = {}
-    if datasets is not None and (folders or hr is not None):
+    if datasets_dir is not None and (folders or hr is not None):
         raise ConfigError("--datasets chooses the benchmarks when no DIR is given; give one or the other")
     if not folders and hr is None:
         from spsr.workspace import Workspace
 
-        found = Workspace.here().default_benchmarks(datasets)
+        found = Workspace.here().default_benchmarks(datasets_dir)
         folders, grouped = [b.hr_dir for b in found], True
         names = {b.hr_dir: b.name for b in found}
         weights = weights or ([] if baselines else ["default"])

@@ -93,11 +93,11 @@ def say_defaults(notes: list[str], warnings: list[str], quiet: bool) -> None:
     """Print what the working folder supplied (notes unless quiet; warnings always)."""
     if not is_main_process():
         return
-    for line in warnings:
-        warn(line)
     if not quiet:
         for line in notes:
             err_console.print(line, highlight=False, soft_wrap=True)
+    for line in warnings:
+        warn(line)
 
 
 def workspace_paths(

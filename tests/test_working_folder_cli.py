@@ -267,3 +267,20 @@ def test_run_names_as_weights_and_unknown_names_list_what_exists(workdir: Path) 
     one_line_error("spsr upscale in/ out4/ --weights psnrr", "psnrr: no such weights file",
                    "built-in names: default, psnr", "runs in runs/: mine")
     assert not Path("out4").exists() or not any(Path("out4").iterdir())
+
+
+def test_structure_variants_find_their_nse_run(workdir: Path) -> None:
+    ok("spsr prepare-data div2k/")
+    nse_options = ("--crop", "84", "--iterations", "2", "--batch-size", "2", "--device", "cpu",
+                   "--workers", "0")
+    ok("spsr pretrain-nse div2k/ --task jigsaw", *nse_options)
+    nse = Path("runs", "nse-jigsaw")
+    assert (nse / "nse.safetensors").is_file()
+    one_line_error("spsr pretrain-nse div2k/ --task jigsaw", "runs/nse-jigsaw already holds a run",
+                   "spsr pretrain-nse --task jigsaw --resume", more=nse_options)
+    ok("spsr pretrain-nse --task jigsaw --resume --iterations 3")  # continues runs/nse-jigsaw
+    assert load_toml(nse / "config.toml")["run"]["iterations"] == 3
+    result = ok("spsr train --variant j")
+    assert "structure extractor: runs/nse-jigsaw" in " ".join(result.stderr.split())
+    assert Path(_config(Path("runs", "j"))["structure"]["nse"]) == nse.resolve()
+    one_line_error("spsr train --variant p", "spsr pretrain-nse --task contrastive")
