@@ -112,9 +112,11 @@ def workspace_paths(
 ) -> Path:
     """Fill the run folder, store, init and NSE from the working folder (:mod:`spsr.workspace`)
     where none was given; adds them to ``overrides`` and returns the run folder."""
-    from spsr.workspace import Workspace, training_defaults
+    from spsr.workspace import Workspace, training_defaults, weights_name_note
 
     given, file_data = explicit_keys(overrides, set_options, config_file)
+    init = overrides.get("run.init")
+    shadowed = weights_name_note(str(init), option="--init") if init is not None else None
     name = variant or str(file_data.get("variant") or "g")
     line = "spsr pretrain-psnr" if command == "pretrain-psnr" else f"spsr train --variant {name}"
     scale = overrides.get("model.scale")
@@ -127,7 +129,7 @@ def workspace_paths(
                       ("structure.nse", found.nse)):
         if path is not None:
             overrides[key] = str(path.resolve())
-    say_defaults(found.notes, found.warnings, quiet)
+    say_defaults(found.notes, found.warnings + ([shadowed] if shadowed else []), quiet)
     return found.output
 
 

@@ -261,6 +261,11 @@ def test_run_names_as_weights_and_unknown_names_list_what_exists(workdir: Path) 
     said = " ".join(result.stderr.split())
     assert "--weights psnr is the built-in model, not the run runs/psnr" in said
     assert "(nf 32," in said  # the built-in model, not runs/psnr's nf 8
+    # --init takes the same names: the built-in psnr (nf 32) is not runs/psnr, and spsr says so
+    result = spsr("spsr train --variant g --init psnr")
+    said = " ".join(result.stderr.split())
+    assert "warning: --init psnr is the built-in model, not the run runs/psnr" in said
+    assert result.exit_code == 1 and "--nf 8 conflicts with the --init checkpoint psnr" in said
     os.rename(Path("runs", "psnr"), Path("runs", "mine"))
     result = ok("spsr upscale in/ out3/ --weights mine")
     assert "(nf 8," in result.stderr and "warning" not in result.stderr  # runs/mine's model

@@ -170,6 +170,7 @@ def test_run_names_resolve_as_weights_built_in_names_first(tmp_path: Path, monke
     note = weights_name_note("psnr")
     assert note is not None and "built-in model, not the run runs/psnr" in note
     assert weights_name_note("g") is None and weights_name_note("gg") is None
+    assert "--init psnr is the built-in model" in (weights_name_note("psnr", option="--init") or "")
     Path("g").write_bytes(b"x")  # a file of that name here wins over runs/g
     assert resolve_weights("g") == Path("g")
     note = weights_name_note("g")
