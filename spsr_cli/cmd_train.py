@@ -119,10 +119,13 @@ def workspace_paths(
     shadowed = weights_name_note(str(init), option="--init") if init is not None else None
     name = variant or str(file_data.get("variant") or "g")
     line = "spsr pretrain-psnr" if command == "pretrain-psnr" else f"spsr train --variant {name}"
-    scale = overrides.get("model.scale")
+    from spsr.train.config import parse_set_options
+
+    scale = (parse_set_options(set_options).get("model.scale") or overrides.get("model.scale")
+             or file_data.get("model", {}).get("scale") or 4)  # the store is at the model's scale
     found = training_defaults(
         Workspace.here(), name=name, command=line, output=output, resume=resume, given=given,
-        scale=int(scale) if scale is not None else 4, variant=name,
+        scale=int(scale) if str(scale).isdigit() else None, variant=name,  # bad: validate says
         wants_init=command == "train",
     )
     for key, path in (("data.path", found.data), ("run.init", found.init),
