@@ -90,16 +90,53 @@ def _render(results: list[DatasetResult], suite: MetricSuite, scale: int) -> Non
     console.print("".join(notes), style="dim", highlight=False)
 
 
+def _render_grouped(results: list[DatasetResult], suite: MetricSuite, scale: int) -> None:
+    """One table, one column group per dataset (its metrics side by side), one row per model:
+    the layout of the papers' tables (CVPR 2020 Table 1, TPAMI 2021 Table 2)."""
+    from spsr.metrics.conventions import conventions_note
+    from spsr.metrics.evaluate import best_models
+    from spsr.metrics.registry import METRICS
+
+    datasets = list(dict.fromkeys(r.dataset for r in results))
+    models = list(dict.fromkeys(r.model for r in results))
+    by_key = {(r.dataset, r.model): r for r in results}
+    sizes = ", ".join(f"{d} {len(by_key[d, models[0]].images)}" for d in datasets)
+    table = Table(title=f"x{scale} benchmarks (images: {sizes})")
+    table.add_column("Model")
+    for dataset in datasets:
+        for i, m in enumerate(suite.metrics):  # the dataset's name heads its group's first column
+            info = METRICS[m]
+            arrow = "↑" if info.higher_is_better else "↓"
+            table.add_column(f"{dataset if i == 0 else ''}\n{info.label} {arrow}", justify="right")
+    best = {d: best_models([by_key[d, model] for model in models]) for d in datasets}
+    for model in models:
+        cells = []
+        for dataset in datasets:
+            means = by_key[dataset, model].means()
+            for m in suite.metrics:
+                text = f"{means[m]:.{METRICS[m].decimals}f}"
+                cells.append(f"[bold]{text}[/]" if model in best[dataset].get(m, set()) else text)
+        table.add_row(model, *cells)
+    console.print(table)
+    console.print("↑ higher / ↓ lower is better, best in bold; "
+                  + conventions_note(suite.settings.scoring, suite.metrics), style="dim", highlight=False)
+
+
 @guarded
 def evaluate(
-    folders: Annotated[list[Path], typer.Argument(
-        help="SR_DIR with --hr; otherwise one or more HR_DIR datasets to degrade and upscale.",
-        show_default=False, metavar="DIR")],
+    folders: Annotated[list[Path] | None, typer.Argument(
+        help="SR_DIR with --hr; otherwise one or more HR_DIR datasets to degrade and upscale. "
+        "\\[default: the benchmarks found in datasets/]", show_default=False, metavar="DIR")] = None,
     hr: Annotated[Path | None, typer.Option(
         "--hr", help="HR images to score SR_DIR against (paired by file name).")] = None,
     weights: Annotated[list[str] | None, typer.Option(
-        "--weights", "-w", help="Model weights (.safetensors/.pth), run folder or built-in name; "
-        "repeat for one row per model.")] = None,
+        "--weights", "-w", help="Model weights (.safetensors/.pth), run folder (g: runs/g) or "
+        "built-in name; repeat for one row per model. Without DIR the default is the built-in "
+        "model.")] = None,
+    datasets_dir: Annotated[Path | None, typer.Option(
+        "--datasets", help="Without DIR: the folder holding Set5, Set14, BSD100, Urban100, "
+        "Manga109 (as <name>/HR or <name>). \\[default: $SPSR_DATASETS, else datasets/]",
+        show_default=False)] = None,
     model: Annotated[list[str] | None, typer.Option(
         "--model", help="Baseline row: bicubic (MATLAB bicubic upscaling of the LR image).")] = None,
     metrics: Annotated[str, typer.Option(
@@ -156,6 +193,8 @@ def evaluate(
 
       spsr eval --weights runs/spsr_g --model bicubic datasets/Set5/HR datasets/Set14/HR
 
+      spsr eval --weights g --metrics psnr,ssim,lpips,pi   (runs/g on the benchmarks in datasets/)
+
     LPIPS's AlexNet and Ma's model.mat are downloaded into the cache on first use (spsr fetch
     warms it ahead, for machines without network access).
     """
@@ -173,6 +212,20 @@ def evaluate(
     from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
     device = pick_device(device)
     weights, baselines = list(weights or []), [m.lower() for m in (model or [])]
+    folders, grouped = list(folders or []), False
+    names: dict[Path, str] = {}
+    if datasets_dir is not None and (folders or hr is not None):
+        raise ConfigError("--datasets chooses the benchmarks when no DIR is given; give one or the other")
+    if not folders and hr is None:
+        from spsr.workspace import Workspace
+
+        found = Workspace.here().default_benchmarks(datasets_dir)
+        folders, grouped = [b.hr_dir for b in found], True
+        names = {b.hr_dir: b.name for b in found}
+        weights = weights or ([] if baselines else ["default"])
+        if not quiet and json_path != Path("-"):
+            listed = ", ".join(f"{b.name} ({b.hr_dir})" for b in found)
+            err_console.print(f"benchmarks: {listed}", highlight=False, soft_wrap=True)
     unknown = [m for m in baselines if m not in BASELINES]
     if unknown:
         raise ConfigError(f"unknown --model {unknown[0]}; the baseline is 'bicubic' "
@@ -185,6 +238,8 @@ def evaluate(
     if hr is None and not (weights or baselines):
         raise ConfigError("give --hr HR_DIR to score SR_DIR, or --weights W / --model bicubic to "
                           "upscale the HR_DIR datasets")
+    if not folders:
+        raise ConfigError("give the folder(s) to score: SR_DIR with --hr, or HR_DIR datasets")
     if hr is not None and len(folders) != 1:
         raise ConfigError("with --hr give exactly one SR_DIR")
     if save_sr is not None and hr is not None:
@@ -223,7 +278,7 @@ def evaluate(
                      unmatched_sr=[str(p) for p in pairing.unmatched_sr],
                      unmatched_hr=[str(p) for p in pairing.unmatched_hr])
     else:
-        datasets = [(dataset_name(d), list_images(d)) for d in folders]
+        datasets = [(names.get(d) or dataset_name(d), list_images(d)) for d in folders]
         taken: set[str] = set()
         rows: list[tuple[str, Upscaler, str]] = [
             (_unique_label("Bicubic", taken), bicubic_upscaler(scale), "bicubic") for _ in baselines[:1]
@@ -251,4 +306,7 @@ def evaluate(
             typer.echo(text, nl=False)
             return
         write_text_atomic(json_path, text)
-    _render(results, suite, scale)
+    if grouped:
+        _render_grouped(results, suite, scale)
+    else:
+        _render(results, suite, scale)

@@ -104,6 +104,17 @@ def _report(summary: WriteSummary, as_json: bool, quiet: bool) -> None:
     )
 
 
+def _same_store(path: Path, creation_args: dict[str, object]) -> bool:
+    """Whether the complete store at ``path`` was made by the same command (sources, options)."""
+    from spsr.data.store import store_info
+    from spsr.errors import DataStoreError
+
+    try:
+        return store_info(path).creation_args == json.loads(json.dumps(creation_args))
+    except DataStoreError:
+        return False
+
+
 @guarded
 def prepare_data(
     sources: Annotated[
@@ -115,7 +126,8 @@ def prepare_data(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="The .h5 patch store to write.", show_default=False),
+        typer.Option("--output", "-o", help="The .h5 patch store to write. \\[default: "
+                     "data/<first SRC's name>_x<scale>.h5]", show_default=False),
     ] = None,
     scale: Annotated[int, typer.Option("--scale", "-s", help="Downscaling factor: 2, 3 or 4.")] = 4,
     patch: Annotated[
@@ -191,7 +203,12 @@ def prepare_data(
     if not sources:
         raise fail("give at least one SRC (folder, image, or text file listing images)")
     if output is None:
-        raise fail("give the store to write with -o OUT.h5")
+        from spsr.workspace import Workspace
+
+        output = Workspace.here().store_path(sources, scale)
+        default_note = f"store: {output} (-o overrides)"
+    else:
+        default_note = ""
     if output.is_dir():
         raise fail(f"{output} is a folder; give a file name such as {output / 'train.h5'}")
     if workers < 0:
@@ -202,6 +219,18 @@ def prepare_data(
         raise fail(f"no images found in {', '.join(str(s) for s in sources)}")
     total = min(len(found.images), limit) if limit else len(found.images)
     creation_args = {"sources": [str(s) for s in sources], **options.to_dict()}
+    if output.is_file() and not overwrite and _same_store(output, creation_args):
+        if not quiet and not as_json:
+            err_console.print(f"{output} already holds this store (same images and options): "
+                              "reused; --overwrite makes it again", highlight=False, soft_wrap=True)
+        if as_json:
+            from spsr.data.store import store_info
+
+            typer.echo(json.dumps({**store_info(output).to_dict(), "reused": True}, indent=2))
+        return
+    if default_note and not quiet and not as_json:
+        err_console.print(default_note, highlight=False, soft_wrap=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
 
     plain_log = not quiet and not as_json and not err_console.is_terminal
     bar = progress(

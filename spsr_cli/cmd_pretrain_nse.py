@@ -21,7 +21,13 @@ from spsr.errors import ConfigError
 from spsr.nse import NSE_TASKS
 from spsr.run_folder import RunFolder
 from spsr_cli._common import console, err_console, guarded, pick_device
-from spsr_cli.cmd_train import EXIT_CODES, is_main_process, launcher_note
+from spsr_cli.cmd_train import (
+    EXIT_CODES,
+    explicit_keys,
+    is_main_process,
+    launcher_note,
+    say_defaults,
+)
 from spsr_cli.training_options import (
     Amp,
     BatchSize,
@@ -123,7 +129,8 @@ def _opt(*names: str, **kwargs: Any) -> Any:
 
 NseData = Annotated[Path | None, typer.Argument(
     help="Training images: a folder / image / list file, or a patch store made with large "
-    "patches (prepare-data --patch 480). Optional with --resume and --evaluate.",
+    "patches (prepare-data --patch 480). Optional with --resume and --evaluate. \\[default: the "
+    "one store in data/]",
     show_default=False)]
 Task = Annotated[str | None, _opt(
     "--task", "-t", help="contrastive (F_P, SPSR-P; default) | jigsaw (F_J, SPSR-J).")]
@@ -161,7 +168,7 @@ Repeats = Annotated[int, typer.Option(
 @guarded
 def pretrain_nse(
     data: NseData = None,
-    output: Output = ...,  # type: ignore[assignment]
+    output: Output = None,
     task: Task = None,
     sampling: Sampling = None,
     crop: Crop = None,
@@ -203,11 +210,21 @@ def pretrain_nse(
 
     Examples:
 
-      spsr pretrain-nse DIV2K/HR -o runs/nse --task contrastive
+      spsr pretrain-nse DIV2K/HR -o runs/nse-contrastive --task contrastive
 
-      spsr pretrain-nse DIV2K/HR -o runs/nse --evaluate --test Set5=Set5/HR --test Set14=Set14/HR
+      spsr pretrain-nse DIV2K/HR -o runs/nse-contrastive --evaluate --test Set5=Set5/HR
+
+    Without DATA and -o it trains on the one store in data/ and writes runs/nse-<task>, where
+    spsr train --variant p (contrastive) or j (jigsaw) finds it.
     """
+    from spsr.workspace import Workspace, nse_run_name, training_defaults
+
+    if task is not None and task not in NSE_TASKS:
+        raise ConfigError(f"--task takes {' or '.join(NSE_TASKS)}, not {task!r}")
+    name = nse_run_name(task or "contrastive")
     if evaluate:
+        if output is None:
+            output = Workspace.here().run_dir(name)
         _evaluate(output, data, list(test or []), eval_tasks, fit_steps, fit_images, repeats,
                   device or "auto", seed or 0, quiet, as_json)
         return
@@ -217,9 +234,16 @@ def pretrain_nse(
     from spsr.train.resolve import RunLayers, resolve_run
     from spsr.train.stages.nse import EpochSchedule
 
-    if task is not None and task not in NSE_TASKS:
-        raise ConfigError(f"--task takes {' or '.join(NSE_TASKS)}, not {task!r}")
     overrides: dict[str, Any] = training_overrides(locals())
+    given, _ = explicit_keys(overrides, set_, config)
+    found = training_defaults(
+        Workspace.here(), name=name, command=f"spsr pretrain-nse --task {task or 'contrastive'}",
+        output=output, resume=resume, given=given, scale=None,
+    )
+    output = found.output
+    if found.data is not None:
+        overrides["data.path"] = str(found.data.resolve())
+    say_defaults(found.notes, found.warnings, quiet or as_json)
     variant = task if task is not None or resume else "contrastive"
     layers = RunLayers(variant, config, overrides=[overrides, parse_set_options(set_)])
     schedule = EpochSchedule()  # the epochs of a fresh run become iterations and milestones

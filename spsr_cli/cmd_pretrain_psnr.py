@@ -44,7 +44,7 @@ from spsr_cli.training_options import (
 @guarded
 def pretrain_psnr(
     data: Data = None,
-    output: Output = ...,  # type: ignore[assignment]
+    output: Output = None,
     arch: PsnrArch = None,
     backbone: PsnrBackbone = None,
     resume: Resume = False,
@@ -77,6 +77,8 @@ def pretrain_psnr(
     as_json: JsonOut = False,
 ) -> None:
     """Pre-train a generator with the L1 loss (ESRGAN's PSNR-oriented schedule: lr 2e-4 halved
-    every 200k iterations, 1M iterations). The run folder is what `spsr train --init` takes."""
+    every 200k iterations, 1M iterations). The run folder is what `spsr train --init` takes; without
+    DATA and -o it trains on the one store in data/ and writes runs/psnr, where spsr train finds it."""
     overrides = training_overrides(locals())
-    run_training("psnr", output, resume, config, overrides, set_, quiet, as_json, arch=arch, backbone=backbone)
+    run_training("psnr", output, resume, config, overrides, set_, quiet, as_json, arch=arch, backbone=backbone,
+                 command="pretrain-psnr")

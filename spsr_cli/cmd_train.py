@@ -13,7 +13,7 @@ import typer
 
 from spsr.run_folder import RunFolder
 from spsr.variant_catalog import trained_by
-from spsr_cli._common import console, err_console, guarded, model_fetching
+from spsr_cli._common import console, err_console, guarded, model_fetching, warn
 from spsr_cli.training_options import (
     Amp,
     Backbone,
@@ -75,9 +75,70 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def explicit_keys(
+    overrides: dict[str, Any], set_options: list[str] | None, config_file: Path | None
+) -> tuple[set[str], dict[str, Any]]:
+    """The dotted keys the user set (flags, ``--set``, ``--config``), and the config file's data."""
+    from spsr.train.config import load_toml, parse_set_options
+
+    file_data = load_toml(config_file) if config_file is not None else {}
+    keys = set(overrides) | set(parse_set_options(set_options))
+    for section, values in file_data.items():
+        if isinstance(values, dict):
+            keys |= {f"{section}.{key}" for key in values}
+    return keys, file_data
+
+
+def say_defaults(notes: list[str], warnings: list[str], quiet: bool) -> None:
+    """Print what the working folder supplied (notes unless quiet; warnings always)."""
+    if not is_main_process():
+        return
+    if not quiet:
+        for line in notes:
+            err_console.print(line, highlight=False, soft_wrap=True)
+    for line in warnings:
+        warn(line)
+
+
+def workspace_paths(
+    command: str,
+    variant: str | None,
+    output: Path | None,
+    resume: bool,
+    config_file: Path | None,
+    overrides: dict[str, Any],
+    set_options: list[str] | None,
+    quiet: bool,
+) -> Path:
+    """Fill the run folder, store, init and NSE from the working folder (:mod:`spsr.workspace`)
+    where none was given; adds them to ``overrides`` and returns the run folder."""
+    from spsr.workspace import Workspace, training_defaults, weights_name_note
+
+    given, file_data = explicit_keys(overrides, set_options, config_file)
+    init = overrides.get("run.init")
+    shadowed = weights_name_note(str(init), option="--init") if init is not None else None
+    name = variant or str(file_data.get("variant") or "g")
+    line = "spsr pretrain-psnr" if command == "pretrain-psnr" else f"spsr train --variant {name}"
+    from spsr.train.config import parse_set_options
+
+    scale = (parse_set_options(set_options).get("model.scale") or overrides.get("model.scale")
+             or file_data.get("model", {}).get("scale") or 4)  # the store is at the model's scale
+    found = training_defaults(
+        Workspace.here(), name=name, command=line, output=output, resume=resume, given=given,
+        scale=int(scale) if str(scale).isdigit() else None, variant=name,  # bad: validate says
+        wants_init=command == "train",
+    )
+    for key, path in (("data.path", found.data), ("run.init", found.init),
+                      ("structure.nse", found.nse)):
+        if path is not None:
+            overrides[key] = str(path.resolve())
+    say_defaults(found.notes, found.warnings + ([shadowed] if shadowed else []), quiet)
+    return found.output
+
+
 def run_training(
     variant: str | None,
-    output: Path,
+    output: Path | None,
     resume: bool,
     config_file: Path | None,
     overrides: dict[str, Any],
@@ -87,16 +148,20 @@ def run_training(
     arch: str | None = None,
     backbone: str | None = None,
     offline: bool = False,
+    command: str = "train",
 ) -> None:
     """Resolve the configuration, train, and report; exit 130/143 when stopped by a signal.
 
-    Missing ImageNet weights are fetched into torchvision's cache before the first iteration
-    (``offline``: never; every missing file is then reported in one error)."""
+    Paths not given come from the working folder (:func:`workspace_paths`). Missing ImageNet
+    weights are fetched into torchvision's cache before the first iteration (``offline``: never;
+    every missing file is then reported in one error)."""
     from spsr.train.config import parse_set_options
     from spsr.train.engine import Trainer
     from spsr.train.log import ConsoleReporter, Reporter
     from spsr.train.resolve import RunLayers, resolve_run
 
+    output = workspace_paths(command, variant, output, resume, config_file, overrides,
+                             set_options, quiet or as_json)
     layers = RunLayers(variant, config_file, arch, backbone,
                        [overrides, parse_set_options(set_options)])
     cfg = resolve_run(layers, output, resume)
@@ -149,7 +214,7 @@ def _resume_args(argv: list[str], run_dir: Path) -> list[str]:
 @guarded
 def train(
     data: Data = None,
-    output: Output = ...,  # type: ignore[assignment]
+    output: Output = None,
     variant: Annotated[str | None, typer.Option("--variant", "-V", help=_VARIANT_HELP, show_default=False)] = None,
     resume: Resume = False,
     config: ConfigFile = None,
@@ -194,7 +259,9 @@ def train(
 
     Losses and weights as the papers (SPSR-G: pixel L1 0.01, VGG19 conv5_4 L1 1, RaGAN 0.005,
     gradient pixel 0.01, gradient RaGAN 0.005, branch L1 0.5), Adam 1e-4 halved at
-    50k/100k/200k/300k. Start from a PSNR pre-training with --init. Ctrl-C saves a resumable state.
+    50k/100k/200k/300k. Starts from runs/psnr (spsr pretrain-psnr) when it exists, as the papers
+    start from a PSNR-oriented model; --init overrides. Without DATA it trains on the one store
+    in data/ and writes runs/<variant>. Ctrl-C saves a resumable state.
     """
     overrides = training_overrides(locals())
     run_training(variant, output, resume, config, overrides, set_, quiet, as_json, arch=arch,

@@ -96,17 +96,20 @@ def training_overrides(values: Mapping[str, Any]) -> dict[str, Any]:
 
 # Shared by train, pretrain-psnr and pretrain-nse.
 Output = Annotated[
-    Path,
+    Path | None,
     typer.Option(
         "--output",
         "-o",
-        help="Run folder (created; holds config, log, state, weights).",
+        help="Run folder (created; holds config, log, state, weights). \\[default: runs/<variant>: "
+        "runs/psnr, runs/g, runs/nse-<task>; never one holding a run, unless --resume]",
+        show_default=False,
     ),
 ]
 Data = Annotated[
     Path | None,
     typer.Argument(
-        help="HDF5 patch store from `spsr prepare-data` (optional with --resume).",
+        help="HDF5 patch store from `spsr prepare-data` (optional with --resume). \\[default: the "
+        "one store in data/ for the scale]",
         show_default=False,
     ),
 ]

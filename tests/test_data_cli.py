@@ -110,7 +110,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path: Path) -> None:
         *_invoke(tmp_path / "in", "-o", out, "--patch", "64", "-s", "2", "-j", "0")[::2],
         "smaller than the 64px patch",
     )
-    _one_line_error(*_invoke(tmp_path / "in")[::2], "-o OUT.h5")
+    _one_line_error(*_invoke("-o", out)[::2], "give at least one SRC")
     _one_line_error(*_invoke("--info", tmp_path / "in" / "img_00.png")[::2], "not an HDF5 file")
     assert not out.exists() and not partial_path(out).exists()
     out.write_text("precious")

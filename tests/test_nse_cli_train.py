@@ -96,7 +96,8 @@ def test_resume_keeps_the_extractor_the_run_started_with(store: Path, tmp_path: 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--variant", "p"], "needs a trained NSE: pass --nse"),
+        (["--variant", "p"], "needs a structure extractor trained by contrastive: run `spsr "
+         "pretrain-nse --task contrastive` first (writes runs/nse-contrastive), or give --nse"),
         (["--variant", "j", "--nse", "CONTRASTIVE"], "trained by jigsaw, but"),
         (["--variant", "p", "--nse", "MISSING"], "no neural structure extractor"),
         (["--variant", "vgg"], "VGG19 ImageNet weights: download"),
@@ -108,6 +109,7 @@ def test_structure_variant_errors_are_one_line(
     store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], message: str
 ) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_torch_home"))
+    monkeypatch.chdir(tmp_path)  # a working folder without runs/nse-contrastive
     nse = _nse_run(tmp_path / "nse", "contrastive")
     args = [str(nse) if a == "CONTRASTIVE" else str(tmp_path / "no") if a == "MISSING" else a
             for a in args]

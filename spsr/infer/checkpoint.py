@@ -67,7 +67,12 @@ class LoadedModel:
 
 
 def resolve_weights(source: str | os.PathLike[str]) -> Path:
-    """A weights file from a file path, a run folder, or a built-in name."""
+    """A weights file from a file path, a run folder, or a built-in name.
+
+    A bare name that is neither a built-in name nor an existing path names a run folder of the
+    working folder (``g`` → ``runs/g``, :meth:`spsr.workspace.Workspace.named_run`); built-in
+    names and existing files keep priority.
+    """
     text = str(source)
     if text in WITHDRAWN_WEIGHTS and not Path(text).exists():
         raise CheckpointError(WITHDRAWN_WEIGHTS[text])
@@ -80,13 +85,24 @@ def resolve_weights(source: str | os.PathLike[str]) -> Path:
             )
         return path
     path = Path(source)
+    if not path.exists():
+        from spsr.workspace import Workspace
+
+        path = Workspace.here().named_run(text) or path
     if path.is_dir():
         candidate = path / MODEL_FILE
         if not candidate.is_file():
             raise CheckpointError(f"{path}: run folder has no {MODEL_FILE} (has training saved a checkpoint yet?)")
         return candidate
     if not path.exists():
-        raise CheckpointError(f"{path}: no such weights file or run folder")
+        from spsr.workspace import Workspace
+
+        runs = Workspace.here().runs()
+        in_runs = f"; runs in runs/: {', '.join(runs)}" if runs else ""
+        raise CheckpointError(
+            f"{path}: no such weights file or run folder (built-in names: {', '.join(BUILTIN_NAMES)}"
+            f"{in_runs})"
+        )
     return path
 
 
@@ -319,9 +335,11 @@ def inspect_checkpoint(source: str | os.PathLike[str], model_scale: int | None =
         model_scale: the scale the user says the weights are for (``--model-scale``): settles
             what the keys cannot tell, and is checked against what they can.
     """
+    from spsr.workspace import weights_name_note
+
     path = resolve_weights(source)
     state, metadata = read_checkpoint(path)
-    warnings: list[str] = []
+    warnings: list[str] = [n for n in [weights_name_note(str(source))] if n]
     if metadata.get("format") == FORMAT:
         spec, layout = _spec_from_metadata(metadata, path), "spsr"
         if model_scale is not None and spec.scale != model_scale:
