@@ -105,7 +105,7 @@ def test_bad_specs_say_what_is_wrong(data: dict, message: str) -> None:
 
 def test_every_preset_row_resolves_or_names_what_it_lacks(tmp_path: Path) -> None:
     from spsr.archs import ArchSpec, build_model
-    from spsr.infer.checkpoint import save_weights
+    from spsr.checkpoints.io import save_weights
 
     known = variants()
     slots = {"vertical": "x", "cross": "x", "jigsaw": "x"}  # NSE runs are checked when training
@@ -166,7 +166,7 @@ def test_spsr_g_components_switch_what_table_2_says() -> None:
 
 def _tiny_rrdb_weights(path: Path) -> str:
     from spsr.archs import ArchSpec, build_model
-    from spsr.infer.checkpoint import save_weights
+    from spsr.checkpoints.io import save_weights
 
     spec = ArchSpec(arch="rrdb", nf=8, nb=2, gc=4, scale=4)
     return str(save_weights(path, build_model(spec), spec))
@@ -373,7 +373,7 @@ def test_table_7_rows_train_the_plain_backbones_and_the_gb_grid_keeps_the_branch
     # TPAMI 2021 App. D: EDSR-G / EDSR-P are the pretrained plain EDSR trained with the gradient /
     # structure losses; the gradient-branch versions are a grid of their own.
     from spsr.archs import ArchSpec, build_model
-    from spsr.infer.checkpoint import save_weights
+    from spsr.checkpoints.io import save_weights
 
     slots = {}
     for arch in ("rrdb", "edsr", "srresnet"):  # tiny files of the papers' depths (the rows take their sizes)

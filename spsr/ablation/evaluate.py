@@ -118,7 +118,7 @@ def eval_key(spec: EvalSpec) -> str:
 
 def weights_fingerprint(source: str | os.PathLike[str]) -> dict[str, Any]:
     """The weights file a source resolves to, with its size and modification time."""
-    from spsr.infer import resolve_weights
+    from spsr.checkpoints import resolve_weights
 
     path = resolve_weights(source)
     st = path.stat()

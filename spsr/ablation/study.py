@@ -83,7 +83,7 @@ def check_sources(inputs: AblationInputs) -> None:
     Raises:
         ConfigError: naming the ``--init`` / ``--nse`` slot that does not.
     """
-    from spsr.infer import resolve_weights
+    from spsr.checkpoints import resolve_weights
 
     for name, source in inputs.inits.items():
         try:

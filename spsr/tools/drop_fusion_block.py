@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("source", help="weights file or run folder of an SPSR-G generator")
     ap.add_argument("-o", "--output", required=True, help="the .safetensors file to write")
     args = ap.parse_args(argv)
-    from spsr.infer.checkpoint import load_model, save_weights
+    from spsr.checkpoints.io import load_model, save_weights
 
     try:
         loaded = load_model(args.source)

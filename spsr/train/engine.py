@@ -50,7 +50,7 @@ Adding a stage or a variant (without touching this file)
    Stage-specific settings get their own TOML section with
    :func:`spsr.train.config.register_section` (``cfg.section("nse")``).
 
-3. Optional hooks: ``initialize(source)`` (``--init``; default: :func:`spsr.infer.load_init` on
+3. Optional hooks: ``initialize(source)`` (``--init``; default: :func:`spsr.train.init_from.load_init` on
    the exported generator), ``extra_state()`` / ``load_extra_state()`` for more checkpointed
    state, ``save_artifacts(run_dir, iteration, provenance)`` to write files at every checkpoint (rank 0).
 
@@ -482,7 +482,7 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoint / resume
 
     def _save_weights(self, path: Path) -> None:
-        from spsr.infer import save_weights
+        from spsr.checkpoints import save_weights
 
         _, entry = self.rt.export_entry()
         save_weights(path, self._export_module(), entry.export_spec, provenance=self.provenance())

@@ -185,8 +185,8 @@ def init_spec(source: str, expected_scale: int | None = None) -> ArchSpec:
     """The architecture of a checkpoint given as ``--init`` (its metadata, or read from its keys)."""
     import json
 
+    from spsr.checkpoints.io import FORMAT, detect_spec, read_checkpoint, resolve_weights
     from spsr.errors import CheckpointError
-    from spsr.infer.checkpoint import FORMAT, detect_spec, read_checkpoint, resolve_weights
 
     path = resolve_weights(source)
     state, metadata = read_checkpoint(path)

@@ -99,7 +99,7 @@ class Stage:
 
     def initialize(self, source: str) -> list[str]:
         """Load ``--init`` weights into the generator (fresh runs only); returns the keys set."""
-        from spsr.infer import load_init
+        from spsr.train.init_from import load_init
 
         if not self.rt.has_export():
             raise ConfigError(f"--init sets a generator's weights, and the {self.cfg.stage} stage trains none")
