@@ -147,7 +147,7 @@ def plan_study(
 
 def training_weights(plan: list[PlannedRun]) -> dict[int, list[Need]]:
     """The ImageNet weights each row that trains will load, by row index."""
-    from spsr.weights import training_needs
+    from spsr.train.needs import training_needs
 
     return {
         i: training_needs(p.train_config)
@@ -158,7 +158,7 @@ def training_weights(plan: list[PlannedRun]) -> dict[int, list[Need]]:
 
 def metric_weights(study: StudyPlan) -> list[Need]:
     """The weights files the metrics load."""
-    from spsr.weights import metric_needs
+    from spsr.metrics.registry import metric_needs
 
     s = study.settings
     return metric_needs(s.metrics, s.lpips_backbone, s.ma_model)

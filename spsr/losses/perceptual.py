@@ -35,6 +35,11 @@ def vgg19_cache_path() -> Path:
     return spec("vgg19").cache_path
 
 
+def vgg19_need(path: str | None, option: str, purpose: str = "the VGG19 perceptual loss") -> Need:
+    """The VGG19 ImageNet weights this loss loads: ``path`` if given, else torchvision's cache."""
+    return Need(spec("vgg19"), path or None, option, purpose)
+
+
 def resolve_vgg19_weights(
     path: str | os.PathLike[str] | None = None,
     option: str = "--vgg-weights PATH (or --perceptual none)",

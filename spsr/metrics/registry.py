@@ -7,7 +7,9 @@ Ma and PI.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -23,6 +25,9 @@ from spsr.metrics.conventions import (
 )
 from spsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
 
+if TYPE_CHECKING:
+    from spsr.weights import Need
+
 
 @dataclass(frozen=True)
 class MetricInfo:
@@ -34,6 +39,8 @@ class MetricInfo:
         higher_is_better: direction.
         needs_reference: compares against the HR image (full-reference).
         decimals: digits the papers print.
+        files: the model files it loads, each as ``(file key in spsr.weights.SPECS, the
+            EvalSettings field that may name the file instead, the option that sets it)``.
     """
 
     name: str
@@ -41,6 +48,13 @@ class MetricInfo:
     higher_is_better: bool
     needs_reference: bool
     decimals: int
+    files: tuple[tuple[str, str, str], ...] = ()
+
+
+#: AlexNet for LPIPS (the lpips package's linear layers ship inside the lpips wheel).
+_ALEXNET = ("alexnet", "lpips_backbone", "--lpips-backbone PATH")
+#: Ma et al.'s regression forests, for Ma and PI.
+_MA_MODEL = ("ma-model", "ma_model", "--ma-model PATH")
 
 
 METRICS: dict[str, MetricInfo] = {
@@ -48,14 +62,29 @@ METRICS: dict[str, MetricInfo] = {
     for m in (
         MetricInfo("psnr", "PSNR", True, True, 2),
         MetricInfo("ssim", "SSIM", True, True, 4),
-        MetricInfo("lpips", "LPIPS", False, True, 4),
+        MetricInfo("lpips", "LPIPS", False, True, 4, (_ALEXNET,)),
         MetricInfo("niqe", "NIQE", False, False, 4),
-        MetricInfo("ma", "Ma", True, False, 4),
-        MetricInfo("pi", "PI", False, False, 4),
+        MetricInfo("ma", "Ma", True, False, 4, (_MA_MODEL,)),
+        MetricInfo("pi", "PI", False, False, 4, (_MA_MODEL,)),
         MetricInfo("gradmap_l1", "GradMap L1", False, True, 4),
     )
 }
 ALL_METRICS: tuple[str, ...] = tuple(METRICS)
+
+
+def metric_needs(
+    metrics: Iterable[str], lpips_backbone: str | None = None, ma_model: str | None = None
+) -> list[Need]:
+    """The files a ``--metrics`` list needs (as its metrics declare them), each with the option
+    that supplies it; ``lpips_backbone`` / ``ma_model`` are the files given explicitly."""
+    from spsr.weights import Need, spec
+
+    explicit = {"lpips_backbone": lpips_backbone or None, "ma_model": ma_model or None}
+    return [
+        Need(spec(key), explicit[field], option, f"metric {m}")
+        for m in metrics
+        for key, field, option in (METRICS[m].files if m in METRICS else ())
+    ]
 
 
 def parse_metrics(spec: str) -> tuple[str, ...]:
@@ -197,7 +226,7 @@ class MetricSuite:
         self.settings = settings
         self.lpips = None
         self.ma_model = None
-        from spsr.weights import ensure_files, metric_needs
+        from spsr.weights import ensure_files
 
         needs = metric_needs(
             [m for m in settings.metrics if not (m == "lpips" and lpips_random_backbone)],

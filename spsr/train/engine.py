@@ -631,9 +631,10 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike[str], **kwargs: Any) -> T
 
 
 def _preflight_weights(cfg: TrainConfig) -> str | None:
-    """Fetch the ImageNet weights ``cfg`` needs (:func:`spsr.weights.training_needs`); the message
+    """Fetch the ImageNet weights ``cfg`` needs (:func:`spsr.train.needs.training_needs`); the message
     listing every file that cannot be had, or None."""
-    from spsr.weights import ensure_files, training_needs
+    from spsr.train.needs import training_needs
+    from spsr.weights import ensure_files
 
     try:
         ensure_files(training_needs(cfg))
