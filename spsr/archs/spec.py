@@ -124,6 +124,14 @@ class ArchSpec:
         return declared is not None and declared(self)
 
     @property
+    def has_gradient_branch(self) -> bool:
+        """The generator has SPSR's gradient branch (returns an ``SROutput``), as its family
+        declares."""
+        from spsr.archs.registry import family
+
+        return family(self.arch).gradient_branch
+
+    @property
     def family_title(self) -> str:
         from spsr.archs.registry import family
 

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 import spsr
-from spsr.archs.registry import detect
+from spsr.archs.registry import detect, family
 from spsr.archs.spec import ArchSpec, build_model
 from spsr.atomic import atomic_path
 from spsr.errors import CheckpointError
@@ -330,7 +330,7 @@ def inspect_checkpoint(source: str | os.PathLike[str], model_scale: int | None =
         found = detect(state, model_scale)
         spec, state, layout = found.spec, found.state, found.layout
         warnings += [f"{path.name}: {g}" for g in found.guesses]
-        twin = _builtin_twin(state) if spec.arch == "spsr" else None
+        twin = _builtin_twin(state)
         if twin is not None and twin[1] != spec:
             spec = twin[1]
             warnings.append(f"{path.name}: these are the built-in {twin[0]!r} weights saved without their "
@@ -391,7 +391,7 @@ def load_model(
         load_strict(model, checked.state, str(path))
     model.eval().requires_grad_(False)
     warnings = list(checked.warnings)
-    if checked.layout != "spsr" and spec.arch == "spsr" and not spec.extra.get("image_skip"):
+    if checked.layout != "spsr" and "image_skip" in family(spec.arch).extra and not spec.extra.get("image_skip"):
         note = _probe_output(model, spec)
         if note:
             warnings.append(f"{path.name}: {note}")

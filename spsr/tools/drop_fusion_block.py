@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         loaded = load_model(args.source)
-        if loaded.spec.arch != "spsr":
+        if not loaded.spec.has_gradient_branch:
             raise SpsrError(f"{args.source} is {loaded.spec.describe()}, not an SPSR-G generator")
         spec = dataclasses.replace(loaded.spec, extra={**loaded.spec.extra, "fusion_block": False})
         from spsr.archs import build_model

@@ -11,7 +11,7 @@ import os
 
 from torch import nn
 
-from spsr.archs.registry import family
+from spsr.archs.registry import family, init_route
 from spsr.archs.spec import ArchSpec
 from spsr.checkpoints.io import StateDict, inspect_checkpoint, load_strict, resolve_weights
 from spsr.errors import CheckpointError
@@ -82,7 +82,8 @@ def load_init(
     if src_spec.scale != spec.scale:
         raise CheckpointError(f"{path}: init weights are x{src_spec.scale}, the model is x{spec.scale}")
     spread = bool(spec.extra.get("desubpixel_head")) and not src_spec.extra.get("desubpixel_head")
-    if src_spec.arch == spec.arch and (spec.arch != "spsr" or src_spec.backbone == spec.backbone):
+    route = init_route(src_spec, spec)
+    if route == "same":
         adapt = family(spec.arch).adapt_init
         if adapt is not None:
             state = adapt(state, src_spec, spec)
@@ -91,7 +92,7 @@ def load_init(
         load_strict(model, state, str(path))
         return list(state)
     branch_state = family(src_spec.arch).branch_state
-    if spec.arch == "spsr" and src_spec.arch == spec.backbone and branch_state is not None:
+    if route == "sr_branch" and branch_state is not None:
         branch = branch_state(state, src_spec, spec)
         own = model.state_dict()
         if spread:
@@ -102,7 +103,8 @@ def load_init(
                 f"{path}: {src_spec.describe()} does not fit the SR branch of {spec.describe()} "
                 f"({len(bad)} keys differ, e.g. {bad[0]})"
             )
-        missing_branch = [k for k in own if k.startswith("model.") and k not in branch]
+        prefix = family(spec.arch).sr_branch_prefix
+        missing_branch = [k for k in own if k.startswith(prefix) and k not in branch]
         if missing_branch:
             raise CheckpointError(f"{path}: SR-branch keys missing from the init, e.g. {missing_branch[0]}")
         # For RRDB, model.8 *is* HR_conv0_new (one shared module), so both keys are set here.

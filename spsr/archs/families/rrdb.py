@@ -129,6 +129,7 @@ FAMILY = Family(
     branch=branch,
     branch_state=branch_state,
     describe_extra=describe_extra,
+    growth_channels=True,
     layouts=(
         Layout("ESRGAN / SPSR (old)", "RRDBNet", "2*, 3*, 4, 8",
                "model.0, model.1.sub.N.RDBr.convc.0, model.3[, model.6], HR conv, last conv"),

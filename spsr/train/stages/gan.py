@@ -133,7 +133,7 @@ class GANStage(Stage):
         if lo.perceptual_net not in PERCEPTUAL_NETS:
             raise ConfigError(f"unknown perceptual network {lo.perceptual_net!r} (vgg, lpips, none)")
         self.spec = cfg.model.spec()
-        self.has_branch = self.spec.arch == "spsr"
+        self.has_branch = self.spec.has_gradient_branch
         if lo.branch > 0 and not self.has_branch:
             raise ConfigError("loss.branch needs a generator with a gradient branch (arch spsr)")
         generator = init_generator(build_model(self.spec), self.spec.arch, cfg.model.weight_init)
