@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from spsr.errors import ConfigError
+from spsr.metrics.registry import metrics_help
 
 if TYPE_CHECKING:
     from spsr.metrics.evaluate import (
@@ -63,9 +64,8 @@ def _weights_label(source: str) -> str:
 
 
 def _render(results: list[DatasetResult], suite: MetricSuite, scale: int) -> None:
-    from spsr.metrics.conventions import conventions_note
     from spsr.metrics.evaluate import best_models
-    from spsr.metrics.registry import METRICS
+    from spsr.metrics.registry import METRICS, conventions_note
     notes = ["↑ higher / ↓ lower is better, best in bold; ",
              conventions_note(suite.settings.scoring, suite.metrics)]
     for dataset in dict.fromkeys(r.dataset for r in results):
@@ -103,8 +103,7 @@ def evaluate(
     model: Annotated[list[str] | None, typer.Option(
         "--model", help="Baseline row: bicubic (MATLAB bicubic upscaling of the LR image).")] = None,
     metrics: Annotated[str, typer.Option(
-        help="Comma list of psnr, ssim, lpips, niqe, ma, pi, gradmap_l1 (the gradient-map error "
-        "‖M(SR) − M(HR)‖₁, lower is better), or all.")] = "psnr,ssim",
+        help=f"Comma list of {metrics_help()}, or all.")] = "psnr,ssim",
     scale: Annotated[int, typer.Option("--scale", "-s", min=1, help="Scale factor.")] = 4,
     model_scale: Annotated[int | None, typer.Option(
         "--model-scale", min=1, help=MODEL_SCALE_HELP + " In eval it must be --scale (the default).",
