@@ -179,17 +179,6 @@ def detect_spec(state: StateDict, expected_scale: int | None = None) -> ArchSpec
     return detect(state, expected_scale).spec
 
 
-def to_old_esrgan_layout(state: StateDict) -> StateDict:
-    """Rename an ESRGAN-repo (``RRDB_trunk``) or BasicSR (``body.N.rdb1``) state dict to ``model.N`` keys.
-
-    Kept for older callers; other state dicts come back unchanged.
-    """
-    from spsr.archs.families import rrdb
-
-    found = rrdb.detect(state, None)
-    return found.state if found is not None else state
-
-
 def _spec_from_metadata(metadata: Mapping[str, str], path: Path) -> ArchSpec:
     version = metadata.get("format_version", "")
     if version != FORMAT_VERSION:

@@ -112,11 +112,6 @@ def random_nse(seed: int = RANDOM_NSE_SEED) -> NeuralStructureExtractor:
 # ----------------------------------------------------------------------------------- ResNet18
 
 
-def resnet18_cache_path() -> Path:
-    """Where torchvision keeps the ImageNet ResNet18 weights (honours ``TORCH_HOME``)."""
-    return spec("resnet18").cache_path
-
-
 def extractor_need(extractor: str, weights: str, vgg_weights: str = "") -> Need | None:
     """The ImageNet weights a pretrained ``vgg`` / ``resnet`` structure extractor loads (None for
     the others): ``weights`` if given, else for VGG ``vgg_weights``, else torchvision's cache."""
