@@ -19,11 +19,11 @@ from spsr.errors import ConfigError
 from spsr.metrics.registry import metrics_help
 
 if TYPE_CHECKING:
-    from spsr.metrics.evaluate import (
+    from spsr.metrics.registry import MetricSuite
+    from spsr.metrics.score_folders import (
         DatasetResult,
         Upscaler,
     )
-    from spsr.metrics.registry import MetricSuite
 from spsr_cli._common import (
     DEVICE_HELP,
     MODEL_SCALE_HELP,
@@ -64,8 +64,8 @@ def _weights_label(source: str) -> str:
 
 
 def _render(results: list[DatasetResult], suite: MetricSuite, scale: int) -> None:
-    from spsr.metrics.evaluate import best_models
     from spsr.metrics.registry import METRICS, conventions_note
+    from spsr.metrics.score_folders import best_models
     notes = ["↑ higher / ↓ lower is better, best in bold; ",
              conventions_note(suite.settings.scoring, suite.metrics)]
     for dataset in dict.fromkeys(r.dataset for r in results):
@@ -159,7 +159,8 @@ def evaluate(
     warms it ahead, for machines without network access).
     """
     from spsr.atomic import write_text_atomic
-    from spsr.metrics.evaluate import (
+    from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
+    from spsr.metrics.score_folders import (
         bicubic_upscaler,
         dataset_name,
         list_images,
@@ -169,7 +170,6 @@ def evaluate(
         score_pairs,
         score_upscaler,
     )
-    from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
     device = pick_device(device)
     weights, baselines = list(weights or []), [m.lower() for m in (model or [])]
     unknown = [m for m in baselines if m not in BASELINES]

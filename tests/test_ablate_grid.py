@@ -30,8 +30,8 @@ from spsr.ablation.runner import FAILED, OK, RowResult, one_line
 from spsr.ablation.states import CONFLICT
 from spsr.ablation.table import table_csv, table_markdown
 from spsr.errors import ConfigError
-from spsr.metrics.evaluate import DatasetResult
 from spsr.metrics.registry import EvalSettings, MetricSuite
+from spsr.metrics.score_folders import DatasetResult
 from spsr.train.variants import variants
 
 

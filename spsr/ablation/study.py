@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spsr.ablation.evaluate import EvalDataset, EvalSpec, eval_datasets, eval_key
 from spsr.ablation.grid import DEFAULT_SLOT, AblationGrid
 from spsr.ablation.plan import AblationInputs, PlannedRun, grid_scale, plan_grid
+from spsr.ablation.scoring import EvalDataset, EvalSpec, eval_datasets, eval_key
 from spsr.ablation.states import RESUME, TRAIN
 from spsr.devices import resolve_device
 from spsr.errors import ConfigError, SpsrError

@@ -19,7 +19,7 @@ import re
 import torch
 from torch import nn
 
-from spsr.archs.edsr import EDSR
+from spsr.archs.edsr_net import EDSR
 from spsr.archs.registry import (
     Detected,
     Family,

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from spsr.atomic import write_text_atomic
-from spsr.metrics.evaluate import (
+from spsr.metrics.registry import EvalSettings, MetricSuite
+from spsr.metrics.score_folders import (
     DatasetResult,
     Upscaler,
     dataset_name,
     list_images,
     score_upscaler,
 )
-from spsr.metrics.registry import EvalSettings, MetricSuite
 
 EVAL_FORMAT = "spsr-ablation-eval"
 
