@@ -58,3 +58,23 @@ def test_the_import_contract_holds() -> None:
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "2 kept, 0 broken" in run.stdout
+
+
+def _drawn_layers(text: str, after: str) -> list[str]:
+    """The first fenced block after ``after``: one layer a line, its first column (the names)."""
+    block = text[text.index(after):].split("```", 2)[1]
+    rows = [line.strip() for line in block.splitlines() if line.strip() and not line.strip().startswith("─")]
+    names = []
+    for row in rows:
+        words = row.split("  ")[0] if "  " in row else row  # drop the description column
+        names.append(" | ".join(w.strip() for w in words.split("|")))
+    return names
+
+
+def test_the_layer_drawings_of_the_guides_are_the_contract() -> None:
+    layers = next(c for c in _contracts() if c["type"] == "layers")["layers"]
+    short = [" | ".join(n.strip().removeprefix("spsr.") for n in layer.split("|")) for layer in layers]
+    contributing = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert _drawn_layers(contributing, "## The layers") == short
+    assert _drawn_layers(architecture, "# Architecture") == short

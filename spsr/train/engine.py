@@ -53,6 +53,8 @@ Adding a stage or a variant (without touching this file)
 3. Optional hooks: ``initialize(source)`` (``--init``; default: :func:`spsr.train.init_from.load_init` on
    the exported generator), ``extra_state()`` / ``load_extra_state()`` for more checkpointed
    state, ``save_artifacts(run_dir, iteration, provenance)`` to write files at every checkpoint (rank 0).
+   A stage that loads model files (ImageNet weights...) declares them in the classmethod
+   ``needs(cfg)`` (:meth:`spsr.train.stage.Stage.needs`), which ``spsr fetch`` and ``spsr ablate`` read.
 
 Running: ``Trainer(cfg, run_dir).run()`` or :func:`train`. The command line does exactly that,
 with :class:`spsr.train.log.ConsoleReporter` for progress.
