@@ -1,7 +1,7 @@
 """The model files a training configuration, a metric or a name given to ``spsr fetch`` needs.
 
 Each user declares its own files: a training stage in ``Stage.needs(cfg)``, a metric in its
-:class:`~spsr.metrics.registry.MetricInfo`; the files themselves are in :mod:`spsr.weights`.
+:class:`~spsr.metrics.metric.Metric` (``files``); the files themselves are in :mod:`spsr.weights`.
 """
 
 from __future__ import annotations

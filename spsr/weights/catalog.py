@@ -1,7 +1,7 @@
 """Every model file spsr can fetch and where it is cached.
 
 The catalog knows files, not their users: a metric declares the files it loads in its
-:class:`~spsr.metrics.registry.MetricInfo`, a training stage in its ``needs(cfg)``
+:class:`~spsr.metrics.metric.Metric` (``files``), a training stage in its ``needs(cfg)``
 (:class:`spsr.train.stage.Stage`), and :mod:`spsr.train.needs` gathers them for ``spsr fetch``.
 
 Cache folders, in order of precedence:
