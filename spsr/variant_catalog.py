@@ -43,9 +43,6 @@ class Variant:
         stage: the registered stage that trains it.
         summary: one line for ``--help``.
         configure: sets the preset's values on a default :class:`~spsr.train.config.TrainConfig`.
-        takes_upsampled_lr: the preset's generator takes the LR image nearest-upsampled to HR size
-            (the U-Net follow-up's desubpixel head): the value of
-            :attr:`spsr.archs.ArchSpec.takes_upsampled_lr` for the preset's ``model`` section.
         command: the ``spsr`` command that trains it (``train``, ``pretrain-psnr``,
             ``pretrain-nse``).
     """
@@ -54,7 +51,6 @@ class Variant:
     stage: str
     summary: str
     configure: Callable[[TrainConfig], None]
-    takes_upsampled_lr: bool = False
     command: str = "train"
 
 
@@ -158,7 +154,7 @@ CATALOG: tuple[Variant, ...] = (
     Variant("u", "unet",
             "the U-Net follow-up: SPSR (desubpixel head) + U-Net D (hinge, CutMix) + LPIPS + "
             "feature matching + gradient losses, MoA",
-            configure_u, takes_upsampled_lr=True),
+            configure_u),
     Variant("p", "structure",
             "SPSR-P: L1 + perceptual + structure loss on an NSE by contrastive prediction",
             configure_structure("p")),

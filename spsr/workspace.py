@@ -305,26 +305,6 @@ def training_defaults(
     return out
 
 
-def weights_name_note(
-    source: str, workspace: Workspace | None = None, option: str = "--weights"
-) -> str | None:
-    """One line when a ``--weights`` (or ``option``) name also names a run folder it does not
-    load: a built-in name, or a file in the current folder, has priority over ``runs/<name>``."""
-    from spsr.infer.checkpoint import BUILTIN_NAMES
-
-    ws = workspace or Workspace.here()
-    run = ws.named_run(source)
-    if run is None:
-        return None
-    if source in BUILTIN_NAMES and not Path(source).exists():
-        return (f"{option} {source} is the built-in model, not the run {run}; "
-                f"give {option} {run} for the run")
-    if Path(source).exists():
-        return (f"{option} {source} is the file {source} here, not the run {run}; "
-                f"give {option} {run} for the run")
-    return None
-
-
 def _store_scale(path: Path) -> int | None:
     """The store's scale from its attributes, else from its name (``_x4``), else None."""
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -169,10 +168,6 @@ def pick_device(device: str) -> str:
     from spsr.devices import resolve_device
 
     return resolve_device(device)
-
-
-def is_tty() -> bool:
-    return sys.stderr.isatty()
 
 
 @contextlib.contextmanager

@@ -28,6 +28,7 @@ from spsr.ablation.states import (
     UNAVAILABLE,
 )
 from spsr.errors import ConfigError
+from spsr.metrics.registry import metrics_help
 from spsr_cli._common import console, err_console, guarded, model_fetching, progress
 from spsr_cli.cmd_train import EXIT_CODES
 from spsr_cli.training_options import (
@@ -272,7 +273,7 @@ def ablate(
         str | None,
         typer.Option(
             "--metrics",
-            help="Columns: comma list of psnr, ssim, lpips, niqe, ma, pi, gradmap_l1, or all "
+            help=f"Columns: comma list of {metrics_help(describe=False)}, or all "
             "(default: the study's, e.g. lpips,psnr,ssim).",
             show_default=False,
         ),

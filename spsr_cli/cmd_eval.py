@@ -16,13 +16,14 @@ import typer
 from rich.table import Table
 
 from spsr.errors import ConfigError
+from spsr.metrics.registry import metrics_help
 
 if TYPE_CHECKING:
-    from spsr.metrics.evaluate import (
+    from spsr.metrics.registry import MetricSuite
+    from spsr.metrics.score_folders import (
         DatasetResult,
         Upscaler,
     )
-    from spsr.metrics.registry import MetricSuite
 from spsr_cli._common import (
     DEVICE_HELP,
     MODEL_SCALE_HELP,
@@ -63,9 +64,8 @@ def _weights_label(source: str) -> str:
 
 
 def _render(results: list[DatasetResult], suite: MetricSuite, scale: int) -> None:
-    from spsr.metrics.conventions import conventions_note
-    from spsr.metrics.evaluate import best_models
-    from spsr.metrics.registry import METRICS
+    from spsr.metrics.registry import METRICS, conventions_note
+    from spsr.metrics.score_folders import best_models
     notes = ["↑ higher / ↓ lower is better, best in bold; ",
              conventions_note(suite.settings.scoring, suite.metrics)]
     for dataset in dict.fromkeys(r.dataset for r in results):
@@ -94,8 +94,8 @@ def _render_grouped(results: list[DatasetResult], suite: MetricSuite, scale: int
     """One table, one column group per dataset (its metrics side by side), one row per model:
     the layout of the papers' tables (CVPR 2020 Table 1, TPAMI 2021 Table 2)."""
     from spsr.metrics.conventions import conventions_note
-    from spsr.metrics.evaluate import best_models
     from spsr.metrics.registry import METRICS
+    from spsr.metrics.score_folders import best_models
 
     datasets = list(dict.fromkeys(r.dataset for r in results))
     models = list(dict.fromkeys(r.model for r in results))
@@ -140,8 +140,7 @@ def evaluate(
     model: Annotated[list[str] | None, typer.Option(
         "--model", help="Baseline row: bicubic (MATLAB bicubic upscaling of the LR image).")] = None,
     metrics: Annotated[str, typer.Option(
-        help="Comma list of psnr, ssim, lpips, niqe, ma, pi, gradmap_l1 (the gradient-map error "
-        "‖M(SR) − M(HR)‖₁, lower is better), or all.")] = "psnr,ssim",
+        help=f"Comma list of {metrics_help()}, or all.")] = "psnr,ssim",
     scale: Annotated[int, typer.Option("--scale", "-s", min=1, help="Scale factor.")] = 4,
     model_scale: Annotated[int | None, typer.Option(
         "--model-scale", min=1, help=MODEL_SCALE_HELP + " In eval it must be --scale (the default).",
@@ -199,7 +198,8 @@ def evaluate(
     warms it ahead, for machines without network access).
     """
     from spsr.atomic import write_text_atomic
-    from spsr.metrics.evaluate import (
+    from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
+    from spsr.metrics.score_folders import (
         bicubic_upscaler,
         dataset_name,
         list_images,
@@ -209,7 +209,6 @@ def evaluate(
         score_pairs,
         score_upscaler,
     )
-    from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
     device = pick_device(device)
     weights, baselines = list(weights or []), [m.lower() for m in (model or [])]
     folders, grouped = list(folders or []), False

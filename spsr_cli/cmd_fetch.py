@@ -52,7 +52,8 @@ def fetch(
 
       spsr fetch g u --list
     """
-    from spsr.weights import ensure_files, needs_for
+    from spsr.train.needs import needs_for
+    from spsr.weights import ensure_files
 
     wanted = [n for arg in (names or ["all"]) for n in arg.replace(",", " ").split()]
     needs = needs_for(wanted or ["all"])

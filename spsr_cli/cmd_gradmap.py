@@ -82,7 +82,7 @@ def gradmap(
         loaded = load_model(weights, device=dev, model_scale=model_scale)
         for line in loaded.warnings:
             warn(line)
-        if loaded.spec.arch != "spsr":
+        if not loaded.spec.has_gradient_branch:
             raise fail(f"{weights}: panels need an SPSR model with a gradient branch, not {loaded.spec.describe()}")
         scale = loaded.spec.scale
         up = TiledUpscaler(loaded.model, scale, tile=tile, device=dev, precision="fp32")

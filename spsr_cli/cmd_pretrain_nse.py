@@ -63,7 +63,7 @@ def _evaluate(
     run: Path, data: Path | None, tests: list[str], tasks: str, fit_steps: int, fit_images: int,
     repeats: int, device: str, seed: int, quiet: bool, as_json: bool,
 ) -> None:
-    from spsr.nse.evaluate import evaluate_run
+    from spsr.nse.accuracy import evaluate_run
     from spsr.train.stages.nse import run_data_path
 
     if not tests:

@@ -112,7 +112,8 @@ def workspace_paths(
 ) -> Path:
     """Fill the run folder, store, init and NSE from the working folder (:mod:`spsr.workspace`)
     where none was given; adds them to ``overrides`` and returns the run folder."""
-    from spsr.workspace import Workspace, training_defaults, weights_name_note
+    from spsr.checkpoints.io import weights_name_note
+    from spsr.workspace import Workspace, training_defaults
 
     given, file_data = explicit_keys(overrides, set_options, config_file)
     init = overrides.get("run.init")

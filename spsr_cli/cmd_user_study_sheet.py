@@ -15,9 +15,9 @@ from spsr.errors import ConfigError
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
 
-    from spsr.study.crops import CropBox
-    from spsr.study.tally import StudyTally
-from spsr.study.sheet import DEFAULT_INSTRUCTIONS, DEFAULT_TITLE
+    from spsr.user_study.crops import CropBox
+    from spsr.user_study.tally import StudyTally
+from spsr.user_study.sheet import DEFAULT_INSTRUCTIONS, DEFAULT_TITLE
 from spsr_cli._common import SpsrCommand, SpsrGroup, console, err_console, fail, guarded, progress
 
 app = typer.Typer(
@@ -124,7 +124,7 @@ def build(
     Raters open the page, enter a rater id, rank every result 1..K (progress stays in the browser),
     and export their votes as a JSON file. The answer key is written outside the folder.
     """
-    from spsr.study import build_study, parse_crop
+    from spsr.user_study import build_study, parse_crop
     methods = [_parse_method(text) for text in method]
     crop_box: CropBox | str | None = None
     if crop is not None:
@@ -280,7 +280,7 @@ def tally(
     Malformed files and files of another study are reported and skipped; a rater who exported more
     than once counts once (the latest export).
     """
-    from spsr.study import draw_rank_chart, save_chart, tally_files
+    from spsr.user_study import draw_rank_chart, save_chart, tally_files
     if not 0 < alpha < 1:
         raise fail("--alpha must be between 0 and 1")
     result = tally_files(key, votes, alpha=alpha)

@@ -30,8 +30,8 @@ from spsr.ablation.runner import FAILED, OK, RowResult, one_line
 from spsr.ablation.states import CONFLICT
 from spsr.ablation.table import table_csv, table_markdown
 from spsr.errors import ConfigError
-from spsr.metrics.evaluate import DatasetResult
 from spsr.metrics.registry import EvalSettings, MetricSuite
+from spsr.metrics.score_folders import DatasetResult
 from spsr.train.variants import variants
 
 
@@ -105,7 +105,7 @@ def test_bad_specs_say_what_is_wrong(data: dict, message: str) -> None:
 
 def test_every_preset_row_resolves_or_names_what_it_lacks(tmp_path: Path) -> None:
     from spsr.archs import ArchSpec, build_model
-    from spsr.infer.checkpoint import save_weights
+    from spsr.checkpoints.io import save_weights
 
     known = variants()
     slots = {"vertical": "x", "cross": "x", "jigsaw": "x"}  # NSE runs are checked when training
@@ -166,7 +166,7 @@ def test_spsr_g_components_switch_what_table_2_says() -> None:
 
 def _tiny_rrdb_weights(path: Path) -> str:
     from spsr.archs import ArchSpec, build_model
-    from spsr.infer.checkpoint import save_weights
+    from spsr.checkpoints.io import save_weights
 
     spec = ArchSpec(arch="rrdb", nf=8, nb=2, gc=4, scale=4)
     return str(save_weights(path, build_model(spec), spec))
@@ -357,13 +357,16 @@ def test_preset_rows_train_in_the_engine_with_random_backbones(
 
 
 def test_reading_presets_and_the_command_module_does_not_import_torch() -> None:
-    """`spsr --help` and shell completion load every command module: ablate's must stay light."""
+    """`spsr --help` and shell completion load every command module: ablate's must stay light. Its
+    --metrics help reads the metric registry, whose declarations import no metric implementation."""
     import subprocess
     import sys
 
+    heavy = ("torch", "scipy", "spsr.train", "spsr.metrics.psnr_ssim", "spsr.metrics.niqe",
+             "spsr.metrics.nrqm", "spsr.metrics.lpips_metric")
     code = (
         "import sys, spsr_cli.cmd_ablate, spsr.ablation; spsr.ablation.get_preset('g-components'); "
-        "print(sorted(m for m in ('torch', 'spsr.train', 'spsr.metrics') if m in sys.modules))"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -373,7 +376,7 @@ def test_table_7_rows_train_the_plain_backbones_and_the_gb_grid_keeps_the_branch
     # TPAMI 2021 App. D: EDSR-G / EDSR-P are the pretrained plain EDSR trained with the gradient /
     # structure losses; the gradient-branch versions are a grid of their own.
     from spsr.archs import ArchSpec, build_model
-    from spsr.infer.checkpoint import save_weights
+    from spsr.checkpoints.io import save_weights
 
     slots = {}
     for arch in ("rrdb", "edsr", "srresnet"):  # tiny files of the papers' depths (the rows take their sizes)

@@ -15,9 +15,10 @@ import torch
 
 from spsr.archs import ArchSpec, build_model, sr_of
 from spsr.archs.registry import arch_names, backbone_names, families, parameter_count
+from spsr.checkpoints import load_model
 from spsr.errors import CheckpointError
-from spsr.infer import load_init, load_model
 from spsr.train.config import ModelConfig
+from spsr.train.init_from import load_init
 
 torch.manual_seed(0)
 

@@ -27,14 +27,14 @@ def _mode(path: Path) -> int:
 
 
 def _eval_json(path: Path) -> None:
-    from spsr.metrics.evaluate import write_text_atomic as eval_writer
+    from spsr.metrics.score_folders import write_text_atomic as eval_writer
 
     eval_writer(path, "{}\n")
 
 
 def _chart(path: Path) -> None:
-    from spsr.study import draw_rank_chart
-    from spsr.study.chart import save_chart
+    from spsr.user_study import draw_rank_chart
+    from spsr.user_study.chart import save_chart
 
     save_chart(draw_rank_chart(["a", "b"], np.array([[1, 0], [0, 1]])), path)
 
@@ -91,7 +91,7 @@ def test_private_files_are_owner_only_whatever_the_umask(tmp_path: Path) -> None
 
 
 def test_study_key_is_private(tmp_path: Path) -> None:
-    from spsr.study.key import KeyImage, StudyKey, write_key
+    from spsr.user_study.key import KeyImage, StudyKey, write_key
 
     key = StudyKey(study_id="s", seed=1, methods=("a", "b"), created="2026-01-01T00:00:00+00:00",
                    folder=str(tmp_path), images=(KeyImage(stem="x", slots=(0, 1)),))

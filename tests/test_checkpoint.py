@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from spsr.archs import ArchSpec, RRDBNet, SPSRNet, build_model, sr_of
+from spsr.checkpoints import detect_spec, load_model, save_weights
 from spsr.errors import CheckpointError
-from spsr.infer import detect_spec, load_init, load_model, save_weights
+from spsr.train.init_from import load_init
 
 X = torch.rand(1, 3, 12, 10)
 

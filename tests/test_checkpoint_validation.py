@@ -16,9 +16,11 @@ from typer.testing import CliRunner
 
 from spsr.archs import ArchSpec, build_model
 from spsr.archs.blocks import tap_points
+from spsr.checkpoints import load_model, save_weights
 from spsr.data.image_io import read_rgb, write_image
 from spsr.errors import CheckpointError, NonFiniteOutputError
-from spsr.infer import TiledUpscaler, load_init, load_model, save_weights
+from spsr.infer import TiledUpscaler
+from spsr.train.init_from import load_init
 from spsr_cli.app import app
 
 runner = CliRunner()
@@ -217,7 +219,7 @@ def test_cli_model_scale_conflicts_are_one_line(tmp_path: Path, tiny_spsr_weight
 
 
 def test_finiteness_check_names_the_bad_tensor_across_dtypes() -> None:
-    from spsr.infer.checkpoint import check_finite
+    from spsr.checkpoints.io import check_finite
 
     state = {"a": torch.ones(3, dtype=torch.float16), "b": torch.full((2,), 1e300, dtype=torch.float64),
              "c": torch.arange(4), "d": torch.zeros(0)}
@@ -230,7 +232,7 @@ def test_finiteness_check_names_the_bad_tensor_across_dtypes() -> None:
 def test_finiteness_sums_do_not_refuse_large_finite_weights() -> None:
     """The check sums each tensor in fp64: values whose fp32 sum would overflow are still accepted,
     and an fp64 sum that does overflow falls back to the exact per-value test."""
-    from spsr.infer.checkpoint import check_finite
+    from spsr.checkpoints.io import check_finite
 
     check_finite({"w": torch.full((1000,), 3e38, dtype=torch.float32)}, "w")
     check_finite({"w": torch.full((10,), 1.7e308, dtype=torch.float64)}, "w")  # fp64 sum is inf
@@ -264,7 +266,7 @@ def test_loaded_model_is_the_meta_ghost_given_the_file_tensors(tmp_path: Path, s
 
 
 def test_a_network_with_private_buffers_is_built_and_loaded_the_usual_way() -> None:
-    from spsr.infer.checkpoint import materialize
+    from spsr.checkpoints.io import materialize
 
     with torch.device("meta"):
         ghost = torch.nn.Conv2d(2, 2, 3)

@@ -150,7 +150,7 @@ def test_api_pages_show_only_importable_documented_objects() -> None:
     import inspect
 
     identifiers = _api_identifiers()
-    assert {"spsr.infer", "spsr.metrics", "spsr.study.sheet.build_study"} <= set(identifiers)
+    assert {"spsr.infer", "spsr.metrics", "spsr.user_study.sheet.build_study"} <= set(identifiers)
     for identifier in identifiers:
         module_name, obj = identifier, None
         while True:

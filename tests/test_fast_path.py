@@ -7,7 +7,7 @@ import torch
 
 from spsr.archs import SPSRNet, fast
 from spsr.archs.blocks import RRDB, ResidualDenseBlock
-from spsr.archs.rrdb import RRDBNet
+from spsr.archs.rrdb_net import RRDBNet
 from spsr.infer import TiledUpscaler
 from spsr.infer import session as session_mod
 from spsr.infer import tiled as tiled_mod

@@ -7,8 +7,8 @@ from __future__ import annotations
 import torch
 
 from spsr.archs import ArchSpec, build_model
+from spsr.checkpoints.io import detect_spec
 from spsr.infer import load_model, save_weights
-from spsr.infer.checkpoint import detect_spec
 from spsr.tools.drop_fusion_block import drop_fusion_block, main
 
 FULL = ArchSpec("spsr", 4, nf=8, nb=2, gc=4, extra={"image_skip": True})

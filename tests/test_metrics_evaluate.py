@@ -14,7 +14,7 @@ from skimage import data as skdata
 from spsr.data.image_io import write_image
 from spsr.errors import ConfigError
 from spsr.metrics import EvalSettings, MetricInputError, MetricSuite, calculate_psnr, parse_metrics
-from spsr.metrics.evaluate import (
+from spsr.metrics.score_folders import (
     DatasetResult,
     best_models,
     bicubic_upscaler,

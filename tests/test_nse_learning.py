@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
+from spsr.nse.accuracy import evaluate_task
 from spsr.nse.contrastive import ContrastiveTask
-from spsr.nse.evaluate import evaluate_task
 from spsr.nse.extractor import ContrastivePredictor, JigsawHead, NeuralStructureExtractor
 from spsr.nse.fit import fit_task
 from spsr.nse.jigsaw import JigsawTask

@@ -26,7 +26,7 @@ import pytest
 from typer.testing import CliRunner
 
 from spsr.data.image_io import write_image
-from spsr.study import build_study, label_permutation, presentation_order
+from spsr.user_study import build_study, label_permutation, presentation_order
 from spsr_cli.cmd_user_study_sheet import app
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from spsr.data.image_io import read_image, write_image
 from spsr.errors import ConfigError
-from spsr.study import CropBox, build_study, load_key, parse_crop
-from spsr.study.crops import default_crop_size, most_structured_window
+from spsr.user_study import CropBox, build_study, load_key, parse_crop
+from spsr.user_study.crops import default_crop_size, most_structured_window
 from spsr_cli.cmd_user_study_sheet import app
 
 METHODS = ("SecretMethodOne", "SecretMethodTwo", "SecretMethodThree")

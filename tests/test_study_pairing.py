@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from spsr.errors import ConfigError
-from spsr.study.pairing import canonical_hr_stem, match_hr_stem, pair_images
+from spsr.user_study.pairing import canonical_hr_stem, match_hr_stem, pair_images
 
 
 def _touch(folder: Path, *names: str) -> None:

@@ -10,7 +10,13 @@ from importlib import resources
 
 import pytest
 
-from spsr.study.prng import fnv1a32, label_name, label_permutation, mulberry32, presentation_order
+from spsr.user_study.prng import (
+    fnv1a32,
+    label_name,
+    label_permutation,
+    mulberry32,
+    presentation_order,
+)
 
 
 def test_fnv1a32_matches_published_vectors() -> None:

@@ -15,10 +15,10 @@ from scipy import stats
 from typer.testing import CliRunner
 
 from spsr.errors import ConfigError
-from spsr.study import collect_votes, draw_rank_chart, label_permutation, load_key, tally_files
-from spsr.study.chart import rank_colours
-from spsr.study.key import KeyImage, StudyKey, write_key
-from spsr.study.stats import friedman, holm, pairwise_wilcoxon
+from spsr.user_study import collect_votes, draw_rank_chart, label_permutation, load_key, tally_files
+from spsr.user_study.chart import rank_colours
+from spsr.user_study.key import KeyImage, StudyKey, write_key
+from spsr.user_study.stats import friedman, holm, pairwise_wilcoxon
 from spsr_cli.cmd_user_study_sheet import app
 
 METHODS = ("SPSR", "ESRGAN", "SRGAN")

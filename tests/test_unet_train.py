@@ -13,12 +13,13 @@ import torch.nn.functional as F
 from _train_fixtures import one_thread, tiny_config  # noqa: F401 (autouse fixture)
 
 from spsr.archs import ArchSpec, SROutput, build_model
+from spsr.checkpoints import save_weights
 from spsr.errors import ConfigError
-from spsr.infer import load_init, save_weights
 from spsr.losses.gan import make_adversarial_loss
 from spsr.ops import gradient_map
 from spsr.train.config import validate
 from spsr.train.distributed import DistContext
+from spsr.train.init_from import load_init
 from spsr.train.runtime import Runtime
 from spsr.train.stages.unet import UNetStage
 from spsr.train.variants import preset

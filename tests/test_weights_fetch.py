@@ -17,6 +17,8 @@ import scipy.io
 import torch
 
 from spsr.errors import CheckpointError, MissingWeightsError
+from spsr.metrics.registry import metric_needs
+from spsr.train.needs import needs_for, training_needs
 from spsr.weights import (
     SPECS,
     FileSpec,
@@ -26,9 +28,6 @@ from spsr.weights import (
     ensure_files,
     fetch_settings,
     file_digest,
-    metric_needs,
-    needs_for,
-    training_needs,
 )
 from spsr.weights.kinds import load_torch_state, sniff
 
@@ -352,3 +351,30 @@ def test_two_concurrent_fetches_of_one_file_download_it_once(server, online, tmp
         t.join(timeout=30)
     assert results == [spec.cache_path] * 2 and spec.cache_path.read_bytes() == PAYLOAD
     assert len(behaviour.requests) == 1
+
+
+def test_a_stage_declares_its_own_files_and_the_catalog_lists_only_files() -> None:
+    """Training needs come from the stage class (``Stage.needs``), not from a table of stage names
+    in the weights catalog: a stage registered at run time is asked too."""
+    import spsr.weights.catalog as catalog
+    from spsr.train.stage import Stage
+    from spsr.train.variants import _STAGES, register_stage
+
+    class Probe(Stage):
+        @classmethod
+        def needs(cls, cfg):  # type: ignore[no-untyped-def]
+            return [Need(SPECS["resnet18"], None, "--probe-weights PATH", "the probe")]
+
+    register_stage("probe-needs", Probe)
+    try:
+        cfg = preset_for_stage("probe-needs")
+        assert [(n.spec.key, n.option) for n in training_needs(cfg)] == [("resnet18", "--probe-weights PATH")]
+    finally:
+        _STAGES.pop("probe-needs")
+    assert not hasattr(catalog, "training_needs") and not hasattr(catalog, "metric_needs")
+
+
+def preset_for_stage(stage: str):  # type: ignore[no-untyped-def]
+    from spsr.train.config import TrainConfig
+
+    return TrainConfig(stage=stage, variant="probe")

@@ -8,16 +8,10 @@ import h5py
 import numpy as np
 import pytest
 
+from spsr.checkpoints.io import ASSET_DIR, BUILTIN_WEIGHTS, resolve_weights, weights_name_note
 from spsr.data.image_io import write_image
 from spsr.errors import CheckpointError, ConfigError
-from spsr.infer.checkpoint import ASSET_DIR, BUILTIN_WEIGHTS, resolve_weights
-from spsr.workspace import (
-    BENCHMARKS,
-    Workspace,
-    nse_run_name,
-    training_defaults,
-    weights_name_note,
-)
+from spsr.workspace import BENCHMARKS, Workspace, nse_run_name, training_defaults
 
 
 def _store(path: Path, scale: int) -> Path:

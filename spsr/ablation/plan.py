@@ -164,7 +164,7 @@ def plan_grid(
         grid: the configurations.
         out: the ablation's output folder (run folders go under ``out/runs``).
         inputs: data, budget, inits, NSEs and common overrides.
-        eval_key: the evaluation's fingerprint (:func:`spsr.ablation.evaluate.eval_key`): a run
+        eval_key: the evaluation's fingerprint (:func:`spsr.ablation.scoring.eval_key`): a run
             whose stored scores have another key is planned as ``evaluate`` rather than ``reuse``.
 
     Returns:
@@ -298,6 +298,6 @@ def _log_records(run_dir: Path) -> list[dict[str, Any]]:
 def _eval_current(run_dir: Path, eval_key: str | None, source: str) -> bool:
     if eval_key is None:
         return False
-    from spsr.ablation.evaluate import stored_scores_current
+    from spsr.ablation.scoring import stored_scores_current
 
     return stored_scores_current(RunFolder(run_dir).eval, eval_key, source)

@@ -3,7 +3,7 @@ any configuration that fails.
 
 Per row: ``train`` starts a fresh run (leftovers of a run that crashed before its first
 checkpoint are set aside), ``resume`` continues ``state/last.pt``, ``evaluate`` / ``reuse`` train
-nothing; then the row is scored (:func:`spsr.ablation.evaluate.evaluate_row`, which reuses stored
+nothing; then the row is scored (:func:`spsr.ablation.scoring.evaluate_row`, which reuses stored
 scores). An error in a row is recorded as that row's one-line reason (with the traceback in
 ``RUN/error.log`` when it is not a user error) and the next row starts. A stop signal (Ctrl-C,
 SIGTERM, SIGUSR1: :mod:`spsr.train.signals`) stops the current training at a resumable state, or
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import torch
 
-from spsr.ablation.evaluate import EvalSpec, evaluate_row
 from spsr.ablation.hooks import AblationHooks
 from spsr.ablation.plan import PlannedRun, trained_iterations
+from spsr.ablation.scoring import EvalSpec, evaluate_row
 from spsr.ablation.states import (
     CONFLICT,
     FAILED,
@@ -37,8 +37,8 @@ from spsr.ablation.states import (
 )
 from spsr.atomic import write_text_atomic
 from spsr.errors import SpsrError
-from spsr.metrics.evaluate import DatasetResult
 from spsr.metrics.registry import MetricSuite
+from spsr.metrics.score_folders import DatasetResult
 from spsr.run_folder import RunFolder
 from spsr.train.engine import Trainer
 from spsr.train.signals import StopSignals

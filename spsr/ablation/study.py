@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spsr.ablation.evaluate import EvalDataset, EvalSpec, eval_datasets, eval_key
 from spsr.ablation.grid import DEFAULT_SLOT, AblationGrid
 from spsr.ablation.plan import AblationInputs, PlannedRun, grid_scale, plan_grid
+from spsr.ablation.scoring import EvalDataset, EvalSpec, eval_datasets, eval_key
 from spsr.ablation.states import RESUME, TRAIN
 from spsr.devices import resolve_device
 from spsr.errors import ConfigError, SpsrError
@@ -83,7 +83,7 @@ def check_sources(inputs: AblationInputs) -> None:
     Raises:
         ConfigError: naming the ``--init`` / ``--nse`` slot that does not.
     """
-    from spsr.infer import resolve_weights
+    from spsr.checkpoints import resolve_weights
 
     for name, source in inputs.inits.items():
         try:
@@ -147,7 +147,7 @@ def plan_study(
 
 def training_weights(plan: list[PlannedRun]) -> dict[int, list[Need]]:
     """The ImageNet weights each row that trains will load, by row index."""
-    from spsr.weights import training_needs
+    from spsr.train.needs import training_needs
 
     return {
         i: training_needs(p.train_config)
@@ -158,7 +158,7 @@ def training_weights(plan: list[PlannedRun]) -> dict[int, list[Need]]:
 
 def metric_weights(study: StudyPlan) -> list[Need]:
     """The weights files the metrics load."""
-    from spsr.weights import metric_needs
+    from spsr.metrics.registry import metric_needs
 
     s = study.settings
     return metric_needs(s.metrics, s.lpips_backbone, s.ma_model)

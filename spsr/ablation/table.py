@@ -18,8 +18,8 @@ from typing import Any
 from spsr.ablation.runner import RowResult
 from spsr.ablation.states import OK
 from spsr.atomic import write_text_atomic
-from spsr.metrics.conventions import conventions_note, scoring_from_settings
-from spsr.metrics.registry import METRICS
+from spsr.metrics.conventions import Scoring
+from spsr.metrics.registry import METRICS, conventions_note
 
 TABLE_STEM = "ablation"
 # Digits shown per metric: the papers print PSNR with 3 decimals in their ablation tables.
@@ -119,7 +119,7 @@ def _md_escape(text: str) -> str:
 
 def _conventions_line(table: AblationTable) -> str:
     settings = table.describe.get("settings", {})
-    scoring = scoring_from_settings(settings)
+    scoring = Scoring.from_record(settings)
     if scoring is not None:
         return conventions_note(scoring, table.metrics)
     parts = []  # a table written before protocols were recorded

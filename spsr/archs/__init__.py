@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from spsr.archs.edsr import EDSR
+from spsr.archs.edsr_net import EDSR
 from spsr.archs.registry import Family, arch_names, backbone_names, family
-from spsr.archs.rrdb import RRDBNet
+from spsr.archs.rrdb_net import RRDBNet
 from spsr.archs.spec import ArchSpec, build_model
 from spsr.archs.spsr_net import SPSRNet, SROutput
-from spsr.archs.srresnet import SRResNet
+from spsr.archs.srresnet_net import SRResNet
 
 
 def __getattr__(name: str) -> object:

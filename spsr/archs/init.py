@@ -30,11 +30,11 @@ from torch import nn
 from torch.nn.modules.conv import _ConvNd
 from torch.nn.utils import parametrize
 
+from spsr.archs.registry import family
+
 INIT_SCHEMES: tuple[str, ...] = ("official", "pytorch")
 #: Scale of the generators' Kaiming initialisation in the official code (``init_weights(scale=0.1)``).
 GENERATOR_SCALE = 0.1
-#: Generators whose reference code keeps PyTorch's default initialisation.
-_PYTORCH_DEFAULT_ARCHS = frozenset({"edsr"})
 # Power iterations that re-estimate a spectral norm after its weight was redrawn (what
 # ``spectral_norm`` itself does when it is applied).
 _SPECTRAL_ITERATIONS = 15
@@ -100,12 +100,13 @@ def init_generator(module: nn.Module, arch: str, scheme: str = "official") -> nn
     Args:
         module: the generator (as :func:`spsr.archs.build_model` returns it).
         arch: its ``ArchSpec.arch`` (``spsr``, ``rrdb``, ``edsr``, ``srresnet``).
-        scheme: ``official`` (see the module docstring) or ``pytorch`` (leave it as built).
+        scheme: ``official`` (the family's ``default_init``, see the module docstring) or
+            ``pytorch`` (leave it as built).
 
     Returns:
         ``module``.
     """
-    if check_scheme(scheme) == "pytorch" or arch in _PYTORCH_DEFAULT_ARCHS:
+    if check_scheme(scheme) == "pytorch" or family(arch).default_init == "pytorch":
         return module
     return kaiming_init_(module, GENERATOR_SCALE)
 

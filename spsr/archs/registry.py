@@ -10,11 +10,17 @@ Each family lives in one module of :mod:`spsr.archs.families` and declares, in a
   ``extra`` options the spec may carry (``extra``);
 * whether it can be the SR branch of an SPSR generator (``branch``) and which of a plain
   checkpoint's tensors initialise that branch (``branch_state``);
-* the upstream layouts it reads, for the docs table (``layouts``, docs/formats.md).
+* the upstream layouts it reads, for the docs table (``layouts``, docs/formats.md);
+* what callers need to know about its networks, its *capabilities*: a gradient branch
+  (``gradient_branch``), another family as its SR branch (``wraps_backbone``, with the SR-branch
+  keys under ``sr_branch_prefix``), RRDB growth channels (``growth_channels``), the LR image
+  taken upsampled (``takes_upsampled_lr``), its default initialisation (``default_init``); which
+  checkpoints can initialise it follows (:func:`init_route`).
 
 Adding an architecture is one new family module plus one line in :data:`_FAMILY_MODULES`;
 ``build_model``, checkpoint detection, ``describe``, ``--init`` and the training
-configuration's choices all derive from this registry.
+configuration's choices all derive from this registry. Code outside :mod:`spsr.archs` reads
+capabilities and never compares family names (CONTRIBUTING.md, "Adding an architecture").
 """
 
 from __future__ import annotations
@@ -102,6 +108,15 @@ class Family:
         describe_extra: the part of ``describe`` after ``nf``/``nb``.
         takes_upsampled_lr: whether a spec's generator takes the LR image nearest-upsampled to HR
             size (the U-Net follow-up's desubpixel head, §3.1), or None: never.
+        gradient_branch: the generator has SPSR's gradient branch and returns an ``SROutput``
+            (SR image and gradient map; CVPR 2020 §3.1); its training can use the branch loss.
+        wraps_backbone: the generator's SR branch is another family, ``ArchSpec.backbone`` (a
+            plain checkpoint of that family can initialise it, see :func:`init_route`).
+        sr_branch_prefix: the key prefix of that SR branch in the generator's state dict.
+        growth_channels: ``ArchSpec.gc`` (RRDB growth channels) is part of the network.
+        default_init: the ``official`` initialisation of the family's reference code:
+            ``kaiming`` (Kaiming-normal × 0.1, ESRGAN / SPSR / BasicSR) or ``pytorch`` (PyTorch's
+            own defaults, as EDSR-PyTorch); see :mod:`spsr.archs.init`.
     """
 
     name: str
@@ -118,6 +133,11 @@ class Family:
     adapt_init: Callable[[StateDict, ArchSpec, ArchSpec], StateDict] | None = None
     describe_extra: Callable[[ArchSpec], str] | None = None
     takes_upsampled_lr: Callable[[ArchSpec], bool] | None = None
+    gradient_branch: bool = False
+    wraps_backbone: bool = False
+    sr_branch_prefix: str = ""
+    growth_channels: bool = False
+    default_init: str = "kaiming"
 
 
 _REGISTRY: dict[str, Family] = {}
@@ -153,6 +173,19 @@ def backbone_names() -> tuple[str, ...]:
 def default_blocks() -> dict[str, int]:
     """Each family's usual block count."""
     return {n: f.default_nb for n, f in families().items()}
+
+
+def init_route(source: ArchSpec, target: ArchSpec) -> str | None:
+    """How a checkpoint of ``source`` initialises a generator of ``target`` (``--init``):
+    ``"same"`` (the same architecture: the same family, and for a family that wraps a backbone
+    the same backbone; loaded strictly after the family's ``adapt_init``), ``"sr_branch"`` (a
+    plain checkpoint of the target's backbone family fills its SR branch), or None (it cannot)."""
+    fam = family(target.arch)
+    if source.arch == target.arch and (not fam.wraps_backbone or source.backbone == target.backbone):
+        return "same"
+    if fam.wraps_backbone and source.arch == target.backbone and family(source.arch).branch_state is not None:
+        return "sr_branch"
+    return None
 
 
 # --------------------------------------------------------------------------- detection

@@ -18,17 +18,6 @@ from torch import nn
 LIMITS = {"in_nc": 64, "out_nc": 64, "nf": 2048, "nb": 1024, "gc": 1024}
 
 
-def __getattr__(name: str) -> Any:
-    """``ARCHS`` and ``SCALES`` are derived from the registry (kept for older imports)."""
-    from spsr.archs import registry
-
-    if name == "ARCHS":
-        return registry.arch_names()
-    if name == "SCALES":
-        return tuple(sorted({s for f in registry.families().values() for s in f.scales}))
-    raise AttributeError(name)
-
-
 def _int_field(name: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"architecture field {name} must be an integer, not {value!r}")  # noqa: TRY004 (callers map ValueError to their error)
@@ -122,6 +111,14 @@ class ArchSpec:
 
         declared = family(self.arch).takes_upsampled_lr
         return declared is not None and declared(self)
+
+    @property
+    def has_gradient_branch(self) -> bool:
+        """The generator has SPSR's gradient branch (returns an ``SROutput``), as its family
+        declares."""
+        from spsr.archs.registry import family
+
+        return family(self.arch).gradient_branch
 
     @property
     def family_title(self) -> str:

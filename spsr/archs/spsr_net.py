@@ -26,15 +26,6 @@ from spsr.archs.blocks import RRDB, conv_block, tap_points, upconv_layers
 from spsr.ops.gradient import GradientMap
 
 
-def __getattr__(name: str) -> object:
-    """``BACKBONES`` is derived from the registry (the families with an SR ``branch``)."""
-    if name == "BACKBONES":
-        from spsr.archs.registry import backbone_names
-
-        return backbone_names()
-    raise AttributeError(name)
-
-
 class SROutput(NamedTuple):
     """What an SPSR generator returns.
 

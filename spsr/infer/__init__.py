@@ -1,6 +1,7 @@
-"""Inference: model loading (any supported checkpoint layout) and tiled, batched upscaling."""
+"""Inference: tiled, batched upscaling, and the checkpoint loading it needs (re-exported from
+:mod:`spsr.checkpoints`)."""
 
-from spsr.infer.checkpoint import (
+from spsr.checkpoints import (
     BUILTIN_NAMES,
     BUILTIN_WEIGHTS,
     DEFAULT_WEIGHTS,
@@ -8,7 +9,6 @@ from spsr.infer.checkpoint import (
     LoadedModel,
     detect_spec,
     inspect_checkpoint,
-    load_init,
     load_model,
     read_checkpoint,
     resolve_weights,
@@ -25,7 +25,6 @@ __all__ = [
     "TiledUpscaler",
     "detect_spec",
     "inspect_checkpoint",
-    "load_init",
     "load_model",
     "plan_tiles",
     "read_checkpoint",

@@ -171,7 +171,7 @@ def load_eval_upscaler(
     Raises:
         CheckpointError: the weights cannot be read, or are for another scale.
     """
-    from spsr.infer.checkpoint import load_model
+    from spsr.checkpoints.io import load_model
 
     loaded = load_model(source, device=device, expected_scale=scale)
     upscaler = eval_upscaler(loaded.model, scale, tile, device, precision)

@@ -29,6 +29,11 @@ ALEXNET_FILENAME = "alexnet-owt-7be5be79.pth"
 _ALEX_SLICE_OF_CONV = {0: 1, 3: 2, 6: 3, 8: 4, 10: 5}
 
 
+
+def alexnet_need(path: str | None, option: str, purpose: str = "LPIPS") -> Need:
+    """The AlexNet ImageNet weights LPIPS loads: ``path`` if given, else torchvision's cache."""
+    return Need(spec("alexnet"), path or None, option, purpose)
+
 def default_alexnet_path() -> Path:
     """Where torchvision caches AlexNet's ImageNet weights (honours ``TORCH_HOME``)."""
     return spec("alexnet").cache_path

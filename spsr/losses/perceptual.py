@@ -30,9 +30,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def vgg19_cache_path() -> Path:
-    """Where torchvision keeps the ImageNet VGG19 weights (honours ``TORCH_HOME``)."""
-    return spec("vgg19").cache_path
+def vgg19_need(path: str | None, option: str, purpose: str = "the VGG19 perceptual loss") -> Need:
+    """The VGG19 ImageNet weights this loss loads: ``path`` if given, else torchvision's cache."""
+    return Need(spec("vgg19"), path or None, option, purpose)
 
 
 def resolve_vgg19_weights(

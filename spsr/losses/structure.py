@@ -112,9 +112,15 @@ def random_nse(seed: int = RANDOM_NSE_SEED) -> NeuralStructureExtractor:
 # ----------------------------------------------------------------------------------- ResNet18
 
 
-def resnet18_cache_path() -> Path:
-    """Where torchvision keeps the ImageNet ResNet18 weights (honours ``TORCH_HOME``)."""
-    return spec("resnet18").cache_path
+def extractor_need(extractor: str, weights: str, vgg_weights: str = "") -> Need | None:
+    """The ImageNet weights a pretrained ``vgg`` / ``resnet`` structure extractor loads (None for
+    the others): ``weights`` if given, else for VGG ``vgg_weights``, else torchvision's cache."""
+    if extractor not in ("vgg", "resnet"):
+        return None
+    file = spec("vgg19" if extractor == "vgg" else "resnet18")
+    explicit = weights or (vgg_weights if extractor == "vgg" else "")
+    option = "--set structure.weights=PATH" + (" or --vgg-weights PATH" if extractor == "vgg" else "")
+    return Need(file, explicit or None, option, "the structure extractor")
 
 
 def resolve_resnet18_weights(

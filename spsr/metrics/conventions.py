@@ -26,6 +26,7 @@ Conventions shared by both:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,28 +41,18 @@ class MetricInputError(SpsrError):
     """Images a metric cannot score: wrong dtype, mismatched sizes, too small after shaving."""
 
 
-#: Written into ``spsr eval --json`` so a result file says how its numbers were made.
-CONVENTIONS: dict[str, str] = {
+#: The conventions every metric shares, written into ``spsr eval --json`` (before each metric's
+#: own, :attr:`spsr.metrics.metric.Metric.conventions`) so a result file says how its numbers were made.
+SHARED_CONVENTIONS: dict[str, str] = {
     "y_channel": "Y of MATLAB rgb2ycbcr (BT.601 studio swing, 16-235) on 8-bit RGB, rounded to "
     "8 bits as MATLAB returns it for uint8 images",
     "grayscale": "R = G = B",
     "float_input": "quantised to 8 bits first: round(x * 255)",
     "crop_border": "pixels shaved from every side before PSNR and SSIM; default = the scale",
     "pi_border": "pixels shaved from every side before NIQE, Ma and PI; default 4 (PIRM)",
-    "psnr": "10 log10(255^2 / MSE) over all pixels (and channels with --rgb)",
-    "ssim": "Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.01, K2 0.03, L 255, valid "
-    "region, mean of the map (per channel, averaged, with --rgb)",
-    "ssim_downsample": "when on, first ssim.m's automatic downsampling of the shaved images: "
-    "f = max(1, round(min(H, W) / 256)); if f > 1, an f x f mean filter (imfilter, 'symmetric', "
-    "'same') and every f-th pixel from the first",
-    "lpips": "lpips package v0.1, AlexNet, the full RGB image (no shave) mapped to [-1, 1]",
-    "niqe": "Mittal et al. 2013, official pristine parameters, 96x96 blocks, on Y, pi_border "
-    "shaved",
-    "ma": "Ma et al. 2017 (NRQM), the authors' model.mat, on Y, pi_border shaved",
-    "pi": "((10 - Ma) + NIQE) / 2, both on Y with the same border shaved",
-    "gradmap_l1": "mean |M(SR) - M(HR)| over pixels and RGB channels, images in [0, 1], M = "
-    "sqrt(Ix^2 + Iy^2 + 1e-6) with central differences and zero padding 1 (the papers' gradient "
-    "operator), crop_border shaved from both maps; always on RGB",
+}
+#: How ``spsr eval`` makes LR images from HR ones (written after the metrics' conventions).
+DEGRADATION_CONVENTIONS: dict[str, str] = {
     "degradation": "HR mod-cropped to a multiple of the scale, LR = MATLAB imresize bicubic "
     "(antialiased), rounded to 8 bits (halves away from zero) after each axis",
 }
@@ -114,7 +105,13 @@ DEFAULT_PROTOCOL = "spsr"
 
 @dataclass(frozen=True)
 class Scoring:
-    """A protocol resolved for one scale, with any single conventions set on top of it.
+    """A protocol resolved for one scale, with any single conventions set on top of it: the one
+    form the conventions take from the command line to the results file and back.
+
+    :func:`resolve_protocol` makes it from ``--protocol`` and the single-convention options;
+    :class:`~spsr.metrics.registry.EvalSettings` carries its fields (and :attr:`EvalSettings.scoring`
+    gives it back), the results file records them flat under ``settings`` and
+    :meth:`from_record` reads them back for a table's footnote.
 
     Attributes:
         protocol: the preset's name.
@@ -142,6 +139,23 @@ class Scoring:
             value = getattr(self, name)
             parts.append(f"{name}={('on' if value else 'off') if isinstance(value, bool) else value}")
         return f"{self.protocol} + {', '.join(parts)}"
+
+    @classmethod
+    def from_record(cls, settings: Mapping[str, object]) -> Scoring | None:
+        """The scoring a results file recorded: the ``settings`` that
+        :meth:`spsr.metrics.registry.MetricSuite.describe` wrote (the same fields as this class,
+        flat). None for files written before protocols were recorded."""
+        try:
+            return cls(
+                protocol=str(settings["protocol"]),
+                crop_border=int(settings["crop_border"]),  # type: ignore[call-overload]
+                y_channel=bool(settings["y_channel"]),
+                pi_border=int(settings["pi_border"]),  # type: ignore[call-overload]
+                ssim_downsample=bool(settings["ssim_downsample"]),
+                overrides=tuple(settings.get("overrides", ())),  # type: ignore[arg-type]
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def describe(self) -> dict[str, object]:
         """For a results file: the protocol, its overrides and the tables it reproduces."""
@@ -304,38 +318,3 @@ def metric_channels(img: np.ndarray, y_channel: bool, crop_border: int) -> np.nd
         rgb = u8 if u8.ndim == 3 else np.repeat(u8[:, :, None], 3, axis=2)
         out = rgb.astype(np.float64)
     return shave(out, crop_border)
-
-
-def conventions_note(scoring: Scoring, metrics: tuple[str, ...] | list[str]) -> str:
-    """One line under a table of ``metrics``: the protocol and the conventions it scored with."""
-    parts = []
-    if any(m in metrics for m in ("psnr", "ssim")):
-        channel = "Y" if scoring.y_channel else "RGB"
-        parts.append(f"PSNR/SSIM on {channel}, border {scoring.crop_border} shaved")
-    if "ssim" in metrics:
-        parts.append(
-            "SSIM after ssim.m's downsampling" if scoring.ssim_downsample
-            else "SSIM at full resolution"
-        )
-    if any(m in metrics for m in ("niqe", "ma", "pi")):
-        parts.append(f"NIQE/Ma/PI on Y, border {scoring.pi_border} shaved")
-    if "lpips" in metrics:
-        parts.append("LPIPS on RGB")
-    if "gradmap_l1" in metrics:
-        parts.append(f"gradient-map L1 on RGB in [0, 1], border {scoring.crop_border} shaved")
-    return f"protocol {scoring.label}: " + "; ".join(parts)
-
-
-def scoring_from_settings(settings: dict[str, object]) -> Scoring | None:
-    """The :class:`Scoring` of a results file's ``settings`` (None for files without a protocol)."""
-    try:
-        return Scoring(
-            protocol=str(settings["protocol"]),
-            crop_border=int(settings["crop_border"]),  # type: ignore[call-overload]
-            y_channel=bool(settings["y_channel"]),
-            pi_border=int(settings["pi_border"]),  # type: ignore[call-overload]
-            ssim_downsample=bool(settings["ssim_downsample"]),
-            overrides=tuple(settings.get("overrides", ())),  # type: ignore[arg-type]
-        )
-    except (KeyError, TypeError, ValueError):
-        return None

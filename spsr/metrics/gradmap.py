@@ -6,7 +6,7 @@ M(·) is the gradient operator of SPSR (CVPR 2020 §3.2.1, eq. 2; TPAMI 2021 §3
 structural claim is that the gradient branch and the gradient losses bring M(SR) closer to M(HR);
 this metric is that distance in one number (lower is better).
 
-Conventions (also written into results files, see ``CONVENTIONS["gradmap_l1"]``):
+Conventions (also written into results files, see :mod:`spsr.metrics.builtin.gradmap_l1`):
 
 * 8-bit images (a float image is quantised first, like every metric), then scaled to [0, 1];
 * on RGB, as the papers' M works per colour channel (a grayscale image counts as R = G = B, which

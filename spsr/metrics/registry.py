@@ -1,61 +1,106 @@
-"""The metrics ``spsr eval`` knows, their direction, and a suite that scores an image with several.
+"""The metric registry: every metric ``spsr eval``, ``spsr ablate`` and training validation know,
+and a suite that scores an image with several.
 
-A :class:`MetricSuite` loads what its metrics need once (LPIPS network, Ma's forests) when it is built,
-so a missing weights file fails before any work, and it shares the prepared Y image between NIQE,
-Ma and PI.
+Each metric is one module of :mod:`spsr.metrics.builtin` declaring a
+:class:`~spsr.metrics.metric.Metric` (name, direction, files, conventions, compute function);
+:data:`METRIC_MODULES` lists them, in the order ``all`` expands to and tables show. Adding a
+metric is one module plus one line there (CONTRIBUTING.md, "Adding a metric"): ``--metrics``
+and its help, the results files' conventions, the line under a table, ``spsr fetch`` and the
+weights a run needs all read this registry.
+
+A :class:`MetricSuite` loads what its metrics need once (LPIPS network, Ma's forests) when it is
+built, so a missing weights file fails before any work, and its metrics share the prepared Y image
+and each other's scores (PI from Ma and NIQE).
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from spsr.errors import ConfigError
 from spsr.metrics.conventions import (
-    CONVENTIONS,
     DEFAULT_PROTOCOL,
+    DEGRADATION_CONVENTIONS,
     OVERRIDABLE,
+    SHARED_CONVENTIONS,
     Scoring,
-    luminance,
     resolve_protocol,
-    shave,
 )
-from spsr.metrics.psnr_ssim import calculate_psnr, calculate_ssim
+from spsr.metrics.metric import Metric, ScoreJob
+
+if TYPE_CHECKING:
+    from spsr.weights import Need
+
+#: One module per metric, each defining ``METRIC``; the order of ``all`` and of table columns.
+METRIC_MODULES = (
+    "spsr.metrics.builtin.psnr",
+    "spsr.metrics.builtin.ssim",
+    "spsr.metrics.builtin.lpips",
+    "spsr.metrics.builtin.niqe",
+    "spsr.metrics.builtin.ma",
+    "spsr.metrics.builtin.pi",
+    "spsr.metrics.builtin.gradmap_l1",
+)
 
 
-@dataclass(frozen=True)
-class MetricInfo:
-    """What a metric is and which way is better.
-
-    Attributes:
-        name: the ``--metrics`` name.
-        label: column header.
-        higher_is_better: direction.
-        needs_reference: compares against the HR image (full-reference).
-        decimals: digits the papers print.
-    """
-
-    name: str
-    label: str
-    higher_is_better: bool
-    needs_reference: bool
-    decimals: int
+def _load(modules: Iterable[str]) -> dict[str, Metric]:
+    found: dict[str, Metric] = {}
+    for module in modules:
+        metric: Metric = importlib.import_module(module).METRIC
+        found[metric.name] = metric
+    return found
 
 
-METRICS: dict[str, MetricInfo] = {
-    m.name: m
-    for m in (
-        MetricInfo("psnr", "PSNR", True, True, 2),
-        MetricInfo("ssim", "SSIM", True, True, 4),
-        MetricInfo("lpips", "LPIPS", False, True, 4),
-        MetricInfo("niqe", "NIQE", False, False, 4),
-        MetricInfo("ma", "Ma", True, False, 4),
-        MetricInfo("pi", "PI", False, False, 4),
-        MetricInfo("gradmap_l1", "GradMap L1", False, True, 4),
-    )
-}
+def _conventions(metrics: dict[str, Metric]) -> dict[str, str]:
+    return {
+        **SHARED_CONVENTIONS,
+        **{key: text for m in metrics.values() for key, text in m.conventions.items()},
+        **DEGRADATION_CONVENTIONS,
+    }
+
+
+METRICS: dict[str, Metric] = _load(METRIC_MODULES)
 ALL_METRICS: tuple[str, ...] = tuple(METRICS)
+#: How every number is made, as results files record it: the shared conventions, each metric's
+#: own in registry order, then the degradation.
+CONVENTIONS: dict[str, str] = _conventions(METRICS)
+
+
+def metrics_help(describe: bool = True) -> str:
+    """``psnr, ssim, ..., gradmap_l1 (the gradient-map error ...)`` for ``--metrics`` help texts:
+    the registered names, with each metric's ``help`` words when ``describe``."""
+    return ", ".join(f"{m.name} ({m.help})" if describe and m.help else m.name for m in METRICS.values())
+
+
+def metric_needs(
+    metrics: Iterable[str], lpips_backbone: str | None = None, ma_model: str | None = None
+) -> list[Need]:
+    """The files a ``--metrics`` list needs (as its metrics declare them), each with the option
+    that supplies it; ``lpips_backbone`` / ``ma_model`` are the files given explicitly."""
+    from spsr.weights import Need, spec
+
+    explicit = {"lpips_backbone": lpips_backbone or None, "ma_model": ma_model or None}
+    return [
+        Need(spec(use.key), explicit.get(use.setting), use.option, f"metric {m}")
+        for m in metrics
+        for use in (METRICS[m].files if m in METRICS else ())
+    ]
+
+
+def conventions_note(scoring: Scoring, metrics: tuple[str, ...] | list[str]) -> str:
+    """One line under a table of ``metrics``: the protocol and the conventions it scored with
+    (each metric's ``notes``; parts several metrics share once, in rank order)."""
+    parts: dict[str, int] = {}
+    for m in metrics:
+        for rank, text in METRICS[m].notes(scoring):
+            parts.setdefault(text, rank)
+    ordered = sorted(parts, key=lambda text: parts[text])
+    return f"protocol {scoring.label}: " + "; ".join(ordered)
 
 
 def parse_metrics(spec: str) -> tuple[str, ...]:
@@ -195,25 +240,28 @@ class MetricSuite:
         if settings.crop_border < 0 or settings.pi_border < 0:
             raise ConfigError("crop borders must be >= 0")
         self.settings = settings
-        self.lpips = None
-        self.ma_model = None
-        from spsr.weights import ensure_files, metric_needs
+        from spsr.weights import ensure_files
 
-        needs = metric_needs(
-            [m for m in settings.metrics if not (m == "lpips" and lpips_random_backbone)],
-            settings.lpips_backbone, settings.ma_model,
-        )
+        random_files = {"alexnet"} if lpips_random_backbone else set()
+        needs = [n for n in metric_needs(settings.metrics, settings.lpips_backbone, settings.ma_model)
+                 if n.spec.key not in random_files]
         ensure_files(needs)  # fetches what is missing; reports every file it cannot have at once
-        if "lpips" in settings.metrics:
-            from spsr.metrics.lpips_metric import LPIPSMetric
+        self.resources: dict[str, object] = {}
+        for name in self._with_dependencies(settings.metrics):
+            load = METRICS[name].load
+            if load is not None:
+                self.resources[name] = load(settings, lpips_random_backbone)
 
-            self.lpips = LPIPSMetric(
-                settings.lpips_backbone, settings.device, random_backbone=lpips_random_backbone
-            )
-        if "ma" in settings.metrics or "pi" in settings.metrics:
-            from spsr.metrics.nrqm import load_ma_model
-
-            self.ma_model = load_ma_model(settings.ma_model)
+    @staticmethod
+    def _with_dependencies(names: Iterable[str]) -> list[str]:
+        out: list[str] = []
+        todo = list(names)
+        while todo:
+            name = todo.pop(0)
+            if name not in out:
+                out.append(name)
+                todo.extend(METRICS[name].uses)
+        return out
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -233,58 +281,23 @@ class MetricSuite:
         Returns:
             ``{metric: value}`` in the suite's order.
         """
-        s = self.settings
-        out: dict[str, float] = {}
         if self.needs_reference and hr is None:
             raise ConfigError("a full-reference metric was asked for without an HR image")
-        if "psnr" in s.metrics:
-            out["psnr"] = calculate_psnr(sr, hr, s.crop_border, s.y_channel)  # type: ignore[arg-type]
-        if "ssim" in s.metrics:
-            out["ssim"] = calculate_ssim(
-                sr, hr, s.crop_border, s.y_channel, bool(s.ssim_downsample)  # type: ignore[arg-type]
-            )
-        if "gradmap_l1" in s.metrics:
-            from spsr.metrics.gradmap import calculate_gradmap_l1
-
-            out["gradmap_l1"] = calculate_gradmap_l1(sr, hr, s.crop_border)  # type: ignore[arg-type]
-        if self.lpips is not None:
-            out["lpips"] = self.lpips(sr, hr)  # type: ignore[arg-type]
-        if any(m in s.metrics for m in ("niqe", "ma", "pi")):
-            out.update(self._perceptual(sr))
-        return {m: out[m] for m in s.metrics}
-
-    def _perceptual(self, sr: np.ndarray) -> dict[str, float]:
-        from spsr.metrics.niqe import niqe_of_y
-        from spsr.metrics.nrqm import ma_of_y
-        from spsr.metrics.pi import pi_from_scores
-
-        y = shave(luminance(sr), self.settings.pi_border)
-        out: dict[str, float] = {}
-        wants = self.settings.metrics
-        if "niqe" in wants or "pi" in wants:
-            out["niqe"] = niqe_of_y(y)
-        if self.ma_model is not None:
-            out["ma"] = ma_of_y(y, self.ma_model)
-        if "pi" in wants:
-            out["pi"] = pi_from_scores(out["ma"], out["niqe"])
-        return out
+        job = ScoreJob(sr, hr, self.settings, self.resources, METRICS)
+        return {m: job.score(m) for m in self.metrics}
 
     def describe(self) -> dict[str, object]:
         """The settings and conventions, for a results file."""
         settings = asdict(self.settings)
         settings["metrics"] = list(self.metrics)
         settings["overrides"] = list(self.settings.overrides)
-        conventions = {
-            k: v for k, v in CONVENTIONS.items() if k not in ALL_METRICS or k in self.metrics
-        }
+        own = {key for m in METRICS.values() if m.name not in self.metrics for key in m.conventions}
+        conventions = {k: v for k, v in CONVENTIONS.items() if k not in own}
         if not self.settings.y_channel:
             conventions["y_channel"] = "not used for PSNR/SSIM (--rgb); NIQE/Ma/PI still on Y"
-        if "ssim" not in self.metrics:
-            conventions.pop("ssim_downsample")
         return {
             "protocol": self.settings.scoring.describe(),
             "settings": settings,
             "conventions": conventions,
             "better": {m: "higher" if METRICS[m].higher_is_better else "lower" for m in self.metrics},
         }
-

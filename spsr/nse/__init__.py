@@ -9,7 +9,7 @@ TPAMI 2021 §4.1–4.2, §5.2 and App. A–B. The package holds every piece of t
 * :mod:`spsr.nse.sampling`: random and dense image crops;
 * :mod:`spsr.nse.data`: the crop dataset of the ``nse`` stage and in-memory image sets;
 * :mod:`spsr.nse.fit`: short in-memory fits of a task (the head re-fit of the evaluation);
-* :mod:`spsr.nse.evaluate`: the papers' validation of an NSE (§5.2, App. B.2);
+* :mod:`spsr.nse.accuracy`: the papers' validation of an NSE (§5.2, App. B.2);
 * :mod:`spsr.nse.files`: the ``nse.safetensors`` and ``nse_head.safetensors`` file formats.
 
 Training runs as the ``nse`` stage of the training engine (:mod:`spsr.train.stages.nse`).

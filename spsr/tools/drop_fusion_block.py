@@ -39,11 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("source", help="weights file or run folder of an SPSR-G generator")
     ap.add_argument("-o", "--output", required=True, help="the .safetensors file to write")
     args = ap.parse_args(argv)
-    from spsr.infer.checkpoint import load_model, save_weights
+    from spsr.checkpoints.io import load_model, save_weights
 
     try:
         loaded = load_model(args.source)
-        if loaded.spec.arch != "spsr":
+        if not loaded.spec.has_gradient_branch:
             raise SpsrError(f"{args.source} is {loaded.spec.describe()}, not an SPSR-G generator")
         spec = dataclasses.replace(loaded.spec, extra={**loaded.spec.extra, "fusion_block": False})
         from spsr.archs import build_model

@@ -34,7 +34,7 @@ import tomli_w
 
 from spsr.archs import ArchSpec
 from spsr.archs.init import INIT_SCHEMES
-from spsr.archs.registry import arch_names, backbone_names, default_blocks
+from spsr.archs.registry import arch_names, backbone_names, default_blocks, family
 from spsr.data.moa import MOA_OPS
 from spsr.errors import ConfigError
 from spsr.infer.session import AMP_MODES
@@ -48,12 +48,17 @@ ARCHS = arch_names()
 GENERATOR_BACKBONES = backbone_names()
 PERCEPTUAL_NETS = ("vgg", "lpips", "none", "vgg_random", "lpips_random")
 DEFAULT_BLOCKS = default_blocks()
+#: The architecture spec's defaults (SPSR-G ×4 on 23 RRDBs), which the model section shares.
+_SPEC = ArchSpec()
 
 
 @dataclass
 class ModelConfig:
-    """The generator: the TOML face of :class:`spsr.archs.ArchSpec` (every field here is the
-    spec's field of the same name; the spec validates them against the registry's schema).
+    """The generator: the TOML face of :class:`spsr.archs.ArchSpec`, one schema with it. Every
+    field but ``weight_init`` is the spec's field of the same name, type and default, and the
+    spec validates them against the registry's schema (:meth:`spec`); the spec's ``in_nc`` and
+    ``out_nc`` are not configurable (training is on RGB images). tests/test_arch_capabilities.py
+    holds the two together.
 
     Attributes:
         arch: a registered architecture (``rrdb`` | ``spsr`` | ``edsr`` | ``srresnet``).
@@ -68,12 +73,12 @@ class ModelConfig:
             Layers filled by ``run.init`` keep the loaded values.
     """
 
-    arch: str = "spsr"
-    backbone: str = "rrdb"
-    scale: int = 4
-    nf: int = 64
-    nb: int = 23
-    gc: int = 32
+    arch: str = _SPEC.arch
+    backbone: str = _SPEC.backbone
+    scale: int = _SPEC.scale
+    nf: int = _SPEC.nf
+    nb: int = _SPEC.nb
+    gc: int = _SPEC.gc
     taps: list[int] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     weight_init: str = "official"
@@ -92,6 +97,8 @@ class ModelConfig:
 
 # ModelConfig fields that say how training starts the network, not what the network is.
 TRAINING_ONLY_MODEL_KEYS = frozenset({"weight_init"})
+# ArchSpec fields training does not configure: it trains on RGB images.
+FIXED_SPEC_KEYS = frozenset({"in_nc", "out_nc"})
 
 
 @dataclass
@@ -478,7 +485,7 @@ def set_backbone(cfg: TrainConfig, backbone: str) -> None:
     """
     if backbone not in GENERATOR_BACKBONES:
         raise ConfigError(_unknown("backbone", backbone, list(GENERATOR_BACKBONES)))
-    if cfg.model.arch == "spsr":
+    if family(cfg.model.arch).wraps_backbone:
         cfg.model.backbone = backbone
     else:
         cfg.model.arch = backbone
@@ -495,8 +502,9 @@ def set_arch(cfg: TrainConfig, arch: str) -> None:
     if arch not in ARCHS:
         raise ConfigError(_unknown("architecture", arch, list(ARCHS)))
     cfg.model.arch = arch
-    cfg.model.nb = DEFAULT_BLOCKS[cfg.model.backbone if arch == "spsr" else arch]
-    if arch != "spsr":
+    fam = family(arch)
+    cfg.model.nb = DEFAULT_BLOCKS[cfg.model.backbone if fam.wraps_backbone else arch]
+    if not fam.gradient_branch:
         cfg.loss.branch = 0.0
 
 

@@ -50,9 +50,11 @@ Adding a stage or a variant (without touching this file)
    Stage-specific settings get their own TOML section with
    :func:`spsr.train.config.register_section` (``cfg.section("nse")``).
 
-3. Optional hooks: ``initialize(source)`` (``--init``; default: :func:`spsr.infer.load_init` on
+3. Optional hooks: ``initialize(source)`` (``--init``; default: :func:`spsr.train.init_from.load_init` on
    the exported generator), ``extra_state()`` / ``load_extra_state()`` for more checkpointed
    state, ``save_artifacts(run_dir, iteration, provenance)`` to write files at every checkpoint (rank 0).
+   A stage that loads model files (ImageNet weights...) declares them in the classmethod
+   ``needs(cfg)`` (:meth:`spsr.train.stage.Stage.needs`), which ``spsr fetch`` and ``spsr ablate`` read.
 
 Running: ``Trainer(cfg, run_dir).run()`` or :func:`train`. The command line does exactly that,
 with :class:`spsr.train.log.ConsoleReporter` for progress.
@@ -482,7 +484,7 @@ class Trainer:
     # ------------------------------------------------------------------ checkpoint / resume
 
     def _save_weights(self, path: Path) -> None:
-        from spsr.infer import save_weights
+        from spsr.checkpoints import save_weights
 
         _, entry = self.rt.export_entry()
         save_weights(path, self._export_module(), entry.export_spec, provenance=self.provenance())
@@ -631,9 +633,10 @@ def train(cfg: TrainConfig, run_dir: str | os.PathLike[str], **kwargs: Any) -> T
 
 
 def _preflight_weights(cfg: TrainConfig) -> str | None:
-    """Fetch the ImageNet weights ``cfg`` needs (:func:`spsr.weights.training_needs`); the message
+    """Fetch the ImageNet weights ``cfg`` needs (:func:`spsr.train.needs.training_needs`); the message
     listing every file that cannot be had, or None."""
-    from spsr.weights import ensure_files, training_needs
+    from spsr.train.needs import training_needs
+    from spsr.weights import ensure_files
 
     try:
         ensure_files(training_needs(cfg))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from spsr.archs.registry import family
 from spsr.archs.spec import ArchSpec
 from spsr.errors import ConfigError
 from spsr.run_folder import RunFolder
@@ -185,8 +186,8 @@ def init_spec(source: str, expected_scale: int | None = None) -> ArchSpec:
     """The architecture of a checkpoint given as ``--init`` (its metadata, or read from its keys)."""
     import json
 
+    from spsr.checkpoints.io import FORMAT, detect_spec, read_checkpoint, resolve_weights
     from spsr.errors import CheckpointError
-    from spsr.infer.checkpoint import FORMAT, detect_spec, read_checkpoint, resolve_weights
 
     path = resolve_weights(source)
     state, metadata = read_checkpoint(path)
@@ -234,23 +235,26 @@ def adopt_init_architecture(
         ConfigError: an explicit value the checkpoint cannot initialise, in one line.
     """
     m = cfg.model
-    if m.arch == "spsr" and src.arch in GENERATOR_BACKBONES:
+    target, source = family(m.arch), family(src.arch)
+    # A plain backbone checkpoint given to a generator that wraps one fills its SR branch.
+    fills_branch = target.wraps_backbone and src.arch in GENERATOR_BACKBONES
+    if fills_branch:
         wanted: dict[str, Any] = {"backbone": src.arch, "scale": src.scale, "nf": src.nf, "nb": src.nb}
-        if src.arch == "rrdb":
+        if source.growth_channels:
             wanted["gc"] = src.gc
         extra: dict[str, Any] = {}
     else:
         wanted = {"arch": src.arch, "scale": src.scale, "nf": src.nf, "nb": src.nb}
-        if src.arch in ("rrdb", "spsr"):
+        if source.growth_channels:
             wanted["gc"] = src.gc
-        if src.arch == "spsr":
+        if source.wraps_backbone:
             wanted["backbone"] = src.backbone
             wanted["taps"] = list(src.taps or [])
         extra = dict(src.extra)
     if size_only:
-        keep = (*_SIZE_FIELDS, "backbone") if m.arch == "spsr" and src.arch in GENERATOR_BACKBONES else _SIZE_FIELDS
+        keep = (*_SIZE_FIELDS, "backbone") if fills_branch else _SIZE_FIELDS
         wanted = {k: v for k, v in wanted.items() if k in keep}
-        if "gc" in wanted and not (src.arch in ("rrdb", "spsr") and m.arch in ("rrdb", "spsr")):
+        if "gc" in wanted and not (source.growth_channels and target.growth_channels):
             del wanted["gc"]
         extra = dict(src.extra) if src.arch == m.arch else {}
     probe = TrainConfig.from_dict(cfg.to_dict())  # the explicit values, converted to their types

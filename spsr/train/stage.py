@@ -13,6 +13,7 @@ from torch.optim.lr_scheduler import LRScheduler, MultiStepLR
 from spsr.errors import ConfigError
 from spsr.train.config import OptimConfig, TrainConfig
 from spsr.train.runtime import Runtime
+from spsr.weights.fetch import Need
 
 
 def make_adam(params: Any, optim: OptimConfig, lr: float, weight_decay: float = 0.0) -> Adam:
@@ -45,6 +46,13 @@ class Stage:
     def __init__(self, cfg: TrainConfig, rt: Runtime) -> None:
         self.cfg = cfg
         self.rt = rt
+
+    @classmethod
+    def needs(cls, cfg: TrainConfig) -> list[Need]:
+        """The model files (ImageNet weights...) a run of this stage with ``cfg`` loads before it
+        starts; ``spsr fetch`` and ``spsr ablate`` read them through
+        :func:`spsr.train.needs.training_needs`. None by default."""
+        return []
 
     @property
     def takes_upsampled_lr(self) -> bool:
@@ -99,7 +107,7 @@ class Stage:
 
     def initialize(self, source: str) -> list[str]:
         """Load ``--init`` weights into the generator (fresh runs only); returns the keys set."""
-        from spsr.infer import load_init
+        from spsr.train.init_from import load_init
 
         if not self.rt.has_export():
             raise ConfigError(f"--init sets a generator's weights, and the {self.cfg.stage} stage trains none")

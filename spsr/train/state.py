@@ -42,11 +42,6 @@ def last_state_path(run_dir: str | os.PathLike[str]) -> Path:
     return RunFolder(run_dir).last_state
 
 
-def numbered_state_path(run_dir: str | os.PathLike[str], iteration: int) -> Path:
-    """``RUN/state/iter_00001000.pt``."""
-    return RunFolder(run_dir).numbered_state(iteration)
-
-
 def capture_rng(device: torch.device | None = None) -> dict[str, Any]:
     """This process's random number generator states (Python, NumPy, torch CPU and CUDA).
 

@@ -2,10 +2,10 @@
 
 Each HR image is mod-cropped and degraded with the MATLAB bicubic (:func:`spsr.ops.bicubic_degrade`),
 the LR image is super-resolved with tiled inference (:class:`spsr.infer.TiledUpscaler`, so large
-images never run out of memory), the result is rounded to 8 bits and scored with
-:func:`spsr.metrics.calculate_psnr` / :func:`spsr.metrics.calculate_ssim` under a scoring protocol
-resolved by :func:`spsr.metrics.conventions.resolve_protocol` (``data.val_protocol``, default
-``spsr``): the same numbers ``spsr eval --protocol`` reports for the saved weights.
+images never run out of memory), the result is rounded to 8 bits and scored by the metric
+registry's PSNR and SSIM (:class:`spsr.metrics.registry.MetricSuite`) under a scoring protocol
+(``data.val_protocol``, default ``spsr``): the same numbers ``spsr eval --protocol`` reports for
+the saved weights.
 """
 
 from __future__ import annotations
@@ -22,8 +22,11 @@ from torch import nn
 
 from spsr.data.image_io import from_tensor, is_image_file, read_rgb, to_tensor
 from spsr.errors import ConfigError
-from spsr.metrics.conventions import DEFAULT_PROTOCOL, resolve_protocol
+from spsr.metrics.conventions import DEFAULT_PROTOCOL
 from spsr.ops import bicubic_degrade
+
+#: What validation scores, through the metric registry as ``spsr eval`` does.
+VALIDATION_METRICS = ("psnr", "ssim")
 
 
 @dataclass
@@ -105,9 +108,10 @@ def evaluate_generator(
         ConfigError: an unknown protocol, or an SR image of the wrong size.
     """
     from spsr.infer.session import eval_upscaler
-    from spsr.metrics import calculate_psnr, calculate_ssim
+    from spsr.metrics.registry import EvalSettings, MetricSuite
 
-    conv = resolve_protocol(protocol, scale)
+    suite = MetricSuite(EvalSettings.for_protocol(VALIDATION_METRICS, scale, protocol))
+    conv = suite.settings.scoring
     t0 = time.monotonic()
     inner = getattr(model, "module", None)  # the model inside a DDP wrapper
     module = inner if isinstance(inner, nn.Module) else model
@@ -120,10 +124,9 @@ def evaluate_generator(
             raise ConfigError(
                 f"validation image {image.name}: SR {sr.shape} does not match HR {image.hr.shape}"
             )
-        psnrs.append(float(calculate_psnr(sr, image.hr, conv.crop_border, conv.y_channel)))
-        ssims.append(
-            float(calculate_ssim(sr, image.hr, conv.crop_border, conv.y_channel, conv.ssim_downsample))
-        )
+        scores = suite.score(sr, image.hr)
+        psnrs.append(float(scores["psnr"]))
+        ssims.append(float(scores["ssim"]))
     del frozen, upscaler
     return {
         "psnr": float(np.mean(psnrs)),

@@ -4,14 +4,10 @@ what they are (:mod:`spsr.weights.catalog`), how they are downloaded and verifie
 (:mod:`spsr.weights.kinds`)."""
 
 from spsr.weights.catalog import (
-    METRIC_FILES,
     SPECS,
-    metric_needs,
-    needs_for,
     spec,
     spsr_cache_dir,
     torch_checkpoint_dir,
-    training_needs,
 )
 from spsr.weights.fetch import (
     DownloadError,
@@ -31,8 +27,8 @@ from spsr.weights.fetch import (
 )
 
 __all__ = [
-    "METRIC_FILES", "SPECS", "DownloadError", "FetchSettings", "FileSpec", "MissingFilesError",
+    "SPECS", "DownloadError", "FetchSettings", "FileSpec", "MissingFilesError",
     "Need", "current_settings", "digest_matches", "download", "ensure_file", "ensure_files", "env_offline",
-    "fetch_settings", "file_digest", "metric_needs", "missing", "needs_for", "spec", "spsr_cache_dir",
-    "torch_checkpoint_dir", "training_needs",
+    "fetch_settings", "file_digest", "missing", "spec", "spsr_cache_dir",
+    "torch_checkpoint_dir",
 ]

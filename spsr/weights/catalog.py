@@ -1,5 +1,8 @@
-"""Every model file spsr can fetch, where it is cached, and which files a metric list or a training
-configuration needs.
+"""Every model file spsr can fetch and where it is cached.
+
+The catalog knows files, not their users: a metric declares the files it loads in its
+:class:`~spsr.metrics.metric.Metric` (``files``), a training stage in its ``needs(cfg)``
+(:class:`spsr.train.stage.Stage`), and :mod:`spsr.train.needs` gathers them for ``spsr fetch``.
 
 Cache folders, in order of precedence:
 
@@ -18,11 +21,9 @@ is used as given.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-from spsr.weights.fetch import FileSpec, Need
+from spsr.weights.fetch import FileSpec
 
 
 def spsr_cache_dir() -> Path:
@@ -66,85 +67,3 @@ SPECS: dict[str, FileSpec] = {s.key: s for s in (ALEXNET, VGG19, RESNET18, MA_MO
 def spec(key: str) -> FileSpec:
     """The registered spec of ``key``, looked up at call time (tests may register their own)."""
     return SPECS[key]
-
-# What each metric needs (the lpips package's linear layers ship inside the lpips wheel).
-METRIC_FILES: dict[str, tuple[str, ...]] = {"lpips": ("alexnet",), "ma": ("ma-model",), "pi": ("ma-model",)}
-
-
-def metric_needs(
-    metrics: Iterable[str],
-    lpips_backbone: str | None = None,
-    ma_model: str | None = None,
-    lpips_option: str = "--lpips-backbone PATH",
-    ma_option: str = "--ma-model PATH",
-) -> list[Need]:
-    """The files a ``--metrics`` list needs, each with the option that supplies it."""
-    needs: list[Need] = []
-    for m in metrics:
-        for key in METRIC_FILES.get(m, ()):
-            if key == "alexnet":
-                needs.append(Need(spec("alexnet"), lpips_backbone or None, lpips_option, f"metric {m}"))
-            else:
-                needs.append(Need(spec("ma-model"), ma_model or None, ma_option, f"metric {m}"))
-    return needs
-
-
-_PERCEPTUAL_STAGES = ("gan", "structure", "unet")
-
-
-def training_needs(cfg: Any) -> list[Need]:
-    """The ImageNet weights a training configuration (``TrainConfig``) loads before it starts."""
-    needs: list[Need] = []
-    lo = cfg.loss
-    if cfg.stage in _PERCEPTUAL_STAGES and lo.perceptual > 0:
-        if lo.perceptual_net == "vgg":
-            needs.append(Need(spec("vgg19"), lo.vgg_weights or None,
-                              "--vgg-weights PATH (or --perceptual none)", "the VGG19 perceptual loss"))
-        elif lo.perceptual_net == "lpips":
-            needs.append(Need(spec("alexnet"), lo.lpips_weights or None,
-                              "--lpips-weights PATH (or --perceptual none)", "the LPIPS perceptual loss"))
-    if cfg.stage == "structure":
-        s = cfg.section("structure")
-        if s.extractor in ("vgg", "resnet") and not s.random_backbone and (s.beta > 0 or s.gamma > 0):
-            file = spec("vgg19" if s.extractor == "vgg" else "resnet18")
-            explicit = s.weights or (lo.vgg_weights if s.extractor == "vgg" else "")
-            option = "--set structure.weights=PATH" + (" or --vgg-weights PATH" if s.extractor == "vgg" else "")
-            needs.append(Need(file, explicit or None, option, "the structure extractor"))
-    return needs
-
-
-def needs_for(names: Iterable[str]) -> list[Need]:
-    """The files behind names a user can give ``spsr fetch``: metric names (``lpips``, ``ma``,
-    ``pi`` ...), training variants (``g``, ``esrgan``, ``vgg``, ``resnet``, ``u`` ...), file keys
-    (``alexnet``, ``vgg19``, ``resnet18``, ``ma-model``) or ``all`` (every file).
-
-    Raises:
-        ConfigError: a name that is none of these.
-    """
-    from spsr.errors import ConfigError
-    from spsr.metrics.registry import METRICS
-    from spsr.train.variants import preset, variants
-
-    needs: list[Need] = []
-    known_variants = variants()
-    for raw in names:
-        name = raw.strip().lower()
-        if not name:
-            continue
-        if name == "all":
-            needs.extend(Need(s, purpose=s.key) for s in SPECS.values())
-        elif name in SPECS:
-            needs.append(Need(SPECS[name], purpose=name))
-        elif name in METRICS:
-            needs.extend(metric_needs([name]))
-        elif name in known_variants:
-            needs.extend(
-                Need(n.spec, None, n.option, f"variant {name}: {n.purpose}")
-                for n in training_needs(preset(name))
-            )
-        else:
-            raise ConfigError(
-                f"unknown name {raw!r}: give metric names ({', '.join(METRICS)}), training variants "
-                f"({', '.join(sorted(known_variants))}), files ({', '.join(SPECS)}) or all"
-            )
-    return needs

@@ -192,8 +192,8 @@ def default_model_samples(pairs: int, precision: str, tmp: Path) -> tuple[float,
     from PIL import Image
 
     from spsr.archs import build_model
+    from spsr.checkpoints.io import save_weights
     from spsr.infer import load_model
-    from spsr.infer.checkpoint import save_weights
 
     current = load_model("default")
     old_spec = dataclasses.replace(current.spec, extra={**current.spec.extra, "fusion_block": True})

@@ -19,7 +19,7 @@ import re
 import torch
 from torch import nn
 
-from spsr.archs.edsr import EDSR
+from spsr.archs.edsr_net import EDSR
 from spsr.archs.registry import (
     Detected,
     Family,
@@ -221,6 +221,7 @@ FAMILY = Family(
     branch_state=branch_state,
     adapt_init=adapt_init,
     describe_extra=describe_extra,
+    default_init="pytorch",  # EDSR-PyTorch does not initialise its layers
     layouts=(
         Layout("EDSR-PyTorch (official)", "EDSR baseline / large", "2, 3, 4",
                "sub_mean, head.0, body.N.body.0/2, body.{nb}, tail.0.K, tail.1, add_mean"),

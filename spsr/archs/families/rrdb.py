@@ -1,6 +1,6 @@
 """RRDBNet (ESRGAN, BasicSR, Real-ESRGAN): three key layouts, ×1/×2 pixel-unshuffle included.
 
-Layouts (all renamed to the old ESRGAN ``model.N`` keys that :class:`~spsr.archs.rrdb.RRDBNet`
+Layouts (all renamed to the old ESRGAN ``model.N`` keys that :class:`~spsr.archs.rrdb_net.RRDBNet`
 uses):
 
 * old ESRGAN / SPSR: ``model.0``, ``model.1.sub.N.RDBr.convc.0``, ``model.1.sub.{nb}``, one
@@ -29,7 +29,7 @@ from spsr.archs.registry import (
     rename,
     scale_from_nearest_upconvs,
 )
-from spsr.archs.rrdb import RRDBNet, RRDBTrunk
+from spsr.archs.rrdb_net import RRDBNet, RRDBTrunk
 from spsr.archs.spec import ArchSpec
 
 _NEW_LAYOUTS = {
@@ -129,6 +129,7 @@ FAMILY = Family(
     branch=branch,
     branch_state=branch_state,
     describe_extra=describe_extra,
+    growth_channels=True,
     layouts=(
         Layout("ESRGAN / SPSR (old)", "RRDBNet", "2*, 3*, 4, 8",
                "model.0, model.1.sub.N.RDBr.convc.0, model.3[, model.6], HR conv, last conv"),

@@ -85,6 +85,10 @@ FAMILY = Family(
     check=check,
     describe_extra=lambda spec: f", backbone {spec.backbone}",
     takes_upsampled_lr=lambda spec: bool(spec.extra.get("desubpixel_head", False)),
+    gradient_branch=True,
+    wraps_backbone=True,
+    sr_branch_prefix="model.",
+    growth_channels=True,
     layouts=(
         Layout("SPSR (official)", "SPSR-G", "2*, 3*, 4, 8",
                "model.* (ESRGAN old layout), b_fea_conv, b_block_i, b_concat_i, b_module, conv_w, "

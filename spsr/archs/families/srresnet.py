@@ -20,7 +20,7 @@ from spsr.archs.registry import (
     rename,
 )
 from spsr.archs.spec import ArchSpec
-from spsr.archs.srresnet import SRResNet
+from spsr.archs.srresnet_net import SRResNet
 from spsr.errors import CheckpointError
 
 

@@ -43,12 +43,14 @@ from spsr.errors import ConfigError, MissingWeightsError
 from spsr.losses.gan import AdversarialLoss, make_adversarial_loss
 from spsr.losses.gradient import GradientPixelLoss
 from spsr.losses.lpips_loss import LPIPSLoss
-from spsr.losses.perceptual import PerceptualLoss, VGGFeatureExtractor
+from spsr.losses.lpips_net import alexnet_need
+from spsr.losses.perceptual import PerceptualLoss, VGGFeatureExtractor, vgg19_need
 from spsr.losses.pixel import PixelLoss, pixel_distance
 from spsr.train.config import PERCEPTUAL_NETS, TrainConfig
 from spsr.train.runtime import Runtime, frozen
 from spsr.train.stage import Stage, make_adam, make_multistep
 from spsr.train.variants import register_stage
+from spsr.weights.fetch import Need
 
 
 @dataclass
@@ -112,13 +114,26 @@ class Adversary:
 class GANStage(Stage):
     """Generator + discriminators trained together (see the module docstring)."""
 
+    @classmethod
+    def needs(cls, cfg: TrainConfig) -> list[Need]:
+        """The perceptual loss's ImageNet weights: VGG19 or (``--perceptual lpips``) AlexNet."""
+        lo = cfg.loss
+        if lo.perceptual <= 0:
+            return []
+        if lo.perceptual_net == "vgg":
+            return [vgg19_need(lo.vgg_weights, "--vgg-weights PATH (or --perceptual none)")]
+        if lo.perceptual_net == "lpips":
+            return [alexnet_need(lo.lpips_weights, "--lpips-weights PATH (or --perceptual none)",
+                                 "the LPIPS perceptual loss")]
+        return []
+
     def __init__(self, cfg: TrainConfig, rt: Runtime) -> None:
         super().__init__(cfg, rt)
         lo = cfg.loss
         if lo.perceptual_net not in PERCEPTUAL_NETS:
             raise ConfigError(f"unknown perceptual network {lo.perceptual_net!r} (vgg, lpips, none)")
         self.spec = cfg.model.spec()
-        self.has_branch = self.spec.arch == "spsr"
+        self.has_branch = self.spec.has_gradient_branch
         if lo.branch > 0 and not self.has_branch:
             raise ConfigError("loss.branch needs a generator with a gradient branch (arch spsr)")
         generator = init_generator(build_model(self.spec), self.spec.arch, cfg.model.weight_init)

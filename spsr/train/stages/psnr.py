@@ -33,7 +33,7 @@ class PSNRStage(Stage):
     def __init__(self, cfg: TrainConfig, rt: Runtime) -> None:
         super().__init__(cfg, rt)
         spec = cfg.model.spec()
-        self.has_branch = spec.arch == "spsr"
+        self.has_branch = spec.has_gradient_branch
         self.branch_weight = cfg.loss.branch
         if self.branch_weight > 0 and not self.has_branch:
             raise ConfigError("loss.branch needs a generator with a gradient branch (--arch spsr)")

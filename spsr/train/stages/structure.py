@@ -42,12 +42,14 @@ from spsr.losses.structure import (
     StructureExtractor,
     StructurePixelLoss,
     build_structure_extractor,
+    extractor_need,
 )
 from spsr.nse.files import nse_metadata
 from spsr.train.config import TrainConfig, register_section
 from spsr.train.runtime import Runtime
 from spsr.train.stages.gan import Adversary, GANStage
 from spsr.train.variants import register_stage
+from spsr.weights.fetch import Need
 
 #: The pretext task an NSE must have been trained with for each variant.
 _NSE_TASK = {"p": "contrastive", "j": "jigsaw"}
@@ -85,6 +87,17 @@ register_section("structure", StructureConfig)
 
 class StructureGANStage(GANStage):
     """:class:`GANStage` with the structure loss (see the module docstring)."""
+
+    @classmethod
+    def needs(cls, cfg: TrainConfig) -> list[Need]:
+        """The perceptual loss's weights and a pretrained VGG/ResNet structure extractor's."""
+        needs = super().needs(cfg)
+        s: StructureConfig = cfg.section("structure")
+        if not s.random_backbone and (s.beta > 0 or s.gamma > 0):
+            extractor = extractor_need(s.extractor, s.weights, cfg.loss.vgg_weights)
+            if extractor is not None:
+                needs.append(extractor)
+        return needs
 
     def __init__(self, cfg: TrainConfig, rt: Runtime) -> None:
         self.s: StructureConfig = cfg.section("structure")

@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from spsr.atomic import write_text_atomic
-from spsr.metrics.evaluate import (
+from spsr.metrics.registry import EvalSettings, MetricSuite
+from spsr.metrics.score_folders import (
     DatasetResult,
     Upscaler,
     dataset_name,
     list_images,
     score_upscaler,
 )
-from spsr.metrics.registry import EvalSettings, MetricSuite
 
 EVAL_FORMAT = "spsr-ablation-eval"
 
@@ -118,7 +118,7 @@ def eval_key(spec: EvalSpec) -> str:
 
 def weights_fingerprint(source: str | os.PathLike[str]) -> dict[str, Any]:
     """The weights file a source resolves to, with its size and modification time."""
-    from spsr.infer import resolve_weights
+    from spsr.checkpoints import resolve_weights
 
     path = resolve_weights(source)
     st = path.stat()

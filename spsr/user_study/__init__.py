@@ -10,13 +10,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from spsr.study.chart import draw_rank_chart, save_chart
-    from spsr.study.crops import CropBox, parse_crop
-    from spsr.study.key import StudyKey, load_key
-    from spsr.study.prng import label_permutation, presentation_order
-    from spsr.study.sheet import StudyBuild, build_study, default_key_path
-    from spsr.study.tally import StudyTally, tally_files, tally_study
-    from spsr.study.votes import VoteCollection, collect_votes
+    from spsr.user_study.chart import draw_rank_chart, save_chart
+    from spsr.user_study.crops import CropBox, parse_crop
+    from spsr.user_study.key import StudyKey, load_key
+    from spsr.user_study.prng import label_permutation, presentation_order
+    from spsr.user_study.sheet import StudyBuild, build_study, default_key_path
+    from spsr.user_study.tally import StudyTally, tally_files, tally_study
+    from spsr.user_study.votes import VoteCollection, collect_votes
 
 _WHERE = {
     "draw_rank_chart": "chart", "save_chart": "chart",
@@ -52,4 +52,4 @@ def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"spsr.study.{module}"), name)
+    return getattr(importlib.import_module(f"spsr.user_study.{module}"), name)

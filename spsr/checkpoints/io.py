@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -27,6 +27,9 @@ from spsr.archs.spec import ArchSpec, build_model
 from spsr.atomic import atomic_path
 from spsr.errors import CheckpointError
 from spsr.run_folder import MODEL_FILE
+
+if TYPE_CHECKING:
+    from spsr.workspace import Workspace
 
 FORMAT = "spsr-weights"
 FORMAT_VERSION = "1"
@@ -195,17 +198,6 @@ def detect_spec(state: StateDict, expected_scale: int | None = None) -> ArchSpec
     return detect(state, expected_scale).spec
 
 
-def to_old_esrgan_layout(state: StateDict) -> StateDict:
-    """Rename an ESRGAN-repo (``RRDB_trunk``) or BasicSR (``body.N.rdb1``) state dict to ``model.N`` keys.
-
-    Kept for older callers; other state dicts come back unchanged.
-    """
-    from spsr.archs.families import rrdb
-
-    found = rrdb.detect(state, None)
-    return found.state if found is not None else state
-
-
 def _spec_from_metadata(metadata: Mapping[str, str], path: Path) -> ArchSpec:
     version = metadata.get("format_version", "")
     if version != FORMAT_VERSION:
@@ -335,7 +327,6 @@ def inspect_checkpoint(source: str | os.PathLike[str], model_scale: int | None =
         model_scale: the scale the user says the weights are for (``--model-scale``): settles
             what the keys cannot tell, and is checked against what they can.
     """
-    from spsr.workspace import weights_name_note
 
     path = resolve_weights(source)
     state, metadata = read_checkpoint(path)
@@ -348,7 +339,7 @@ def inspect_checkpoint(source: str | os.PathLike[str], model_scale: int | None =
         found = detect(state, model_scale)
         spec, state, layout = found.spec, found.state, found.layout
         warnings += [f"{path.name}: {g}" for g in found.guesses]
-        twin = _builtin_twin(state) if spec.arch == "spsr" else None
+        twin = _builtin_twin(state)
         if twin is not None and twin[1] != spec:
             spec = twin[1]
             warnings.append(f"{path.name}: these are the built-in {twin[0]!r} weights saved without their "
@@ -358,7 +349,7 @@ def inspect_checkpoint(source: str | os.PathLike[str], model_scale: int | None =
     return Inspected(spec, state, metadata, layout, warnings, ghost)
 
 
-def _load_strict(model: nn.Module, state: StateDict, what: str) -> None:
+def load_strict(model: nn.Module, state: StateDict, what: str) -> None:
     _check_keys(model.state_dict(), state, what)
     model.load_state_dict(state, strict=True)
 
@@ -406,10 +397,10 @@ def load_model(
     model = materialize(checked.ghost, checked.state) if checked.ghost is not None else None
     if model is None:
         model = build_model(spec)
-        _load_strict(model, checked.state, str(path))
+        load_strict(model, checked.state, str(path))
     model.eval().requires_grad_(False)
     warnings = list(checked.warnings)
-    if checked.layout != "spsr" and spec.arch == "spsr" and not spec.extra.get("image_skip"):
+    if checked.layout != "spsr" and "image_skip" in family(spec.arch).extra and not spec.extra.get("image_skip"):
         note = _probe_output(model, spec)
         if note:
             warnings.append(f"{path.name}: {note}")
@@ -457,99 +448,21 @@ def save_weights(
     return path
 
 
-# --------------------------------------------------------------------------- initialisation
+def weights_name_note(
+    source: str, workspace: Workspace | None = None, option: str = "--weights"
+) -> str | None:
+    """One line when a ``--weights`` (or ``option``) name also names a run folder it does not
+    load: a built-in name, or a file in the current folder, has priority over ``runs/<name>``."""
+    from spsr.workspace import Workspace
 
-
-# The convs that see the generator's input: the SR branch's first conv (RRDB, in the ESRGAN
-# layout too, EDSR, SRResNet) and the gradient branch's first conv.
-DESUBPIXEL_HEAD_KEYS = (
-    "model.0.weight", "model.head.0.weight", "model.conv_first.weight", "b_fea_conv.0.weight",
-)
-
-
-def spread_to_desubpixel_head(state: StateDict, own: StateDict, scale: int) -> StateDict:
-    """Fit a checkpoint's input convs to a generator with the desubpixel head.
-
-    The head sees the LR image nearest-upsampled and brought back by ``pixel_unshuffle``: input
-    channel ``c·s² + k`` is channel ``c`` of the LR image at every sub-pixel position ``k``. A
-    conv weight ``W`` (out, C, kh, kw) copied to each of the ``s²`` positions and divided by
-    ``s²`` therefore computes exactly ``W * LR`` on such an input: the SR branch starts as the
-    checkpoint's. The gradient branch's conv sees M of the upsampled image, which is not M(LR)
-    unshuffled, so there the same spreading is only a starting point.
-
-    Args:
-        state: the checkpoint's state dict.
-        own: the generator's state dict (the target shapes).
-        scale: the SR factor ``s``.
-
-    Returns:
-        ``state`` with the head weights spread; other keys unchanged.
-    """
-    out = dict(state)
-    area = scale * scale
-    for key in DESUBPIXEL_HEAD_KEYS:
-        if key not in state or key not in own:
-            continue
-        src, dst = state[key], own[key]
-        if src.dim() == 4 and dst.shape == (src.shape[0], src.shape[1] * area, *src.shape[2:]):
-            out[key] = src.repeat_interleave(area, dim=1) / area
-    return out
-
-
-def load_init(
-    model: nn.Module, spec: ArchSpec, source: str | os.PathLike[str], warnings: list[str] | None = None
-) -> list[str]:
-    """Initialise ``model`` from any checkpoint this module reads.
-
-    The same architecture loads strictly; for a family with ``adapt_init`` (EDSR) differences
-    in ``extra`` are folded into the weights (an EDSR-PyTorch checkpoint, mean shift and
-    ``rgb_range`` 255, initialises spsr's [0, 1] EDSR). A plain backbone checkpoint (any family
-    with an SR ``branch_state``: RRDB/EDSR/SRResNet) fills the SR branch of an SPSR generator
-    with that backbone (its image conv is not used). For a generator with the desubpixel head
-    (the U-Net follow-up) the first convs of a checkpoint without it are spread over the
-    ``scale²`` sub-pixel positions (see :func:`spread_to_desubpixel_head`).
-
-    Args:
-        model: the freshly built generator.
-        spec: its architecture.
-        source: weights file, run folder or built-in name.
-        warnings: if given, what detection had to guess is appended here (one line each).
-
-    Returns:
-        The keys of ``model`` that were set.
-    """
-    path = resolve_weights(source)
-    checked = inspect_checkpoint(path, spec.scale)
-    state, src_spec = checked.state, checked.spec
-    if warnings is not None:
-        warnings.extend(checked.warnings)
-    if src_spec.scale != spec.scale:
-        raise CheckpointError(f"{path}: init weights are x{src_spec.scale}, the model is x{spec.scale}")
-    spread = bool(spec.extra.get("desubpixel_head")) and not src_spec.extra.get("desubpixel_head")
-    if src_spec.arch == spec.arch and (spec.arch != "spsr" or src_spec.backbone == spec.backbone):
-        adapt = family(spec.arch).adapt_init
-        if adapt is not None:
-            state = adapt(state, src_spec, spec)
-        if spread:
-            state = spread_to_desubpixel_head(state, model.state_dict(), spec.scale)
-        _load_strict(model, state, str(path))
-        return list(state)
-    branch_state = family(src_spec.arch).branch_state
-    if spec.arch == "spsr" and src_spec.arch == spec.backbone and branch_state is not None:
-        branch = branch_state(state, src_spec, spec)
-        own = model.state_dict()
-        if spread:
-            branch = spread_to_desubpixel_head(branch, own, spec.scale)
-        bad = [k for k in branch if k not in own or own[k].shape != branch[k].shape]
-        if bad:
-            raise CheckpointError(
-                f"{path}: {src_spec.describe()} does not fit the SR branch of {spec.describe()} "
-                f"({len(bad)} keys differ, e.g. {bad[0]})"
-            )
-        missing_branch = [k for k in own if k.startswith("model.") and k not in branch]
-        if missing_branch:
-            raise CheckpointError(f"{path}: SR-branch keys missing from the init, e.g. {missing_branch[0]}")
-        # For RRDB, model.8 *is* HR_conv0_new (one shared module), so both keys are set here.
-        model.load_state_dict(branch, strict=False)
-        return list(branch)
-    raise CheckpointError(f"{path}: cannot initialise {spec.describe()} from {src_spec.describe()}")
+    ws = workspace or Workspace.here()
+    run = ws.named_run(source)
+    if run is None:
+        return None
+    if source in BUILTIN_NAMES and not Path(source).exists():
+        return (f"{option} {source} is the built-in model, not the run {run}; "
+                f"give {option} {run} for the run")
+    if Path(source).exists():
+        return (f"{option} {source} is the file {source} here, not the run {run}; "
+                f"give {option} {run} for the run")
+    return None

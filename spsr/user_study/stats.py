@@ -13,9 +13,9 @@ from itertools import combinations
 
 import numpy as np
 
-from spsr.study.key import StudyKey
-from spsr.study.prng import label_permutation
-from spsr.study.votes import VoteFile
+from spsr.user_study.key import StudyKey
+from spsr.user_study.prng import label_permutation
+from spsr.user_study.votes import VoteFile
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from spsr.study.key import StudyKey, load_key
-from spsr.study.stats import (
+from spsr.user_study.key import StudyKey, load_key
+from spsr.user_study.stats import (
     FriedmanResult,
     PairwiseResult,
     friedman,
@@ -18,7 +18,7 @@ from spsr.study.stats import (
     rank_counts,
     rank_matrix,
 )
-from spsr.study.votes import VoteCollection, collect_votes
+from spsr.user_study.votes import VoteCollection, collect_votes
 
 
 @dataclass(frozen=True)

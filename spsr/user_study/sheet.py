@@ -7,7 +7,7 @@ network)::
       index.html              page, inline CSS + JS, the study data inline (no method names)
       images/0000/ref.png     HR reference of image 0
       images/0000/ref-crop.png
-      images/0000/0.png …     results in secret slot order (see spsr.study.key)
+      images/0000/0.png …     results in secret slot order (see spsr.user_study.key)
       images/0000/0-crop.png …
     study-key.json            the answer key, next to the folder, never inside it
 
@@ -35,9 +35,9 @@ import numpy as np
 from spsr.atomic import folder_mode
 from spsr.data.image_io import encode_image, read_image
 from spsr.errors import ConfigError
-from spsr.study.crops import CropBox, default_crop_size, most_structured_window
-from spsr.study.key import KeyImage, StudyKey, write_key
-from spsr.study.pairing import PairedImage, pair_images
+from spsr.user_study.crops import CropBox, default_crop_size, most_structured_window
+from spsr.user_study.key import KeyImage, StudyKey, write_key
+from spsr.user_study.pairing import PairedImage, pair_images
 
 PAGE_FORMAT = "spsr-user-study-page"
 MAX_SEED = 2**32 - 1

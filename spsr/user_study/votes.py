@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from spsr.errors import ConfigError
-from spsr.study.key import StudyKey
+from spsr.user_study.key import StudyKey
 
 VOTES_FORMAT = "spsr-user-study-votes"
 VOTES_VERSION = 1
