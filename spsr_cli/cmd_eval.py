@@ -93,8 +93,7 @@ def _render(results: list[DatasetResult], suite: MetricSuite, scale: int) -> Non
 def _render_grouped(results: list[DatasetResult], suite: MetricSuite, scale: int) -> None:
     """One table, one column group per dataset (its metrics side by side), one row per model:
     the layout of the papers' tables (CVPR 2020 Table 1, TPAMI 2021 Table 2)."""
-    from spsr.metrics.conventions import conventions_note
-    from spsr.metrics.registry import METRICS
+    from spsr.metrics.registry import METRICS, conventions_note
     from spsr.metrics.score_folders import best_models
 
     datasets = list(dict.fromkeys(r.dataset for r in results))
