@@ -78,3 +78,18 @@ def test_the_layer_drawings_of_the_guides_are_the_contract() -> None:
     architecture = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     assert _drawn_layers(contributing, "## The layers") == short
     assert _drawn_layers(architecture, "# Architecture") == short
+
+
+@pytest.mark.parametrize(
+    "package",
+    ["spsr", "spsr.ablation", "spsr.archs", "spsr.checkpoints", "spsr.data", "spsr.infer",
+     "spsr.losses", "spsr.metrics", "spsr.nse", "spsr.train", "spsr.user_study", "spsr.weights"],
+)
+def test_every_public_name_of_a_package_resolves(package: str) -> None:
+    """The packages load their names lazily (PEP 562) from a name → module table: after a module
+    is renamed, a stale entry only fails when that name is first used, so every one is used here."""
+    import importlib
+
+    module = importlib.import_module(package)
+    missing = [name for name in getattr(module, "__all__", []) if getattr(module, name, None) is None]
+    assert not missing, f"{package}: {missing}"

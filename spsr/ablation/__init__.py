@@ -21,11 +21,11 @@ import importlib
 from typing import Any
 
 _WHERE = {
-    "EvalDataset": "evaluate",
-    "EvalSpec": "evaluate",
-    "eval_datasets": "evaluate",
-    "eval_key": "evaluate",
-    "evaluate_row": "evaluate",
+    "EvalDataset": "scoring",
+    "EvalSpec": "scoring",
+    "eval_datasets": "scoring",
+    "eval_key": "scoring",
+    "evaluate_row": "scoring",
     "AblationConfig": "grid",
     "AblationGrid": "grid",
     "grid_from_dict": "grid",
