@@ -42,6 +42,8 @@ from spsr_cli.training_options import (
     LrPatch,
     Quiet,
     Seed,
+    TensorBoard,
+    Wandb,
     absolute_path,
     training_overrides,
 )
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from spsr.ablation.study import StudyPlan
     from spsr.ablation.table import AblationTable
     from spsr.train.log import Reporter
+    from spsr.train.monitor import Monitor
     from spsr.train.signals import StopSignals
 
 _ACTION_TEXT = {
@@ -151,8 +154,10 @@ def _render(table: AblationTable) -> None:
 class _ConsoleHooks(AblationHooks):
     """Status lines, the engine's training progress, and an evaluation progress bar."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, tensorboard: bool | None = None, wandb: str | None = None) -> None:
         self.quiet = quiet
+        self.tensorboard = tensorboard
+        self.wandb = wandb
         self._bar: Any = None
         self._task: Any = None
 
@@ -173,6 +178,11 @@ class _ConsoleHooks(AblationHooks):
         from spsr.train.log import ConsoleReporter
 
         return ConsoleReporter(err_console, quiet=self.quiet)
+
+    def monitors(self, planned: PlannedRun) -> list[Monitor]:
+        from spsr.train.monitor import make_monitors
+
+        return make_monitors(self.tensorboard, self.wandb)
 
     def evaluation_started(self, planned: PlannedRun, images: int) -> None:
         self._close_bar()
@@ -363,6 +373,8 @@ def ablate(
     ma_model: Annotated[
         Path | None, typer.Option(help="Ma et al.'s model.mat (for ma / pi).", show_default=False)
     ] = None,
+    tensorboard: TensorBoard = None,
+    wandb: Wandb = None,
     quiet: Quiet = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the table (with --dry-run: the plan) as JSON on stdout.")
@@ -383,6 +395,9 @@ def ablate(
     grid = _grid(output, preset, spec, only)
     if not dry_run:
         _require_run_inputs(data, iterations, hr)
+        from spsr.train.monitor import make_monitors
+
+        make_monitors(tensorboard, wandb)  # a missing package: one line before any work
     from spsr.ablation.study import check_sources, plan_study
 
     inputs = _inputs(
@@ -408,7 +423,7 @@ def ablate(
     if dry_run:
         _print_dry_run(study, as_json)
         return
-    rows, stop, describe = _run(study, quiet, offline)
+    rows, stop, describe = _run(study, quiet, offline, _ConsoleHooks(quiet, tensorboard, wandb))
     _finish(study, rows, describe, stop, quiet, as_json)
 
 
@@ -470,7 +485,7 @@ def _print_dry_run(study: StudyPlan, as_json: bool) -> None:
 
 
 def _run(
-    study: StudyPlan, quiet: bool, offline: bool
+    study: StudyPlan, quiet: bool, offline: bool, hooks: AblationHooks
 ) -> tuple[list[RowResult], StopSignals, dict[str, Any]]:
     """Fetch every weights file, then train and score the rows (the table rewritten after each)."""
     from spsr.ablation.runner import run_plan
@@ -498,7 +513,7 @@ def _run(
         study.eval_spec,
         suite,
         study.device,
-        _ConsoleHooks(quiet),
+        hooks,
         on_update=lambda so_far: write_tables(study.out, study_table(study, so_far, describe)),
         stop=stop,
     )

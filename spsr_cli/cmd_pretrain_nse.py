@@ -39,6 +39,8 @@ from spsr_cli.training_options import (
     Resume,
     Seed,
     SetOpt,
+    TensorBoard,
+    Wandb,
     Workers,
     training_overrides,
 )
@@ -190,6 +192,8 @@ def pretrain_nse(
     seed: Seed = None,
     workers: Workers = None,
     set_: SetOpt = None,
+    tensorboard: TensorBoard = None,
+    wandb: Wandb = None,
     quiet: Quiet = False,
     as_json: JsonOut = False,
 ) -> None:
@@ -214,6 +218,7 @@ def pretrain_nse(
     from spsr.train.config import parse_set_options
     from spsr.train.engine import Trainer
     from spsr.train.log import ConsoleReporter, Reporter
+    from spsr.train.monitor import make_monitors
     from spsr.train.resolve import RunLayers, resolve_run
     from spsr.train.stages.nse import EpochSchedule
 
@@ -235,8 +240,9 @@ def pretrain_nse(
     reporter: Reporter = Reporter()
     if main:
         reporter = ConsoleReporter(err_console, quiet=quiet or as_json)
+    monitors = make_monitors(tensorboard, wandb) if main else []
     result = Trainer(cfg, output, resume=resume, dataset=dataset, val_images=[],
-                     reporter=reporter).run()
+                     reporter=reporter, monitors=monitors).run()
     if main:
         _report(result.run_dir, result.iteration, result.reason, as_json)
     if result.interrupted:

@@ -33,9 +33,11 @@ from spsr_cli.training_options import (
     Scale,
     Seed,
     SetOpt,
+    TensorBoard,
     Val,
     ValEvery,
     ValLimit,
+    Wandb,
     Workers,
     training_overrides,
 )
@@ -73,10 +75,13 @@ def pretrain_psnr(
     seed: Seed = None,
     workers: Workers = None,
     set_: SetOpt = None,
+    tensorboard: TensorBoard = None,
+    wandb: Wandb = None,
     quiet: Quiet = False,
     as_json: JsonOut = False,
 ) -> None:
     """Pre-train a generator with the L1 loss (ESRGAN's PSNR-oriented schedule: lr 2e-4 halved
     every 200k iterations, 1M iterations). The run folder is what `spsr train --init` takes."""
     overrides = training_overrides(locals())
-    run_training("psnr", output, resume, config, overrides, set_, quiet, as_json, arch=arch, backbone=backbone)
+    run_training("psnr", output, resume, config, overrides, set_, quiet, as_json, arch=arch,
+                 backbone=backbone, tensorboard=tensorboard, wandb=wandb)

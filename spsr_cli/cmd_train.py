@@ -48,11 +48,13 @@ from spsr_cli.training_options import (
     Scale,
     Seed,
     SetOpt,
+    TensorBoard,
     TrainArch,
     Val,
     ValEvery,
     ValLimit,
     VggWeights,
+    Wandb,
     Workers,
     training_overrides,
 )
@@ -87,14 +89,18 @@ def run_training(
     arch: str | None = None,
     backbone: str | None = None,
     offline: bool = False,
+    tensorboard: bool | None = None,
+    wandb: str | None = None,
 ) -> None:
     """Resolve the configuration, train, and report; exit 130/143 when stopped by a signal.
 
     Missing ImageNet weights are fetched into torchvision's cache before the first iteration
-    (``offline``: never; every missing file is then reported in one error)."""
+    (``offline``: never; every missing file is then reported in one error). ``tensorboard`` and
+    ``wandb``: the run monitors (:func:`spsr.train.monitor.make_monitors`), main process only."""
     from spsr.train.config import parse_set_options
     from spsr.train.engine import Trainer
     from spsr.train.log import ConsoleReporter, Reporter
+    from spsr.train.monitor import make_monitors
     from spsr.train.resolve import RunLayers, resolve_run
 
     layers = RunLayers(variant, config_file, arch, backbone,
@@ -102,8 +108,9 @@ def run_training(
     cfg = resolve_run(layers, output, resume)
     main = is_main_process()
     reporter: Reporter = ConsoleReporter(err_console, quiet=quiet or as_json) if main else Reporter()
+    monitors = make_monitors(tensorboard, wandb) if main else []
     with model_fetching(quiet or as_json or not main, offline):
-        result = Trainer(cfg, output, resume=resume, reporter=reporter).run()
+        result = Trainer(cfg, output, resume=resume, reporter=reporter, monitors=monitors).run()
     if main:
         _report(result, as_json)
     if result.interrupted:
@@ -186,6 +193,8 @@ def train(
     workers: Workers = None,
     set_: SetOpt = None,
     offline: Offline = False,
+    tensorboard: TensorBoard = None,
+    wandb: Wandb = None,
     quiet: Quiet = False,
     as_json: JsonOut = False,
 ) -> None:
@@ -198,4 +207,4 @@ def train(
     """
     overrides = training_overrides(locals())
     run_training(variant, output, resume, config, overrides, set_, quiet, as_json, arch=arch,
-                 backbone=backbone, offline=offline)
+                 backbone=backbone, offline=offline, tensorboard=tensorboard, wandb=wandb)

@@ -325,6 +325,26 @@ Offline = Annotated[
         " or given by path.",
     ),
 ]
+TensorBoard = Annotated[
+    bool | None,
+    typer.Option(
+        "--tensorboard/--no-tensorboard",
+        help="Write TensorBoard event files into the run folder: losses, learning rates, speed, "
+        "validation scores and crops (default: on when the tensorboard package is installed; "
+        "watch with: tensorboard --logdir runs/).",
+        show_default=False,
+    ),
+]
+Wandb = Annotated[
+    str | None,
+    typer.Option(
+        "--wandb",
+        metavar="PROJECT",
+        help="Also log to this Weights & Biases project (needs the wandb package; offline, "
+        "in RUN/wandb, unless WANDB_MODE=online).",
+        show_default=False,
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
