@@ -23,6 +23,18 @@ from rich.progress import (
 )
 
 from spsr.errors import SpsrError, user_message
+from spsr.progress import (
+    BAR,
+    COUNT,
+    DESCRIPTION,
+    DETAIL,
+    ELAPSED,
+    ETA,
+    RATE,
+    EtaColumn,
+    FittingProgress,
+    RateColumn,
+)
 
 # Width given to rendering when the output is not a terminal: wide enough that no line of ours or
 # of a table is ever folded, so logs stay one record per line for grep and copy-paste.
@@ -104,15 +116,19 @@ def guarded(fn: F) -> F:
     return cast(F, wrapper)  # functools.wraps keeps the signature Typer reads
 
 
-def progress(quiet: bool = False, *extra_columns: Any) -> Progress:
-    """A rich progress bar with rate and ETA; plain when not on a terminal, silent with quiet."""
-    return Progress(
+def progress(quiet: bool = False, *extra_columns: Any, unit: str = "it") -> Progress:
+    """A rich progress bar with count, ETA and rate (in ``unit``/s); off a terminal or with quiet,
+    nothing. As the terminal narrows the bar keeps, in this order, the count, the ETA and the
+    rate (:class:`spsr.progress.FittingProgress`); ``extra_columns`` go first."""
+    return FittingProgress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        RateColumn(unit),
         *extra_columns,
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        EtaColumn(),
+        priorities=[DESCRIPTION, BAR, COUNT, RATE, *([DETAIL] * len(extra_columns)), ELAPSED, ETA],
         console=err_console,
         disable=quiet or not err_console.is_terminal,
         transient=False,

@@ -208,6 +208,7 @@ def prepare_data(
         quiet or as_json,
         TextColumn("{task.fields[patches]:,} patches"),
         TextColumn("{task.fields[rate]:.0f} patches/s"),
+        unit="img",
     )
     started = time.perf_counter()
     state = {"base": 0, "next_log": 1.0}
