@@ -63,7 +63,8 @@ class EtaColumn(ProgressColumn):
 
 
 class RateColumn(ProgressColumn):
-    """The task's speed as ``12.3 it/s`` (or in any unit, with SI prefixes)."""
+    """The task's speed as ``12.3 it/s`` (or in any unit, with SI prefixes); a task's own
+    ``unit`` field (e.g. ``tiles`` for a tile bar under an image bar) wins."""
 
     def __init__(self, unit: str = "it") -> None:
         super().__init__()
@@ -71,7 +72,8 @@ class RateColumn(ProgressColumn):
 
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(format_rate(speed or 0.0, self.unit), style="progress.data.speed")
+        unit = str(task.fields.get("unit", self.unit))
+        return Text(format_rate(speed or 0.0, unit), style="progress.data.speed")
 
 
 class FittingProgress(Progress):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import sys
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -16,6 +17,7 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -133,6 +135,50 @@ def progress(quiet: bool = False, *extra_columns: Any, unit: str = "it") -> Prog
         disable=quiet or not err_console.is_terminal,
         transient=False,
     )
+
+
+# Tile progress appears once an image has taken this long (seconds), so quick images stay quiet;
+# off a terminal a plain line is printed at most every PLAIN_TILE_EVERY seconds.
+TILE_PROGRESS_AFTER = 1.0
+PLAIN_TILE_EVERY = 5.0
+
+
+class TileProgress:
+    """Progress within one image (``spsr upscale``, ``spsr eval``): a second bar on a terminal,
+    periodic plain lines otherwise. ``update`` is the ``on_tiles(done, total)`` callback of
+    :class:`spsr.infer.tiled.TiledUpscaler`."""
+
+    def __init__(self, bar: Progress, plain: bool) -> None:
+        self.bar = bar
+        self.plain = plain
+        self.task: TaskID | None = None
+        self.name = ""
+        self.start = 0.0
+        self.last_line = 0.0
+
+    def begin(self, name: str) -> None:
+        self.name, self.start, self.last_line = name, time.perf_counter(), 0.0
+        self.task = self.bar.add_task(f"  {name}: tiles", total=None, visible=False, rate="",
+                                      unit="tiles")
+
+    def update(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        elapsed = now - self.start
+        rate = done / elapsed if elapsed > 0 and done else 0.0
+        text = f"{rate:.2f} tiles/s" if rate else ""
+        visible = elapsed >= TILE_PROGRESS_AFTER and done < total
+        if self.task is not None:
+            self.bar.update(self.task, completed=done, total=total, rate=text, visible=visible)
+        if self.plain and visible and now - self.last_line >= PLAIN_TILE_EVERY:
+            self.last_line = now
+            eta = f", ETA {(total - done) / rate:.0f} s" if rate else ""
+            err_console.print(f"  {self.name}: tiles {done}/{total}{', ' + text if text else ''}{eta}",
+                              highlight=False)
+
+    def end(self) -> None:
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+            self.task = None
 
 
 def _flag_without_placeholder(param: Any) -> Any:

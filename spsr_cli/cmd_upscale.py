@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from spsr.progress import format_rate
 from spsr_cli._common import (
     DEVICE_HELP,
     MODEL_SCALE_HELP,
+    TileProgress,
     console,
     err_console,
     fail,
@@ -21,50 +23,7 @@ from spsr_cli._common import (
 )
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
-
     from spsr.infer.files import Job
-
-# Tile progress appears once an image has taken this long (seconds), so quick images stay quiet;
-# off a terminal a plain line is printed at most every PLAIN_TILE_EVERY seconds.
-TILE_PROGRESS_AFTER = 1.0
-PLAIN_TILE_EVERY = 5.0
-
-
-class TileProgress:
-    """Progress within one image: a second bar on a terminal, periodic plain lines otherwise."""
-
-    def __init__(self, bar: Progress, plain: bool) -> None:
-        self.bar = bar
-        self.plain = plain
-        self.task: TaskID | None = None
-        self.name = ""
-        self.start = 0.0
-        self.last_line = 0.0
-
-    def begin(self, name: str) -> None:
-        self.name, self.start, self.last_line = name, time.perf_counter(), 0.0
-        self.task = self.bar.add_task(f"  {name}: tiles", total=None, visible=False, rate="")
-
-    def update(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        elapsed = now - self.start
-        rate = done / elapsed if elapsed > 0 and done else 0.0
-        text = f"{rate:.2f} tiles/s" if rate else ""
-        visible = elapsed >= TILE_PROGRESS_AFTER and done < total
-        if self.task is not None:
-            self.bar.update(self.task, completed=done, total=total, rate=text, visible=visible)
-        if self.plain and visible and now - self.last_line >= PLAIN_TILE_EVERY:
-            self.last_line = now
-            eta = f", ETA {(total - done) / rate:.0f} s" if rate else ""
-            err_console.print(f"  {self.name}: tiles {done}/{total}{', ' + text if text else ''}{eta}",
-                              highlight=False)
-
-    def end(self) -> None:
-        if self.task is not None:
-            self.bar.remove_task(self.task)
-            self.task = None
-
 
 def _record(job: Job, status: str, in_size: tuple[int, int] | None = None,
             out_size: tuple[int, int] | None = None, seconds: float = 0.0,
@@ -259,15 +218,18 @@ def upscale(
                 _emit(record)
             elapsed = time.perf_counter() - start
             bar.update(task, advance=1,
-                       rate=f"{done / elapsed:.2f} img/s, {megapixels / elapsed:.2f} MP/s" if elapsed > 0 else "")
+                       rate=f"{format_rate(done / elapsed, 'img')}, {format_rate(megapixels * 1e6 / elapsed, 'P')}"
+                       if elapsed > 0 else "")
             if not on_terminal and not quiet:
                 took = record["seconds"]
-                speed = f", {megapixels_of(record) / took:.2f} MP/s" if record["status"] == "done" and took > 0 else ""
+                speed = (f", {format_rate(megapixels_of(record) * 1e6 / took, 'P')}"
+                         if record["status"] == "done" and took > 0 else "")
                 err_console.print(f"[{done + len(failed) - already_failed}/{len(todo)}] {job.output} "
                                   f"({took:.1f} s{speed})", highlight=False)
     elapsed = time.perf_counter() - start
     if not quiet:
-        summary = (f"upscaled {done} image(s) in {elapsed:.1f} s ({megapixels / max(elapsed, 1e-9):.2f} output MP/s), "
+        throughput = format_rate(megapixels * 1e6 / max(elapsed, 1e-9), "P")
+        summary = (f"upscaled {done} image(s) in {elapsed:.1f} s ({throughput} output), "
                    f"{skipped} skipped as existing, {len(failed)} failed → {out_dir}")
         (err_console if as_json else console).print(summary, highlight=False)
     if failed:
