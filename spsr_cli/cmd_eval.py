@@ -255,7 +255,8 @@ def evaluate(
         raise ConfigError("--save-sr keeps upscaled images; with --hr nothing is upscaled")
 
     quiet = quiet or json_path == Path("-")
-    names, skipped = parse_metrics(metrics), {}
+    names = parse_metrics(metrics)
+    skipped: dict[str, str] = {}
     if skip_unavailable:
         with model_fetching(quiet, offline):
             names, skipped = _available_metrics(names, lpips_backbone, ma_model)
