@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -194,6 +195,22 @@ class SpsrGroup(typer.core.TyperGroup):
         return [_flag_without_placeholder(p) for p in super().get_params(ctx)]
 
 
+def reflow(help_text: str) -> str:
+    """A docstring's prose paragraphs as one line each, so that rich wraps them at the terminal's
+    width: in rich markup mode Typer keeps the source's line breaks, which cut sentences in the
+    middle of a line (in ``spsr --help``'s command list and in a command's description).
+    Paragraphs with an indented line or a bullet (examples, lists) are left as they are."""
+    paragraphs = inspect.cleandoc(help_text).split("\n\n")
+    out = []
+    for paragraph in paragraphs:
+        lines = paragraph.splitlines()
+        keep = paragraph.startswith("\b") or any(
+            line[:1].isspace() or line.lstrip().startswith(("- ", "* ", "• ")) for line in lines
+        )
+        out.append(paragraph if keep else " ".join(paragraph.split()))
+    return "\n\n".join(out)
+
+
 class SpsrCommand(typer.core.TyperCommand):
     """A subcommand whose help reads like a conventional Unix one.
 
@@ -204,6 +221,8 @@ class SpsrCommand(typer.core.TyperCommand):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.help:
+            self.help = reflow(self.help)
         for param in self.params:
             if isinstance(param, typer.core.TyperArgument) and param.metavar is None:
                 param.metavar = (param.name or "").upper()
@@ -221,6 +240,23 @@ class SpsrCommand(typer.core.TyperCommand):
                 pieces.append(name if param.required else f"[{name}]")
         return pieces
 
+
+def complete(*values: str) -> Callable[[str], list[str]]:
+    """Shell completion of an option with a fixed set of values (Typer's ``autocompletion``):
+    the values that start with what was typed."""
+
+    def complete_value(incomplete: str) -> list[str]:
+        return [v for v in values if v.startswith(incomplete)]
+
+    return complete_value
+
+
+# Fixed value sets, spelled here so that completion never imports torch (tests/test_cli_edges.py
+# checks them against the library's own lists).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda", "cuda:0")
+PROTOCOLS = ("spsr", "basicsr")
 
 DEVICE_HELP = "auto (a CUDA GPU if there is one, else the CPU), cpu, cuda or cuda:N."
 

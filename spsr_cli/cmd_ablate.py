@@ -28,7 +28,16 @@ from spsr.ablation.states import (
     UNAVAILABLE,
 )
 from spsr.errors import ConfigError
-from spsr_cli._common import console, err_console, guarded, model_fetching, progress
+from spsr_cli._common import (
+    PRECISIONS,
+    PROTOCOLS,
+    complete,
+    console,
+    err_console,
+    guarded,
+    model_fetching,
+    progress,
+)
 from spsr_cli.cmd_train import EXIT_CODES
 from spsr_cli.training_options import (
     AblateAmp,
@@ -326,13 +335,15 @@ def ablate(
         int, typer.Option(min=0, help="Scoring: tile size in LR pixels (0: whole image).")
     ] = 256,
     precision: Annotated[
-        str, typer.Option(help="Scoring precision: auto, fp32, bf16, fp16.")
+        str, typer.Option(help="Scoring precision: auto, fp32, bf16, fp16.",
+                          autocompletion=complete(*PRECISIONS))
     ] = "auto",
     protocol: Annotated[
         str,
         typer.Option(
             help="Scoring conventions, as spsr eval: spsr (the CVPR 2020 / TPAMI 2021 tables) or "
             "basicsr (SSIM at full resolution); the options below override single conventions.",
+            autocompletion=complete(*PROTOCOLS),
         ),
     ] = "spsr",
     crop_border: Annotated[

@@ -26,8 +26,12 @@ if TYPE_CHECKING:
     from spsr.metrics.registry import MetricSuite
 from spsr_cli._common import (
     DEVICE_HELP,
+    DEVICES,
     MODEL_SCALE_HELP,
+    PRECISIONS,
+    PROTOCOLS,
     TileProgress,
+    complete,
     console,
     err_console,
     guarded,
@@ -172,7 +176,8 @@ def evaluate(
     protocol: Annotated[str, typer.Option(
         help="Scorer conventions: spsr (the CVPR 2020 / TPAMI 2021 tables: SSIM after ssim.m's "
         "automatic downsampling) or basicsr (BasicSR's scripts and most SR tables: SSIM at full "
-        "resolution). The options below override single conventions.")] = "spsr",
+        "resolution). The options below override single conventions.",
+        autocompletion=complete(*PROTOCOLS))] = "spsr",
     crop_border: Annotated[int | None, typer.Option(
         min=0, help="Border shaved for PSNR/SSIM (protocol: the scale).", show_default=False)] = None,
     y_channel: Annotated[bool | None, typer.Option(
@@ -201,8 +206,9 @@ def evaluate(
     save_sr: Annotated[Path | None, typer.Option(
         help="Keep the upscaled images under DIR/<model>/<dataset>/.")] = None,
     tile: Annotated[int, typer.Option(min=0, help="Tile size in LR pixels (0: whole image).")] = 256,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
-    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA).")] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete(*DEVICES))] = "auto",
+    precision: Annotated[str, typer.Option(
+        help="auto, fp32, bf16 or fp16 (CUDA).", autocompletion=complete(*PRECISIONS))] = "auto",
     skip_unavailable: Annotated[bool, typer.Option(
         "--skip-unavailable", help="Score every metric that can be computed and list the others "
         "(model file missing, e.g. offline) with the spsr fetch line that fixes them, instead of "

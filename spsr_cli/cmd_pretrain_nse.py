@@ -20,7 +20,7 @@ from rich.table import Table
 from spsr.errors import ConfigError
 from spsr.nse import NSE_TASKS
 from spsr.run_folder import RunFolder
-from spsr_cli._common import console, err_console, guarded, pick_device
+from spsr_cli._common import complete, console, err_console, guarded, pick_device
 from spsr_cli.cmd_train import EXIT_CODES, is_main_process, launcher_note
 from spsr_cli.training_options import (
     Amp,
@@ -128,9 +128,11 @@ NseData = Annotated[Path | None, typer.Argument(
     "patches (prepare-data --patch 480). Optional with --resume and --evaluate.",
     show_default=False)]
 Task = Annotated[str | None, _opt(
-    "--task", "-t", help="contrastive (F_P, SPSR-P; default) | jigsaw (F_J, SPSR-J).")]
+    "--task", "-t", help="contrastive (F_P, SPSR-P; default) | jigsaw (F_J, SPSR-J).",
+    autocompletion=complete("contrastive", "jigsaw"))]
 Sampling = Annotated[str | None, _opt(
-    "--sampling", help="Contrastive neighbours: horizontal (default) | vertical | cross.")]
+    "--sampling", help="Contrastive neighbours: horizontal (default) | vertical | cross.",
+    autocompletion=complete("horizontal", "vertical", "cross"))]
 Crop = Annotated[int | None, _opt(
     "--crop", help="Training crop side (default 420 contrastive, 84 jigsaw).")]
 CropsPerImage = Annotated[int | None, _opt(

@@ -13,7 +13,7 @@ import typer
 
 from spsr.run_folder import RunFolder
 from spsr.variant_catalog import trained_by
-from spsr_cli._common import console, err_console, guarded, model_fetching
+from spsr_cli._common import complete, console, err_console, guarded, model_fetching
 from spsr_cli.training_options import (
     Amp,
     Backbone,
@@ -157,7 +157,9 @@ def _resume_args(argv: list[str], run_dir: Path) -> list[str]:
 def train(
     data: Data = None,
     output: Output = ...,  # type: ignore[assignment]
-    variant: Annotated[str | None, typer.Option("--variant", "-V", help=_VARIANT_HELP, show_default=False)] = None,
+    variant: Annotated[str | None, typer.Option(
+        "--variant", "-V", help=_VARIANT_HELP, show_default=False,
+        autocompletion=complete(*(v.name for v in trained_by("train"))))] = None,
     resume: Resume = False,
     config: ConfigFile = None,
     init: Init = None,

@@ -12,8 +12,11 @@ import typer
 from spsr.progress import format_rate
 from spsr_cli._common import (
     DEVICE_HELP,
+    DEVICES,
     MODEL_SCALE_HELP,
+    PRECISIONS,
     TileProgress,
+    complete,
     console,
     err_console,
     fail,
@@ -69,12 +72,15 @@ def upscale(
     recursive: Annotated[bool, typer.Option(
         "--recursive", "-r", help="Descend into sub-folders of an input folder.")] = False,
     tile: Annotated[int, typer.Option(help="Tile size in input pixels (0 = whole image).")] = 256,
-    tile_overlap: Annotated[int, typer.Option(
-        help="Context and blending band between tiles, input pixels.")] = 16,
+    tile_overlap: Annotated[int | None, typer.Option(
+        help="Context and blending band between tiles, input pixels (default 16, less for tiles "
+        "under 34 so that it stays below half the tile, as in spsr eval).",
+        show_default=False)] = None,
     batch: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 4,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete(*DEVICES))] = "auto",
     precision: Annotated[str, typer.Option(
-        help="auto, fp32, bf16 or fp16 (fp16 only on CUDA).")] = "auto",
+        help="auto, fp32, bf16 or fp16 (fp16 only on CUDA).",
+        autocompletion=complete(*PRECISIONS))] = "auto",
     outscale: Annotated[float | None, typer.Option(
         help="Final scale if different from the model's (resampled with bicubic).")] = None,
     suffix: Annotated[str, typer.Option(
@@ -114,6 +120,7 @@ def upscale(
         plan_jobs,
         sample_images,
     )
+    from spsr.infer.session import eval_overlap
     from spsr.infer.upscale import upscale_loaded
 
     check_suffix(suffix)
@@ -140,6 +147,8 @@ def upscale(
     plan = plan_jobs(found, out_dir, suffix, ext, default_suffix=f"_x{outscale or loaded.spec.scale:g}")
     todo, skipped, failed = pending(plan.jobs, overwrite)
     failed += plan.clashes
+    if tile_overlap is None:
+        tile_overlap = eval_overlap(tile)
     upscaler = TiledUpscaler(loaded.model, loaded.spec.scale, tile=tile, overlap=tile_overlap,
                              batch=batch, device=dev, precision=precision)
     if not quiet:
@@ -220,7 +229,7 @@ def upscale(
             bar.update(task, advance=1,
                        rate=f"{format_rate(done / elapsed, 'img')}, {format_rate(megapixels * 1e6 / elapsed, 'P')}"
                        if elapsed > 0 else "")
-            if not on_terminal and not quiet:
+            if not on_terminal and not quiet and record["status"] == "done":  # failures: their own line
                 took = record["seconds"]
                 speed = (f", {format_rate(megapixels_of(record) * 1e6 / took, 'P')}"
                          if record["status"] == "done" and took > 0 else "")

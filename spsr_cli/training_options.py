@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from spsr_cli._common import AMP_MODES, DEVICES, complete
+
 
 def absolute_path(path: Path | None) -> str | None:
     """Paths are stored absolute in the run's config, so ``--resume`` works from anywhere."""
@@ -205,6 +207,7 @@ Backbone = Annotated[
     str | None,
     typer.Option(
         "--backbone",
+        autocompletion=complete("rrdb", "edsr", "srresnet"),
         help="rrdb | edsr | srresnet: the SR branch of SPSR, or the plain generator.",
         show_default=False,
     ),
@@ -271,6 +274,7 @@ Amp = Annotated[
     str | None,
     typer.Option(
         "--amp",
+        autocompletion=complete(*AMP_MODES),
         help="auto | off | bf16 | fp16 (fp16: CUDA only).",
         show_default=False,
     ),
@@ -287,6 +291,7 @@ Device = Annotated[
     str | None,
     typer.Option(
         "--device",
+        autocompletion=complete(*DEVICES),
         help="auto | cpu | cuda | cuda:N.",
         show_default=False,
     ),
@@ -353,6 +358,7 @@ TrainArch = Annotated[
     str | None,
     typer.Option(
         "--arch",
+        autocompletion=complete("spsr", "rrdb", "edsr", "srresnet"),
         help="spsr (default: with the gradient branch) | rrdb | edsr | srresnet: a plain generator"
         " trains the variant's losses without a gradient branch (TPAMI 2021 App. D: EDSR-G, "
         "EDSR-P).",
@@ -363,6 +369,7 @@ Perceptual = Annotated[
     str | None,
     typer.Option(
         "--perceptual",
+        autocompletion=complete("vgg", "lpips", "none"),
         help="vgg | lpips | none (train without a perceptual loss). Default: vgg; lpips for "
         "variant u.",
         show_default=False,
@@ -398,6 +405,7 @@ GradientLoss = Annotated[
     str | None,
     typer.Option(
         "--gradient-loss",
+        autocompletion=complete("paper", "official"),
         help="paper (L1, padding 1) | official (MSE, padding 2, as the official code).",
         show_default=False,
     ),
@@ -416,6 +424,7 @@ PsnrArch = Annotated[
     str | None,
     typer.Option(
         "--arch",
+        autocompletion=complete("rrdb", "spsr", "edsr", "srresnet"),
         help="rrdb (default) | spsr | edsr | srresnet.",
         show_default=False,
     ),
@@ -424,6 +433,7 @@ PsnrBackbone = Annotated[
     str | None,
     typer.Option(
         "--backbone",
+        autocompletion=complete("rrdb", "edsr", "srresnet"),
         help="SR-branch backbone of --arch spsr: rrdb | edsr | srresnet.",
         show_default=False,
     ),
@@ -432,6 +442,7 @@ PixelLoss = Annotated[
     str | None,
     typer.Option(
         "--pixel-loss",
+        autocompletion=complete("l1", "l2", "charbonnier"),
         help="l1 (default) | l2 | charbonnier.",
         show_default=False,
     ),
@@ -474,6 +485,7 @@ AblateDevice = Annotated[
     str | None,
     typer.Option(
         "--device",
+        autocompletion=complete(*DEVICES),
         help="auto | cpu | cuda | cuda:N, for training and scoring.",
         show_default=False,
     ),
@@ -482,6 +494,7 @@ AblateAmp = Annotated[
     str | None,
     typer.Option(
         "--amp",
+        autocompletion=complete(*AMP_MODES),
         help="Training precision: auto | off | bf16 | fp16.",
         show_default=False,
     ),
