@@ -284,12 +284,13 @@ def model_fetching(quiet: bool = False, offline: bool = False) -> Iterator[None]
     """
     from spsr.weights import fetch_settings
 
-    bar = Progress(
+    bar = FittingProgress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
+        priorities=[DESCRIPTION, BAR, COUNT, RATE, ETA],
         console=err_console,
         disable=quiet or not err_console.is_terminal,
         transient=True,

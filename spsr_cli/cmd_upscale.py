@@ -163,13 +163,9 @@ def upscale(
         err_console.print(f"model: {loaded.spec.describe()}{note} on {dev}, {str(upscaler.dtype).replace('torch.', '')}"
                           f"; {len(todo)} to do, {skipped} already done")
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+
+    from spsr.progress import BAR, COUNT, DESCRIPTION, ETA, RATE, EtaColumn, FittingProgress
 
     records: list[dict[str, Any]] = []
     if as_json:  # what is decided before any upscaling: skipped as existing, or blocked
@@ -187,9 +183,10 @@ def upscale(
     megapixels = 0.0
     start = time.perf_counter()
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+               TextColumn("{task.fields[rate]}"), EtaColumn())
     on_terminal = err_console.is_terminal
-    with Progress(*columns, console=err_console, disable=quiet or not on_terminal) as bar:
+    with FittingProgress(*columns, priorities=[DESCRIPTION, BAR, COUNT, RATE, ETA], console=err_console,
+                         disable=quiet or not on_terminal) as bar:
         task = bar.add_task("upscaling", total=len(todo), rate="")
         tiles = TileProgress(bar, plain=not on_terminal and not quiet)
         for job in todo:

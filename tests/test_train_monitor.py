@@ -193,3 +193,30 @@ def test_cli_wandb_without_the_package_is_one_line_before_any_work(tmp_path, mon
     assert r.exit_code == 1
     assert "pip install wandb" in r.output and "Traceback" not in r.output
     assert not run.exists()
+
+
+def test_ablate_rows_get_the_monitors_the_switches_ask_for() -> None:
+    from spsr.ablation.hooks import AblationHooks
+    from spsr_cli.cmd_ablate import _ConsoleHooks
+
+    planned = object()
+    assert AblationHooks().monitors(planned) == []  # the library default: none
+    assert [type(m) for m in _ConsoleHooks(True).monitors(planned)] == [TensorBoardMonitor]
+    assert _ConsoleHooks(True, tensorboard=False).monitors(planned) == []
+
+
+@pytest.mark.parametrize("extra", [{}, {"desubpixel_head": True}, {"image_skip": True}])
+def test_validation_pictures_of_spsr_generators_and_a_plain_one(extra: dict) -> None:
+    import torch
+
+    from spsr.archs import ArchSpec, build_model
+    from spsr.train.validate import validation_pictures
+
+    torch.manual_seed(0)
+    model = build_model(ArchSpec("spsr", 4, nf=8, nb=1, gc=4, extra=extra)).train()
+    pictures = validation_pictures(model, _val_images(), 4, "cpu", count=1)
+    assert set(pictures) == {"val/one", "gradient/one"}
+    assert pictures["val/one"].shape == (32, 96, 3) and pictures["val/one"].dtype == np.uint8
+    assert model.training  # its mode is given back
+    plain = build_model(ArchSpec("rrdb", 4, nf=8, nb=1, gc=4))
+    assert set(validation_pictures(plain, _val_images(), 4, "cpu")) == {"val/one", "val/two"}
