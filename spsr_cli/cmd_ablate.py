@@ -531,6 +531,26 @@ def _run(
     return rows, stop, describe
 
 
+def _write_curves(study: StudyPlan, rows: list[RowResult], markdown: Path) -> Path | None:
+    """The training curves of the rows (as spsr plot draws them) into OUT/curves.png, embedded at
+    the end of ablation.md; None when no row has a training log."""
+    from spsr.atomic import write_text_atomic
+    from spsr.run_folder import LOG_FILE
+    from spsr.train.curves import save_curves
+
+    trained = [r.planned for r in rows if (r.planned.run_dir / LOG_FILE).is_file()]
+    if not trained:
+        return None
+    try:
+        path = save_curves([p.run_dir for p in trained], Path(study.out) / "curves.png",
+                           title=study.grid.title, labels=[p.config.name for p in trained])
+    except ConfigError:  # logs without a training record yet: nothing to draw
+        return None
+    text = markdown.read_text(encoding="utf-8").rstrip("\n")
+    write_text_atomic(markdown, f"{text}\n\n![training curves]({path.name})\n")
+    return path
+
+
 def _finish(
     study: StudyPlan, rows: list[RowResult], describe: dict[str, Any], stop: StopSignals,
     quiet: bool, as_json: bool,
@@ -541,6 +561,9 @@ def _finish(
 
     table = study_table(study, rows, describe)
     paths = write_tables(study.out, table)
+    curves = _write_curves(study, rows, paths["md"])
+    if curves is not None:
+        paths["curves"] = curves
     if as_json:
         typer.echo(paths["json"].read_text(encoding="utf-8"), nl=False)
     else:

@@ -181,9 +181,18 @@ def draw_curves(runs: Sequence[RunCurves], columns: int = 2, title: str = "") ->
 
 
 def save_curves(
-    runs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str], title: str = ""
+    runs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    title: str = "",
+    labels: Sequence[str] | None = None,
 ) -> Path:
     """Read the runs' logs, draw their curves and write the picture (PNG, JPEG or WebP by suffix).
+
+    Args:
+        runs: run folders (or ``log.jsonl`` files).
+        out: the picture to write.
+        title: text above the curves.
+        labels: one legend entry per run (default: the folder names, made unique).
 
     Raises:
         ConfigError: an unsupported suffix, a folder without a log, or nothing to plot.
@@ -192,11 +201,11 @@ def save_curves(
     fmt = FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise ConfigError(f"{out}: write the curves as .png, .jpg or .webp")
-    curves = [read_curves(r) for r in runs]
-    labels = [c.label for c in curves]
-    for c in curves:  # two runs of the same name in different folders: tell them apart
-        if labels.count(c.label) > 1:
-            c.label = str(Path(runs[curves.index(c)]))
+    curves = [read_curves(r, label) for r, label in zip(runs, labels or [None] * len(runs), strict=True)]
+    names = [c.label for c in curves]
+    for c, run in zip(curves, runs, strict=True):  # same folder names elsewhere: tell them apart
+        if labels is None and names.count(c.label) > 1:
+            c.label = str(Path(run))
     image = draw_curves(curves, title=title)
     buf = io.BytesIO()
     image.save(buf, format=fmt)
