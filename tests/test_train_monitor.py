@@ -3,6 +3,7 @@ one file per run without duplicated steps after a hard kill and --resume, the CL
 
 from __future__ import annotations
 
+import struct
 import sys
 import types
 from collections import Counter
@@ -69,12 +70,18 @@ def test_event_files_hold_losses_rates_speed_scores_and_pictures_once_after_a_re
     with pytest.raises(_HardKill):  # killed in 7: step 6 was logged, the state is at 4
         Trainer(cfg, run, dataset=data, val_images=val, callbacks=[_kill_at(7)],
                 monitors=[TensorBoardMonitor()]).run()
-    first = _scalar_steps(next(run.glob(EVENT_GLOB)))
+    (events,) = run.glob(EVENT_GLOB)
+    first = _scalar_steps(events)
     assert first[("g/pixel", 6)] == 1  # what the resumed run repeats
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
+
+    header = struct.pack("<Q", 64)
+    with open(events, "ab") as fh:  # and a record torn by the kill: its header, part of its data
+        fh.write(header + struct.pack("<I", masked_crc32c(header)) + b"\x08\x01")
     Trainer(cfg, run, resume=True, dataset=data, val_images=val, monitors=[TensorBoardMonitor()]).run()
 
     files = sorted(run.glob(EVENT_GLOB))
-    assert len(files) == 1
+    assert files == [events]  # the same file, continued
     counts = _scalar_steps(files[0])
     assert max(counts.values()) == 1, [k for k, n in counts.items() if n > 1]
     assert sorted(s for t, s in counts if t == "g/pixel") == [2, 4, 6, 8]

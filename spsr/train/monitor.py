@@ -14,18 +14,21 @@ known and closes it when training ends.
 * images ``val/<name>`` (LR nearest-upscaled | SR | HR of a fixed centre crop) and, for SPSR
   generators, ``gradient/<name>`` (M(LR)↑ | gradient branch | M(SR) | M(HR), one scale).
 
-A resumed run keeps *one* event file without duplicated steps: the earlier session's events up
-to the resumed iteration are copied into the new session's file (with their wall times) and the
-older files are deleted, so anything logged after the last checkpoint of the interrupted session
-(which the resumed run repeats) is dropped, as ``SummaryWriter(purge_step=...)`` would have
-TensorBoard do, but for every reader of the file.
+A run keeps *one* event file, also across ``--resume``, without duplicated steps: a resumed run
+cuts the file after the last record up to the iteration it resumes from (what the interrupted
+session logged after its last checkpoint, which the resumed run repeats, goes, as
+``SummaryWriter(purge_step=...)`` would have TensorBoard hide it, but for every reader of the
+file) and appends to it. The cut needs no copy: records are in iteration order.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Mapping
+import socket
+import struct
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -82,75 +85,117 @@ class Monitor:
         """Training ended (also after an error)."""
 
 
-class TensorBoardMonitor(Monitor):
-    """TensorBoard event files in the run folder (see the module docstring).
+def _frames(path: Path) -> Iterator[tuple[int, bytes]]:
+    """The records of an event file as ``(end offset, serialized Event)``, in file order; stops at
+    a torn record (the end of a session killed while writing)."""
+    from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
-    Args:
-        flush_secs: how often pending events reach the file at the latest (every validation and
-            the end of the run also flush).
+    with open(path, "rb") as fh:
+        offset = 0
+        while True:
+            header = fh.read(12)
+            if len(header) < 12:
+                return
+            if struct.unpack("<I", header[8:])[0] != masked_crc32c(header[:8]):
+                return
+            (length,) = struct.unpack("<Q", header[:8])
+            data = fh.read(length)
+            if len(data) < length or len(fh.read(4)) < 4:
+                return
+            offset += 12 + length + 4
+            yield offset, data
+
+
+def _kept_end(path: Path, first: int) -> int:
+    """Where a resumed run cuts its event file: after the last record up to iteration ``first``
+    (records are in iteration order: every session appends after the previous one's cut)."""
+    from tensorboard.compat.proto.event_pb2 import Event
+
+    kept = 0
+    for end, data in _frames(path):
+        try:
+            event = Event.FromString(data)
+        except Exception:  # noqa: BLE001 - any undecodable record ends what can be kept
+            break
+        if event.HasField("summary") and event.step > first:
+            break
+        kept = end
+    return kept
+
+
+class TensorBoardMonitor(Monitor):
+    """One TensorBoard event file in the run folder (see the module docstring).
+
+    The file is written with TensorBoard's own record format and summaries
+    (:class:`tensorboard.summary.writer.record_writer.RecordWriter`,
+    :mod:`torch.utils.tensorboard.summary`) and flushed after every record, so a running
+    ``tensorboard`` sees each point as it is logged.
     """
 
     wants_images = True
 
-    def __init__(self, flush_secs: int = 30) -> None:
+    def __init__(self) -> None:
         if not tensorboard_available():
             raise ConfigError(
                 "--tensorboard needs the tensorboard package: pip install 'spsr[tensorboard]' "
                 "(or train with --no-tensorboard)"
             )
-        self.flush_secs = flush_secs
-        self.writer: Any = None
+        self.path: Path | None = None
+        self._fh: Any = None
+        self._records: Any = None
 
     def open(self, run_dir: Path, first: int, resumed: bool, config: Mapping[str, Any]) -> None:
-        from torch.utils.tensorboard import SummaryWriter
+        from tensorboard.compat.proto.event_pb2 import Event
+        from tensorboard.summary.writer.record_writer import RecordWriter
 
-        earlier = sorted(run_dir.glob(EVENT_GLOB))
-        self.writer = SummaryWriter(log_dir=str(run_dir), flush_secs=self.flush_secs)
-        if resumed and earlier:
-            self._carry_over(earlier, first)
-        for path in earlier:  # this session's file is a new name, not among them
-            path.unlink(missing_ok=True)
+        files = sorted(run_dir.glob(EVENT_GLOB))
+        fresh = not (resumed and files)
+        if fresh:  # a new run: what a run that never checkpointed left goes
+            for path in files:
+                path.unlink(missing_ok=True)
+            self.path = run_dir / f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}"
+        else:  # continue the file, cut after iteration `first` (every file there, if several)
+            for path in files:
+                os.truncate(path, _kept_end(path, first))
+            self.path = files[-1]
+        self._fh = open(self.path, "ab")  # noqa: SIM115 - closed in close()
+        self._records = RecordWriter(self._fh)
+        if fresh:
+            self._write(Event(wall_time=time.time(), file_version="brain.Event:2"))
 
-    def _carry_over(self, files: list[Path], first: int) -> None:
-        """Copy the summaries of earlier sessions at steps ``<= first`` into this session's file
-        (exact duplicates, left by a session killed between copy and clean-up, once). Events are
-        copied as stored (the legacy loader does not migrate them to newer summary forms); a torn
-        record at the end of a killed session's file ends its reading."""
-        from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+    def _write(self, event: Any) -> None:
+        self._records.write(event.SerializeToString())
 
-        seen: set[bytes] = set()
-        for path in files:
-            for event in LegacyEventFileLoader(str(path)).Load():
-                if not event.HasField("summary") or event.step > first:
-                    continue
-                key = event.SerializeToString()
-                if key in seen:
-                    continue
-                seen.add(key)
-                self.writer.file_writer.add_event(event)
-        self.writer.flush()
+    def _summary(self, step: int, summary: Any, wall: float | None = None) -> None:
+        from tensorboard.compat.proto.event_pb2 import Event
+
+        self._write(Event(wall_time=wall if wall is not None else time.time(), step=step,
+                          summary=summary))
 
     def record(self, record: Mapping[str, Any]) -> None:
-        if self.writer is None or record.get("kind") not in ("train", "val"):
+        if self._records is None or record.get("kind") not in ("train", "val"):
             return
+        from torch.utils.tensorboard.summary import scalar
+
         step = int(record.get("iteration", 0))
         wall = record.get("time")
         for tag, value in scalar_values(record).items():
-            self.writer.add_scalar(tag, value, step, walltime=wall)
-        if record.get("kind") == "val":
-            self.writer.flush()
+            self._summary(step, scalar(tag, value), wall)
+        self._records.flush()
 
     def images(self, iteration: int, pictures: Mapping[str, np.ndarray]) -> None:
-        if self.writer is None:
+        if self._records is None:
             return
+        from torch.utils.tensorboard.summary import image
+
         for tag, picture in pictures.items():
-            self.writer.add_image(tag, picture, iteration, dataformats="HWC")
-        self.writer.flush()
+            self._summary(iteration, image(tag, picture, dataformats="HWC"))
+        self._records.flush()
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        if self._records is not None:
+            self._records.close()
+            self._records = self._fh = None
 
 
 class WandbMonitor(Monitor):
