@@ -201,7 +201,8 @@ def save_curves(
     fmt = FORMATS.get(out.suffix.lower())
     if fmt is None:
         raise ConfigError(f"{out}: write the curves as .png, .jpg or .webp")
-    curves = [read_curves(r, label) for r, label in zip(runs, labels or [None] * len(runs), strict=True)]
+    given: list[str | None] = list(labels) if labels is not None else [None] * len(runs)
+    curves = [read_curves(r, label) for r, label in zip(runs, given, strict=True)]
     names = [c.label for c in curves]
     for c, run in zip(curves, runs, strict=True):  # same folder names elsewhere: tell them apart
         if labels is None and names.count(c.label) > 1:
