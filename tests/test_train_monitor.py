@@ -227,3 +227,23 @@ def test_validation_pictures_of_spsr_generators_and_a_plain_one(extra: dict) -> 
     assert model.training  # its mode is given back
     plain = build_model(ArchSpec("rrdb", 4, nf=8, nb=1, gc=4))
     assert set(validation_pictures(plain, _val_images(), 4, "cpu")) == {"val/one", "val/two"}
+
+
+def test_a_run_stopped_by_a_signal_resumes_by_appending_so_a_running_tensorboard_follows(tmp_path) -> None:
+    cfg = tiny_config("psnr", **{"run.iterations": 6, "run.checkpoint_every": 4, "run.log_every": 1,
+                                 "run.checkpoint_minutes": 0})
+    run = tmp_path / "run"
+
+    def stop_at_3(trainer: Trainer) -> None:
+        if trainer.iteration == 3:
+            trainer.request_stop("SIGTERM")  # as a SLURM pre-emption: a checkpoint at 3
+
+    result = Trainer(cfg, run, dataset=TinyPairs(n=4), callbacks=[stop_at_3],
+                     monitors=[TensorBoardMonitor()]).run()
+    assert result.reason == "SIGTERM"
+    (events,) = run.glob(EVENT_GLOB)
+    before = events.read_bytes()
+    Trainer(cfg, run, resume=True, dataset=TinyPairs(n=4), monitors=[TensorBoardMonitor()]).run()
+    after = events.read_bytes()
+    assert after.startswith(before) and len(after) > len(before)  # nothing cut: only appended
+    assert sorted(s for t, s in _scalar_steps(events) if t == "g/pixel") == [1, 2, 3, 4, 5, 6]

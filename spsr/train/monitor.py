@@ -18,7 +18,9 @@ A run keeps *one* event file, also across ``--resume``, without duplicated steps
 cuts the file after the last record up to the iteration it resumes from (what the interrupted
 session logged after its last checkpoint, which the resumed run repeats, goes, as
 ``SummaryWriter(purge_step=...)`` would have TensorBoard hide it, but for every reader of the
-file) and appends to it. The cut needs no copy: records are in iteration order.
+file) and appends to it. The cut needs no copy: records are in iteration order. A run stopped
+by a signal checkpoints where it stops, so its file is only appended to (a running TensorBoard
+follows); after a hard kill, a TensorBoard that was reading the file needs a restart.
 """
 
 from __future__ import annotations
