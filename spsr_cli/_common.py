@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -15,6 +17,7 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -22,6 +25,18 @@ from rich.progress import (
 )
 
 from spsr.errors import SpsrError, user_message
+from spsr.progress import (
+    BAR,
+    COUNT,
+    DESCRIPTION,
+    DETAIL,
+    ELAPSED,
+    ETA,
+    RATE,
+    EtaColumn,
+    FittingProgress,
+    RateColumn,
+)
 
 # Width given to rendering when the output is not a terminal: wide enough that no line of ours or
 # of a table is ever folded, so logs stay one record per line for grep and copy-paste.
@@ -103,19 +118,67 @@ def guarded(fn: F) -> F:
     return cast(F, wrapper)  # functools.wraps keeps the signature Typer reads
 
 
-def progress(quiet: bool = False, *extra_columns: Any) -> Progress:
-    """A rich progress bar with rate and ETA; plain when not on a terminal, silent with quiet."""
-    return Progress(
+def progress(quiet: bool = False, *extra_columns: Any, unit: str = "it") -> Progress:
+    """A rich progress bar with count, ETA and rate (in ``unit``/s); off a terminal or with quiet,
+    nothing. As the terminal narrows the bar keeps, in this order, the count, the ETA and the
+    rate (:class:`spsr.progress.FittingProgress`); ``extra_columns`` go first."""
+    return FittingProgress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        RateColumn(unit),
         *extra_columns,
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
+        EtaColumn(),
+        priorities=[DESCRIPTION, BAR, COUNT, RATE, *([DETAIL] * len(extra_columns)), ELAPSED, ETA],
         console=err_console,
         disable=quiet or not err_console.is_terminal,
         transient=False,
     )
+
+
+# Tile progress appears once an image has taken this long (seconds), so quick images stay quiet;
+# off a terminal a plain line is printed at most every PLAIN_TILE_EVERY seconds.
+TILE_PROGRESS_AFTER = 1.0
+PLAIN_TILE_EVERY = 5.0
+
+
+class TileProgress:
+    """Progress within one image (``spsr upscale``, ``spsr eval``): a second bar on a terminal,
+    periodic plain lines otherwise. ``update`` is the ``on_tiles(done, total)`` callback of
+    :class:`spsr.infer.tiled.TiledUpscaler`."""
+
+    def __init__(self, bar: Progress, plain: bool) -> None:
+        self.bar = bar
+        self.plain = plain
+        self.task: TaskID | None = None
+        self.name = ""
+        self.start = 0.0
+        self.last_line = 0.0
+
+    def begin(self, name: str) -> None:
+        self.name, self.start, self.last_line = name, time.perf_counter(), 0.0
+        self.task = self.bar.add_task(f"  {name}: tiles", total=None, visible=False, rate="",
+                                      unit="tiles")
+
+    def update(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        elapsed = now - self.start
+        rate = done / elapsed if elapsed > 0 and done else 0.0
+        text = f"{rate:.2f} tiles/s" if rate else ""
+        visible = elapsed >= TILE_PROGRESS_AFTER and done < total
+        if self.task is not None:
+            self.bar.update(self.task, completed=done, total=total, rate=text, visible=visible)
+        if self.plain and visible and now - self.last_line >= PLAIN_TILE_EVERY:
+            self.last_line = now
+            eta = f", ETA {(total - done) / rate:.0f} s" if rate else ""
+            err_console.print(f"  {self.name}: tiles {done}/{total}{', ' + text if text else ''}{eta}",
+                              highlight=False)
+
+    def end(self) -> None:
+        if self.task is not None:
+            self.bar.remove_task(self.task)
+            self.task = None
 
 
 def _flag_without_placeholder(param: Any) -> Any:
@@ -131,6 +194,22 @@ class SpsrGroup(typer.core.TyperGroup):
         return [_flag_without_placeholder(p) for p in super().get_params(ctx)]
 
 
+def reflow(help_text: str) -> str:
+    """A docstring's prose paragraphs as one line each, so that rich wraps them at the terminal's
+    width: in rich markup mode Typer keeps the source's line breaks, which cut sentences in the
+    middle of a line (in ``spsr --help``'s command list and in a command's description).
+    Paragraphs with an indented line or a bullet (examples, lists) are left as they are."""
+    paragraphs = inspect.cleandoc(help_text).split("\n\n")
+    out = []
+    for paragraph in paragraphs:
+        lines = paragraph.splitlines()
+        keep = paragraph.startswith("\b") or any(
+            line[:1].isspace() or line.lstrip().startswith(("- ", "* ", "• ")) for line in lines
+        )
+        out.append(paragraph if keep else " ".join(paragraph.split()))
+    return "\n\n".join(out)
+
+
 class SpsrCommand(typer.core.TyperCommand):
     """A subcommand whose help reads like a conventional Unix one.
 
@@ -141,6 +220,8 @@ class SpsrCommand(typer.core.TyperCommand):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if self.help:
+            self.help = reflow(self.help)
         for param in self.params:
             if isinstance(param, typer.core.TyperArgument) and param.metavar is None:
                 param.metavar = (param.name or "").upper()
@@ -158,6 +239,23 @@ class SpsrCommand(typer.core.TyperCommand):
                 pieces.append(name if param.required else f"[{name}]")
         return pieces
 
+
+def complete(*values: str) -> Callable[[str], list[str]]:
+    """Shell completion of an option with a fixed set of values (Typer's ``autocompletion``):
+    the values that start with what was typed."""
+
+    def complete_value(incomplete: str) -> list[str]:
+        return [v for v in values if v.startswith(incomplete)]
+
+    return complete_value
+
+
+# Fixed value sets, spelled here so that completion never imports torch (tests/test_cli_edges.py
+# checks them against the library's own lists).
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda", "cuda:0")
+PROTOCOLS = ("spsr", "basicsr")
 
 DEVICE_HELP = "auto (a CUDA GPU if there is one, else the CPU), cpu, cuda or cuda:N."
 
@@ -181,12 +279,13 @@ def model_fetching(quiet: bool = False, offline: bool = False) -> Iterator[None]
     """
     from spsr.weights import fetch_settings
 
-    bar = Progress(
+    bar = FittingProgress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
+        priorities=[DESCRIPTION, BAR, COUNT, RATE, ETA],
         console=err_console,
         disable=quiet or not err_console.is_terminal,
         transient=True,

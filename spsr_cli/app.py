@@ -62,6 +62,10 @@ def _register() -> None:
     app.command("pretrain-nse", cls=SpsrCommand)(cmd_pretrain_nse.pretrain_nse)
     app.command("train", cls=SpsrCommand)(cmd_train.train)
 
+    from spsr_cli import cmd_plot
+
+    app.command("plot", cls=SpsrCommand)(cmd_plot.plot)
+
     from spsr_cli import cmd_ablate
 
     app.command("ablate", cls=SpsrCommand)(cmd_ablate.ablate)

@@ -29,7 +29,16 @@ from spsr.ablation.states import (
 )
 from spsr.errors import ConfigError
 from spsr.metrics.registry import metrics_help
-from spsr_cli._common import console, err_console, guarded, model_fetching, progress
+from spsr_cli._common import (
+    PRECISIONS,
+    PROTOCOLS,
+    complete,
+    console,
+    err_console,
+    guarded,
+    model_fetching,
+    progress,
+)
 from spsr_cli.cmd_train import EXIT_CODES
 from spsr_cli.training_options import (
     AblateAmp,
@@ -43,6 +52,8 @@ from spsr_cli.training_options import (
     LrPatch,
     Quiet,
     Seed,
+    TensorBoard,
+    Wandb,
     absolute_path,
     training_overrides,
 )
@@ -53,6 +64,7 @@ if TYPE_CHECKING:
     from spsr.ablation.study import StudyPlan
     from spsr.ablation.table import AblationTable
     from spsr.train.log import Reporter
+    from spsr.train.monitor import Monitor
     from spsr.train.signals import StopSignals
 
 _ACTION_TEXT = {
@@ -152,8 +164,10 @@ def _render(table: AblationTable) -> None:
 class _ConsoleHooks(AblationHooks):
     """Status lines, the engine's training progress, and an evaluation progress bar."""
 
-    def __init__(self, quiet: bool) -> None:
+    def __init__(self, quiet: bool, tensorboard: bool | None = None, wandb: str | None = None) -> None:
         self.quiet = quiet
+        self.tensorboard = tensorboard
+        self.wandb = wandb
         self._bar: Any = None
         self._task: Any = None
 
@@ -174,6 +188,11 @@ class _ConsoleHooks(AblationHooks):
         from spsr.train.log import ConsoleReporter
 
         return ConsoleReporter(err_console, quiet=self.quiet)
+
+    def monitors(self, planned: PlannedRun) -> list[Monitor]:
+        from spsr.train.monitor import make_monitors
+
+        return make_monitors(self.tensorboard, self.wandb)
 
     def evaluation_started(self, planned: PlannedRun, images: int) -> None:
         self._close_bar()
@@ -317,13 +336,15 @@ def ablate(
         int, typer.Option(min=0, help="Scoring: tile size in LR pixels (0: whole image).")
     ] = 256,
     precision: Annotated[
-        str, typer.Option(help="Scoring precision: auto, fp32, bf16, fp16.")
+        str, typer.Option(help="Scoring precision: auto, fp32, bf16, fp16.",
+                          autocompletion=complete(*PRECISIONS))
     ] = "auto",
     protocol: Annotated[
         str,
         typer.Option(
             help="Scoring conventions, as spsr eval: spsr (the CVPR 2020 / TPAMI 2021 tables) or "
             "basicsr (SSIM at full resolution); the options below override single conventions.",
+            autocompletion=complete(*PROTOCOLS),
         ),
     ] = "spsr",
     crop_border: Annotated[
@@ -364,6 +385,8 @@ def ablate(
     ma_model: Annotated[
         Path | None, typer.Option(help="Ma et al.'s model.mat (for ma / pi).", show_default=False)
     ] = None,
+    tensorboard: TensorBoard = None,
+    wandb: Wandb = None,
     quiet: Quiet = False,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the table (with --dry-run: the plan) as JSON on stdout.")
@@ -384,6 +407,9 @@ def ablate(
     grid = _grid(output, preset, spec, only)
     if not dry_run:
         _require_run_inputs(data, iterations, hr)
+        from spsr.train.monitor import make_monitors
+
+        make_monitors(tensorboard, wandb)  # a missing package: one line before any work
     from spsr.ablation.study import check_sources, plan_study
 
     inputs = _inputs(
@@ -409,7 +435,7 @@ def ablate(
     if dry_run:
         _print_dry_run(study, as_json)
         return
-    rows, stop, describe = _run(study, quiet, offline)
+    rows, stop, describe = _run(study, quiet, offline, _ConsoleHooks(quiet, tensorboard, wandb))
     _finish(study, rows, describe, stop, quiet, as_json)
 
 
@@ -471,7 +497,7 @@ def _print_dry_run(study: StudyPlan, as_json: bool) -> None:
 
 
 def _run(
-    study: StudyPlan, quiet: bool, offline: bool
+    study: StudyPlan, quiet: bool, offline: bool, hooks: AblationHooks
 ) -> tuple[list[RowResult], StopSignals, dict[str, Any]]:
     """Fetch every weights file, then train and score the rows (the table rewritten after each)."""
     from spsr.ablation.runner import run_plan
@@ -499,11 +525,31 @@ def _run(
         study.eval_spec,
         suite,
         study.device,
-        _ConsoleHooks(quiet),
+        hooks,
         on_update=lambda so_far: write_tables(study.out, study_table(study, so_far, describe)),
         stop=stop,
     )
     return rows, stop, describe
+
+
+def _write_curves(study: StudyPlan, rows: list[RowResult], markdown: Path) -> Path | None:
+    """The training curves of the rows (as spsr plot draws them) into OUT/curves.png, embedded at
+    the end of ablation.md; None when no row has a training log."""
+    from spsr.atomic import write_text_atomic
+    from spsr.run_folder import LOG_FILE
+    from spsr.train.curves import save_curves
+
+    trained = [r.planned for r in rows if (r.planned.run_dir / LOG_FILE).is_file()]
+    if not trained:
+        return None
+    try:
+        path = save_curves([p.run_dir for p in trained], Path(study.out) / "curves.png",
+                           title=study.grid.title, labels=[p.config.name for p in trained])
+    except ConfigError:  # logs without a training record yet: nothing to draw
+        return None
+    text = markdown.read_text(encoding="utf-8").rstrip("\n")
+    write_text_atomic(markdown, f"{text}\n\n![training curves]({path.name})\n")
+    return path
 
 
 def _finish(
@@ -516,6 +562,9 @@ def _finish(
 
     table = study_table(study, rows, describe)
     paths = write_tables(study.out, table)
+    curves = _write_curves(study, rows, paths["md"])
+    if curves is not None:
+        paths["curves"] = curves
     if as_json:
         typer.echo(paths["json"].read_text(encoding="utf-8"), nl=False)
     else:

@@ -9,8 +9,9 @@ Two modes:
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -26,7 +27,12 @@ if TYPE_CHECKING:
     )
 from spsr_cli._common import (
     DEVICE_HELP,
+    DEVICES,
     MODEL_SCALE_HELP,
+    PRECISIONS,
+    PROTOCOLS,
+    TileProgress,
+    complete,
     console,
     err_console,
     guarded,
@@ -39,13 +45,72 @@ from spsr_cli._common import (
 BASELINES = ("bicubic",)
 
 
-def _model_upscaler(source: str, scale: int, tile: int, device: str, precision: str) -> Upscaler:
+def _model_upscaler(source: str, scale: int, tile: int, device: str, precision: str,
+                    tiles: TileProgress) -> Upscaler:
     from spsr.infer.session import load_eval_upscaler
 
-    upscaler, warnings = load_eval_upscaler(source, scale, tile, device, precision)
+    upscaler, warnings = load_eval_upscaler(source, scale, tile, device, precision, tiles.update)
     for line in warnings:
         warn(line)
     return upscaler
+
+
+def _available_metrics(
+    names: tuple[str, ...], lpips_backbone: Path | None, ma_model: Path | None
+) -> tuple[tuple[str, ...], dict[str, str]]:
+    """``--skip-unavailable``: the metrics whose model files can be had (fetched now if need be),
+    and for each other one why not and the ``spsr fetch`` line that fixes it."""
+    from spsr.errors import MissingWeightsError
+    from spsr.metrics.registry import metric_needs
+    from spsr.weights import ensure_files
+
+    kept: list[str] = []
+    skipped: dict[str, str] = {}
+    for name in names:
+        try:
+            ensure_files(metric_needs([name], None if lpips_backbone is None else str(lpips_backbone),
+                                      None if ma_model is None else str(ma_model)))
+        except MissingWeightsError as exc:
+            why = " ".join(str(exc).split())
+            skipped[name] = f"{why}; fix: spsr fetch {name}"
+            continue
+        kept.append(name)
+    return tuple(kept), skipped
+
+
+class _ImageProgress:
+    """One bar per (model, dataset) counting its images on a terminal; a plain line per image
+    otherwise (as ``spsr upscale`` prints them); tile progress within each image."""
+
+    def __init__(self, bar: Any, tiles: TileProgress, plain: bool) -> None:
+        self.bar, self.tiles, self.plain = bar, tiles, plain
+
+    def images(self, label: str, dataset: str, paths: list[Path]) -> tuple[Any, Any]:
+        """(``on_image`` callback, wrapper of an upscaler that shows its tiles) for one row."""
+        what = f"{label} on {dataset}"
+        task = self.bar.add_task(what, total=len(paths))
+        state = {"done": 0, "since": time.perf_counter()}
+        pending = iter(paths)
+
+        def on_image(image: str) -> None:
+            self.bar.advance(task)
+            state["done"] += 1
+            now = time.perf_counter()
+            if self.plain:
+                err_console.print(f"[{state['done']}/{len(paths)}] {what}: {image} "
+                                  f"({now - state['since']:.1f} s)", highlight=False)
+            state["since"] = now
+
+        def wrap(upscale: Upscaler) -> Upscaler:
+            def run(lr: Any) -> Any:
+                self.tiles.begin(next(pending, Path("image")).name)
+                try:
+                    return upscale(lr)
+                finally:
+                    self.tiles.end()
+            return run
+
+        return on_image, wrap
 
 
 def _unique_label(label: str, taken: set[str]) -> str:
@@ -147,7 +212,8 @@ def evaluate(
     protocol: Annotated[str, typer.Option(
         help="Scorer conventions: spsr (the CVPR 2020 / TPAMI 2021 tables: SSIM after ssim.m's "
         "automatic downsampling) or basicsr (BasicSR's scripts and most SR tables: SSIM at full "
-        "resolution). The options below override single conventions.")] = "spsr",
+        "resolution). The options below override single conventions.",
+        autocompletion=complete(*PROTOCOLS))] = "spsr",
     crop_border: Annotated[int | None, typer.Option(
         min=0, help="Border shaved for PSNR/SSIM (protocol: the scale).", show_default=False)] = None,
     y_channel: Annotated[bool | None, typer.Option(
@@ -176,8 +242,13 @@ def evaluate(
     save_sr: Annotated[Path | None, typer.Option(
         help="Keep the upscaled images under DIR/<model>/<dataset>/.")] = None,
     tile: Annotated[int, typer.Option(min=0, help="Tile size in LR pixels (0: whole image).")] = 256,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
-    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA).")] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete(*DEVICES))] = "auto",
+    precision: Annotated[str, typer.Option(
+        help="auto, fp32, bf16 or fp16 (CUDA).", autocompletion=complete(*PRECISIONS))] = "auto",
+    skip_unavailable: Annotated[bool, typer.Option(
+        "--skip-unavailable", help="Score every metric that can be computed and list the others "
+        "(model file missing, e.g. offline) with the spsr fetch line that fixes them, instead of "
+        "stopping before any work.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Score super-resolved images like the papers' tables: one row per model, one table per dataset.
@@ -243,8 +314,18 @@ def evaluate(
     if save_sr is not None and hr is not None:
         raise ConfigError("--save-sr keeps upscaled images; with --hr nothing is upscaled")
 
+    quiet = quiet or json_path == Path("-")
+    metric_names = parse_metrics(metrics)
+    skipped: dict[str, str] = {}
+    if skip_unavailable:
+        with model_fetching(quiet, offline):
+            metric_names, skipped = _available_metrics(metric_names, lpips_backbone, ma_model)
+        for name, why in skipped.items():
+            warn(f"skipped {name}: {why}")
+        if not metric_names:
+            raise ConfigError("none of the metrics asked for can be computed (see above)")
     settings = EvalSettings.for_protocol(
-        parse_metrics(metrics),
+        metric_names,
         scale,
         protocol,
         crop_border=crop_border,
@@ -255,10 +336,14 @@ def evaluate(
         ma_model=None if ma_model is None else str(ma_model),
         device=device,
     )
-    quiet = quiet or json_path == Path("-")
     with model_fetching(quiet, offline):
         suite = MetricSuite(settings)  # fetches / loads LPIPS and Ma weights now, before any work
     extra: dict[str, object] = {"scale": scale}
+    if skipped:
+        extra["skipped_metrics"] = skipped
+    bar = progress(quiet, unit="img")
+    tiles = TileProgress(bar, plain=not quiet and not err_console.is_terminal)
+    shown = _ImageProgress(bar, tiles, plain=not quiet and not err_console.is_terminal)
     results: list[DatasetResult] = []
 
     if hr is not None:
@@ -268,10 +353,10 @@ def evaluate(
         for path in pairing.unmatched_hr:
             err_console.print(f"[yellow]unmatched HR:[/] {path}", highlight=False, soft_wrap=True)
         label = Path(folders[0]).resolve().name
-        with progress(quiet) as bar:
-            task = bar.add_task(f"scoring {label}", total=len(pairing.pairs))
+        with bar:
+            on_image, _ = shown.images(label, dataset_name(hr), [p for _, p, _ in pairing.pairs])
             results.append(score_pairs(pairing, suite, scale, dataset_name(hr), label,
-                                       on_image=lambda _: bar.advance(task)))
+                                       on_image=on_image))
         extra.update(mode="sr-folder", sr_dir=str(folders[0]), hr_dir=str(hr),
                      unmatched_sr=[str(p) for p in pairing.unmatched_sr],
                      unmatched_hr=[str(p) for p in pairing.unmatched_hr])
@@ -283,16 +368,14 @@ def evaluate(
         ]
         for source in weights:
             rows.append((_unique_label(_weights_label(source), taken),
-                         _model_upscaler(source, scale, tile, device, precision), source))
-        total = sum(len(paths) for _, paths in datasets) * len(rows)
-        with progress(quiet) as bar:
-            task = bar.add_task("upscaling and scoring", total=total)
+                         _model_upscaler(source, scale, tile, device, precision, tiles), source))
+        with bar:
             for name, paths in datasets:
                 for label, upscale, _ in rows:
-                    bar.update(task, description=f"{label} on {name}")
+                    on_image, with_tiles = shown.images(label, name, list(paths))
                     save_dir = None if save_sr is None else save_sr / label / name
-                    results.append(score_upscaler(paths, upscale, suite, scale, name, label, save_dir,
-                                                  on_image=lambda _: bar.advance(task)))
+                    results.append(score_upscaler(paths, with_tiles(upscale), suite, scale, name, label,
+                                                  save_dir, on_image=on_image))
         extra.update(mode="models", hr_dirs=[str(d) for d in folders],
                      models={label: source for label, _, source in rows})
 

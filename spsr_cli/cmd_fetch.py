@@ -82,10 +82,15 @@ def _show(needs: list, unique: list, as_json: bool, quiet: bool) -> None:
         console.print("no model files needed", highlight=False)
         return
     table = Table(title="Model files")
-    for column in ("File", "Needed by", "Status", "Cache path", "Source"):
+    for column in ("File", "Needed by", "Status"):
         table.add_column(column, overflow="fold")
     colour = {"ok": "green", "missing": "yellow", "corrupt": "red"}
     for r in records:
-        table.add_row(r["title"], ", ".join(r["needed_by"]), f"[{colour[r['status']]}]{r['status']}[/]",
-                      r["path"], r["url"])
+        table.add_row(r["title"], ", ".join(r["needed_by"]), f"[{colour[r['status']]}]{r['status']}[/]")
     console.print(table)
+    # Paths and URLs on lines of their own, never folded: a terminal wraps them visually, and a
+    # copy (or a double-click) takes the whole of each.
+    for r in records:
+        console.print(f"{r['title']}:", highlight=False)
+        console.print(f"  cache  {r['path']}", highlight=False, soft_wrap=True)
+        console.print(f"  source {r['url']}", highlight=False, soft_wrap=True)

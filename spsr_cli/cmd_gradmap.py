@@ -9,7 +9,9 @@ import typer
 
 from spsr_cli._common import (
     DEVICE_HELP,
+    DEVICES,
     MODEL_SCALE_HELP,
+    complete,
     console,
     err_console,
     fail,
@@ -39,7 +41,7 @@ def gradmap(
     tile: Annotated[int, typer.Option(
         help="Tile size in LR pixels for the model's part of panels, SR image and gradient branch "
         "(0 = whole image).")] = 256,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete(*DEVICES))] = "auto",
     suffix: Annotated[str | None, typer.Option(
         help="Appended to output file names (default: _grad, or _panel with --weights).",
         show_default=False)] = None,

@@ -54,6 +54,7 @@ def _print_info(path: Path, as_json: bool) -> None:
         ("patches", f"{info.num_patches:,}"),
         ("training images", str(info.num_images)),
         ("val images", str(info.num_val)),
+        *((("held out for val" if i == 0 else "", path) for i, path in enumerate(info.val_images))),
         ("skipped", str(info.num_skipped)),
         ("size on disk", _size(info.size_bytes)),
         ("degradation", info.degradation),
@@ -237,6 +238,7 @@ def prepare_data(
         quiet or as_json,
         TextColumn("{task.fields[patches]:,} patches"),
         TextColumn("{task.fields[rate]:.0f} patches/s"),
+        unit="img",
     )
     started = time.perf_counter()
     state = {"base": 0, "next_log": 1.0}

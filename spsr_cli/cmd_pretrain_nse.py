@@ -20,7 +20,7 @@ from rich.table import Table
 from spsr.errors import ConfigError
 from spsr.nse import NSE_TASKS
 from spsr.run_folder import RunFolder
-from spsr_cli._common import console, err_console, guarded, pick_device
+from spsr_cli._common import complete, console, err_console, guarded, pick_device
 from spsr_cli.cmd_train import (
     EXIT_CODES,
     explicit_keys,
@@ -45,6 +45,8 @@ from spsr_cli.training_options import (
     Resume,
     Seed,
     SetOpt,
+    TensorBoard,
+    Wandb,
     Workers,
     training_overrides,
 )
@@ -133,9 +135,11 @@ NseData = Annotated[Path | None, typer.Argument(
     "one store in data/]",
     show_default=False)]
 Task = Annotated[str | None, _opt(
-    "--task", "-t", help="contrastive (F_P, SPSR-P; default) | jigsaw (F_J, SPSR-J).")]
+    "--task", "-t", help="contrastive (F_P, SPSR-P; default) | jigsaw (F_J, SPSR-J).",
+    autocompletion=complete("contrastive", "jigsaw"))]
 Sampling = Annotated[str | None, _opt(
-    "--sampling", help="Contrastive neighbours: horizontal (default) | vertical | cross.")]
+    "--sampling", help="Contrastive neighbours: horizontal (default) | vertical | cross.",
+    autocompletion=complete("horizontal", "vertical", "cross"))]
 Crop = Annotated[int | None, _opt(
     "--crop", help="Training crop side (default 420 contrastive, 84 jigsaw).")]
 CropsPerImage = Annotated[int | None, _opt(
@@ -197,6 +201,8 @@ def pretrain_nse(
     seed: Seed = None,
     workers: Workers = None,
     set_: SetOpt = None,
+    tensorboard: TensorBoard = None,
+    wandb: Wandb = None,
     quiet: Quiet = False,
     as_json: JsonOut = False,
 ) -> None:
@@ -231,6 +237,7 @@ def pretrain_nse(
     from spsr.train.config import parse_set_options
     from spsr.train.engine import Trainer
     from spsr.train.log import ConsoleReporter, Reporter
+    from spsr.train.monitor import make_monitors
     from spsr.train.resolve import RunLayers, resolve_run
     from spsr.train.stages.nse import EpochSchedule
 
@@ -259,8 +266,9 @@ def pretrain_nse(
     reporter: Reporter = Reporter()
     if main:
         reporter = ConsoleReporter(err_console, quiet=quiet or as_json)
+    monitors = make_monitors(tensorboard, wandb) if main else []
     result = Trainer(cfg, output, resume=resume, dataset=dataset, val_images=[],
-                     reporter=reporter).run()
+                     reporter=reporter, monitors=monitors).run()
     if main:
         _report(result.run_dir, result.iteration, result.reason, as_json)
     if result.interrupted:

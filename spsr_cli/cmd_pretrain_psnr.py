@@ -33,9 +33,11 @@ from spsr_cli.training_options import (
     Scale,
     Seed,
     SetOpt,
+    TensorBoard,
     Val,
     ValEvery,
     ValLimit,
+    Wandb,
     Workers,
     training_overrides,
 )
@@ -73,12 +75,20 @@ def pretrain_psnr(
     seed: Seed = None,
     workers: Workers = None,
     set_: SetOpt = None,
+    tensorboard: TensorBoard = None,
+    wandb: Wandb = None,
     quiet: Quiet = False,
     as_json: JsonOut = False,
 ) -> None:
     """Pre-train a generator with the L1 loss (ESRGAN's PSNR-oriented schedule: lr 2e-4 halved
     every 200k iterations, 1M iterations). The run folder is what `spsr train --init` takes; without
-    DATA and -o it trains on the one store in data/ and writes runs/psnr, where spsr train finds it."""
+    DATA and -o it trains on the one store in data/ and writes runs/psnr, where spsr train finds it.
+
+    A short run (a CPU, a few hundred or thousand iterations) gives a useful model only if it
+    learns the residual over the bicubic upsampling: add --arch spsr --set
+    model.extra.image_skip=true (the built-in psnr model: 29.6 instead of 25.7 dB on Set5 after
+    250 iterations of the same run).
+    """
     overrides = training_overrides(locals())
-    run_training("psnr", output, resume, config, overrides, set_, quiet, as_json, arch=arch, backbone=backbone,
-                 command="pretrain-psnr")
+    run_training("psnr", output, resume, config, overrides, set_, quiet, as_json, arch=arch,
+                 backbone=backbone, tensorboard=tensorboard, wandb=wandb, command="pretrain-psnr")

@@ -13,7 +13,7 @@ import typer
 
 from spsr.run_folder import RunFolder
 from spsr.variant_catalog import trained_by
-from spsr_cli._common import console, err_console, guarded, model_fetching, warn
+from spsr_cli._common import complete, console, err_console, guarded, model_fetching, warn
 from spsr_cli.training_options import (
     Amp,
     Backbone,
@@ -48,11 +48,13 @@ from spsr_cli.training_options import (
     Scale,
     Seed,
     SetOpt,
+    TensorBoard,
     TrainArch,
     Val,
     ValEvery,
     ValLimit,
     VggWeights,
+    Wandb,
     Workers,
     training_overrides,
 )
@@ -150,15 +152,19 @@ def run_training(
     backbone: str | None = None,
     offline: bool = False,
     command: str = "train",
+    tensorboard: bool | None = None,
+    wandb: str | None = None,
 ) -> None:
     """Resolve the configuration, train, and report; exit 130/143 when stopped by a signal.
 
     Paths not given come from the working folder (:func:`workspace_paths`). Missing ImageNet
     weights are fetched into torchvision's cache before the first iteration (``offline``: never;
-    every missing file is then reported in one error)."""
+    every missing file is then reported in one error). ``tensorboard`` and ``wandb``: the run
+    monitors (:func:`spsr.train.monitor.make_monitors`), main process only."""
     from spsr.train.config import parse_set_options
     from spsr.train.engine import Trainer
     from spsr.train.log import ConsoleReporter, Reporter
+    from spsr.train.monitor import make_monitors
     from spsr.train.resolve import RunLayers, resolve_run
 
     output = workspace_paths(command, variant, output, resume, config_file, overrides,
@@ -168,8 +174,9 @@ def run_training(
     cfg = resolve_run(layers, output, resume)
     main = is_main_process()
     reporter: Reporter = ConsoleReporter(err_console, quiet=quiet or as_json) if main else Reporter()
+    monitors = make_monitors(tensorboard, wandb) if main else []
     with model_fetching(quiet or as_json or not main, offline):
-        result = Trainer(cfg, output, resume=resume, reporter=reporter).run()
+        result = Trainer(cfg, output, resume=resume, reporter=reporter, monitors=monitors).run()
     if main:
         _report(result, as_json)
     if result.interrupted:
@@ -216,7 +223,9 @@ def _resume_args(argv: list[str], run_dir: Path) -> list[str]:
 def train(
     data: Data = None,
     output: Output = None,
-    variant: Annotated[str | None, typer.Option("--variant", "-V", help=_VARIANT_HELP, show_default=False)] = None,
+    variant: Annotated[str | None, typer.Option(
+        "--variant", "-V", help=_VARIANT_HELP, show_default=False,
+        autocompletion=complete(*(v.name for v in trained_by("train"))))] = None,
     resume: Resume = False,
     config: ConfigFile = None,
     init: Init = None,
@@ -252,6 +261,8 @@ def train(
     workers: Workers = None,
     set_: SetOpt = None,
     offline: Offline = False,
+    tensorboard: TensorBoard = None,
+    wandb: Wandb = None,
     quiet: Quiet = False,
     as_json: JsonOut = False,
 ) -> None:
@@ -266,4 +277,4 @@ def train(
     """
     overrides = training_overrides(locals())
     run_training(variant, output, resume, config, overrides, set_, quiet, as_json, arch=arch,
-                 backbone=backbone, offline=offline)
+                 backbone=backbone, offline=offline, tensorboard=tensorboard, wandb=wandb)

@@ -9,9 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from spsr.progress import format_rate
 from spsr_cli._common import (
     DEVICE_HELP,
+    DEVICES,
     MODEL_SCALE_HELP,
+    PRECISIONS,
+    TileProgress,
+    complete,
     console,
     err_console,
     fail,
@@ -21,50 +26,7 @@ from spsr_cli._common import (
 )
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
-
     from spsr.infer.files import Job
-
-# Tile progress appears once an image has taken this long (seconds), so quick images stay quiet;
-# off a terminal a plain line is printed at most every PLAIN_TILE_EVERY seconds.
-TILE_PROGRESS_AFTER = 1.0
-PLAIN_TILE_EVERY = 5.0
-
-
-class TileProgress:
-    """Progress within one image: a second bar on a terminal, periodic plain lines otherwise."""
-
-    def __init__(self, bar: Progress, plain: bool) -> None:
-        self.bar = bar
-        self.plain = plain
-        self.task: TaskID | None = None
-        self.name = ""
-        self.start = 0.0
-        self.last_line = 0.0
-
-    def begin(self, name: str) -> None:
-        self.name, self.start, self.last_line = name, time.perf_counter(), 0.0
-        self.task = self.bar.add_task(f"  {name}: tiles", total=None, visible=False, rate="")
-
-    def update(self, done: int, total: int) -> None:
-        now = time.perf_counter()
-        elapsed = now - self.start
-        rate = done / elapsed if elapsed > 0 and done else 0.0
-        text = f"{rate:.2f} tiles/s" if rate else ""
-        visible = elapsed >= TILE_PROGRESS_AFTER and done < total
-        if self.task is not None:
-            self.bar.update(self.task, completed=done, total=total, rate=text, visible=visible)
-        if self.plain and visible and now - self.last_line >= PLAIN_TILE_EVERY:
-            self.last_line = now
-            eta = f", ETA {(total - done) / rate:.0f} s" if rate else ""
-            err_console.print(f"  {self.name}: tiles {done}/{total}{', ' + text if text else ''}{eta}",
-                              highlight=False)
-
-    def end(self) -> None:
-        if self.task is not None:
-            self.bar.remove_task(self.task)
-            self.task = None
-
 
 def _record(job: Job, status: str, in_size: tuple[int, int] | None = None,
             out_size: tuple[int, int] | None = None, seconds: float = 0.0,
@@ -110,12 +72,15 @@ def upscale(
     recursive: Annotated[bool, typer.Option(
         "--recursive", "-r", help="Descend into sub-folders of an input folder.")] = False,
     tile: Annotated[int, typer.Option(help="Tile size in input pixels (0 = whole image).")] = 256,
-    tile_overlap: Annotated[int, typer.Option(
-        help="Context and blending band between tiles, input pixels.")] = 16,
+    tile_overlap: Annotated[int | None, typer.Option(
+        help="Context and blending band between tiles, input pixels (default 16, less for tiles "
+        "under 34 so that it stays below half the tile, as in spsr eval).",
+        show_default=False)] = None,
     batch: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 4,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
+    device: Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete(*DEVICES))] = "auto",
     precision: Annotated[str, typer.Option(
-        help="auto, fp32, bf16 or fp16 (fp16 only on CUDA).")] = "auto",
+        help="auto, fp32, bf16 or fp16 (fp16 only on CUDA).",
+        autocompletion=complete(*PRECISIONS))] = "auto",
     outscale: Annotated[float | None, typer.Option(
         help="Final scale if different from the model's (resampled with bicubic).")] = None,
     suffix: Annotated[str, typer.Option(
@@ -155,6 +120,7 @@ def upscale(
         plan_jobs,
         sample_images,
     )
+    from spsr.infer.session import eval_overlap
     from spsr.infer.upscale import upscale_loaded
 
     check_suffix(suffix)
@@ -181,6 +147,8 @@ def upscale(
     plan = plan_jobs(found, out_dir, suffix, ext, default_suffix=f"_x{outscale or loaded.spec.scale:g}")
     todo, skipped, failed = pending(plan.jobs, overwrite)
     failed += plan.clashes
+    if tile_overlap is None:
+        tile_overlap = eval_overlap(tile)
     upscaler = TiledUpscaler(loaded.model, loaded.spec.scale, tile=tile, overlap=tile_overlap,
                              batch=batch, device=dev, precision=precision)
     if not quiet:
@@ -195,13 +163,9 @@ def upscale(
         err_console.print(f"model: {loaded.spec.describe()}{note} on {dev}, {str(upscaler.dtype).replace('torch.', '')}"
                           f"; {len(todo)} to do, {skipped} already done")
 
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
+
+    from spsr.progress import BAR, COUNT, DESCRIPTION, ETA, RATE, EtaColumn, FittingProgress
 
     records: list[dict[str, Any]] = []
     if as_json:  # what is decided before any upscaling: skipped as existing, or blocked
@@ -219,9 +183,10 @@ def upscale(
     megapixels = 0.0
     start = time.perf_counter()
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+               TextColumn("{task.fields[rate]}"), EtaColumn())
     on_terminal = err_console.is_terminal
-    with Progress(*columns, console=err_console, disable=quiet or not on_terminal) as bar:
+    with FittingProgress(*columns, priorities=[DESCRIPTION, BAR, COUNT, RATE, ETA], console=err_console,
+                         disable=quiet or not on_terminal) as bar:
         task = bar.add_task("upscaling", total=len(todo), rate="")
         tiles = TileProgress(bar, plain=not on_terminal and not quiet)
         for job in todo:
@@ -259,15 +224,18 @@ def upscale(
                 _emit(record)
             elapsed = time.perf_counter() - start
             bar.update(task, advance=1,
-                       rate=f"{done / elapsed:.2f} img/s, {megapixels / elapsed:.2f} MP/s" if elapsed > 0 else "")
-            if not on_terminal and not quiet:
+                       rate=f"{format_rate(done / elapsed, 'img')}, {format_rate(megapixels * 1e6 / elapsed, 'P')}"
+                       if elapsed > 0 else "")
+            if not on_terminal and not quiet and record["status"] == "done":  # failures: their own line
                 took = record["seconds"]
-                speed = f", {megapixels_of(record) / took:.2f} MP/s" if record["status"] == "done" and took > 0 else ""
+                speed = (f", {format_rate(megapixels_of(record) * 1e6 / took, 'P')}"
+                         if record["status"] == "done" and took > 0 else "")
                 err_console.print(f"[{done + len(failed) - already_failed}/{len(todo)}] {job.output} "
                                   f"({took:.1f} s{speed})", highlight=False)
     elapsed = time.perf_counter() - start
     if not quiet:
-        summary = (f"upscaled {done} image(s) in {elapsed:.1f} s ({megapixels / max(elapsed, 1e-9):.2f} output MP/s), "
+        throughput = format_rate(megapixels * 1e6 / max(elapsed, 1e-9), "P")
+        summary = (f"upscaled {done} image(s) in {elapsed:.1f} s ({throughput} output), "
                    f"{skipped} skipped as existing, {len(failed)} failed → {out_dir}")
         (err_console if as_json else console).print(summary, highlight=False)
     if failed:

@@ -18,7 +18,16 @@ if TYPE_CHECKING:
     from spsr.user_study.crops import CropBox
     from spsr.user_study.tally import StudyTally
 from spsr.user_study.sheet import DEFAULT_INSTRUCTIONS, DEFAULT_TITLE
-from spsr_cli._common import SpsrCommand, SpsrGroup, console, err_console, fail, guarded, progress
+from spsr_cli._common import (
+    SpsrCommand,
+    SpsrGroup,
+    console,
+    err_console,
+    fail,
+    guarded,
+    progress,
+    warn,
+)
 
 app = typer.Typer(
     cls=SpsrGroup,
@@ -34,6 +43,22 @@ def _parse_method(text: str) -> tuple[str, Path]:
     if not sep or not name.strip() or not folder:
         raise ConfigError(f"--method {text!r}: expected NAME=DIR")
     return name.strip(), Path(folder)
+
+
+def _same_folders(hr: Path, methods: list[tuple[str, Path]]) -> list[str]:
+    """Warnings for methods that read the same folder (or the HR folder): raters would rank
+    identical images, which is almost always a typo on the command line."""
+    seen: dict[Path, str] = {hr.expanduser().resolve(): "--hr"}
+    lines = []
+    for name, folder in methods:
+        where = folder.expanduser().resolve()
+        if where in seen:
+            other = "the HR references (--hr)" if seen[where] == "--hr" else f"method {seen[where]}"
+            lines.append(f"method {name} reads the same folder as {other} ({folder}): "
+                         "raters will see identical images")
+        else:
+            seen[where] = name
+    return lines
 
 
 @app.command("build", cls=SpsrCommand)
@@ -126,6 +151,8 @@ def build(
     """
     from spsr.user_study import build_study, parse_crop
     methods = [_parse_method(text) for text in method]
+    for line in _same_folders(hr, methods):
+        warn(line)
     crop_box: CropBox | str | None = None
     if crop is not None:
         crop_box = "auto" if crop.strip().lower() == "auto" else parse_crop(crop)

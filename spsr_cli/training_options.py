@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 import typer
 
+from spsr_cli._common import AMP_MODES, DEVICES, complete
+
 
 def absolute_path(path: Path | None) -> str | None:
     """Paths are stored absolute in the run's config, so ``--resume`` works from anywhere."""
@@ -208,6 +210,7 @@ Backbone = Annotated[
     str | None,
     typer.Option(
         "--backbone",
+        autocompletion=complete("rrdb", "edsr", "srresnet"),
         help="rrdb | edsr | srresnet: the SR branch of SPSR, or the plain generator.",
         show_default=False,
     ),
@@ -274,6 +277,7 @@ Amp = Annotated[
     str | None,
     typer.Option(
         "--amp",
+        autocompletion=complete(*AMP_MODES),
         help="auto | off | bf16 | fp16 (fp16: CUDA only).",
         show_default=False,
     ),
@@ -290,6 +294,7 @@ Device = Annotated[
     str | None,
     typer.Option(
         "--device",
+        autocompletion=complete(*DEVICES),
         help="auto | cpu | cuda | cuda:N.",
         show_default=False,
     ),
@@ -328,6 +333,26 @@ Offline = Annotated[
         " or given by path.",
     ),
 ]
+TensorBoard = Annotated[
+    bool | None,
+    typer.Option(
+        "--tensorboard/--no-tensorboard",
+        help="Write TensorBoard event files into the run folder: losses, learning rates, speed, "
+        "validation scores and crops (default: on when the tensorboard package is installed; "
+        "watch with: tensorboard --logdir runs/).",
+        show_default=False,
+    ),
+]
+Wandb = Annotated[
+    str | None,
+    typer.Option(
+        "--wandb",
+        metavar="PROJECT",
+        help="Also log to this Weights & Biases project (needs the wandb package; offline, "
+        "in RUN/wandb, unless WANDB_MODE=online).",
+        show_default=False,
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 
@@ -336,6 +361,7 @@ TrainArch = Annotated[
     str | None,
     typer.Option(
         "--arch",
+        autocompletion=complete("spsr", "rrdb", "edsr", "srresnet"),
         help="spsr (default: with the gradient branch) | rrdb | edsr | srresnet: a plain generator"
         " trains the variant's losses without a gradient branch (TPAMI 2021 App. D: EDSR-G, "
         "EDSR-P).",
@@ -346,6 +372,7 @@ Perceptual = Annotated[
     str | None,
     typer.Option(
         "--perceptual",
+        autocompletion=complete("vgg", "lpips", "none"),
         help="vgg | lpips | none (train without a perceptual loss). Default: vgg; lpips for "
         "variant u.",
         show_default=False,
@@ -381,6 +408,7 @@ GradientLoss = Annotated[
     str | None,
     typer.Option(
         "--gradient-loss",
+        autocompletion=complete("paper", "official"),
         help="paper (L1, padding 1) | official (MSE, padding 2, as the official code).",
         show_default=False,
     ),
@@ -399,6 +427,7 @@ PsnrArch = Annotated[
     str | None,
     typer.Option(
         "--arch",
+        autocompletion=complete("rrdb", "spsr", "edsr", "srresnet"),
         help="rrdb (default) | spsr | edsr | srresnet.",
         show_default=False,
     ),
@@ -407,6 +436,7 @@ PsnrBackbone = Annotated[
     str | None,
     typer.Option(
         "--backbone",
+        autocompletion=complete("rrdb", "edsr", "srresnet"),
         help="SR-branch backbone of --arch spsr: rrdb | edsr | srresnet.",
         show_default=False,
     ),
@@ -415,6 +445,7 @@ PixelLoss = Annotated[
     str | None,
     typer.Option(
         "--pixel-loss",
+        autocompletion=complete("l1", "l2", "charbonnier"),
         help="l1 (default) | l2 | charbonnier.",
         show_default=False,
     ),
@@ -457,6 +488,7 @@ AblateDevice = Annotated[
     str | None,
     typer.Option(
         "--device",
+        autocompletion=complete(*DEVICES),
         help="auto | cpu | cuda | cuda:N, for training and scoring.",
         show_default=False,
     ),
@@ -465,6 +497,7 @@ AblateAmp = Annotated[
     str | None,
     typer.Option(
         "--amp",
+        autocompletion=complete(*AMP_MODES),
         help="Training precision: auto | off | bf16 | fp16.",
         show_default=False,
     ),

@@ -11,6 +11,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _text import flat
 from _train_fixtures import make_store, one_thread  # noqa: F401 (autouse fixture)
@@ -177,6 +178,14 @@ def test_grid_end_to_end_reuse_and_failure_isolation(inputs: dict[str, Path]) ->
         assert (f"**{niqe_text}**" in lines[row["name"]]) == (row["name"] in best_niqe)
     assert "lower is better" in md
     assert "protocol spsr: PSNR/SSIM on Y, border 4 shaved" in md
+    # The rows' training curves, as spsr plot draws them, embedded under the table.
+    assert md.rstrip().endswith("![training curves](curves.png)")
+    from PIL import Image
+
+    from spsr.train.curves import PALETTE
+
+    curves = np.asarray(Image.open(out / "curves.png").convert("RGB"))
+    assert all((curves == colour).all(axis=-1).sum() > 50 for colour in PALETTE[:4])  # 4 rows
     assert table["protocol"]["name"] == "spsr"
 
     # CSV: full-precision means and the best columns.

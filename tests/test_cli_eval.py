@@ -172,3 +172,64 @@ def test_wrong_scale_weights_and_missing_ma_model_fail_before_any_work(tmp_path,
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     result = RUNNER.invoke(_APP, ["--model", "bicubic", "--metrics", "lpips", str(hr_dir)])
     assert result.exit_code == 1 and "alexnet-owt-7be5be79.pth" in result.output
+
+
+def test_skip_unavailable_scores_what_it_can_and_says_how_to_fetch_the_rest(tmp_path, monkeypatch):
+    hr_dir = _hr_folder(tmp_path, 1)
+    monkeypatch.setenv("SPSR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    out_json = tmp_path / "r.json"
+    args = ["--model", "bicubic", "--metrics", "psnr,ssim,lpips,pi", str(hr_dir), "--offline", "-q"]
+    result = RUNNER.invoke(_APP, [*args, "--skip-unavailable", "--json", str(out_json)])
+    assert result.exit_code == 0, result.output
+    text = flat(result.output)
+    assert "skipped lpips" in text and "spsr fetch lpips" in text and "alexnet" in text
+    assert "skipped pi" in text and "spsr fetch pi" in text and "model.mat" in text
+    assert "Traceback" not in result.output
+    payload = json.loads(out_json.read_text())
+    scores = payload["datasets"]["Tiny"]["models"]["Bicubic"]["images"]["img0"]
+    assert set(scores) == {"psnr", "ssim"} and scores["psnr"] > 20
+    assert set(payload["skipped_metrics"]) == {"lpips", "pi"}
+    # Without it, today's up-front failure stays (nothing scored, exit 1).
+    result = RUNNER.invoke(_APP, args)
+    assert result.exit_code == 1 and "PSNR" not in result.output
+    # Nothing left to compute is an error.
+    result = RUNNER.invoke(_APP, ["--model", "bicubic", "--metrics", "lpips", str(hr_dir), "--offline",
+                                  "--skip-unavailable", "-q"])
+    assert result.exit_code == 1 and "none of the metrics" in flat(result.output)
+
+
+def test_off_a_terminal_eval_prints_a_line_per_image_and_tile_progress(tmp_path, monkeypatch):
+    import spsr_cli._common as common
+
+    monkeypatch.setattr(common, "TILE_PROGRESS_AFTER", 0.0)  # as if every image were slow
+    monkeypatch.setattr(common, "PLAIN_TILE_EVERY", 0.0)
+    hr_dir = _hr_folder(tmp_path, 2)
+    spec = ArchSpec(arch="rrdb", scale=4, nf=8, nb=1, gc=4)
+    weights = save_weights(tmp_path / "tiny.safetensors", build_model(spec), spec)
+    result = _run("--weights", weights, "--model", "bicubic", hr_dir, "--tile", "4")
+    assert result.exit_code == 0, result.output
+    lines = [" ".join(line.split()) for line in result.stderr.splitlines()]
+    per_image = [line for line in lines if line.startswith("[")]
+    assert [line.split(" (")[0] for line in per_image] == [
+        "[1/2] Bicubic on Tiny: img0", "[2/2] Bicubic on Tiny: img1",
+        "[1/2] tiny on Tiny: img0", "[2/2] tiny on Tiny: img1"]
+    assert any(line.startswith("img1.png: tiles") for line in lines)
+
+
+def test_on_a_terminal_the_bar_counts_images_per_model(tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    import spsr_cli._common as common
+    import spsr_cli.cmd_eval as cmd
+
+    screen = Console(file=io.StringIO(), width=100, force_terminal=True, record=True, color_system=None)
+    monkeypatch.setattr(common, "err_console", screen)
+    monkeypatch.setattr(cmd, "err_console", screen)
+    hr_dir = _hr_folder(tmp_path, 1)
+    result = _run("--model", "bicubic", hr_dir)
+    assert result.exit_code == 0, result.output
+    drawn = screen.export_text()
+    assert "Bicubic on Tiny" in drawn and "1/1" in drawn and "/2" not in drawn

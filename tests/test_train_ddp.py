@@ -3,8 +3,10 @@ one process with the same global batch, and every GAN variant trains with proces
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -37,6 +39,13 @@ def test_pretrain_psnr_under_two_process_ddp_matches_one_process(tmp_path: Path)
                "--device", "cpu", "--quiet"], tmp_path)
     start = read_log(ddp_run, "start")[0]
     assert (start["world_size"], start["batch_per_process"]) == (2, 2)
+    if importlib.util.find_spec("tensorboard") is not None:  # event files: rank 0's only
+        from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+        (events,) = ddp_run.glob("events.out.tfevents.*")
+        steps = Counter((v.tag, e.step) for e in EventFileLoader(str(events)).Load()
+                        if e.HasField("summary") for v in e.summary.value)
+        assert steps[("g/pixel", 4)] == 1 and max(steps.values()) == 1
 
     cfg = TrainConfig.from_dict(load_toml(ddp_run / "config.toml"))
     Trainer(cfg, tmp_path / "single").run()

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from spsr.ablation.plan import PlannedRun
     from spsr.ablation.runner import RowResult
     from spsr.train.log import Reporter
+    from spsr.train.monitor import Monitor
 
 
 class AblationHooks:
@@ -22,6 +23,10 @@ class AblationHooks:
         from spsr.train.log import Reporter
 
         return Reporter()
+
+    def monitors(self, planned: PlannedRun) -> list[Monitor]:
+        """The run monitors of a row's training (TensorBoard, W&B; none by default)."""
+        return []
 
     def evaluation_started(self, planned: PlannedRun, images: int) -> None:
         """Scoring of a row begins (``images``: at most this many will be scored)."""

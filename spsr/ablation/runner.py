@@ -121,6 +121,7 @@ def _run_row(
             planned.run_dir,
             resume=planned.action == RESUME,
             reporter=hooks.reporter(planned),
+            monitors=hooks.monitors(planned),
         ).run()
         row.trained = True
         _release_memory()

@@ -518,6 +518,7 @@ def write_store(
             if first == 0:
                 skipped = [[str(p), "not found"] for p in (missing or [])]
             patches, n_val = int(f.attrs["progress_patches"]), int(f.attrs["progress_val"])
+            small_side = 0  # the largest short side of the images too small for the patch
             report = on_progress or (lambda _p: None)
             report(WriteProgress(first, len(images), patches, first, restarted))
             jobs = [
@@ -533,6 +534,7 @@ def write_store(
                     skipped.append([str(path), item.error])
                 elif item.hr is None:
                     h, w = item.size
+                    small_side = max(small_side, min(h, w))
                     skipped.append([str(path), f"smaller than the patch ({h}x{w} < {options.patch})"])
                 elif item.index in held_out:
                     _write_val(
@@ -554,10 +556,15 @@ def write_store(
                 f.flush()
                 report(WriteProgress(item.index + 1, len(images), patches, first, restarted))
             if patches == 0:
+                fits = small_side // options.scale * options.scale
+                hint = (
+                    f"; the largest is {small_side} px on its short side: try --patch {fits} "
+                    "(or add larger images)"
+                    if fits >= options.scale else ""
+                )
                 raise DataStoreError(
                     f"no training patches: all {len(images) - n_val} training images were unreadable "
-                    f"or smaller "
-                    f"than the {options.patch}px patch"
+                    f"or smaller than the {options.patch}px patch{hint}"
                 )
             num_images = len(np.unique(f["source"][:]))
             for key in (
@@ -788,6 +795,8 @@ class StoreInfo:
     size_bytes: int
     spsr_version: str
     creation_args: dict[str, Any]
+    #: The images held out for validation (``--val``), as their source paths.
+    val_images: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -814,4 +823,16 @@ def store_info(path: str | os.PathLike[str]) -> StoreInfo:
             size_bytes=store.path.stat().st_size,
             spsr_version=str(a["spsr_version"]),
             creation_args=json.loads(a["creation_args"]),
+            val_images=_val_sources(store._file),
         )
+
+
+def _val_sources(f: h5py.File) -> list[str]:
+    """The source paths of a store's held-out images, in their order."""
+    paths = f["sources"]["path"]
+    out = []
+    for key in sorted(f["val"].keys()):
+        row = int(f["val"][key].attrs["source"])
+        value = paths[row]
+        out.append(value.decode() if isinstance(value, bytes) else str(value))
+    return out

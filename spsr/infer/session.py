@@ -155,18 +155,23 @@ def eval_upscaler(
                          device=device, precision=precision)
 
 
-def uint8_upscaler(upscaler: TiledUpscaler) -> Callable[[np.ndarray], np.ndarray]:
-    """``upscaler`` on uint8 HWC arrays, as the metrics take them."""
+def uint8_upscaler(
+    upscaler: TiledUpscaler, on_tiles: Callable[[int, int], None] | None = None
+) -> Callable[[np.ndarray], np.ndarray]:
+    """``upscaler`` on uint8 HWC arrays, as the metrics take them (``on_tiles(done, total)``:
+    progress within each image)."""
     from spsr.data.image_io import from_tensor, to_tensor
 
-    return lambda lr: from_tensor(upscaler(to_tensor(lr)))
+    return lambda lr: from_tensor(upscaler(to_tensor(lr), on_tiles=on_tiles))
 
 
 def load_eval_upscaler(
-    source: str, scale: int, tile: int, device: str, precision: str
+    source: str, scale: int, tile: int, device: str, precision: str,
+    on_tiles: Callable[[int, int], None] | None = None,
 ) -> tuple[Callable[[np.ndarray], np.ndarray], list[str]]:
     """``spsr eval --weights``'s upscaler: the model of ``source`` loaded for ``scale``, scored as
     :func:`eval_upscaler`, uint8 in and out; and the loader's warnings (guessed sizes...).
+    ``on_tiles(done, total)`` is told the progress within each image.
 
     Raises:
         CheckpointError: the weights cannot be read, or are for another scale.
@@ -175,4 +180,4 @@ def load_eval_upscaler(
 
     loaded = load_model(source, device=device, expected_scale=scale)
     upscaler = eval_upscaler(loaded.model, scale, tile, device, precision)
-    return uint8_upscaler(upscaler), loaded.warnings
+    return uint8_upscaler(upscaler, on_tiles), loaded.warnings

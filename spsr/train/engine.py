@@ -87,6 +87,7 @@ from spsr.train.config import TrainConfig, dump_toml, ensure_validated
 from spsr.train.ema import ModelEMA
 from spsr.train.log import JsonLinesLog, Reporter, read_log
 from spsr.train.moa import BatchMoA
+from spsr.train.monitor import Monitor
 from spsr.train.runtime import Runtime, resolve_amp, resolve_channels_last
 from spsr.train.signals import StopSignals
 from spsr.train.stage import Stage
@@ -98,7 +99,13 @@ from spsr.train.state import (
     save_state,
 )
 from spsr.train.threads import apply_plan, plan_threads
-from spsr.train.validate import ValImage, evaluate_generator, load_val_folder, load_val_store
+from spsr.train.validate import (
+    ValImage,
+    evaluate_generator,
+    load_val_folder,
+    load_val_store,
+    validation_pictures,
+)
 from spsr.train.variants import get_stage
 
 
@@ -188,6 +195,8 @@ class Trainer:
         callbacks: called as ``fn(trainer)`` after every iteration (e.g. to inspect or stop).
         command: the command line recorded in the weights' provenance (default: ``sys.argv``).
         clock: monotonic seconds, read for ``run.checkpoint_minutes`` (default: ``time.monotonic``).
+        monitors: run monitors fed every log record and validation pictures on the main process
+            (:mod:`spsr.train.monitor`: TensorBoard, W&B); closed when the run ends.
     """
 
     def __init__(
@@ -201,6 +210,7 @@ class Trainer:
         callbacks: Sequence[Callback] = (),
         command: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        monitors: Sequence[Monitor] = (),
     ) -> None:
         self.cfg = ensure_validated(cfg)  # resolve_run validated it; a hand-made one is checked
         self.run_dir = Path(run_dir)
@@ -210,6 +220,7 @@ class Trainer:
         self.val_images = list(val_images) if val_images is not None else None
         self.reporter = reporter or Reporter()
         self.callbacks = list(callbacks)
+        self.monitors = list(monitors)
         self.iteration = 0
         self.best: dict[str, Any] | None = None
         self.nonfinite_streak = 0
@@ -248,6 +259,8 @@ class Trainer:
         finally:
             kernels.restore()
             self.reporter.close()
+            for monitor in self.monitors:
+                monitor.close()
             for name in ("stream", "log"):
                 if hasattr(self, name):
                     getattr(self, name).close()
@@ -331,6 +344,10 @@ class Trainer:
         self.commands.append(self.command)
         if dist.is_main:
             write_text_atomic(self.folder.config, dump_toml(cfg))
+            for monitor in self.monitors:
+                monitor.open(self.run_dir, self.iteration, self.resume, cfg.to_dict())
+        else:
+            self.monitors = []  # rank 0 only
         self._write(
             kind="start", iteration=self.iteration, iterations=cfg.run.iterations,
             stage=cfg.stage, variant=cfg.variant, world_size=dist.world_size, backend=dist.backend,
@@ -479,6 +496,13 @@ class Trainer:
                 self.best = {"psnr": metrics["psnr"], "ssim": metrics["ssim"], "iteration": self.iteration}
                 self._save_weights(self.folder.best)
             self._write(kind="val", iteration=self.iteration, **metrics, best=is_best)
+            if any(m.wants_images for m in self.monitors):
+                pictures = validation_pictures(
+                    self._export_module(), self.val_images, self.cfg.model.scale, self.dist.device
+                )
+                for monitor in self.monitors:
+                    if monitor.wants_images:
+                        monitor.images(self.iteration, pictures)
         D.barrier(self.dist)
 
     # ------------------------------------------------------------------ checkpoint / resume
@@ -591,6 +615,8 @@ class Trainer:
         if self.dist.is_main:
             written = self.log.write(record)
             self.reporter.record(written)
+            for monitor in self.monitors:
+                monitor.record(written)
 
 
 @dataclass

@@ -33,14 +33,22 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    ProgressColumn,
-    Task,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
-from rich.text import Text
 
+from spsr.progress import (
+    BAR,
+    COUNT,
+    DESCRIPTION,
+    ELAPSED,
+    ETA,
+    LOSSES,
+    RATE,
+    EtaColumn,
+    FittingProgress,
+    RateColumn,
+)
 from spsr.run_folder import LOG_FILE
 
 
@@ -138,12 +146,6 @@ class Reporter:
         """Training ended."""
 
 
-class _RateColumn(ProgressColumn):
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:.2f} it/s" if speed else "-- it/s", style="progress.data.speed")
-
-
 class ConsoleReporter(Reporter):
     """Rich progress on a terminal; one plain line per log record elsewhere.
 
@@ -168,15 +170,16 @@ class ConsoleReporter(Reporter):
             if not self.quiet:
                 self.console.print(f"{description}: iterations {first + 1}..{total}", highlight=False)
             return
-        self._progress = Progress(
+        # Kept in this order as the terminal narrows: count, ETA, rate; the losses go first.
+        self._progress = FittingProgress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            _RateColumn(),
+            RateColumn("it"),
             TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
+            EtaColumn(),
             TextColumn("{task.fields[losses]}"),
+            priorities=[DESCRIPTION, BAR, COUNT, RATE, ELAPSED, ETA, LOSSES],
             console=self.console,
             transient=False,
             refresh_per_second=4,
@@ -187,7 +190,7 @@ class ConsoleReporter(Reporter):
 
     def step(self, iteration: int, values: dict[str, float]) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, completed=iteration, losses=format_values(values, 4))
+            self._progress.update(self._task, completed=iteration, losses=format_values(values))
 
     def record(self, record: dict[str, Any]) -> None:
         kind = record.get("kind")

@@ -135,3 +135,52 @@ def evaluate_generator(
         "images": len(images),
         "seconds": round(time.monotonic() - t0, 3),
     }
+
+
+def validation_pictures(
+    model: nn.Module,
+    images: list[ValImage],
+    scale: int,
+    device: torch.device | str = "cpu",
+    count: int = 3,
+    crop: int = 48,
+) -> dict[str, np.ndarray]:
+    """Pictures of fixed validation crops for a run monitor (TensorBoard, W&B).
+
+    The same centre crop (``crop`` LR pixels, at most the image) of each of the first ``count``
+    images, every time, so successive validations show the same place.
+
+    Returns:
+        ``val/<name>``: LR (nearest-upscaled) | SR | HR side by side; for SPSR generators also
+        ``gradient/<name>``: M(LR)↑ | gradient branch | M(SR) | M(HR) on one scale
+        (:func:`spsr.infer.gradmap.comparison_panel`). All ``(H, W, 3)`` uint8.
+    """
+    from spsr.infer.gradmap import comparison_panel
+
+    inner = getattr(model, "module", None)  # the model inside a DDP wrapper
+    module = inner if isinstance(inner, nn.Module) else model
+    was_training = module.training
+    module.eval()
+    out: dict[str, np.ndarray] = {}
+    try:
+        with torch.no_grad():
+            for image in images[:count]:
+                h, w = image.lr.shape[:2]
+                c = min(crop, h, w)
+                top, left = (h - c) // 2, (w - c) // 2
+                lr = image.lr[top:top + c, left:left + c]
+                hr = image.hr[top * scale:(top + c) * scale, left * scale:(left + c) * scale]
+                x = to_tensor(lr).unsqueeze(0).to(device)
+                result = module(x)
+                sr_t = getattr(result, "sr", result)[0].float().clamp(0, 1).cpu()
+                sr = from_tensor(sr_t)
+                up = np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1)
+                out[f"val/{image.name}"] = np.concatenate([up, sr, hr], axis=1)
+                grad = getattr(result, "grad", None)
+                if isinstance(grad, torch.Tensor):
+                    out[f"gradient/{image.name}"] = comparison_panel(
+                        to_tensor(lr), sr_t, grad[0].float().cpu(), scale, to_tensor(hr)
+                    )
+    finally:
+        module.train(was_training)
+    return out
