@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from spsr.errors import ConfigError
+from spsr.errors import ConfigError, WriteError
 
 if TYPE_CHECKING:
     from spsr.metrics.evaluate import (
@@ -159,7 +159,7 @@ def evaluate(
     LPIPS's AlexNet and Ma's model.mat are downloaded into the cache on first use (spsr fetch
     warms it ahead, for machines without network access).
     """
-    from spsr.atomic import write_text_atomic
+    from spsr.atomic import check_writable, write_text_atomic
     from spsr.metrics.evaluate import (
         bicubic_upscaler,
         dataset_name,
@@ -202,6 +202,12 @@ def evaluate(
         ma_model=None if ma_model is None else str(ma_model),
         device=device,
     )
+    # a read-only or full output location fails now, not after every image was scored
+    for out in (csv_path, None if json_path == Path("-") else json_path):
+        if out is not None:
+            check_writable(out.parent)
+    if save_sr is not None:
+        check_writable(save_sr)
     quiet = quiet or json_path == Path("-")
     with model_fetching(quiet, offline):
         suite = MetricSuite(settings)  # fetches / loads LPIPS and Ma weights now, before any work
@@ -243,12 +249,19 @@ def evaluate(
         extra.update(mode="models", hr_dirs=[str(d) for d in folders],
                      models={label: source for label, _, source in rows})
 
-    if csv_path is not None:
-        write_text_atomic(csv_path, results_csv(results, settings.scoring.label))
-    if json_path is not None:
-        text = results_json(results, suite, extra)
+    try:
+        if csv_path is not None:
+            write_text_atomic(csv_path, results_csv(results, settings.scoring.label))
+        if json_path is not None and json_path != Path("-"):
+            write_text_atomic(json_path, results_json(results, suite, extra))
+    except WriteError:
+        # the scores took the work; print them before saying they could not be saved
         if json_path == Path("-"):
-            typer.echo(text, nl=False)
-            return
-        write_text_atomic(json_path, text)
+            typer.echo(results_json(results, suite, extra), nl=False)
+        else:
+            _render(results, suite, scale)
+        raise
+    if json_path == Path("-"):
+        typer.echo(results_json(results, suite, extra), nl=False)
+        return
     _render(results, suite, scale)

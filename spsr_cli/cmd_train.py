@@ -92,18 +92,32 @@ def run_training(
 
     Missing ImageNet weights are fetched into torchvision's cache before the first iteration
     (``offline``: never; every missing file is then reported in one error)."""
+    from spsr.atomic import check_writable
+    from spsr.errors import WriteError
     from spsr.train.config import parse_set_options
-    from spsr.train.engine import Trainer
+    from spsr.train.engine import Trainer, has_checkpoint
     from spsr.train.log import ConsoleReporter, Reporter
     from spsr.train.resolve import RunLayers, resolve_run
 
     layers = RunLayers(variant, config_file, arch, backbone,
                        [overrides, parse_set_options(set_options)])
     cfg = resolve_run(layers, output, resume)
+    check_writable(output)  # a read-only or full run folder fails before any model is built
     main = is_main_process()
     reporter: Reporter = ConsoleReporter(err_console, quiet=quiet or as_json) if main else Reporter()
-    with model_fetching(quiet or as_json or not main, offline):
-        result = Trainer(cfg, output, resume=resume, reporter=reporter).run()
+    trainer = None
+    try:
+        with model_fetching(quiet or as_json or not main, offline):
+            trainer = Trainer(cfg, output, resume=resume, reporter=reporter)
+            result = trainer.run()
+    except WriteError as exc:
+        if trainer is None or not has_checkpoint(trainer.run_dir):
+            raise
+        again = [a for a in sys.argv[1:] if a != "--resume"]
+        resume_cmd = shlex.join(_resume_args(again, trainer.run_dir))
+        raise exc.with_note(
+            exc.note, f"{exc.remedy}, then continue with: spsr {resume_cmd}{launcher_note()}"
+        ) from None
     if main:
         _report(result, as_json)
     if result.interrupted:
