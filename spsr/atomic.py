@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from spsr.errors import WriteError, write_errno
+from spsr.errors import raise_write_failure
 
 PathLike = str | os.PathLike[str]
 
@@ -62,27 +62,18 @@ def atomic_path(path: PathLike, *, private: bool = False) -> Iterator[Path]:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         os.close(fd)
     except OSError as exc:
-        _raise_write_error(exc, target)
+        raise_write_failure(exc, target)
         raise
     try:
         yield Path(tmp)
         publish(tmp, target, private=private)
     except Exception as exc:
-        _raise_write_error(exc, target)
+        raise_write_failure(exc, target)
         raise
     finally:
         with contextlib.suppress(OSError):
             if os.path.exists(tmp):
                 os.unlink(tmp)
-
-
-def _raise_write_error(exc: BaseException, path: PathLike) -> None:
-    """Raise ``exc`` as a :class:`WriteError` about ``path`` when it is a failed write."""
-    if isinstance(exc, WriteError):
-        return
-    code = write_errno(exc)
-    if code is not None:
-        raise WriteError(path, code) from exc
 
 
 def check_writable(folder: PathLike) -> None:
@@ -102,7 +93,7 @@ def check_writable(folder: PathLike) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=".spsr-write-check.", dir=where)
     except OSError as exc:
-        _raise_write_error(exc, folder)
+        raise_write_failure(exc, folder)
         raise
     os.close(fd)
     os.unlink(tmp)

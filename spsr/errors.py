@@ -152,3 +152,15 @@ def as_write_error(exc: BaseException, path: str | _os.PathLike[str], note: str 
     # a bare EACCES/EPERM may as well have come from reading an input
     verb = "access" if code in (_errno.EACCES, _errno.EPERM) else "write"
     return WriteError(filename or path, code, note, verb)
+
+
+def raise_write_failure(exc: BaseException, path: str | _os.PathLike[str], note: str = "") -> None:
+    """Raise ``exc`` as a :class:`WriteError` about ``path`` (a file being written) when it is a
+    failed write; return when it is something else, for the caller to re-raise."""
+    if isinstance(exc, WriteError):
+        if note and not exc.note:
+            raise exc.with_note(note) from exc
+        return
+    code = write_errno(exc)
+    if code is not None:
+        raise WriteError(path, code, note) from exc
