@@ -136,7 +136,10 @@ def write_errno(exc: BaseException | None) -> int | None:
             match = _ERRNO_IN_TEXT.search(str(exc))
             if match and int(match.group(1)) in WRITE_ERRNOS:
                 return int(match.group(1))
-        exc = exc.__cause__ or exc.__context__
+        if exc.__cause__ is not None:
+            exc = exc.__cause__
+        else:
+            exc = None if exc.__suppress_context__ else exc.__context__
         seen += 1
     return None
 

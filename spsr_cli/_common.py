@@ -92,6 +92,8 @@ def guarded(fn: F) -> F:
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
             raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort):  # click's are RuntimeErrors: already said
+            raise
         except (OSError, RuntimeError) as exc:
             # a full / read-only / forbidden / size-limited output, wherever it was written
             failed = as_write_error(exc, getattr(exc, "filename", None) or "the output")

@@ -119,12 +119,18 @@ def test_a_wrapped_failure_is_found_behind_torch_and_hdf5_errors(tmp_path: Path)
     try:
         try:
             raise OSError(errno.ENOSPC, "No space left on device")
-        except OSError:
-            raise RuntimeError("[enforce fail at inline_container.cc] unexpected pos") from None
+        except OSError:  # what torch.save does when its file object fails
+            raise RuntimeError("[enforce fail at inline_container.cc] unexpected pos")  # noqa: B904
     except RuntimeError as exc:
         wrapped = exc
-    wrapped.__context__ = OSError(errno.ENOSPC, "No space left on device")
     assert write_errno(wrapped) == errno.ENOSPC
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        except OSError:
+            raise RuntimeError("said already") from None
+    except RuntimeError as exc:
+        assert write_errno(exc) is None  # a context the raiser suppressed is not looked into
     hdf5 = RuntimeError("Unable to flush raw data (file write failed: errno = 27, error message = 'x')")
     assert write_errno(hdf5) == errno.EFBIG
     assert write_errno(RuntimeError("errno = 2")) is None  # not a write failure
@@ -384,3 +390,100 @@ def test_training_checks_its_run_folder_before_building_anything(
     _one_error_line(r.exit_code, r.stderr, f"cannot write {tmp_path / 'run'}", "(EROFS)")
     assert not (tmp_path / "run").exists()
 
+
+
+# --------------------------------------------------------------------------- upscale, gradmap
+
+
+@pytest.mark.parametrize("command", ["upscale", "gradmap"])
+def test_a_full_disk_stops_a_batch_at_once_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_spsr_weights: Path, command: str
+) -> None:
+    _images(tmp_path / "in", 3, 24)
+    calls = {"n": 0}
+    real_replace = atomic.os.replace
+
+    def replace(src: str, dst: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    extra = ["--weights", tiny_spsr_weights] if command == "upscale" else []
+    r = _run(command, tmp_path / "in", tmp_path / "out", *extra)
+    line = _one_error_line(r.exit_code, r.stderr, f"cannot write {tmp_path / 'out'}",
+                           "no space left on device (ENOSPC)", "1 of 3", "written before")
+    assert "img_01" in line and calls["n"] == 2  # the third image was not tried
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "img_00.png" if command == "upscale" else "img_00_grad.png"]
+
+
+def test_upscale_checks_its_output_folder_before_any_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_spsr_weights: Path
+) -> None:
+    from spsr.data import image_io
+
+    _images(tmp_path / "in", 1, 24)
+
+    def read_only(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    def no_reading(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("read an image before checking the output")
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", read_only)
+    monkeypatch.setattr(image_io, "read_image", no_reading)
+    for command, extra in (("upscale", ["--weights", tiny_spsr_weights]), ("gradmap", [])):
+        r = _run(command, tmp_path / "in", tmp_path / "out", *extra)
+        _one_error_line(r.exit_code, r.stderr, f"cannot write {tmp_path / 'out'}",
+                        "read-only file system (EROFS)")
+
+
+# ------------------------------------------------------------------------------- user study
+
+
+def test_tally_prints_the_results_when_the_chart_cannot_be_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_study_tally import METHODS, write_votes
+
+    from spsr.study import load_key
+    from spsr.study.key import KeyImage, StudyKey, write_key
+
+    key_path = tmp_path / "study-key.json"
+    write_key(StudyKey(study_id="abc", seed=7, methods=METHODS,
+                       images=(KeyImage(stem="a", slots=(0, 1, 2)),)), key_path)
+    write_votes(tmp_path / "v" / "ann.json", load_key(key_path), "ann", {0: [1, 2, 3]})
+    monkeypatch.setattr(atomic.os, "replace", _enospc)
+    r = _run("user-study-sheet", "tally", tmp_path / "v", "--key", key_path)
+    _one_error_line(r.exit_code, r.stderr, f"cannot write {tmp_path / 'study-ranks.png'}",
+                    "(ENOSPC)", "the tally above is complete")
+    assert "1 votes from 1 raters" in flat(r.stdout) or "1 vote" in flat(r.stdout)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study-key.json", "v"]
+
+
+def test_study_build_checks_its_folders_first_and_keeps_nothing_on_a_full_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from spsr.study import sheet
+
+    _images(tmp_path / "hr", 2, 32)
+    for method in ("a", "b"):
+        _images(tmp_path / method, 2, 32)
+    args = ["user-study-sheet", "build", "--hr", tmp_path / "hr", "--method", f"A={tmp_path / 'a'}",
+            "--method", f"B={tmp_path / 'b'}", "-o", tmp_path / "study", "--key", tmp_path / "k.json"]
+    real_png = sheet._write_png
+    calls = {"n": 0}
+
+    def write_png(*a: object, **k: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_png(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sheet, "_write_png", write_png)
+    r = _run(*args)
+    _one_error_line(r.exit_code, r.stderr, f"cannot write {tmp_path / 'study'}", "(ENOSPC)",
+                    "nothing of the new study was kept")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "hr"]
