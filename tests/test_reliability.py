@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _hang_guard import HANG_GUARD_S
 from _train_fixtures import TinyPairs, make_store, one_thread, tiny_config  # noqa: F401
 from PIL import Image
 from typer.testing import CliRunner
@@ -391,7 +392,7 @@ def test_prepare_data_workers_die_with_their_parent(tmp_path: Path, astronaut: n
                              "-o", str(tmp_path / "s.h5"), "-j", "2", "--patch", "16", "--step", "4", "-s", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + HANG_GUARD_S  # a hang guard: waits for the workers to show
         workers: list[int] = []
         while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
             workers = _children(proc.pid)
@@ -399,8 +400,8 @@ def test_prepare_data_workers_die_with_their_parent(tmp_path: Path, astronaut: n
         assert len(workers) >= 2, "the workers never started"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
-        proc.wait(timeout=30)
-    deadline = time.monotonic() + 10
+        proc.wait(timeout=HANG_GUARD_S)
+    deadline = time.monotonic() + HANG_GUARD_S
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in workers if _alive(pid)]

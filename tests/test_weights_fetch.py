@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from _hang_guard import HANG_GUARD_S
 
 from spsr.errors import CheckpointError, MissingWeightsError
 from spsr.weights import (
@@ -349,6 +350,6 @@ def test_two_concurrent_fetches_of_one_file_download_it_once(server, online, tmp
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=30)
+        t.join(timeout=HANG_GUARD_S)  # a hang guard only
     assert results == [spec.cache_path] * 2 and spec.cache_path.read_bytes() == PAYLOAD
     assert len(behaviour.requests) == 1
