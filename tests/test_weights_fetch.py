@@ -353,3 +353,32 @@ def test_two_concurrent_fetches_of_one_file_download_it_once(server, online, tmp
         t.join(timeout=HANG_GUARD_S)  # a hang guard only
     assert results == [spec.cache_path] * 2 and spec.cache_path.read_bytes() == PAYLOAD
     assert len(behaviour.requests) == 1
+
+
+def test_a_full_cache_stops_the_fetch_at_once_naming_the_file(
+    server, online, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    from spsr.errors import WriteError
+    from spsr.weights import fetch as fetch_module
+
+    base, behaviour = server
+    behaviour.files["model.bin"] = PAYLOAD
+    spec = _spec(base, tmp_path / "cache")
+    real_open = open
+
+    def full_disk_open(path, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+        handle = real_open(path, mode, *args, **kwargs)
+        if str(path).endswith(".part"):
+            def write(_data: bytes) -> int:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            handle.write = write  # type: ignore[method-assign]
+        return handle
+
+    monkeypatch.setattr(fetch_module, "open", full_disk_open, raising=False)
+    with pytest.raises(WriteError, match=r"cannot write .*model\.bin\.part: no space left on device"):
+        ensure_file(spec)
+    assert len(behaviour.requests) == 1  # not retried: every try would fail the same way
+    assert not spec.cache_path.exists()
