@@ -21,7 +21,12 @@ from spsr.errors import ConfigError
 from spsr.nse import NSE_TASKS
 from spsr.run_folder import RunFolder
 from spsr_cli._common import console, err_console, guarded, pick_device
-from spsr_cli.cmd_train import EXIT_CODES, is_main_process, launcher_note
+from spsr_cli.cmd_train import (
+    EXIT_CODES,
+    is_main_process,
+    launcher_note,
+    resume_hint_on_write_error,
+)
 from spsr_cli.training_options import (
     Amp,
     BatchSize,
@@ -211,6 +216,7 @@ def pretrain_nse(
         _evaluate(output, data, list(test or []), eval_tasks, fit_steps, fit_images, repeats,
                   device or "auto", seed or 0, quiet, as_json)
         return
+    from spsr.atomic import check_writable
     from spsr.train.config import parse_set_options
     from spsr.train.engine import Trainer
     from spsr.train.log import ConsoleReporter, Reporter
@@ -235,8 +241,10 @@ def pretrain_nse(
     reporter: Reporter = Reporter()
     if main:
         reporter = ConsoleReporter(err_console, quiet=quiet or as_json)
-    result = Trainer(cfg, output, resume=resume, dataset=dataset, val_images=[],
-                     reporter=reporter).run()
+    check_writable(output)  # a read-only or full run folder fails before any model is built
+    with resume_hint_on_write_error(output):
+        result = Trainer(cfg, output, resume=resume, dataset=dataset, val_images=[],
+                         reporter=reporter).run()
     if main:
         _report(result.run_dir, result.iteration, result.reason, as_json)
     if result.interrupted:

@@ -68,3 +68,14 @@ def test_a_hanging_worker_is_given_up_on_after_the_timeout() -> None:
     with pytest.raises(DataStoreError, match=r"no batch from the 1 data worker process\(es\) in 3 s"):
         _drain(stream)
     assert stream._iterator is None
+
+
+def test_a_hanging_decoder_of_prepare_data_is_killed_after_the_timeout(tmp_path) -> None:
+    """A FIFO with no writer blocks its reader for ever: a real hang in a decoding process."""
+    from spsr.data.store import _decoded_in_order
+
+    fifo = tmp_path / "stuck.png"
+    os.mkfifo(fifo)
+    decoded = _decoded_in_order([(0, str(fifo), 2, 0)], workers=1, timeout_s=2)
+    with pytest.raises(DataStoreError, match=r"took more than 2 s for one image"):
+        next(decoded)

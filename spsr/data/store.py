@@ -246,8 +246,17 @@ def _init_worker(parent: int) -> None:
     die_with_parent(parent)
 
 
-def _decoded_in_order(jobs: list[tuple[int, str, int, int]], workers: int) -> Iterator[_Decoded]:
-    """Decode jobs in a process pool (or in-process with ``workers=0``), yielding in job order."""
+#: Longest wait for one decoded image from the pool: a hang guard, far above any real image.
+DECODE_TIMEOUT_S = 1800.0
+
+
+def _decoded_in_order(
+    jobs: list[tuple[int, str, int, int]], workers: int, timeout_s: float = DECODE_TIMEOUT_S
+) -> Iterator[_Decoded]:
+    """Decode jobs in a process pool (or in-process with ``workers=0``), yielding in job order.
+
+    No wait is unbounded: an image not decoded within ``timeout_s`` is an error, and on any
+    error (or Ctrl-C) the pool's processes are killed instead of being waited for."""
     if workers <= 0:
         for job in jobs:
             yield _decode(*job)
@@ -256,6 +265,7 @@ def _decoded_in_order(jobs: list[tuple[int, str, int, int]], workers: int) -> It
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                initargs=(os.getpid(),))
+    finished = False
     try:
         pending: deque[Future[_Decoded]] = deque()
         queue = iter(jobs)
@@ -264,12 +274,23 @@ def _decoded_in_order(jobs: list[tuple[int, str, int, int]], workers: int) -> It
             if len(pending) >= 2 * workers:
                 break
         while pending:
-            result = pending.popleft().result()
+            future = pending.popleft()
+            try:
+                result = future.result(timeout=timeout_s)
+            except TimeoutError:
+                raise DataStoreError(
+                    f"a decoding process took more than {timeout_s:g} s for one image (hung?); "
+                    "try --workers 0 to see which image"
+                ) from None
             following = next(queue, None)
             if following is not None:
                 pending.append(pool.submit(_decode, *following))
             yield result
+        finished = True
     finally:
+        if not finished:  # an error or an interruption: a hung decoder must not be waited for
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.kill()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
