@@ -487,3 +487,16 @@ def test_study_build_checks_its_folders_first_and_keeps_nothing_on_a_full_disk(
     _one_error_line(r.exit_code, r.stderr, f"cannot write {tmp_path / 'study'}", "(ENOSPC)",
                     "nothing of the new study was kept")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "hr"]
+
+
+def test_ablate_checks_its_folder_before_the_first_run(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def read_only(*_args: object, **_kwargs: object) -> None:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", read_only)
+    r = _run("ablate", store, "--preset", "g-components", "--iterations", 2, "--hr", store.parent,
+             "-o", tmp_path / "abl")
+    _one_error_line(r.exit_code, r.stderr, f"cannot write {tmp_path / 'abl'}", "(EROFS)")
+    assert not (tmp_path / "abl").exists()
