@@ -31,7 +31,7 @@ from spsr.atomic import atomic_path, check_writable, write_text_atomic
 from spsr.data import store as store_module
 from spsr.data.image_io import write_image
 from spsr.data.store import PatchStore, StoreOptions, partial_path, write_store
-from spsr.errors import WriteError, as_write_error, write_errno
+from spsr.errors import DataStoreError, WriteError, as_write_error, write_errno
 from spsr.train.state import load_state
 from spsr_cli._common import guarded
 from spsr_cli.app import app
@@ -500,3 +500,19 @@ def test_ablate_checks_its_folder_before_the_first_run(
              "-o", tmp_path / "abl")
     _one_error_line(r.exit_code, r.stderr, f"cannot write {tmp_path / 'abl'}", "(EROFS)")
     assert not (tmp_path / "abl").exists()
+
+
+def test_a_second_prepare_data_on_the_same_store_never_touches_the_running_ones_file(
+    tmp_path: Path,
+) -> None:
+    import fcntl
+
+    paths = _images(tmp_path / "in", 2, 64)
+    out = tmp_path / "s.h5"
+    partial = partial_path(out)
+    partial.write_bytes(b"the running command's data")
+    with open(partial, "r+b") as running:
+        fcntl.flock(running.fileno(), fcntl.LOCK_EX)  # as the running command holds it
+        with pytest.raises(DataStoreError, match="is being written by another spsr prepare-data"):
+            write_store(paths, out, StoreOptions.make(scale=2, patch=16, step=8))
+    assert partial.read_bytes() == b"the running command's data" and not out.exists()

@@ -46,6 +46,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks
+    fcntl = None  # type: ignore[assignment]
+
 import h5py
 import numpy as np
 
@@ -410,9 +415,22 @@ class _GuardedFile(io.FileIO):
 
 
 def _open_guarded(path: Path, mode: str) -> tuple[h5py.File, _GuardedFile]:
-    """An HDF5 file (``mode`` "w" or "r+") on a :class:`_GuardedFile`."""
-    raw = _GuardedFile(path, "w+b" if mode == "w" else "r+b")
+    """An HDF5 file (``mode`` "w" or "r+") on a :class:`_GuardedFile`, locked against a second
+    writer (HDF5's own file locking does not apply to a file object). The lock is taken before a
+    "w" truncates the file, so a second command never empties the file of a running one."""
+    fd = os.open(path, os.O_RDWR | (os.O_CREAT if mode == "w" else 0), 0o666)
+    raw = _GuardedFile(fd, "r+b")
     try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise DataStoreError(
+                    f"{path} is being written by another spsr prepare-data; wait for it to end "
+                    "(or stop it) and run this command again"
+                ) from None
+        if mode == "w":
+            raw.truncate(0)
         return h5py.File(raw, mode), raw
     except BaseException:
         raw.close()
@@ -480,6 +498,8 @@ def _reopen_partial(
     """Open an interrupted run's file to resume it; (None, why) when it cannot be resumed."""
     try:
         f, raw = _open_guarded(path, "r+")
+    except DataStoreError:
+        raise  # another writer holds it: not ours to discard
     except Exception as exc:  # noqa: BLE001  (a file killed mid-write fails in many ways)
         return None, f"unreadable ({exc.__class__.__name__})"
     try:
