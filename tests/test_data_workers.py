@@ -79,3 +79,34 @@ def test_a_hanging_decoder_of_prepare_data_is_killed_after_the_timeout(tmp_path)
     decoded = _decoded_in_order([(0, str(fifo), 2, 0)], workers=1, timeout_s=2)
     with pytest.raises(DataStoreError, match=r"took more than 2 s for one image"):
         next(decoded)
+
+
+def test_training_on_a_damaged_compressed_store_with_workers_exits_with_one_line(tmp_path) -> None:
+    """The field case: corrupt gzip chunks, read by two DataLoader workers. The command ends
+    (within the hang guard, in practice seconds) with the store's one-line reason."""
+    import subprocess
+
+    import h5py
+    from _hang_guard import HANG_GUARD_S
+    from _train_fixtures import PYTHON, make_store, subprocess_env
+
+    from spsr.data.store import StoreOptions, write_store
+
+    plain = make_store(tmp_path / "data", val=0)
+    store = tmp_path / "gz.h5"
+    write_store(sorted(plain.parent.glob("*.png")), store,
+                StoreOptions.make(scale=4, patch=32, step=16, compression="gzip"))
+    with h5py.File(store) as f:
+        chunks = [f["hr"].id.get_chunk_info(i) for i in range(f["hr"].id.get_num_chunks())]
+    data = bytearray(store.read_bytes())
+    for chunk in chunks:
+        data[chunk.byte_offset + 10 : chunk.byte_offset + chunk.size - 4] = bytes(chunk.size - 14)
+    store.write_bytes(bytes(data))
+    proc = subprocess.run(
+        [PYTHON, "-m", "spsr_cli.app", "pretrain-psnr", str(store), "-o", str(tmp_path / "run"),
+         "--iterations", "5", "--nf", "8", "--nb", "1", "--set", "model.gc=4", "--batch-size", "2",
+         "--amp", "off", "--no-channels-last", "--workers", "2", "--device", "cpu", "--quiet"],
+        env=subprocess_env(), capture_output=True, text=True, timeout=HANG_GUARD_S, check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert "damaged patch store" in line and "re-create it with spsr prepare-data" in line
