@@ -244,8 +244,15 @@ def evaluate(
                 for label, upscale, _ in rows:
                     bar.update(task, description=f"{label} on {name}")
                     save_dir = None if save_sr is None else save_sr / label / name
-                    results.append(score_upscaler(paths, upscale, suite, scale, name, label, save_dir,
-                                                  on_image=lambda _: bar.advance(task)))
+                    try:
+                        results.append(score_upscaler(paths, upscale, suite, scale, name, label,
+                                                      save_dir, on_image=lambda _: bar.advance(task)))
+                    except WriteError as exc:  # --save-sr on a full disk: keep what was scored
+                        bar.stop()
+                        if results:
+                            _render(results, suite, scale)
+                        raise exc.with_note(f"the scores of {len(results)} finished model/dataset "
+                                            "pair(s) are printed above") from None
         extra.update(mode="models", hr_dirs=[str(d) for d in folders],
                      models={label: source for label, _, source in rows})
 

@@ -516,3 +516,25 @@ def test_a_second_prepare_data_on_the_same_store_never_touches_the_running_ones_
         with pytest.raises(DataStoreError, match="is being written by another spsr prepare-data"):
             write_store(paths, out, StoreOptions.make(scale=2, patch=16, step=8))
     assert partial.read_bytes() == b"the running command's data" and not out.exists()
+
+
+def test_eval_save_sr_on_a_full_disk_prints_the_finished_scores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _images(tmp_path / "SetA", 2, 48)
+    _images(tmp_path / "SetB", 2, 48)
+    calls = {"n": 0}
+    real_replace = atomic.os.replace
+
+    def replace(src: str, dst: str) -> None:
+        calls["n"] += 1
+        if calls["n"] == 3:  # the first SR image of the second dataset
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    r = _run("eval", "--model", "bicubic", tmp_path / "SetA", tmp_path / "SetB", "--metrics", "psnr",
+             "--save-sr", tmp_path / "sr", "-q")
+    _one_error_line(r.exit_code, r.stderr, f"cannot write {tmp_path / 'sr'}", "(ENOSPC)",
+                    "the scores of 1 finished model/dataset pair(s) are printed above")
+    assert "SetA" in r.stdout and "PSNR" in r.stdout
