@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from spsr.errors import raise_write_failure
+
 PathLike = str | os.PathLike[str]
 
 
@@ -46,22 +48,65 @@ def atomic_path(path: PathLike, *, private: bool = False) -> Iterator[Path]:
     """A temporary path beside ``path`` to write to; it replaces ``path`` when the block succeeds.
 
     The folder of ``path`` is created. On an exception the temporary file is removed and
-    ``path`` is left as it was.
+    ``path`` is left as it was. A full, read-only, forbidden or size-limited location (ENOSPC,
+    EDQUOT, EROFS, EACCES, EPERM, EFBIG), also when a library wraps it (``torch.save``), is raised
+    as a :class:`~spsr.errors.WriteError` naming ``path``.
 
     Args:
         path: the destination file.
         private: mode 0600 whatever the umask (secrets, e.g. a user study's answer key).
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise_write_failure(exc, target)
+        raise
     try:
         yield Path(tmp)
         publish(tmp, target, private=private)
+    except Exception as exc:
+        raise_write_failure(exc, target)
+        raise
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with contextlib.suppress(OSError):
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+
+
+def check_writable(folder: PathLike) -> None:
+    """Fail now, before any work, when files cannot be created in ``folder``.
+
+    Creates and removes one empty temporary file in ``folder``, or, when ``folder`` does not
+    exist yet, in its nearest existing parent (nothing is left behind, no folder is created).
+
+    Raises:
+        WriteError: read-only, forbidden, full (ENOSPC, EDQUOT, EROFS, EACCES, EPERM).
+    """
+    where = Path(os.path.abspath(folder))
+    while not where.exists() and where.parent != where:
+        where = where.parent
+    if not where.is_dir():
+        return  # a file in the way: the command's own check says so in its words
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".spsr-write-check.", dir=where)
+    except OSError as exc:
+        raise_write_failure(exc, folder)
+        raise
+    os.close(fd)
+    os.unlink(tmp)
+
+
+def fsync_folder(folder: PathLike) -> None:
+    """Force a folder's entries (a rename into it) to disk, where the platform can."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def write_bytes_atomic(path: PathLike, data: bytes, *, private: bool = False, fsync: bool = False) -> Path:

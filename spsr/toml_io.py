@@ -6,6 +6,7 @@ is the ``tomli`` package (a dependency there), so every reader goes through :fun
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ try:
     import tomllib
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
+
+#: Configuration files and ablation specs are a few kB; a larger one is refused unparsed.
+MAX_TOML_BYTES = 4 * 1024 * 1024
 
 
 def read_toml(path: str | os.PathLike[str], what: str = "configuration file") -> dict[str, Any]:
@@ -32,7 +36,12 @@ def read_toml(path: str | os.PathLike[str], what: str = "configuration file") ->
     path = Path(path)
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            data = fh.read(MAX_TOML_BYTES + 1)
+        if len(data) > MAX_TOML_BYTES:
+            raise ConfigError(f"{path}: more than {MAX_TOML_BYTES:,} bytes; not a {what}")
+        return tomllib.load(io.BytesIO(data))
+    except RecursionError:  # tomllib recurses once per level of nested arrays / inline tables
+        raise ConfigError(f"{path}: not valid TOML (nested too deeply)") from None
     except FileNotFoundError:
         raise ConfigError(f"{what} not found: {path}") from None
     except IsADirectoryError:

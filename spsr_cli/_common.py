@@ -24,7 +24,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from spsr.errors import SpsrError, user_message
+from spsr.errors import SpsrError, as_write_error, user_message
 from spsr.progress import (
     BAR,
     COUNT,
@@ -106,7 +106,13 @@ def guarded(fn: F) -> F:
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
             raise typer.Exit(130) from None
-        except RuntimeError as exc:
+        except (typer.Exit, typer.Abort):  # click's are RuntimeErrors: already said
+            raise
+        except (OSError, RuntimeError) as exc:
+            # a full / read-only / forbidden / size-limited output, wherever it was written
+            failed = as_write_error(exc, getattr(exc, "filename", None) or "the output")
+            if failed is not None:
+                raise fail(str(failed)) from None
             if type(exc).__name__ != "OutOfMemoryError":  # torch.cuda's, without importing torch
                 raise
             first = (str(exc).splitlines() or ["CUDA out of memory"])[0]

@@ -422,6 +422,10 @@ def ablate(
     )
     if not dry_run:
         check_sources(inputs)
+        from spsr.atomic import check_writable
+
+        assert output is not None  # _grid checked it
+        check_writable(output)  # a read-only or full folder fails before the first run
     conventions = {
         "crop_border": crop_border, "y_channel": y_channel, "pi_border": pi_border,
         "ssim_downsample": ssim_downsample, "lpips_backbone": absolute_path(lpips_backbone),

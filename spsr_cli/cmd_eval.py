@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from spsr.errors import ConfigError
+from spsr.errors import ConfigError, WriteError
 from spsr.metrics.registry import metrics_help
 
 if TYPE_CHECKING:
@@ -267,7 +267,7 @@ def evaluate(
     LPIPS's AlexNet and Ma's model.mat are downloaded into the cache on first use (spsr fetch
     warms it ahead, for machines without network access).
     """
-    from spsr.atomic import write_text_atomic
+    from spsr.atomic import check_writable, write_text_atomic
     from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
     from spsr.metrics.score_folders import (
         bicubic_upscaler,
@@ -336,9 +336,22 @@ def evaluate(
         ma_model=None if ma_model is None else str(ma_model),
         device=device,
     )
+    # a read-only or full output location fails now, not after every image was scored
+    for out in (csv_path, None if json_path == Path("-") else json_path):
+        if out is not None:
+            check_writable(out.parent)
+    if save_sr is not None:
+        check_writable(save_sr)
     with model_fetching(quiet, offline):
         suite = MetricSuite(settings)  # fetches / loads LPIPS and Ma weights now, before any work
     extra: dict[str, object] = {"scale": scale}
+
+    def show(done: list[DatasetResult]) -> None:
+        """The table of the scores so far: one column group per benchmark when none was named."""
+        if grouped:
+            _render_grouped(done, suite, scale)
+        else:
+            _render(done, suite, scale)
     if skipped:
         extra["skipped_metrics"] = skipped
     bar = progress(quiet, unit="img")
@@ -374,20 +387,31 @@ def evaluate(
                 for label, upscale, _ in rows:
                     on_image, with_tiles = shown.images(label, name, list(paths))
                     save_dir = None if save_sr is None else save_sr / label / name
-                    results.append(score_upscaler(paths, with_tiles(upscale), suite, scale, name, label,
-                                                  save_dir, on_image=on_image))
+                    try:
+                        results.append(score_upscaler(paths, with_tiles(upscale), suite, scale, name,
+                                                      label, save_dir, on_image=on_image))
+                    except WriteError as exc:  # --save-sr on a full disk: keep what was scored
+                        bar.stop()
+                        if results:
+                            show(results)
+                        raise exc.with_note(f"the scores of {len(results)} finished model/dataset "
+                                            "pair(s) are printed above") from None
         extra.update(mode="models", hr_dirs=[str(d) for d in folders],
                      models={label: source for label, _, source in rows})
 
-    if csv_path is not None:
-        write_text_atomic(csv_path, results_csv(results, settings.scoring.label))
-    if json_path is not None:
-        text = results_json(results, suite, extra)
+    try:
+        if csv_path is not None:
+            write_text_atomic(csv_path, results_csv(results, settings.scoring.label))
+        if json_path is not None and json_path != Path("-"):
+            write_text_atomic(json_path, results_json(results, suite, extra))
+    except WriteError:
+        # the scores took the work; print them before saying they could not be saved
         if json_path == Path("-"):
-            typer.echo(text, nl=False)
-            return
-        write_text_atomic(json_path, text)
-    if grouped:
-        _render_grouped(results, suite, scale)
-    else:
-        _render(results, suite, scale)
+            typer.echo(results_json(results, suite, extra), nl=False)
+        else:
+            show(results)
+        raise
+    if json_path == Path("-"):
+        typer.echo(results_json(results, suite, extra), nl=False)
+        return
+    show(results)

@@ -48,6 +48,9 @@ def gradmap(
     ext: Annotated[str, typer.Option(help="Output format (png, tif, webp, bmp, jpg).")] = "png",
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace existing outputs (never an input).")] = False,
+    name_with_ext: Annotated[bool, typer.Option(
+        "--name-with-ext", help="Keep the input's extension in output names (x.jpg → x_jpg_grad.png): "
+        "for folders holding x.jpg and x.png.")] = False,
 ) -> None:
     """Write gradient maps M(·) of images; with --weights, panels like the papers' figures.
 
@@ -56,9 +59,10 @@ def gradmap(
       spsr gradmap photo.png photo_grad.png
       spsr gradmap lr/ panels/ --weights psnr --hr hr/
     """
+    from spsr.atomic import check_writable
     from spsr.data.image_io import is_image_file, read_image, to_tensor, write_image
     from spsr.data.pairing import canonical_reference_stem, match_stem
-    from spsr.errors import SpsrError
+    from spsr.errors import SpsrError, WriteError
     from spsr.infer import TiledUpscaler, load_model
     from spsr.infer.files import describe_left_out, find_inputs, pending, plan_jobs
     from spsr.infer.gradmap import comparison_panel, gradient_picture
@@ -71,9 +75,11 @@ def gradmap(
     found = find_inputs(inputs, recursive)
     default_suffix = "_grad" if weights is None else "_panel"
     plan = plan_jobs(found, output, suffix=default_suffix if suffix is None else suffix, ext=ext,
-                     default_suffix=default_suffix)
+                     default_suffix=default_suffix, name_with_ext=name_with_ext)
     todo, _, problems = pending(plan.jobs, overwrite)
-    problems += plan.clashes
+    problems += found.unreadable
+    if todo:
+        check_writable(todo[0].output.parent)  # a read-only or full output fails before any work
     for line in describe_left_out(found, plan):
         err_console.print(line, highlight=False, soft_wrap=True)
     for source, why in problems:
@@ -114,6 +120,9 @@ def gradmap(
                 pic = comparison_panel(x, sr, predicted, scale, ref)
             write_image(job.output, pic)
             written += 1
+        except WriteError as exc:  # a full or read-only disk: the next outputs would fail too
+            raise fail(str(exc.with_note(f"{written} of {len(todo)} picture(s) written before; a "
+                                         "re-run skips them"))) from None
         except (SpsrError, OSError, MemoryError) as exc:
             failed += 1
             reason = str(exc) if not isinstance(exc, MemoryError) else "out of memory"

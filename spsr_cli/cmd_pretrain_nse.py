@@ -26,6 +26,7 @@ from spsr_cli.cmd_train import (
     explicit_keys,
     is_main_process,
     launcher_note,
+    resume_hint_on_write_error,
     say_defaults,
 )
 from spsr_cli.training_options import (
@@ -234,6 +235,7 @@ def pretrain_nse(
         _evaluate(output, data, list(test or []), eval_tasks, fit_steps, fit_images, repeats,
                   device or "auto", seed or 0, quiet, as_json)
         return
+    from spsr.atomic import check_writable
     from spsr.train.config import parse_set_options
     from spsr.train.engine import Trainer
     from spsr.train.log import ConsoleReporter, Reporter
@@ -267,8 +269,10 @@ def pretrain_nse(
     if main:
         reporter = ConsoleReporter(err_console, quiet=quiet or as_json)
     monitors = make_monitors(tensorboard, wandb) if main else []
-    result = Trainer(cfg, output, resume=resume, dataset=dataset, val_images=[],
-                     reporter=reporter, monitors=monitors).run()
+    check_writable(output)  # a read-only or full run folder fails before any model is built
+    with resume_hint_on_write_error(output):
+        result = Trainer(cfg, output, resume=resume, dataset=dataset, val_images=[],
+                         reporter=reporter, monitors=monitors).run()
     if main:
         _report(result.run_dir, result.iteration, result.reason, as_json)
     if result.interrupted:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -161,6 +163,7 @@ def run_training(
     weights are fetched into torchvision's cache before the first iteration (``offline``: never;
     every missing file is then reported in one error). ``tensorboard`` and ``wandb``: the run
     monitors (:func:`spsr.train.monitor.make_monitors`), main process only."""
+    from spsr.atomic import check_writable
     from spsr.train.config import parse_set_options
     from spsr.train.engine import Trainer
     from spsr.train.log import ConsoleReporter, Reporter
@@ -172,10 +175,11 @@ def run_training(
     layers = RunLayers(variant, config_file, arch, backbone,
                        [overrides, parse_set_options(set_options)])
     cfg = resolve_run(layers, output, resume)
+    check_writable(output)  # a read-only or full run folder fails before any model is built
     main = is_main_process()
     reporter: Reporter = ConsoleReporter(err_console, quiet=quiet or as_json) if main else Reporter()
     monitors = make_monitors(tensorboard, wandb) if main else []
-    with model_fetching(quiet or as_json or not main, offline):
+    with resume_hint_on_write_error(output), model_fetching(quiet or as_json or not main, offline):
         result = Trainer(cfg, output, resume=resume, reporter=reporter, monitors=monitors).run()
     if main:
         _report(result, as_json)
@@ -207,6 +211,25 @@ def _report(result: TrainResult, as_json: bool) -> None:
             f"trained {result.iteration} iterations: {folder.model}{extra}",
             highlight=False, soft_wrap=True,
         )
+
+
+@contextlib.contextmanager
+def resume_hint_on_write_error(run_dir: Path) -> Iterator[None]:
+    """A failed write (full disk, ...) of a run that has a checkpoint ends with the command that
+    resumes it, once the cause is fixed."""
+    from spsr.errors import WriteError
+    from spsr.train.engine import has_checkpoint
+
+    try:
+        yield
+    except WriteError as exc:
+        if not has_checkpoint(run_dir):
+            raise
+        again = [a for a in sys.argv[1:] if a != "--resume"]
+        resume_cmd = shlex.join(_resume_args(again, run_dir))
+        raise exc.with_note(
+            exc.note, f"{exc.remedy}, then continue with: spsr {resume_cmd}{launcher_note()}"
+        ) from None
 
 
 def launcher_note() -> str:

@@ -90,6 +90,9 @@ def upscale(
         help="Output format (png, jpg, webp, tif, bmp); default: the input's.")] = None,
     overwrite: Annotated[bool, typer.Option(
         "--overwrite", help="Replace existing outputs (default: skip them, so runs resume).")] = False,
+    name_with_ext: Annotated[bool, typer.Option(
+        "--name-with-ext", help="Keep the input's extension in output names (x.jpg → x_jpg.png with "
+        "--ext png): for folders holding x.jpg and x.png.")] = False,
     as_json: Annotated[bool, typer.Option(
         "--json", help="One JSON record per file on stdout (input, output, sizes, seconds, status); "
         "messages go to stderr.")] = False,
@@ -108,8 +111,9 @@ def upscale(
     """
     import torch
 
+    from spsr.atomic import check_writable
     from spsr.data.image_io import read_image, write_image
-    from spsr.errors import ConfigError, SpsrError
+    from spsr.errors import ConfigError, SpsrError, WriteError
     from spsr.infer import TiledUpscaler, load_model
     from spsr.infer.files import (
         InputSet,
@@ -144,9 +148,12 @@ def upscale(
     for line in loaded.warnings:
         warn(line)
     # Outputs that would land on their inputs (same folder, no --suffix) get _x<scale>.
-    plan = plan_jobs(found, out_dir, suffix, ext, default_suffix=f"_x{outscale or loaded.spec.scale:g}")
+    plan = plan_jobs(found, out_dir, suffix, ext, default_suffix=f"_x{outscale or loaded.spec.scale:g}",
+                     name_with_ext=name_with_ext, ext_option=ext is not None)
     todo, skipped, failed = pending(plan.jobs, overwrite)
-    failed += plan.clashes
+    failed += found.unreadable
+    if todo:
+        check_writable(todo[0].output.parent)  # a read-only or full output fails before any work
     if tile_overlap is None:
         tile_overlap = eval_overlap(tile)
     upscaler = TiledUpscaler(loaded.model, loaded.spec.scale, tile=tile, overlap=tile_overlap,
@@ -202,6 +209,9 @@ def upscale(
                 megapixels += result.shape[0] * result.shape[1] / 1e6
                 record = _record(job, "done", in_size, (result.shape[1], result.shape[0]),
                                  time.perf_counter() - image_start)
+            except WriteError as exc:  # a full or read-only disk: the next outputs would fail too
+                raise fail(str(exc.with_note(f"{done} of {len(todo)} image(s) written before; a "
+                                             "re-run skips them"))) from None
             except (SpsrError, OSError, ValueError, MemoryError) as exc:
                 reason = str(exc) if not isinstance(exc, MemoryError) else "out of memory; try a smaller --outscale"
                 failed.append((job.source, reason))

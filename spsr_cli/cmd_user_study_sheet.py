@@ -149,10 +149,14 @@ def build(
     Raters open the page, enter a rater id, rank every result 1..K (progress stays in the browser),
     and export their votes as a JSON file. The answer key is written outside the folder.
     """
+    from spsr.atomic import check_writable
     from spsr.user_study import build_study, parse_crop
     methods = [_parse_method(text) for text in method]
     for line in _same_folders(hr, methods):
         warn(line)
+    for where in (output.parent, None if key is None else key.parent):
+        if where is not None:
+            check_writable(where)  # before any image is read
     crop_box: CropBox | str | None = None
     if crop is not None:
         crop_box = "auto" if crop.strip().lower() == "auto" else parse_crop(crop)
@@ -307,26 +311,33 @@ def tally(
     Malformed files and files of another study are reported and skipped; a rater who exported more
     than once counts once (the latest export).
     """
+    from spsr.errors import WriteError
     from spsr.user_study import draw_rank_chart, save_chart, tally_files
     if not 0 < alpha < 1:
         raise fail("--alpha must be between 0 and 1")
     result = tally_files(key, votes, alpha=alpha)
     chart_path: Path | None = None
+    unsaved: WriteError | None = None
     if not no_chart and result.n_votes:
         chart_path = chart if chart is not None else _default_chart_path(key)
         if chart_path.suffix.lower() != ".png":
             raise fail(f"--chart {chart_path}: the chart is written as PNG; use a .png name")
         title = f"{result.n_votes} votes from {result.n_raters} raters"
         methods = [result.key.methods[m] for m in result.method_order()]
-        save_chart(
-            draw_rank_chart(methods, result.counts[result.method_order()], title), chart_path
-        )
+        try:
+            save_chart(
+                draw_rank_chart(methods, result.counts[result.method_order()], title), chart_path
+            )
+        except WriteError as exc:  # the tally is printed all the same, then the failure
+            unsaved, chart_path = exc, None
     if as_json:
         payload = result.to_json()
         payload["chart"] = str(chart_path) if chart_path else None
         typer.echo(json.dumps(payload, indent=1, ensure_ascii=False))
     else:
         _print_tally(result, chart_path)
+    if unsaved is not None:
+        raise fail(str(unsaved.with_note("the tally above is complete; only the chart is missing")))
     if result.n_votes == 0:
         raise fail(
             "no vote could be counted"

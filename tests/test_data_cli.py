@@ -13,6 +13,7 @@ import h5py
 import numpy as np
 import pytest
 import typer
+from _hang_guard import HANG_GUARD_S
 from _text import flat
 from skimage import data as skdata
 from typer.testing import CliRunner
@@ -166,11 +167,11 @@ def test_killed_run_leaves_no_store_and_a_rerun_completes(tmp_path: Path) -> Non
         else:
             pytest.fail("no progress line seen")
     finally:
-        proc.wait(timeout=60)
+        proc.wait(timeout=HANG_GUARD_S)
     assert proc.returncode == -signal.SIGKILL
     assert not out.exists() and partial_path(out).exists()
 
-    rerun = subprocess.run(args, check=False, capture_output=True, text=True, env=env, timeout=300)
+    rerun = subprocess.run(args, check=False, capture_output=True, text=True, env=env, timeout=HANG_GUARD_S)
     assert rerun.returncode == 0, rerun.stderr
     assert (
         "resuming an interrupted run" in flat(rerun.stderr)

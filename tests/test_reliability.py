@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _hang_guard import HANG_GUARD_S
 from _train_fixtures import TinyPairs, make_store, one_thread, tiny_config  # noqa: F401
 from PIL import Image
 from typer.testing import CliRunner
@@ -171,7 +172,7 @@ def test_eval_of_an_hr_image_smaller_than_the_scale(tmp_path: Path, tiny_spsr_we
 def test_animated_gif_and_apng_are_refused_not_reduced_to_a_frame(tmp_path: Path, tiny_spsr_weights: Path) -> None:
     frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue", "green")]
     (tmp_path / "in").mkdir()
-    for name in ("a.gif", "a.png", "a.webp"):
+    for name in ("a.gif", "b.png", "c.webp"):  # a.gif and a.png would both be written as a.png
         frames[0].save(tmp_path / "in" / name, save_all=True, append_images=frames[1:])
         with pytest.raises(ImageReadError, match="animated image with 3 frames"):
             read_image(tmp_path / "in" / name)
@@ -243,17 +244,49 @@ def test_a_folder_in_the_way_and_an_output_that_is_a_file(
     assert (tmp_path / "file").read_text() == "x"
 
 
-def test_gradmap_name_clash_skips_one_file_and_has_the_options_it_advises(
+def test_gradmap_name_clash_fails_up_front_naming_both_and_the_option_that_separates_them(
     tmp_path: Path, photo: np.ndarray
 ) -> None:
     write_image(tmp_path / "in" / "a.png", photo)
     write_image(tmp_path / "in" / "a.jpg", photo)
     write_image(tmp_path / "in" / "b.png", photo)
     code, out = _run("gradmap", tmp_path / "in", tmp_path / "g")
-    assert code == 1 and "already written from" in out
-    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["a_grad.png", "b_grad.png"]
+    assert code == 1 and out.count("error:") == 1 and "Traceback" not in out
+    assert (f"output name conflict: {tmp_path / 'in' / 'a.jpg'} and {tmp_path / 'in' / 'a.png'} would both "
+            f"be written to {tmp_path / 'g' / 'a_grad.png'}; pass --name-with-ext") in out
+    assert not (tmp_path / "g").exists()  # nothing written, nothing dropped
+    code, out = _run("gradmap", tmp_path / "in", tmp_path / "g", "--name-with-ext")
+    assert code == 0, out
+    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == [
+        "a_jpg_grad.png", "a_png_grad.png", "b_png_grad.png"]
     code, out = _run("gradmap", tmp_path / "in" / "a.jpg", tmp_path / "g", "--suffix", "_jpg", "--ext", "tif")
     assert code == 0 and read_image(tmp_path / "g" / "a_jpg.tif").pixels.shape == (16, 20, 1)
+
+
+def test_upscale_name_clash_with_ext_advises_leaving_it_out(
+    tmp_path: Path, photo: np.ndarray, tiny_spsr_weights: Path
+) -> None:
+    write_image(tmp_path / "in" / "a.png", photo)
+    write_image(tmp_path / "in" / "a.jpg", photo)
+    code, out = _run("upscale", tmp_path / "in", tmp_path / "up", "--weights", tiny_spsr_weights,
+                     "--ext", "png")
+    assert code == 1 and "output name conflict" in out and "leave out --ext" in out
+    assert "--name-with-ext" in out and not (tmp_path / "up").exists()
+    code, out = _run("upscale", tmp_path / "in", tmp_path / "up", "--weights", tiny_spsr_weights)
+    assert code == 0 and sorted(p.name for p in (tmp_path / "up").iterdir()) == ["a.jpg", "a.png"]
+
+
+def test_dangling_links_are_listed_and_make_the_exit_non_zero(
+    tmp_path: Path, photo: np.ndarray, tiny_spsr_weights: Path
+) -> None:
+    write_image(tmp_path / "in" / "a.png", photo)
+    (tmp_path / "in" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    code, out = _run("gradmap", tmp_path / "in", tmp_path / "g")
+    assert code == 1 and f"{tmp_path / 'in' / 'gone.png'}: dangling symbolic link" in out
+    assert "1 failed" in out and (tmp_path / "g" / "a_grad.png").is_file()
+    code, out = _run("upscale", tmp_path / "in", tmp_path / "up", "--weights", tiny_spsr_weights)
+    assert code == 1 and "dangling symbolic link" in out and "1 failed" in out
+    assert (tmp_path / "up" / "a.png").is_file()
 
 
 def test_folders_take_images_only_and_a_named_non_image_is_one_clean_line(
@@ -359,7 +392,7 @@ def test_prepare_data_workers_die_with_their_parent(tmp_path: Path, astronaut: n
                              "-o", str(tmp_path / "s.h5"), "-j", "2", "--patch", "16", "--step", "4", "-s", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + HANG_GUARD_S  # a hang guard: waits for the workers to show
         workers: list[int] = []
         while len(workers) < 2 and time.monotonic() < deadline and proc.poll() is None:
             workers = _children(proc.pid)
@@ -367,8 +400,8 @@ def test_prepare_data_workers_die_with_their_parent(tmp_path: Path, astronaut: n
         assert len(workers) >= 2, "the workers never started"
         os.kill(proc.pid, signal.SIGKILL)
     finally:
-        proc.wait(timeout=30)
-    deadline = time.monotonic() + 10
+        proc.wait(timeout=HANG_GUARD_S)
+    deadline = time.monotonic() + HANG_GUARD_S
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not [pid for pid in workers if _alive(pid)]

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _hang_guard import HANG_GUARD_S, default_stop_signals
 from _text import flat
 from _train_fixtures import PYTHON, REPO, make_store, one_thread, subprocess_env  # noqa: F401
 from typer.testing import CliRunner
@@ -98,16 +99,17 @@ def test_sigterm_saves_a_resumable_state_and_resume_finishes(store: Path, tmp_pa
         [PYTHON, "-m", "spsr_cli.app", "pretrain-psnr", str(store), "-o", str(run),
          "--iterations", "100000", "--set", "run.log_every=1", *TINY_FLAGS],
         env=subprocess_env(), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=default_stop_signals,
     )
     log = run / "log.jsonl"
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + HANG_GUARD_S  # a hang guard: the signal waits for the log line
     while time.monotonic() < deadline and proc.poll() is None:
         if log.is_file() and '"kind": "train"' in log.read_text():
             break
         time.sleep(0.2)
     assert proc.poll() is None, proc.communicate()
     proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=240)
+    _, err = proc.communicate(timeout=HANG_GUARD_S)
     assert proc.returncode == 143, err
     assert "Traceback" not in err
     assert f"Resume with: spsr pretrain-psnr --resume -o {shlex.quote(str(run))}" in " ".join(err.split())

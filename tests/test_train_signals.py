@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _hang_guard import HANG_GUARD_S, default_stop_signals, python_sigint
 from _train_fixtures import PYTHON, TinyPairs, make_store, one_thread, subprocess_env, tiny_config  # noqa: F401
 from safetensors.torch import load_file
 from typer.testing import CliRunner
@@ -70,17 +71,22 @@ def _train_records(run: Path) -> int:
 def _start_and_signal(argv: list[str], run: Path, sig: signal.Signals, cwd: Path,
                       after: int = 2) -> subprocess.CompletedProcess[str]:
     """Start ``argv`` in a session of its own, wait for ``after`` logged iterations, send ``sig``
-    to its whole process group (as a scheduler does) and wait for it to end."""
+    to its whole process group (as a scheduler does) and wait for it to end.
+
+    The signal goes out once the log shows the iterations, however long that takes; the child
+    starts with the stop signals at their defaults (a background ``pytest &`` ignores SIGINT)."""
     proc = subprocess.Popen(argv, env=subprocess_env(), cwd=cwd, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=default_stop_signals)
     try:
-        deadline = time.monotonic() + 300
+        deadline = time.monotonic() + HANG_GUARD_S
         while proc.poll() is None and _train_records(run) < after and time.monotonic() < deadline:
             time.sleep(0.05)
         assert proc.poll() is None, proc.communicate()
+        assert _train_records(run) >= after, "hang guard: no training iteration was logged"
         for pgid in _process_groups(proc.pid):
             os.killpg(pgid, sig)
-        out, err = proc.communicate(timeout=300)
+        out, err = proc.communicate(timeout=HANG_GUARD_S)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -224,14 +230,15 @@ def test_the_clock_restarts_at_every_checkpoint_and_session(tmp_path: Path) -> N
 
 
 def test_stop_signals_record_the_first_and_restore_the_handlers() -> None:
-    before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-    with StopSignals() as stop:
-        signal.raise_signal(signal.SIGUSR1)
-        signal.raise_signal(signal.SIGTERM)  # torchrun's agent forwarding: changes nothing
-        assert stop.reason == "SIGUSR1"
-        with pytest.raises(KeyboardInterrupt):  # a Ctrl-C after that: stop now
-            signal.raise_signal(signal.SIGINT)
-    assert {s: signal.getsignal(s) for s in STOP_SIGNALS} == before
+    with python_sigint():  # also when pytest runs in the background, with SIGINT ignored
+        before = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+        with StopSignals() as stop:
+            signal.raise_signal(signal.SIGUSR1)
+            signal.raise_signal(signal.SIGTERM)  # torchrun's agent forwarding: changes nothing
+            assert stop.reason == "SIGUSR1"
+            with pytest.raises(KeyboardInterrupt):  # a Ctrl-C after that: stop now
+                signal.raise_signal(signal.SIGINT)
+        assert {s: signal.getsignal(s) for s in STOP_SIGNALS} == before
 
 
 def test_an_ignored_signal_stays_ignored() -> None:
@@ -260,17 +267,21 @@ def test_workers_ignore_stop_signals_and_die_with_their_parent(tmp_path: Path) -
         "it = iter(DataLoader(Slow(), num_workers=1, worker_init_fn=ignore_stop_signals))\n"
         "time.sleep(600)\n", encoding="utf-8")
     proc = subprocess.Popen([PYTHON, str(script)], env=subprocess_env(), stdout=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=default_stop_signals)
     worker = 0
     try:
         worker = int(proc.stdout.readline())  # type: ignore[union-attr]
+        # Ignored (the main process decides): the kernel drops an ignored signal when it is
+        # sent, so the worker is alive right after, with no wait to guess.
+        status = Path(f"/proc/{worker}/status").read_text().splitlines()
+        ignored = int(next(line for line in status if line.startswith("SigIgn:")).split()[1], 16)
+        assert all(ignored >> (sig - 1) & 1 for sig in (signal.SIGTERM, signal.SIGINT))
         os.kill(worker, signal.SIGTERM)
         os.kill(worker, signal.SIGINT)
-        time.sleep(0.5)
-        assert _alive(worker)  # ignored: the main process decides
+        assert _alive(worker)
         os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        deadline = time.monotonic() + 30
+        proc.wait(timeout=HANG_GUARD_S)
+        deadline = time.monotonic() + HANG_GUARD_S
         while _alive(worker) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not _alive(worker)
@@ -278,7 +289,7 @@ def test_workers_ignore_stop_signals_and_die_with_their_parent(tmp_path: Path) -
         for pid in (proc.pid, worker):
             if pid and _alive(pid):
                 os.kill(pid, signal.SIGKILL)
-        proc.wait(timeout=30)
+        proc.wait(timeout=HANG_GUARD_S)
 
 
 def _alive(pid: int) -> bool:
@@ -299,7 +310,7 @@ TORCHRUN = [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_
 def test_processes_agree_on_the_stop_and_on_timed_checkpoints(tmp_path: Path) -> None:
     worker = Path(__file__).resolve().parent / "_train_ddp_stop_worker.py"
     proc = subprocess.run([*TORCHRUN, str(worker), str(tmp_path)], env=subprocess_env(),
-                          cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+                          cwd=tmp_path, capture_output=True, text=True, timeout=HANG_GUARD_S, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert json.loads((tmp_path / "results.json").read_text()) == [[3, "SIGUSR1"]] * 2
     run = tmp_path / "run"
@@ -330,7 +341,7 @@ def test_sigterm_to_a_torchrun_job_saves_one_state_and_resumes_bit_exact(
     for args in (["--resume", "-o", str(run)], [str(data["store"]), "-o", str(tmp_path / "straight")]):
         proc = subprocess.run([*TORCHRUN, *cli, *args, "--iterations", str(at + 2), "--workers",
                                "0", *flags], env=subprocess_env(), cwd=tmp_path,
-                              capture_output=True, text=True, timeout=600, check=False)
+                              capture_output=True, text=True, timeout=HANG_GUARD_S, check=False)
         assert proc.returncode == 0, proc.stderr[-4000:]
     assert _same_tensors(load_file(run / "model.safetensors"),
                          load_file(tmp_path / "straight" / "model.safetensors"))

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from _hang_guard import HANG_GUARD_S
 
 from spsr.errors import CheckpointError, MissingWeightsError
 from spsr.metrics.registry import metric_needs
@@ -348,7 +349,7 @@ def test_two_concurrent_fetches_of_one_file_download_it_once(server, online, tmp
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=30)
+        t.join(timeout=HANG_GUARD_S)  # a hang guard only
     assert results == [spec.cache_path] * 2 and spec.cache_path.read_bytes() == PAYLOAD
     assert len(behaviour.requests) == 1
 
@@ -378,3 +379,32 @@ def preset_for_stage(stage: str):  # type: ignore[no-untyped-def]
     from spsr.train.config import TrainConfig
 
     return TrainConfig(stage=stage, variant="probe")
+
+
+def test_a_full_cache_stops_the_fetch_at_once_naming_the_file(
+    server, online, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    from spsr.errors import WriteError
+    from spsr.weights import fetch as fetch_module
+
+    base, behaviour = server
+    behaviour.files["model.bin"] = PAYLOAD
+    spec = _spec(base, tmp_path / "cache")
+    real_open = open
+
+    def full_disk_open(path, mode="r", *args, **kwargs):  # type: ignore[no-untyped-def]
+        handle = real_open(path, mode, *args, **kwargs)
+        if str(path).endswith(".part"):
+            def write(_data: bytes) -> int:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            handle.write = write  # type: ignore[method-assign]
+        return handle
+
+    monkeypatch.setattr(fetch_module, "open", full_disk_open, raising=False)
+    with pytest.raises(WriteError, match=r"cannot write .*model\.bin\.part: no space left on device"):
+        ensure_file(spec)
+    assert len(behaviour.requests) == 1  # not retried: every try would fail the same way
+    assert not spec.cache_path.exists()

@@ -16,13 +16,13 @@ exactly what a real run would do.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
 
+from spsr import untrusted
 from spsr.ablation.grid import DEFAULT_SLOT, AblationConfig, AblationGrid
 from spsr.ablation.states import CONFLICT, EVALUATE, RESUME, REUSE, TRAIN, UNAVAILABLE
 from spsr.errors import ConfigError, SpsrError
@@ -289,7 +289,7 @@ def _log_records(run_dir: Path) -> list[dict[str, Any]]:
     records = []
     for line in lines:
         try:
-            records.append(json.loads(line))
+            records.append(untrusted.loads(line, "log line"))
         except ValueError:
             continue  # a line cut short by a crash
     return records

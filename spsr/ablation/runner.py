@@ -36,7 +36,7 @@ from spsr.ablation.states import (
     UNAVAILABLE,
 )
 from spsr.atomic import write_text_atomic
-from spsr.errors import SpsrError
+from spsr.errors import SpsrError, WriteError
 from spsr.metrics.registry import MetricSuite
 from spsr.metrics.score_folders import DatasetResult
 from spsr.run_folder import RunFolder
@@ -203,6 +203,11 @@ def run_plan(
                 except KeyboardInterrupt:  # a second Ctrl-C
                     stop.request("SIGINT")
                     row = RowResult(planned, INTERRUPTED, "interrupted; run again to resume")
+                except WriteError as exc:  # a full or read-only disk: every next row would fail too
+                    raise exc.with_note(
+                        f"the grid stopped at {planned.run_dir.name}; finished runs and checkpoints are "
+                        "kept, and running the same command again resumes"
+                    ) from None
                 except Exception as exc:  # noqa: BLE001 - one row's failure must not stop the grid
                     row = RowResult(planned, FAILED, one_line(exc))
                     if not isinstance(exc, SpsrError):

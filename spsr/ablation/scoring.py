@@ -26,6 +26,7 @@ from spsr.metrics.score_folders import (
     list_images,
     score_upscaler,
 )
+from spsr.untrusted import read_json
 
 EVAL_FORMAT = "spsr-ablation-eval"
 
@@ -127,7 +128,7 @@ def weights_fingerprint(source: str | os.PathLike[str]) -> dict[str, Any]:
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = read_json(path, str(path))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) and data.get("format") == EVAL_FORMAT else {}

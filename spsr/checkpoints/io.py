@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 import spsr
+from spsr import untrusted
 from spsr.archs.registry import detect, family
 from spsr.archs.spec import ArchSpec, build_model
 from spsr.atomic import atomic_path
@@ -204,7 +205,7 @@ def _spec_from_metadata(metadata: Mapping[str, str], path: Path) -> ArchSpec:
         raise CheckpointError(f"{path}: spsr weights format version {version!r} is not {FORMAT_VERSION!r} "
                               "(written by another spsr version?)")
     try:
-        return ArchSpec.from_dict(json.loads(metadata["arch"]))
+        return ArchSpec.from_dict(untrusted.loads(metadata["arch"], "metadata 'arch'"))
     except KeyError:
         raise CheckpointError(f"{path}: spsr weights without architecture metadata") from None
     except (ValueError, TypeError) as exc:
@@ -411,7 +412,7 @@ def load_model(
 
 def _maybe_json(value: str) -> Any:
     try:
-        return json.loads(value)
+        return untrusted.loads(value, "weights metadata")
     except (ValueError, TypeError):
         return value
 

@@ -18,7 +18,12 @@ attrs: format, format_version, complete, scale, patch, lr_patch, step, threshold
 ```
 
 The writer works on ``OUT.partial`` and renames it at the end, so a store under its final name is
-always complete. Progress is recorded after every image, so re-running the same command resumes an
+always complete: ``complete`` is set in a second, small write only after all the data was written,
+flushed and synced, and the rename follows. HDF5 cannot recover from a failed write (after ENOSPC
+it fails every later call, prints errors while freeing its objects and may crash the process at
+exit), so the writer gives it a file object that records the first failed write and drops every
+later one; the writer checks it after each image, stops, and removes the damaged partial file.
+Progress is recorded after every image, so re-running the same command resumes an
 interrupted run (or restarts it when the partial file is unusable or was made with other options);
 either way the finished store holds the same content. Images are decoded and degraded in a process
 pool; only the main process writes.
@@ -26,7 +31,9 @@ pool; only the main process writes.
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import json
 import multiprocessing
 import os
@@ -39,13 +46,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks
+    fcntl = None  # type: ignore[assignment]
+
 import h5py
 import numpy as np
 
 import spsr
-from spsr.atomic import publish
+from spsr.atomic import check_writable, fsync_folder, publish
 from spsr.data.image_io import read_image
-from spsr.errors import ConfigError, DataStoreError, ImageReadError
+from spsr.errors import ConfigError, DataStoreError, ImageReadError, WriteError
 from spsr.ops import bicubic_degrade
 from spsr.processes import die_with_parent
 
@@ -239,8 +251,17 @@ def _init_worker(parent: int) -> None:
     die_with_parent(parent)
 
 
-def _decoded_in_order(jobs: list[tuple[int, str, int, int]], workers: int) -> Iterator[_Decoded]:
-    """Decode jobs in a process pool (or in-process with ``workers=0``), yielding in job order."""
+#: Longest wait for one decoded image from the pool: a hang guard, far above any real image.
+DECODE_TIMEOUT_S = 1800.0
+
+
+def _decoded_in_order(
+    jobs: list[tuple[int, str, int, int]], workers: int, timeout_s: float = DECODE_TIMEOUT_S
+) -> Iterator[_Decoded]:
+    """Decode jobs in a process pool (or in-process with ``workers=0``), yielding in job order.
+
+    No wait is unbounded: an image not decoded within ``timeout_s`` is an error, and on any
+    error (or Ctrl-C) the pool's processes are killed instead of being waited for."""
     if workers <= 0:
         for job in jobs:
             yield _decode(*job)
@@ -249,6 +270,7 @@ def _decoded_in_order(jobs: list[tuple[int, str, int, int]], workers: int) -> It
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
     pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                initargs=(os.getpid(),))
+    finished = False
     try:
         pending: deque[Future[_Decoded]] = deque()
         queue = iter(jobs)
@@ -257,12 +279,23 @@ def _decoded_in_order(jobs: list[tuple[int, str, int, int]], workers: int) -> It
             if len(pending) >= 2 * workers:
                 break
         while pending:
-            result = pending.popleft().result()
+            future = pending.popleft()
+            try:
+                result = future.result(timeout=timeout_s)
+            except TimeoutError:
+                raise DataStoreError(
+                    f"a decoding process took more than {timeout_s:g} s for one image (hung?); "
+                    "try --workers 0 to see which image"
+                ) from None
             following = next(queue, None)
             if following is not None:
                 pending.append(pool.submit(_decode, *following))
             yield result
+        finished = True
     finally:
+        if not finished:  # an error or an interruption: a hung decoder must not be waited for
+            for process in list((getattr(pool, "_processes", None) or {}).values()):
+                process.kill()
         pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -331,10 +364,91 @@ def _fingerprint(images: list[Path], options: StoreOptions) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+class _GuardedFile(io.FileIO):
+    """The file below an HDF5 store being written: records the first failed write, drops the rest.
+
+    HDF5 does not survive a failed write: after ENOSPC, EFBIG and the like every flush fails again,
+    freeing its objects prints errors, and closing the file (or exiting) may crash the process. So
+    HDF5 never sees the failure: writes after the first failure succeed without writing, the file
+    closes cleanly, and the writer, which calls :meth:`check` after each image, discards the file.
+    """
+
+    failure: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        if self.failure is None:
+            done = 0
+            try:
+                while done < len(view):
+                    n = self._write_raw(view[done:])
+                    if not n:  # a short write with no error left to report: treat it as full
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    done += n
+            except OSError as exc:
+                self.failure = exc
+        return len(view)
+
+    def _write_raw(self, data: memoryview) -> int | None:
+        return super().write(data)
+
+    def truncate(self, size: int | None = None) -> int:
+        if self.failure is None:
+            try:
+                return super().truncate(size)
+            except OSError as exc:
+                self.failure = exc
+        return self.tell() if size is None else size
+
+    def check(self, path: Path) -> None:
+        """Raise the first failed write as a :class:`WriteError` about ``path``."""
+        if self.failure is not None:
+            raise WriteError(path, self.failure.errno or errno.EIO)
+
+    def sync(self, path: Path) -> None:
+        """Force what was written to disk (a failure to do so is a failed write too)."""
+        self.check(path)
+        try:
+            os.fsync(self.fileno())
+        except OSError as exc:
+            raise WriteError(path, exc.errno or errno.EIO) from None
+
+
+def _open_guarded(path: Path, mode: str) -> tuple[h5py.File, _GuardedFile]:
+    """An HDF5 file (``mode`` "w" or "r+") on a :class:`_GuardedFile`, locked against a second
+    writer (HDF5's own file locking does not apply to a file object). The lock is taken before a
+    "w" truncates the file, so a second command never empties the file of a running one."""
+    fd = os.open(path, os.O_RDWR | (os.O_CREAT if mode == "w" else 0), 0o666)
+    raw = _GuardedFile(fd, "r+b")
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise DataStoreError(
+                    f"{path} is being written by another spsr prepare-data; wait for it to end "
+                    "(or stop it) and run this command again"
+                ) from None
+        if mode == "w":
+            raw.truncate(0)
+        return h5py.File(raw, mode), raw
+    except BaseException:
+        raw.close()
+        raise
+
+
+def _close_guarded(f: h5py.File, raw: _GuardedFile) -> None:
+    try:
+        if f.id.valid:
+            f.close()
+    finally:
+        raw.close()
+
+
 def _create(
     path: Path, options: StoreOptions, fingerprint: str, creation_args: dict[str, Any]
-) -> h5py.File:
-    f = h5py.File(path, "w")
+) -> tuple[h5py.File, _GuardedFile]:
+    f, raw = _open_guarded(path, "w")
     P, p = options.patch, options.lr_patch
     filt: dict[str, Any] = (
         {} if options.compression == "none" else {"compression": options.compression}
@@ -375,18 +489,22 @@ def _create(
     }
     f.attrs.update(attrs)
     f.flush()
-    return f
+    return f, raw
 
 
-def _reopen_partial(path: Path, fingerprint: str) -> tuple[h5py.File | None, str | None]:
+def _reopen_partial(
+    path: Path, fingerprint: str
+) -> tuple[tuple[h5py.File, _GuardedFile] | None, str | None]:
     """Open an interrupted run's file to resume it; (None, why) when it cannot be resumed."""
     try:
-        f = h5py.File(path, "r+")
+        f, raw = _open_guarded(path, "r+")
+    except DataStoreError:
+        raise  # another writer holds it: not ours to discard
     except Exception as exc:  # noqa: BLE001  (a file killed mid-write fails in many ways)
         return None, f"unreadable ({exc.__class__.__name__})"
     try:
         if f.attrs.get("fingerprint") != fingerprint:
-            f.close()
+            _close_guarded(f, raw)
             return None, "made with other options or other images"
         n, m, v = (
             int(f.attrs[k]) for k in ("progress_patches", "progress_sources", "progress_val")
@@ -398,9 +516,9 @@ def _reopen_partial(path: Path, fingerprint: str) -> tuple[h5py.File | None, str
         for key in list(f["val"].keys()):
             if int(key) >= v:
                 del f["val"][key]
-        return f, None
+        return (f, raw), None
     except Exception as exc:  # noqa: BLE001
-        f.close()
+        _close_guarded(f, raw)
         return None, f"inconsistent ({exc.__class__.__name__})"
 
 
@@ -489,6 +607,7 @@ def write_store(
     out = Path(out)
     if out.exists() and not overwrite:
         raise DataStoreError(f"{out} already exists; pass --overwrite to replace it")
+    check_writable(out.parent)  # a read-only or full location fails before any decoding
     images = [Path(p).resolve() for p in images]
     images = images[: options.limit] if options.limit else images
     if not images:
@@ -503,15 +622,15 @@ def write_store(
 
     damaged: str | None = None
     for _attempt in range(2):
-        f, restarted = (None, damaged)
+        opened, restarted = (None, damaged)
         if tmp.exists():
-            f, restarted = _reopen_partial(tmp, fingerprint)
-            if f is None:
+            opened, restarted = _reopen_partial(tmp, fingerprint)
+            if opened is None:
                 tmp.unlink()
-        resumed = f is not None
-        if f is None:
-            f = _create(tmp, options, fingerprint, args)
+        resumed = opened is not None
+        f, raw = opened if opened is not None else _create(tmp, options, fingerprint, args)
         try:
+            raw.check(tmp)
             first = int(f.attrs["progress_images"])
             skipped: list[list[str]] = json.loads(f.attrs["skipped"])
             notes: dict[str, list[str]] = json.loads(f.attrs["notes"])
@@ -554,6 +673,7 @@ def write_store(
                     }
                 )
                 f.flush()
+                raw.check(tmp)
                 report(WriteProgress(item.index + 1, len(images), patches, first, restarted))
             if patches == 0:
                 fits = small_side // options.scale * options.scale
@@ -581,27 +701,38 @@ def write_store(
                     "num_images": num_images,
                     "num_val": n_val,
                     "num_sources": f["sources"]["path"].shape[0],
-                    "complete": True,
                 }
             )
-        except DataStoreError:
             f.close()
-            tmp.unlink()
+            raw.sync(tmp)
+            raw.close()
+            # Only now, with every byte on disk, the store says it is complete.
+            f, raw = _open_guarded(tmp, "r+")
+            f.attrs["complete"] = True
+            f.close()
+            raw.sync(tmp)
+        except (DataStoreError, WriteError) as exc:
+            _close_guarded(f, raw)
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, WriteError):
+                raise exc.with_note(
+                    f"the unfinished store {tmp.name} was removed and {out.name} not written"
+                ) from None
             raise
         except OSError as exc:
             # HDF5 is not crash-safe: a file killed mid-write may open but fail on the next write.
             # Such a partial file is discarded and the store is built again from the start.
             if not resumed or damaged is not None:
                 raise
-            f.close()
+            _close_guarded(f, raw)
             tmp.unlink()
             damaged = f"damaged by the interruption ({exc.__class__.__name__})"
             continue
         finally:
-            if f.id.valid:
-                f.close()
+            _close_guarded(f, raw)
         break
     publish(tmp, out)
+    fsync_folder(out.parent)
     return WriteSummary(
         out,
         num_images,

@@ -9,7 +9,11 @@ The rules that keep a user's files safe live here, so every batch command shares
   for outputs of an earlier run and skipped, so running twice never upscales its own outputs;
 * a suffix is a file-name part: no path separators, no ``..``;
 * an output folder that exists as a file fails once, up front; an existing folder where an
-  output file should go is an error for that file, never "already done".
+  output file should go is an error for that file, never "already done";
+* two inputs whose outputs would have one name (``x.jpg`` and ``x.png`` → ``x_grad.png``) fail
+  up front, naming both and the option that tells them apart; neither is silently dropped;
+* dangling symbolic links and entries that cannot be read are listed (never skipped silently)
+  and make the command's exit non-zero, like unreadable images.
 """
 
 from __future__ import annotations
@@ -41,11 +45,14 @@ class InputSet:
         files: image files to process, sorted.
         base: the folder whose layout outputs mirror (None for a single file or a glob).
         skipped: files of a folder or glob left out because they are not images (by extension).
+        unreadable: ``(path, reason)`` for dangling symbolic links and entries that could not be
+            read (a sub-folder without permission); reported as failures.
     """
 
     files: list[Path]
     base: Path | None
     skipped: list[Path] = field(default_factory=list)
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -74,21 +81,35 @@ def find_inputs(spec: str, recursive: bool = False) -> InputSet:
     path = Path(spec)
     if path.is_file():
         return InputSet([path], None)
+    unreadable: list[tuple[Path, str]] = []
     if path.is_dir():
+        try:
+            os.scandir(path).close()
+        except OSError as exc:
+            raise SpsrError(f"{path}: cannot read the folder ({exc.strerror or exc})") from None
         pattern = "**/*" if recursive else "*"
-        found = sorted(p for p in path.glob(pattern) if p.is_file() and not p.name.startswith("."))
+        entries = [p for p in path.glob(pattern) if not p.name.startswith(".")]
+        if recursive:  # Path.glob passes over sub-folders it cannot read without a word
+            for _ in os.walk(path, onerror=lambda e: unreadable.append(
+                    (Path(e.filename), f"cannot read the folder ({e.strerror or e})"))):
+                pass
         base: Path | None = path
         where = f"{path}: folder"
     elif any(ch in spec for ch in "*?["):
-        found = sorted(Path(p) for p in glob.glob(spec, recursive=True) if Path(p).is_file())
+        entries = [Path(p) for p in glob.glob(spec, recursive=True)]
         base, where = None, f"{spec}: pattern"
     else:
         raise SpsrError(f"{spec}: no such file, folder or pattern")
+    found = sorted(p for p in entries if p.is_file())
+    for p in sorted(entries):
+        if p.is_symlink() and not p.exists():
+            unreadable.append((p, f"dangling symbolic link (to {os.readlink(p)})"))
     images = [p for p in found if is_image_file(p)]
     if not images:
         what = "no files" if not found else f"no image files ({len(found)} other file(s))"
-        raise SpsrError(f"{where} holds {what}; images are {', '.join(READ_EXTENSIONS)}")
-    return InputSet(images, base, [p for p in found if not is_image_file(p)])
+        also = f" ({len(unreadable)} unreadable entries, first: {unreadable[0][0]})" if unreadable else ""
+        raise SpsrError(f"{where} holds {what}{also}; images are {', '.join(READ_EXTENSIONS)}")
+    return InputSet(images, base, [p for p in found if not is_image_file(p)], unreadable)
 
 
 def check_suffix(suffix: str) -> None:
@@ -122,8 +143,18 @@ def _normalise_ext(ext: str | None) -> str | None:
     return ext
 
 
+#: The option of upscale and gradmap that tells apart inputs differing only by extension.
+NAME_WITH_EXT = "--name-with-ext"
+
+
 def plan_jobs(
-    inputs: InputSet, output: Path, suffix: str = "", ext: str | None = None, default_suffix: str = ""
+    inputs: InputSet,
+    output: Path,
+    suffix: str = "",
+    ext: str | None = None,
+    default_suffix: str = "",
+    name_with_ext: bool = False,
+    ext_option: bool = False,
 ) -> Plan:
     """Map inputs to outputs: a single file may go to a file path, otherwise into a folder.
 
@@ -133,10 +164,14 @@ def plan_jobs(
         suffix: appended to output file stems.
         ext: output extension (default: the input's own).
         default_suffix: used instead of an empty ``suffix`` when outputs would land on their inputs.
+        name_with_ext: keep the input's extension in the output name (``x.jpg`` → ``x_jpg`` +
+            suffix + extension), so that ``x.jpg`` and ``x.png`` get different outputs.
+        ext_option: ``ext`` was given by the user (``--ext``): leaving it out is one more way to
+            tell inputs apart, said in a conflict.
 
     Raises:
-        SpsrError: a bad suffix or extension, an output folder that is a file, or a single output
-            file that is its own input.
+        SpsrError: a bad suffix or extension, an output folder that is a file, a single output
+            file that is its own input, or two inputs whose outputs would have the same name.
     """
     check_suffix(suffix)
     ext = _normalise_ext(ext)
@@ -152,7 +187,8 @@ def plan_jobs(
     def target(src: Path, sfx: str) -> Path:
         rel = src.relative_to(base) if base is not None else Path(src.name)
         own = src.suffix if src.suffix.lower() in IMAGE_EXTENSIONS else ".png"  # e.g. GIF → PNG
-        return output / rel.parent / f"{rel.stem}{sfx}{ext or own}"
+        stem = f"{rel.stem}_{src.suffix.lstrip('.')}" if name_with_ext and src.suffix else rel.stem
+        return output / rel.parent / f"{stem}{sfx}{ext or own}"
 
     if not suffix and any(_same(src, target(src, "")) for src in files):
         if not default_suffix:
@@ -174,10 +210,16 @@ def plan_jobs(
             raise SpsrError(f"{dst}: output would replace its input")
         key = Path(os.path.normcase(dst))
         if key in seen:
-            plan.clashes.append((src, f"its output {dst.name} is already written from {seen[key].name}"))
+            plan.clashes.append((src, f"{seen[key]} and {src} would both be written to {dst}"))
             continue
         seen[key] = src
         plan.jobs.append(Job(src, dst))
+    if plan.clashes:
+        more = f" (and {len(plan.clashes) - 1} more such pair(s))" if len(plan.clashes) > 1 else ""
+        ways = f"pass {NAME_WITH_EXT} to keep each input's extension in its output name"
+        if ext_option:
+            ways = f"leave out --ext so that each output keeps its input's format, or {ways}"
+        raise SpsrError(f"output name conflict: {plan.clashes[0][1]}{more}; {ways}")
     return plan
 
 

@@ -14,6 +14,7 @@ import json
 import os
 from pathlib import Path
 
+from spsr import untrusted
 from spsr.atomic import atomic_path
 from spsr.errors import CheckpointError
 from spsr.nse.extractor import NeuralStructureExtractor
@@ -75,7 +76,7 @@ def load_nse(source: str | os.PathLike[str]) -> NeuralStructureExtractor:
     if meta.get("format") != NSE_FORMAT:
         raise CheckpointError(f"{path} is not a neural structure extractor written by spsr")
     try:
-        nse = NeuralStructureExtractor(**json.loads(meta["config"]))
+        nse = NeuralStructureExtractor(**untrusted.loads(meta["config"], "metadata 'config'"))
         nse.load_state_dict(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: broken neural structure extractor ({exc})") from None

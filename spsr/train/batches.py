@@ -10,7 +10,10 @@ augmentation is drawn under a seed that is a function of ``(seed, epoch, positio
   same 16 samples, with the same augmentations, as 1 process × 16;
 * worker processes (``workers > 0``) change nothing; they ignore SIGINT / SIGTERM / SIGUSR1, which
   a signal to the process group also brings them, and leave the stop to the main process
-  (:mod:`spsr.train.signals`).
+  (:mod:`spsr.train.signals`);
+* no wait is unbounded: a worker that raises stops the stream at once with its one-line reason
+  (the workers are shut down before the error leaves, each joined for at most a few seconds, then
+  terminated), and a worker that hangs or dies without a word stops it after ``timeout_s``.
 
 The per-sample seed is applied to Python's ``random``, NumPy's global generator and torch's CPU
 generator around ``dataset[index]`` and the previous states are restored afterwards, so a dataset
@@ -28,9 +31,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from spsr.errors import ConfigError
+from spsr.errors import ConfigError, DataStoreError, SpsrError, user_message
 from spsr.train.signals import ignore_stop_signals, stop_signals_blocked
 from spsr.train.threads import single_threaded_worker
+
+#: Longest wait for one batch from the worker processes: a hang guard, far above any real batch.
+DATA_TIMEOUT_S = 600.0
 
 _MASK = (1 << 63) - 1
 # A position no sample has: the seed of the epoch's shuffling.
@@ -95,6 +101,7 @@ class BatchStream:
         world_size: number of processes (must divide ``global_batch``).
         workers: DataLoader worker processes (0: load in this process).
         pin_memory: pin batches (for CUDA).
+        timeout_s: longest wait for one batch from the workers (a hang guard).
     """
 
     def __init__(
@@ -106,6 +113,7 @@ class BatchStream:
         world_size: int = 1,
         workers: int = 0,
         pin_memory: bool = False,
+        timeout_s: float = DATA_TIMEOUT_S,
     ) -> None:
         if global_batch % world_size:
             raise ConfigError(
@@ -122,6 +130,7 @@ class BatchStream:
         self.world_size = world_size
         self.workers = workers
         self.pin_memory = pin_memory
+        self.timeout_s = timeout_s
         self.batches_per_epoch = n // global_batch
         self.epoch = 0
         self.position = 0  # batches consumed in the current epoch
@@ -162,6 +171,7 @@ class BatchStream:
             # (a resumed run creates one more iterator than an uninterrupted run).
             generator=torch.Generator().manual_seed(self.seed),
             worker_init_fn=_init_worker if self.workers > 0 else None,
+            timeout=self.timeout_s if self.workers > 0 else 0,
         )
         with stop_signals_blocked():  # the workers start with them blocked, until they ignore them
             self._iterator = iter(loader)
@@ -177,10 +187,38 @@ class BatchStream:
         if self._iterator is None:
             self._start_epoch()
         assert self._iterator is not None
-        batch = next(self._iterator)
+        try:
+            batch = next(self._iterator)
+        except BaseException as exc:
+            self.close()  # the other workers stop now, not at garbage collection or exit
+            if isinstance(exc, SpsrError) or not isinstance(exc, Exception):
+                raise
+            text = str(exc)
+            if isinstance(exc, RuntimeError) and "DataLoader timed out after" in text:
+                raise DataStoreError(
+                    f"no batch from the {self.workers} data worker process(es) in "
+                    f"{self.timeout_s:g} s (a worker hung); try --workers 0 to see where the "
+                    "data loading stops"
+                ) from None
+            if "\nOriginal Traceback" in text or "DataLoader worker" in text:
+                # a worker's exception (its traceback in the text), or a worker that died
+                first = (user_message(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise DataStoreError(f"a data worker failed: {first}") from None
+            raise
         self.position += 1
         return batch
 
     def close(self) -> None:
-        """Stop worker processes."""
-        self._iterator = None
+        """Stop worker processes: asked to exit, joined for a few seconds each, then killed.
+
+        PyTorch ends a worker that does not exit with SIGTERM, which ours ignore (the stop is the
+        main process's, :mod:`spsr.train.signals`), and multiprocessing then joins it at exit
+        without a timeout: a hung worker would keep the process alive for ever. So SIGKILL."""
+        iterator, self._iterator = self._iterator, None
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+        for worker in getattr(iterator, "_workers", []):
+            if worker.is_alive():
+                worker.kill()
+                worker.join(timeout=10)

@@ -79,7 +79,7 @@ import torch
 from torch.utils.data import Dataset
 
 from spsr.atomic import atomic_path, write_text_atomic
-from spsr.errors import CheckpointError, ConfigError, MissingWeightsError, SpsrError
+from spsr.errors import CheckpointError, ConfigError, MissingWeightsError, SpsrError, WriteError
 from spsr.run_folder import RunFolder
 from spsr.train import distributed as D
 from spsr.train.batches import BatchStream, seeded_global_rngs
@@ -556,16 +556,27 @@ class Trainer:
                     "commands": self.commands, "train_seconds": self._elapsed(),
                 },
             }
-            path = save_state(self.folder.last_state, payload)
-            if keep and self.cfg.run.keep_states > 0:
-                numbered = self.folder.numbered_state(self.iteration)
-                with atomic_path(numbered) as tmp:
-                    shutil.copyfile(path, tmp)
-                prune_numbered_states(self.run_dir, self.cfg.run.keep_states)
-            if self.has_generator:
-                self._save_weights(self.folder.model)
-            self.stage.save_artifacts(self.run_dir, self.iteration, self.provenance())
-            self._write(kind="checkpoint", iteration=self.iteration, path=str(path))
+            try:
+                path = save_state(self.folder.last_state, payload)
+                if keep and self.cfg.run.keep_states > 0:
+                    numbered = self.folder.numbered_state(self.iteration)
+                    with atomic_path(numbered) as tmp:
+                        shutil.copyfile(path, tmp)
+                    prune_numbered_states(self.run_dir, self.cfg.run.keep_states)
+                if self.has_generator:
+                    self._save_weights(self.folder.model)
+                self.stage.save_artifacts(self.run_dir, self.iteration, self.provenance())
+                self._write(kind="checkpoint", iteration=self.iteration, path=str(path))
+            except WriteError as exc:
+                # every file is replaced whole or not at all, so the last good state is intact
+                kept = (
+                    f"the last saved state in {self.folder.state_dir} is intact"
+                    if has_checkpoint(self.run_dir)
+                    else "no checkpoint of this run was saved yet"
+                )
+                raise exc.with_note(
+                    f"training stopped at iteration {self.iteration} without its checkpoint; {kept}"
+                ) from None
         D.barrier(self.dist)
         self._saved_at = self.clock()
 

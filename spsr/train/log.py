@@ -21,6 +21,7 @@ command line passes a ``ConsoleReporter``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -37,6 +38,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from spsr.errors import WriteError, write_errno
 from spsr.progress import (
     BAR,
     COUNT,
@@ -72,8 +74,17 @@ class JsonLinesLog:
         """Append one record (``time`` added) and flush; returns the record written."""
         record = {"time": round(time.time(), 3), **record}
         if self._fh is not None:
-            self._fh.write(json.dumps(record, default=_json_default, allow_nan=True) + "\n")
-            self._fh.flush()
+            try:
+                self._fh.write(json.dumps(record, default=_json_default, allow_nan=True) + "\n")
+                self._fh.flush()
+            except OSError as exc:
+                code = write_errno(exc)
+                if code is None:
+                    raise
+                fh, self._fh = self._fh, None  # its buffer cannot be flushed: drop it
+                with contextlib.suppress(OSError):
+                    fh.close()
+                raise WriteError(self.path, code) from None
         return record
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from spsr import untrusted
 from spsr.archs.registry import family
 from spsr.archs.spec import ArchSpec
 from spsr.errors import ConfigError
@@ -184,7 +185,6 @@ def changed_keys(
 
 def init_spec(source: str, expected_scale: int | None = None) -> ArchSpec:
     """The architecture of a checkpoint given as ``--init`` (its metadata, or read from its keys)."""
-    import json
 
     from spsr.checkpoints.io import FORMAT, detect_spec, read_checkpoint, resolve_weights
     from spsr.errors import CheckpointError
@@ -193,7 +193,7 @@ def init_spec(source: str, expected_scale: int | None = None) -> ArchSpec:
     state, metadata = read_checkpoint(path)
     try:
         if metadata.get("format") == FORMAT:
-            return ArchSpec.from_dict(json.loads(metadata["arch"]))
+            return ArchSpec.from_dict(untrusted.loads(metadata["arch"], "metadata 'arch'"))
         return detect_spec(state, expected_scale)
     except (KeyError, ValueError, TypeError) as exc:
         raise CheckpointError(f"{path}: cannot tell its architecture ({exc})") from None

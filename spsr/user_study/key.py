@@ -14,6 +14,7 @@ from typing import Any
 
 from spsr.atomic import write_text_atomic
 from spsr.errors import ConfigError
+from spsr.untrusted import UntrustedJsonError, read_json
 
 KEY_FORMAT = "spsr-user-study-key"
 KEY_VERSION = 1
@@ -120,9 +121,11 @@ def load_key(path: Path) -> StudyKey:
         ConfigError: the file is missing, not JSON, or not a consistent key.
     """
     try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        raw = read_json(path, "key file")
     except FileNotFoundError:
         raise ConfigError(f"{path}: key file not found") from None
+    except UntrustedJsonError as exc:
+        raise _fail(path, str(exc).removeprefix("key file: ")) from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _fail(path, f"cannot read JSON: {exc}") from None
     if not isinstance(raw, dict) or raw.get("format") != KEY_FORMAT:

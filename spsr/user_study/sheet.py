@@ -34,7 +34,7 @@ import numpy as np
 
 from spsr.atomic import folder_mode
 from spsr.data.image_io import encode_image, read_image
-from spsr.errors import ConfigError
+from spsr.errors import ConfigError, raise_write_failure
 from spsr.user_study.crops import CropBox, default_crop_size, most_structured_window
 from spsr.user_study.key import KeyImage, StudyKey, write_key
 from spsr.user_study.pairing import PairedImage, pair_images
@@ -306,8 +306,9 @@ def build_study(
             folder=str(folder),
         )
         _install(tmp, folder, key, key_path)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise_write_failure(exc, folder, "nothing of the new study was kept")
         raise
     return StudyBuild(folder=folder, key_path=key_path, key=key, warnings=tuple(warnings))
 

@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from spsr.errors import ConfigError
+from spsr.untrusted import UntrustedJsonError, read_json
 from spsr.user_study.key import StudyKey
 
 VOTES_FORMAT = "spsr-user-study-votes"
 VOTES_VERSION = 1
+#: A vote file holds a few hundred rankings: a few kB. Larger ones are refused unread.
+MAX_VOTE_BYTES = 16 * 1024 * 1024
 
 
 class MalformedVoteFile(ValueError):
@@ -101,7 +104,9 @@ def parse_vote_file(path: Path, key: StudyKey) -> VoteFile:
         MalformedVoteFile: the file cannot be counted; the message says why.
     """
     try:
-        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        raw = read_json(path, "vote file", max_bytes=MAX_VOTE_BYTES)
+    except UntrustedJsonError as exc:
+        raise MalformedVoteFile(str(exc).removeprefix("vote file: ")) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise MalformedVoteFile(f"cannot read: {exc}") from None
     except json.JSONDecodeError as exc:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from spsr.atomic import publish
-from spsr.errors import MissingWeightsError
+from spsr.errors import MissingWeightsError, WriteError, write_errno
 
 try:
     import fcntl
@@ -265,6 +265,11 @@ def download(spec: FileSpec, settings: FetchSettings | None = None) -> Path:
                     part.unlink(missing_ok=True)
                     raise DownloadError(f"HTTP {exc.code} {exc.reason}") from None
             except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
+                network = isinstance(exc, (urllib.error.URLError, http.client.HTTPException))
+                code = None if network else write_errno(exc)
+                if code is not None:  # a full or read-only cache: another try would fail too
+                    raise WriteError(part, code, "what was downloaded is kept; a later fetch "
+                                     "resumes it") from None
                 reason = getattr(exc, "reason", None) or exc
                 last = f"{type(exc).__name__}: {reason}" if not str(reason) else str(reason)
                 continue  # keep the .part: the next try resumes
