@@ -318,7 +318,7 @@ def test_eval_prints_the_scores_when_it_cannot_save_them(
 
 
 def test_eval_checks_its_outputs_before_scoring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from spsr.metrics import evaluate
+    from spsr.metrics import score_folders as evaluate
 
     def read_only(*_args: object, **_kwargs: object) -> None:
         raise OSError(errno.EROFS, os.strerror(errno.EROFS))
