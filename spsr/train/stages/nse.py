@@ -29,6 +29,7 @@ import torch
 
 from spsr.errors import ConfigError
 from spsr.nse import SAMPLINGS
+from spsr.nse.data import check_augment
 from spsr.nse.extractor import NeuralStructureExtractor
 from spsr.nse.files import load_nse, save_head, save_nse
 from spsr.nse.geometry import check_crop
@@ -47,6 +48,10 @@ class NSEConfig:
     Attributes:
         task: ``contrastive`` or ``jigsaw`` (set by the variant).
         sampling: contrastive neighbours: ``horizontal`` | ``vertical`` | ``cross`` (App. B.1).
+        augment: training-crop augmentation (:data:`spsr.nse.NSE_AUGMENTS`): ``flips``
+            (default; left-right and up-down flips, which keep the sampling direction),
+            ``dihedral`` (also 90° rotations, which turn horizontal neighbours into vertical
+            ones) or ``none``; ``data.augment = false`` also turns it off.
         tau: τ of the similarity exp(τ·cos) (64).
         crop: training crop side in pixels (420 contrastive, 84 jigsaw).
         crops_per_image: random crops of each image (or stored patch) per epoch.
@@ -63,6 +68,7 @@ class NSEConfig:
 
     task: str = "contrastive"
     sampling: str = "horizontal"
+    augment: str = "flips"
     tau: float = 64.0
     crop: int = 420
     crops_per_image: int = 1
@@ -81,6 +87,7 @@ register_section("nse", NSEConfig)
 def check_nse_config(n: NSEConfig) -> None:
     """Raise :class:`ConfigError` for an invalid ``[nse]`` section."""
     check_task(n.task)
+    check_augment(n.augment)
     if n.sampling not in SAMPLINGS:
         raise ConfigError(f"unknown sampling {n.sampling!r}; choose one of {', '.join(SAMPLINGS)}")
     positive = ("crop", "crops_per_image", "anchors_per_image", "puzzles_per_image",
@@ -164,7 +171,8 @@ class EpochSchedule:
                 raise ConfigError("no training data: give a folder of images (or a store of large patches)")
             n: NSEConfig = cfg.section("nse")
             check_nse_config(n)
-            self.dataset = NSECropDataset(cfg.data.path, n.crop, cfg.data.augment, n.crops_per_image)
+            augment = n.augment if cfg.data.augment else "none"
+            self.dataset = NSECropDataset(cfg.data.path, n.crop, augment, n.crops_per_image)
         return self.dataset
 
     def __call__(self, cfg: TrainConfig, explicit: frozenset[str]) -> None:
