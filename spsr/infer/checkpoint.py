@@ -489,7 +489,9 @@ def load_init(
     with an SR ``branch_state``: RRDB/EDSR/SRResNet) fills the SR branch of an SPSR generator
     with that backbone (its image conv is not used). For a generator with the desubpixel head
     (the U-Net follow-up) the first convs of a checkpoint without it are spread over the
-    ``scale²`` sub-pixel positions (see :func:`spread_to_desubpixel_head`).
+    ``scale²`` sub-pixel positions (see :func:`spread_to_desubpixel_head`). An SPSR-G with an
+    RRDB SR branch initialises an RRDBNet with that branch
+    (:func:`spsr.archs.families.rrdb.state_from_spsr_branch`: the ablations' "w/o GB" rows).
 
     Args:
         model: the freshly built generator.
@@ -534,4 +536,19 @@ def load_init(
         # For RRDB, model.8 *is* HR_conv0_new (one shared module), so both keys are set here.
         model.load_state_dict(branch, strict=False)
         return list(branch)
+    if spec.arch == "rrdb" and src_spec.arch == "spsr" and src_spec.backbone == "rrdb":
+        # A "w/o GB" row started from an SPSR-G model: its SR branch alone (#28 item 4).
+        from spsr.archs.families.rrdb import state_from_spsr_branch
+
+        try:
+            rrdb = state_from_spsr_branch(state, src_spec, spec)
+        except ValueError as exc:
+            raise CheckpointError(
+                f"{path}: cannot initialise {spec.describe()} from the SR branch of "
+                f"{src_spec.describe()}: {exc}"
+            ) from None
+        if spread:
+            rrdb = spread_to_desubpixel_head(rrdb, model.state_dict(), spec.scale)
+        _load_strict(model, rrdb, str(path))
+        return list(rrdb)
     raise CheckpointError(f"{path}: cannot initialise {spec.describe()} from {src_spec.describe()}")
