@@ -148,8 +148,9 @@ def run_data_path(run: Path) -> Path | None:
 class EpochSchedule:
     """The resolution hook of an NSE run (:data:`spsr.train.resolve.ResolveHook`).
 
-    The papers give the NSE's schedule in epochs (TPAMI 2021 App. B.1: 60 epochs, the learning
-    rate × 0.2 every 20, for contrastive prediction; 90 and 30 for jigsaw), so the run's length
+    The papers give the NSE's learning-rate decay in epochs (TPAMI 2021 §5.1: × 0.2 every 20
+    epochs for contrastive prediction, every 30 for jigsaw; no training length: 60 and 90 epochs,
+    three decays each, are spsr's choice), so the run's length
     depends on its data: the hook builds the crop dataset and sets ``run.iterations`` and
     ``optim.milestones`` from ``nse.epochs`` / ``nse.lr_step_epochs``, unless those keys were
     given explicitly. The dataset is kept (:meth:`dataset_for`) for the training itself.
