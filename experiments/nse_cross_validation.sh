@@ -23,6 +23,9 @@
 #   (TPAMI 2021 §5.1): batch 48, 420x420 contrastive crops, decays every 20 (contrastive) or 30
 #   (jigsaw) epochs; pretrain-nse's defaults run 60 and 90 epochs.
 #
+# Each training's log (loss and accuracy every 100 iterations) is copied to
+# RESULTS/train_NAME.log.jsonl.
+#
 # Re-runnable: a finished stage (training whose weights exist and whose log says "finished", or a
 # validation whose JSON is under experiments/results/) is skipped; an interrupted training resumes
 # from its saved state (--resume). Then `python experiments/render.py nse` writes the table and chart.
@@ -87,6 +90,7 @@ train() {  # name task sampling
     echo "train: $name ($task, $sampling)"; "$SPSR" pretrain-nse "$DATA" -o "$run" "${args[@]}"
   fi
   printf 'train %s\t%s\n' "$name" "$(( $(date +%s) - start ))" >> "$TIMES"
+  sed "s#$RUNS#runs/nse#g" "$run/log.jsonl" > "$RESULTS/train_$name.log.jsonl"  # its training log
 }
 
 validate() {  # name tasks
