@@ -44,9 +44,11 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_contrastive_run_schedule_files_and_log(photos: Path, tmp_path: Path) -> None:
     run = tmp_path / "nse"
     r = _run("pretrain-nse", photos, "-o", run, "--task", "contrastive", "--crop", 128,
-             "--epochs", 3, "--lr-step-epochs", 1, "--sampling", "vertical", *TINY)
+             "--epochs", 3, "--lr-step-epochs", 1, "--sampling", "vertical", "--augment", "dihedral",
+             *TINY)
     assert r.exit_code == 0, r.output
     cfg = TrainConfig.from_dict(load_toml(run / "config.toml"))
+    assert cfg.section("nse").augment == "dihedral"  # --augment reaches the run's config
     # 3 usable images (the tiny one is skipped), batch 2: 2 iterations per epoch.
     assert (cfg.stage, cfg.variant, cfg.run.iterations) == ("nse", "contrastive", 6)
     assert cfg.optim.milestones == [2, 4] and cfg.optim.gamma == 0.2 and cfg.optim.lr_g == 1e-3
