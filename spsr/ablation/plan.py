@@ -16,6 +16,7 @@ exactly what a real run would do.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping
@@ -254,14 +255,28 @@ def start_problem(cfg: TrainConfig) -> str | None:
         if scale != cfg.model.scale:
             return f"data: {cfg.data.path} is a x{scale} store, the row's generator is x{cfg.model.scale}"
     if cfg.run.init:
-        from spsr.archs.spec import build_model
-        from spsr.infer import load_init
-
         try:
             spec = cfg.model.spec()
-            load_init(build_model(spec), spec, cfg.run.init)
-        except (SpsrError, OSError, ValueError) as exc:
+            stamp = os.stat(cfg.run.init).st_mtime_ns if os.path.isfile(cfg.run.init) else 0
+        except (SpsrError, OSError) as exc:
             return f"init: {exc}"
+        return _init_problem(spec.to_json(), cfg.run.init, stamp)
+    return None
+
+
+@functools.lru_cache(maxsize=32)
+def _init_problem(spec_json: str, init: str, stamp: int) -> str | None:
+    """Whether the generator ``spec_json`` loads ``init`` (cached: a grid's rows share their
+    inits, and a study plans its grid twice; ``stamp`` is the file's mtime, so a changed file is
+    checked again)."""
+    from spsr.archs.spec import ArchSpec, build_model
+    from spsr.infer import load_init
+
+    try:
+        spec = ArchSpec.from_dict(json.loads(spec_json))
+        load_init(build_model(spec), spec, init)
+    except (SpsrError, OSError, ValueError) as exc:
+        return f"init: {exc}"
     return None
 
 
