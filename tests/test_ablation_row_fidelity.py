@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import torch
+from _text import flat
 from _train_fixtures import make_store, one_thread  # noqa: F401 (autouse fixture)
+from typer.testing import CliRunner
 
 from spsr.ablation import AblationInputs, get_preset, plan_grid
 from spsr.ablation.plan import TRAIN, UNAVAILABLE
@@ -16,6 +19,7 @@ from spsr.archs.discriminator_unet import UNetDiscriminator
 from spsr.errors import ConfigError
 from spsr.infer.checkpoint import save_weights
 from spsr.losses.unet_gan import unet_d_losses, unet_g_loss
+from spsr_cli.app import app
 
 
 def _weights(path: Path, arch: str, scale: int = 4, **extra: object) -> str:
@@ -103,3 +107,17 @@ def test_dry_run_marks_rows_that_cannot_start(tmp_path: Path) -> None:
         inputs = AblationInputs(data=data, iterations=3, inits={"default": rrdb})
         planned = plan_grid(get_preset("g-components"), str(tmp_path / "d"), inputs)
         assert all(p.action == UNAVAILABLE and message in p.problem for p in planned)
+
+
+def test_ablate_dry_run_prints_why_a_row_cannot_start(tmp_path: Path) -> None:
+    init = _weights(tmp_path / "skip.safetensors", "spsr", image_skip=True)
+    r = CliRunner().invoke(
+        app, ["ablate", "--preset", "g-components", "--init", init, "--iterations", "3",
+              "-o", str(tmp_path / "g"), "--dry-run", "--json"],
+        catch_exceptions=False,
+    )
+    assert r.exit_code == 0, r.output
+    rows = {row["name"]: row for row in json.loads(r.stdout)["rows"]}
+    assert rows["SPSR-G w/o GB"]["action"] == "unavailable"
+    assert "image_skip" in flat(rows["SPSR-G w/o GB"]["problem"])
+    assert rows["SPSR-G"]["action"] == "train"
