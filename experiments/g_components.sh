@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# SPSR-G components at small budget: the direction of TPAMI 2021 Table 2 (CVPR 2020 Table 3).
+# SPSR-G components at small budget: the rows of TPAMI 2021 Table 2 (CVPR 2020 Table 2 has three
+# of them) at CPU budget -- not a reproduction of either table.
 # Budget (every number is an option below; CPU, no data-loader workers). The committed results ran
 # the pre-training with THREADS=2, then the two seeds side by side with THREADS=1 each
 # (`THREADS=1 SEEDS=0 g_components.sh & THREADS=1 SEEDS=1 g_components.sh`): two runs with 2
@@ -27,8 +28,10 @@
 # and its log says "finished" (else it resumes), and `spsr ablate` itself reuses finished rows and
 # resumes half-finished ones.
 #
-# At the papers' budget on a GPU (TPAMI 2021 §5.1: DIV2K, 128x128 HR crops, batch 16, the
-# default sizes nf 64 / nb 23, VGG perceptual loss ON), e.g.:
+# Larger, on a GPU (DIV2K, 128x128 HR crops, the default sizes nf 64 / nb 23, VGG perceptual loss
+# ON; batch 16, spsr's default, where TPAMI 2021 §5.1 writes 15 LR patches per mini-batch): 50,000
+# iterations a row below, still a fraction of the papers' budget, which halves the learning rate
+# at 50k/100k/200k/300k and so runs past 300k iterations. E.g.:
 #   spsr prepare-data DIV2K/HR -o data/div2k_x4.h5 --scale 4
 #   spsr pretrain-psnr data/div2k_x4.h5 -o runs/psnr --device cuda --workers 8
 #   spsr ablate data/div2k_x4.h5 --preset g-components --init runs/psnr --iterations 50000 \

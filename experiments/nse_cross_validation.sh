@@ -1,22 +1,30 @@
 #!/usr/bin/env bash
-# NSE cross-validation at small budget: the direction of TPAMI 2021 §5.2, Fig. 6 and App. B.2
-# (F_P vs F_J on both pretext tasks), plus the three contrastive sampling strategies (Fig. 14).
+# NSE cross-validation at small budget: the experiment of TPAMI 2021 §5.2, Fig. 6 and App. B.2
+# (F_P vs F_J on both pretext tasks), plus the three contrastive sampling strategies (Fig. 14),
+# at CPU budget -- not a reproduction of the published numbers.
 #
 # Budget of the committed results (CPU, ONE thread, OMP_NUM_THREADS=1, no data-loader workers):
 #   training  F_P (contrastive, horizontal), F_P-v (vertical), F_P-x (cross) and F_J (jigsaw), each
 #             ITERS=500 iterations at batch BATCH=16, seed 0, on the 80 SunHays80 training images
 #             (contrastive crops CROP_P=200 instead of the papers' 420, jigsaw crops 84 as the
 #             papers'; the papers' learning rates, decayed x0.2 at 1/3 and 2/3 of training as the
-#             papers' schedule (contrastive: 60 epochs, steps every 20) -- pretrain-nse's epoch
-#             default would decay every 20 epochs = 100 iterations here, i.e. 5 times in 500;
-#             everything else the pretrain-nse defaults);
+#             three decays of pretrain-nse's 60-epoch default (the papers give the decay period,
+#             every 20 epochs, but no length) -- pretrain-nse's epoch default would decay every
+#             20 epochs = 100 iterations here, i.e. 5 times in 500; everything else the
+#             pretrain-nse defaults, among them the crops' augmentation: left-right and up-down
+#             flips only, which keep the sampling direction (--augment flips));
 #   validation each extractor frozen, each head re-fitted FIT_STEPS=200 steps on up to 64 training
 #             images (the trained head of the extractor's own task is the starting point, the other
-#             starts new), then REPEATS=10 passes over dense crops of Set5 and Set14 (contrastive:
-#             200x200 crops, ~2000 negatives per anchor; jigsaw: 84x84 crops, 24 permutations).
-#   26 minutes (1562 s) of one core of the CPU docs/experiments.md names (timings.tsv). The papers
+#             starts new), then REPEATS=10 passes over dense crops of Set5 and Set14 as TPAMI
+#             2021 §5.2 / App. B.2 score (contrastive: one target per 200x200 crop, ~2000
+#             negatives; jigsaw: one 2x2 grid per 84x84 crop, 24 permutations), mean +- std.
+#   Seconds per stage, on one core of the CPU docs/experiments.md names shared with other jobs, in
+#   timings.tsv. The papers
 #   (TPAMI 2021 §5.1): batch 48, 420x420 contrastive crops, decays every 20 (contrastive) or 30
 #   (jigsaw) epochs; pretrain-nse's defaults run 60 and 90 epochs.
+#
+# Each training's log (loss and accuracy every 100 iterations) is copied to
+# RESULTS/train_NAME.log.jsonl.
 #
 # Re-runnable: a finished stage (training whose weights exist and whose log says "finished", or a
 # validation whose JSON is under experiments/results/) is skipped; an interrupted training resumes
@@ -82,6 +90,7 @@ train() {  # name task sampling
     echo "train: $name ($task, $sampling)"; "$SPSR" pretrain-nse "$DATA" -o "$run" "${args[@]}"
   fi
   printf 'train %s\t%s\n' "$name" "$(( $(date +%s) - start ))" >> "$TIMES"
+  sed "s#$RUNS#runs/nse#g" "$run/log.jsonl" > "$RESULTS/train_$name.log.jsonl"  # its training log
 }
 
 validate() {  # name tasks
@@ -96,14 +105,15 @@ validate() {  # name tasks
   printf 'validate %s\t%s\n' "$name" "$(( $(date +%s) - start ))" >> "$TIMES"
 }
 
+# The sampling rows first (Fig. 14), each trained then scored, then F_J for the cross-validation.
 train nse_p contrastive horizontal
-train nse_j jigsaw horizontal
 validate nse_p contrastive,jigsaw
-validate nse_j contrastive,jigsaw
 train nse_p_v contrastive vertical
-train nse_p_x contrastive cross
 validate nse_p_v contrastive
+train nse_p_x contrastive cross
 validate nse_p_x contrastive
+train nse_j jigsaw horizontal
+validate nse_j contrastive,jigsaw
 
 cat > "$RESULTS/budget.json.tmp" <<EOF
 {"experiment": "nse_cross_validation", "data": "$(basename "$DATA")", "iterations": "${ITERS:-default epochs}",

@@ -42,6 +42,8 @@ class Cell:
     std: float
     chance: float
     repeats: int
+    samples: int = 0
+    protocol: str = "many-anchors"
 
 
 def load_scores(results: Path) -> dict[str, dict[tuple[str, str], Cell]]:
@@ -51,7 +53,8 @@ def load_scores(results: Path) -> dict[str, dict[tuple[str, str], Cell]]:
         payload = json.loads(path.read_text())
         runs[path.stem] = {
             (r["dataset"], r["task"]): Cell(
-                r["accuracy"], r.get("std", 0.0), r["chance"], len(r.get("repeat_accuracies", []))
+                r["accuracy"], r.get("std", 0.0), r["chance"], len(r.get("repeat_accuracies", [])),
+                r.get("samples", 0), payload.get("protocol", "many-anchors"),  # older files: 16
             )
             for r in payload["results"]
         }
@@ -102,7 +105,24 @@ def markdown(runs: dict[str, dict[tuple[str, str], Cell]]) -> str:
             # cross sampling excludes more positions: fewer negatives, a higher chance level
             chances = " / ".join(f"{100 * c.chance:.3f}" for c in got if c is not None)
             lines.append("| " + " | ".join([label, *cells, chances or "—"]) + " |")
+    lines += ["", _protocol_note(runs)]
     return "\n".join(lines) + "\n"
+
+
+def _protocol_note(runs: dict[str, dict[tuple[str, str], Cell]]) -> str:
+    """How the accuracies were sampled: the protocol and the samples of one repeat per set."""
+    cells = [c for r in runs.values() for c in r.values()]
+    protocols = sorted({c.protocol for c in cells})
+    what = {"paper": "one target per 200×200 crop, one 2×2 grid per 84×84 crop (TPAMI 2021 §5.2 / "
+                     "App. B.2)", "many-anchors": "16 targets / grids per crop"}
+    per_repeat = []
+    for task in TASK_LABEL:
+        for dataset in datasets_of(runs):
+            hit = next((r[(dataset, task)] for r in runs.values() if (dataset, task) in r), None)
+            if hit is not None and hit.repeats:
+                per_repeat.append(f"{dataset} {task} {hit.samples // hit.repeats}")
+    return ("Sampling: " + "; ".join(what.get(p, p) for p in protocols)
+            + ". Samples per repeat: " + ", ".join(per_repeat) + ".")
 
 
 # ----------------------------------------------------------------------------------- the chart

@@ -79,7 +79,7 @@ _ACTION_TEXT = {
 
 def _print_presets() -> None:
     table = Table(title="Ablation presets")
-    for column in ("Preset", "Reproduces", "Configurations"):
+    for column in ("Preset", "Rows of", "Configurations"):
         table.add_column(column)
     for name in preset_names():
         grid = get_preset(name)

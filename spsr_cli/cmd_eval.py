@@ -253,8 +253,8 @@ def evaluate(
 ) -> None:
     """Score super-resolved images like the papers' tables: one row per model, one table per dataset.
 
-    --protocol spsr (default) reproduces the CVPR 2020 / TPAMI 2021 tables (bicubic x4: Set5
-    28.42 / 0.8245); --protocol basicsr those of BasicSR and most SR papers (Set5 28.42 / 0.8104).
+    --protocol spsr (default) follows the CVPR 2020 / TPAMI 2021 tables (their bicubic x4 row:
+    Set5 28.42 / 0.8245); --protocol basicsr BasicSR and most SR papers (Set5 28.42 / 0.8104).
 
     Examples:
 

@@ -4,7 +4,8 @@ Training runs the ``nse`` stage on the training engine (resume, logs, progress, 
 torchrun) and writes ``RUN/nse.safetensors``, what ``spsr train --variant p|j --nse RUN`` takes.
 ``--evaluate`` scores the NSE of ``RUN`` as the papers do (TPAMI 2021 §5.2, App. B.2): a predictor and
 a jigsaw classifier re-fitted on DATA with the extractor frozen, then contrastive top-1 accuracy on
-200×200 crops and jigsaw accuracy on 84×84 crops of each ``--test`` set.
+200×200 crops (one target each) and jigsaw accuracy on 84×84 crops (one puzzle each) of each
+``--test`` set, mean ± std over ``--repeats`` passes (``--eval-protocol many-anchors``: 16 per crop).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import typer
 from rich.table import Table
 
 from spsr.errors import ConfigError
-from spsr.nse import NSE_TASKS
+from spsr.nse import DEFAULT_FIT_STEPS, NSE_TASKS
 from spsr.run_folder import RunFolder
 from spsr_cli._common import complete, console, err_console, guarded, pick_device
 from spsr_cli.cmd_train import (
@@ -64,7 +65,7 @@ def _split_test(spec: str) -> tuple[str, Path]:
 
 def _evaluate(
     run: Path, data: Path | None, tests: list[str], tasks: str, fit_steps: int, fit_images: int,
-    repeats: int, device: str, seed: int, quiet: bool, as_json: bool,
+    repeats: int, protocol: str, device: str, seed: int, quiet: bool, as_json: bool,
 ) -> None:
     from spsr.nse.accuracy import evaluate_run
     from spsr.train.stages.nse import run_data_path
@@ -82,7 +83,7 @@ def _evaluate(
     result = evaluate_run(
         run, data if data is not None else run_data_path(run), dict(map(_split_test, tests)),
         tasks=chosen, fit_steps=fit_steps, fit_images=fit_images, repeats=repeats,
-        device=pick_device(device), seed=seed, say=say,
+        protocol=protocol, device=pick_device(device), seed=seed, say=say,
     )
     if as_json:
         typer.echo(json.dumps(result.payload))
@@ -141,6 +142,10 @@ Task = Annotated[str | None, _opt(
 Sampling = Annotated[str | None, _opt(
     "--sampling", help="Contrastive neighbours: horizontal (default) | vertical | cross.",
     autocompletion=complete("horizontal", "vertical", "cross"))]
+NseAugment = Annotated[str | None, _opt(
+    "--augment", help="Training-crop augmentation: flips (default; left-right and up-down, "
+    "which keep the sampling direction) | dihedral (also 90° rotations, which turn horizontal "
+    "neighbours into vertical ones) | none.", autocompletion=complete("flips", "dihedral", "none"))]
 Crop = Annotated[int | None, _opt(
     "--crop", help="Training crop side (default 420 contrastive, 84 jigsaw).")]
 CropsPerImage = Annotated[int | None, _opt(
@@ -168,6 +173,9 @@ FitImages = Annotated[int, typer.Option(
     "--fit-images", min=1, help="--evaluate: at most N training images in memory for the re-fit.")]
 Repeats = Annotated[int, typer.Option(
     "--repeats", min=1, help="--evaluate: passes over the test crops with new anchors.")]
+EvalProtocol = Annotated[str, typer.Option(
+    "--eval-protocol", help="--evaluate: paper (one target per contrastive crop, one puzzle per "
+    "jigsaw crop, TPAMI 2021 §5.2) | many-anchors (16 of each per crop).")]
 
 
 @guarded
@@ -176,6 +184,7 @@ def pretrain_nse(
     output: Output = None,
     task: Task = None,
     sampling: Sampling = None,
+    nse_augment: NseAugment = None,
     crop: Crop = None,
     crops_per_image: CropsPerImage = None,
     epochs: Epochs = None,
@@ -190,9 +199,10 @@ def pretrain_nse(
     evaluate: Evaluate = False,
     test: Tests = None,
     eval_tasks: EvalTasks = "contrastive,jigsaw",
-    fit_steps: FitSteps = 1000,
+    fit_steps: FitSteps = DEFAULT_FIT_STEPS,
     fit_images: FitImages = 64,
     repeats: Repeats = 10,
+    eval_protocol: EvalProtocol = "paper",
     checkpoint_every: CheckpointEvery = None,
     checkpoint_minutes: CheckpointMinutes = None,
     log_every: LogEvery = None,
@@ -233,7 +243,7 @@ def pretrain_nse(
         if output is None:
             output = Workspace.here().run_dir(name)
         _evaluate(output, data, list(test or []), eval_tasks, fit_steps, fit_images, repeats,
-                  device or "auto", seed or 0, quiet, as_json)
+                  eval_protocol, device or "auto", seed or 0, quiet, as_json)
         return
     from spsr.atomic import check_writable
     from spsr.train.config import parse_set_options

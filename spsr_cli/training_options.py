@@ -74,6 +74,7 @@ OPTION_KEYS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     "workers": ("data.workers", _same),
     # pretrain-nse: the [nse] section
     "sampling": ("nse.sampling", _same),
+    "nse_augment": ("nse.augment", _same),
     "crop": ("nse.crop", _same),
     "crops_per_image": ("nse.crops_per_image", _same),
     "epochs": ("nse.epochs", _same),

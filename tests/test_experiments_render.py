@@ -46,6 +46,13 @@ def test_table_and_chart_from_validation_files(tmp_path: Path) -> None:
     assert "| F_J (jigsaw) | 2.00 ± 1.00 | 70.00 |" in lines  # one repeat: no spread
     assert "| chance | 0.050 | 4.167 |" in lines
     assert "| cross | 21.00 ± 1.00 | 0.060 |" in lines and not any(r.startswith("| vertical") for r in lines)
+    # Files without a protocol are the older 16-per-crop evaluation; 10 samples a repeat here.
+    assert lines[-1] == ("Sampling: 16 targets / grids per crop. Samples per repeat: Set5 "
+                         "contrastive 10, Set5 jigsaw 10.")
+    for stem, results in runs.items():
+        (tmp_path / f"{stem}.json").write_text(json.dumps({"protocol": "paper", "results": results}))
+    note = render.render_nse(tmp_path)[0].read_text().splitlines()[-1]
+    assert note.startswith("Sampling: one target per 200×200 crop, one 2×2 grid per 84×84 crop")
     with Image.open(png) as image:
         assert image.mode == "RGB" and image.width > 3 * 300
         assert len(image.getcolors(maxcolors=1 << 16) or ()) > 3  # bars drawn, not blank

@@ -44,9 +44,11 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_contrastive_run_schedule_files_and_log(photos: Path, tmp_path: Path) -> None:
     run = tmp_path / "nse"
     r = _run("pretrain-nse", photos, "-o", run, "--task", "contrastive", "--crop", 128,
-             "--epochs", 3, "--lr-step-epochs", 1, "--sampling", "vertical", *TINY)
+             "--epochs", 3, "--lr-step-epochs", 1, "--sampling", "vertical", "--augment", "dihedral",
+             *TINY)
     assert r.exit_code == 0, r.output
     cfg = TrainConfig.from_dict(load_toml(run / "config.toml"))
+    assert cfg.section("nse").augment == "dihedral"  # --augment reaches the run's config
     # 3 usable images (the tiny one is skipped), batch 2: 2 iterations per epoch.
     assert (cfg.stage, cfg.variant, cfg.run.iterations) == ("nse", "contrastive", 6)
     assert cfg.optim.milestones == [2, 4] and cfg.optim.gamma == 0.2 and cfg.optim.lr_g == 1e-3
@@ -103,15 +105,24 @@ def test_evaluate_prints_table_and_writes_json(photos: Path, tmp_path: Path) -> 
     assert rows["small", "jigsaw"]["chance"] == pytest.approx(1 / 24)
     assert rows["small", "jigsaw"]["repeat_accuracies"] == [rows["small", "jigsaw"]["accuracy"]]
     assert rows["small", "jigsaw"]["std"] == 0.0  # one repeat: no spread
-    assert rows["small", "jigsaw"]["samples"] == 3 * 16  # 3 photos × one 84-crop × 16 puzzles
-    assert rows["big", "contrastive"]["samples"] == 2 * 16  # one 200-crop per image × 16 anchors
+    # TPAMI 2021 §5.2 / App. B.2 by default: one puzzle per 84-crop, one target per 200-crop.
+    assert report["protocol"] == "paper" and report["samples_per_crop"] == 1
+    assert rows["small", "jigsaw"]["samples"] == 3  # 3 photos × one 84-crop × one puzzle
+    assert rows["big", "contrastive"]["samples"] == 2  # one 200-crop per image × one target
     assert 1800 < rows["big", "contrastive"]["mean_negatives"] < 2300  # "around 2000"
     assert rows["big", "contrastive"]["chance"] == pytest.approx(
         1 / (rows["big", "contrastive"]["mean_negatives"] + 1))
     r = _run("pretrain-nse", "-o", run, "--evaluate", "--test", photos, "--eval-tasks", "jigsaw",
-             "--fit-steps", 1, "--repeats", 1, "--device", "cpu", "--json")
+             "--fit-steps", 1, "--repeats", 2, "--device", "cpu", "--json",
+             "--eval-protocol", "many-anchors")
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["fit"]["data"] == str(big.resolve())  # from the run's config
+    many = json.loads(r.stdout)
+    assert many["fit"]["data"] == str(big.resolve())  # from the run's config
+    assert many["protocol"] == "many-anchors" and many["samples_per_crop"] == 16
+    assert many["results"][0]["samples"] == 2 * 3 * 16  # 2 repeats × 3 crops × 16 puzzles
+    r = _run("pretrain-nse", "-o", run, "--evaluate", "--test", photos, "--eval-protocol", "one")
+    assert r.exit_code == 1 and "unknown NSE evaluation protocol 'one'" in flat(r.stderr)
+    assert "Traceback" not in r.stderr
     r = _run("pretrain-nse", photos, "-o", run, "--evaluate", "--test", photos, "--fit-steps", 1)
     assert r.exit_code == 1 and "200×200 crop to re-fit" in r.stderr
 
@@ -121,6 +132,7 @@ def test_evaluate_prints_table_and_writes_json(photos: Path, tmp_path: Path) -> 
     [
         (["--task", "puzzle"], "--task takes contrastive or jigsaw"),
         (["--sampling", "diagonal"], "unknown sampling"),
+        (["--augment", "rotate"], "unknown NSE augmentation 'rotate'"),
         (["--crop", 60, "--task", "jigsaw"], "too small"),
         (["--crop", 500], "no image of at least 500"),
     ],

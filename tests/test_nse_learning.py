@@ -94,3 +94,35 @@ def test_evaluation_keeps_each_repeat_so_the_spread_can_be_reported(photos: Phot
     assert result.std == pytest.approx(statistics.stdev(result.repeat_accuracies), abs=1e-12)
     assert len(set(result.repeat_accuracies)) > 1  # new puzzles each repeat
     assert evaluate_task(task, held_out, crop_size=84, repeats=1).std == 0.0
+
+
+def test_paper_protocol_draws_one_sample_per_test_crop_and_many_anchors_sixteen(
+    photos: Photos,
+) -> None:
+    # TPAMI 2021 §5.2 / App. B.2: one target per 200×200 feature map, one 2×2 grid per 84×84
+    # patch, 10 repeats; "many-anchors" is the named variant with 16 per crop. No re-fit
+    # (fit_steps=0), so only the sampling is checked.
+    from spsr.nse.accuracy import dense_crops, validate_nse
+
+    train, held_out = photos
+    torch.manual_seed(0)
+    extractor = NeuralStructureExtractor(mid_channels=8)
+    crops = {"contrastive": len(dense_crops(held_out, 200)), "jigsaw": len(dense_crops(held_out, 84))}
+    for protocol, per_crop in (("paper", 1), ("many-anchors", 16)):
+        scores = validate_nse(extractor, train, {"held": held_out}, fit_steps=0, repeats=3,
+                              protocol=protocol)
+        assert {s.task: s.samples for s in scores} == {
+            t: 3 * per_crop * n for t, n in crops.items()}
+        assert all(len(s.repeat_accuracies) == 3 for s in scores)
+    with pytest.raises(Exception, match="unknown NSE evaluation protocol"):
+        validate_nse(extractor, train, {"held": held_out}, fit_steps=0, protocol="one")
+
+
+def test_one_fit_step_default_for_both_evaluation_entry_points() -> None:
+    import inspect
+
+    from spsr.nse import DEFAULT_FIT_STEPS
+    from spsr.nse.accuracy import evaluate_run, validate_nse
+
+    for entry in (validate_nse, evaluate_run):
+        assert inspect.signature(entry).parameters["fit_steps"].default == DEFAULT_FIT_STEPS

@@ -6,11 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spsr.data.moa import MOA_OPS, MoA, cutblur, nearest_upsample
+from spsr.data.moa import MOA_OPS, MoA, cutblur, cutout, nearest_upsample
 from spsr.errors import ConfigError
 
 SCALE = 4
-PAIRED_OPS = [op for op in MOA_OPS if op != "cutblur"]
+PAIRED_OPS = [op for op in MOA_OPS if op not in ("cutblur", "cutout")]  # change LR and HR alike
 
 
 def degrade(hr: torch.Tensor) -> torch.Tensor:
@@ -85,7 +85,7 @@ def test_lr_size_input_draws_every_op_but_cutblur() -> None:
     moa = MoA(SCALE)
     gen = torch.Generator().manual_seed(0)
     drawn = {moa(degrade(hr), hr, generator=gen).op for _ in range(80)}
-    assert drawn == set(PAIRED_OPS)
+    assert drawn == set(MOA_OPS) - {"cutblur"}
     drawn_hr = {moa(nearest_upsample(degrade(hr), SCALE), hr, generator=gen).op for _ in range(80)}
     assert drawn_hr == set(MOA_OPS)
 
@@ -102,10 +102,31 @@ def test_probability_zero_leaves_the_batch_alone_and_draws_are_reproducible() ->
 
 def test_bad_configuration_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown MoA"):
-        MoA(SCALE, ops=["cutout"])
+        MoA(SCALE, ops=["sharpen"])
     with pytest.raises(ConfigError):
         MoA(SCALE, ops=[])
     with pytest.raises(ConfigError):
         MoA(SCALE, prob=1.5)
     with pytest.raises(ConfigError, match="do not match"):
         MoA(SCALE)(torch.rand(1, 3, 5, 5), torch.rand(1, 3, 16, 16))
+
+
+def test_cutout_is_the_seventh_operation_and_drops_lr_pixels_only() -> None:
+    # CutBlur's MoA (which the U-Net follow-up cites) has seven operations; cutout zeroes input
+    # pixels with probability alpha and keeps the HR target.
+    assert len(MOA_OPS) == 7 and MOA_OPS[-1] == "cutout"
+    hr = batch(8)
+    lr = degrade(hr) + 0.01  # no pixel is zero before
+    lr_out, hr_out = cutout(lr, hr, SCALE, alpha=0.25, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(hr_out, hr)
+    dropped = (lr_out == 0).all(1)
+    assert bool(((lr_out == 0).any(1) == dropped).all())  # all channels of a pixel, or none
+    assert bool(torch.where(dropped.unsqueeze(1), True, lr_out == lr).all())  # the rest untouched
+    assert 0.15 < float(dropped.float().mean()) < 0.35  # 25 % of 8×8×6 pixels
+    # At HR size (the desubpixel input) whole scale×scale blocks go, the same pattern.
+    up = nearest_upsample(lr, SCALE)
+    up_out, _ = cutout(up, hr, SCALE, alpha=0.25, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(up_out, nearest_upsample(lr_out, SCALE), atol=0, rtol=0)
+    default = MoA(SCALE, ops=["cutout"])(lr, hr, generator=torch.Generator().manual_seed(1))
+    assert default.op == "cutout" and torch.equal(default.hr, hr)
+    assert float((default.lr == 0).all(1).float().mean()) < 0.01  # alpha 0.001 by default

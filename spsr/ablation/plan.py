@@ -16,6 +16,8 @@ exactly what a real run would do.
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -206,6 +208,10 @@ def _plan_training(
     planned = PlannedRun(config, run_dir, TRAIN, train_config=cfg, eval_source=str(run_dir))
     folder = RunFolder(run_dir)
     if not folder.config.is_file():
+        problem = start_problem(cfg)
+        if problem is not None:  # it could not start: found now, not after the rows before it
+            planned.action, planned.problem = UNAVAILABLE, problem
+            return planned
         if folder.holds_checkpoint():
             planned.action = CONFLICT  # saved by a run whose folder was emptied under it
             planned.problem = (f"{run_dir} holds a checkpoint but no config.toml; "
@@ -230,6 +236,49 @@ def _plan_training(
     elif has_state:
         planned.action = RESUME
     return planned
+
+
+def start_problem(cfg: TrainConfig) -> str | None:
+    """Why a fresh row could not start, in one line (None: it can), checked as the engine would
+    start it: the training data opens as a patch store of the row's scale, and the generator the
+    row builds loads its ``run.init`` (so an init that cannot initialise it, e.g. an EDSR for an
+    SRResNet row, is found by a dry run rather than after the rows before it have trained).
+    Weights files of the losses (VGG19, LPIPS) are checked by
+    :func:`spsr.ablation.study.missing_weights`."""
+    if cfg.data.path:
+        from spsr.data.store import PatchStore
+
+        try:
+            with PatchStore(cfg.data.path) as store:
+                scale = store.scale
+        except (SpsrError, OSError) as exc:
+            return f"data: {exc}"
+        if scale != cfg.model.scale:
+            return f"data: {cfg.data.path} is a x{scale} store, the row's generator is x{cfg.model.scale}"
+    if cfg.run.init:
+        try:
+            spec = cfg.model.spec()
+            stamp = os.stat(cfg.run.init).st_mtime_ns if os.path.isfile(cfg.run.init) else 0
+        except (SpsrError, OSError) as exc:
+            return f"init: {exc}"
+        return _init_problem(spec.to_json(), cfg.run.init, stamp)
+    return None
+
+
+@functools.lru_cache(maxsize=32)
+def _init_problem(spec_json: str, init: str, stamp: int) -> str | None:
+    """Whether the generator ``spec_json`` loads ``init`` (cached: a grid's rows share their
+    inits, and a study plans its grid twice; ``stamp`` is the file's mtime, so a changed file is
+    checked again)."""
+    from spsr.archs.spec import ArchSpec, build_model
+    from spsr.train.init_from import load_init
+
+    try:
+        spec = ArchSpec.from_dict(json.loads(spec_json))
+        load_init(build_model(spec), spec, init)
+    except (SpsrError, OSError, ValueError) as exc:
+        return f"init: {exc}"
+    return None
 
 
 def _check_scales(plan: list[PlannedRun]) -> None:

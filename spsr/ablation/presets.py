@@ -267,16 +267,22 @@ def _backbones_gb() -> AblationGrid:
 
 
 def _u_components() -> AblationGrid:
+    """The U-Net follow-up's Table 2: each row changes what its name says and nothing else.
+
+    * "Ours w/o GB": variant ``u`` with the plain RRDB generator (``arch = rrdb``, branch loss
+      off) that keeps the desubpixel head (``model.extra`` as ``u`` sets it), so its input is the
+      nearest-upsampled LR and MoA keeps CutBlur; every loss, both discriminators and MoA stay.
+    * "Ours w/o U-Net": variant ``u`` with the U-Net discriminator's decoder removed
+      (``unet.decoder = false``): §3.3 says this row "has the same encode discriminator as the
+      general perceptual-driven methods", i.e. an encoder that ends in one global real/fake
+      decision, which is D_U's encoder. Feature matching (eq. 7) is defined on "the l-th block
+      of the discriminator" and nothing in the text drops it with the U-Net, so it stays, on the
+      encoder's blocks (the blocks that remain). The CutMix terms (eq. 5) go with the decoder:
+      their consistency and per-pixel classification are decoder outputs. The generator, its
+      desubpixel input, MoA (CutBlur included), LPIPS and the gradient discriminator stay.
+    * "Ours w/o LPIPS": the VGG19 perceptual loss at its usual weight instead of LPIPS.
+    """
     c = AblationConfig
-    # "w/o U-Net" keeps everything of ``u`` but the discriminator: SPSR-G's stage (the VGG-style
-    # encoder D with RaGAN, "as the general perceptual-driven methods") given u's generator head,
-    # LPIPS perceptual loss and MoA. "w/o LPIPS" uses the VGG19 perceptual loss at its usual weight.
-    u_without_unet = {
-        "model.extra": {"desubpixel_head": True},
-        "loss.perceptual_net": "lpips",
-        "loss.perceptual": 0.001,
-        "data.moa": True,
-    }
     return AblationGrid(
         name="u-components",
         title="Model configurations of the U-Net variant",
@@ -286,15 +292,15 @@ def _u_components() -> AblationGrid:
             c(
                 "Ours w/o GB",
                 "u",
-                {**NO_BRANCH, "model.extra": {}},
+                dict(NO_BRANCH),
                 arch="rrdb",
-                note="RRDB generator, no gradient branch",
+                note="RRDB generator with the desubpixel head, no gradient branch",
             ),
             c(
                 "Ours w/o U-Net",
-                "g",
-                u_without_unet,
-                note="the VGG-style (encoder only) discriminator instead of the U-Net",
+                "u",
+                {"unet.decoder": False, "unet.cutmix": 0.0},
+                note="the U-Net D's encoder alone (feature matching on its blocks, no CutMix terms)",
             ),
             c(
                 "Ours w/o LPIPS",

@@ -35,7 +35,7 @@ class AblationTable:
     Attributes:
         title: caption.
         grid: preset name or spec file stem.
-        source: the paper's table it reproduces ("" for a custom grid).
+        source: the paper's table whose rows it runs ("" for a custom grid).
         datasets: dataset names, in column order.
         metrics: metric names, in column order.
         rows: the rows, in table order.
@@ -140,7 +140,7 @@ def table_markdown(table: AblationTable) -> str:
     lines = [f"### {table.title}", ""]
     about = []
     if table.source:
-        about.append(f"Reproduces {table.source}.")
+        about.append(f"Rows of {table.source} (this run's numbers, not the paper's).")
     if info.get("scale"):
         about.append(f"×{info['scale']}")
     if info.get("iterations"):

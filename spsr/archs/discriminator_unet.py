@@ -26,12 +26,13 @@ class UNetDOutput(NamedTuple):
 
     Attributes:
         global_logit: encoder decision, shape ``(N, 1)``.
-        pixel_logits: decoder decision per pixel, shape ``(N, 1, H, W)`` (the input's size).
+        pixel_logits: decoder decision per pixel, shape ``(N, 1, H, W)`` (the input's size);
+            None for an encoder-only discriminator.
         features: output of every encoder block then every decoder block, for feature matching.
     """
 
     global_logit: torch.Tensor
-    pixel_logits: torch.Tensor
+    pixel_logits: torch.Tensor | None
     features: list[torch.Tensor]
 
 
@@ -105,6 +106,9 @@ class UNetDiscriminator(nn.Module):
         nf: channels of the first block.
         channel_mult: channel multiplier of each encoder block (its length is the depth).
         use_sn: spectral normalisation on every conv and the linear layer (the reference design).
+        decoder: False builds the encoder alone (its global logit and block features, no per-pixel
+            output): the U-Net follow-up's "w/o U-Net" row, an encoder discriminator "as the
+            general perceptual-driven methods" (§3.3).
 
     Input height and width must be multiples of ``2 ** len(channel_mult)``.
     """
@@ -115,6 +119,7 @@ class UNetDiscriminator(nn.Module):
         nf: int = 64,
         channel_mult: Sequence[int] = (1, 2, 4, 8),
         use_sn: bool = True,
+        decoder: bool = True,
     ) -> None:
         super().__init__()
         if not channel_mult:
@@ -131,6 +136,9 @@ class UNetDiscriminator(nn.Module):
 
         # Decoder: block j goes from resolution H/2^(depth-j) to H/2^(depth-j-1).
         self.decoder = nn.ModuleList()
+        self.pixel_head: nn.Module | None = None
+        if not decoder:
+            return
         dec_in = enc_channels[-1]
         for j in range(self.depth):
             skip = enc_channels[self.depth - 1 - j] if j > 0 else 0
@@ -163,6 +171,8 @@ class UNetDiscriminator(nn.Module):
         global_logit = self.global_head(pooled)
 
         features = list(skips)
+        if self.pixel_head is None:
+            return UNetDOutput(global_logit, None, features)
         d = h
         for j, block in enumerate(self.decoder):
             if j > 0:

@@ -103,6 +103,9 @@ class Family:
             ``forward_features(x, taps)`` (``None``: it cannot be one).
         branch_state: ``(plain state, plain spec, SPSR spec) → state`` under the SPSR
             generator's SR-branch keys (``model.*``).
+        from_wrapper_branch: ``(wrapper state, wrapper spec, this family's spec) → state``: this
+            family's network from the SR branch of a generator that wraps it as ``backbone``
+            (an SPSR-G's RRDB branch as an RRDBNet: the "w/o GB" ablation rows), or None.
         adapt_init: ``(state, source spec, target spec) → state`` to initialise a same-family
             network whose ``extra`` differs (e.g. EDSR's mean shift folded away), or None.
         describe_extra: the part of ``describe`` after ``nf``/``nb``.
@@ -131,6 +134,7 @@ class Family:
     branch: Callable[..., tuple[nn.Module, nn.Module | None]] | None = None
     branch_state: Callable[[StateDict, ArchSpec, ArchSpec], StateDict] | None = None
     adapt_init: Callable[[StateDict, ArchSpec, ArchSpec], StateDict] | None = None
+    from_wrapper_branch: Callable[[StateDict, ArchSpec, ArchSpec], StateDict] | None = None
     describe_extra: Callable[[ArchSpec], str] | None = None
     takes_upsampled_lr: Callable[[ArchSpec], bool] | None = None
     gradient_branch: bool = False
@@ -179,12 +183,17 @@ def init_route(source: ArchSpec, target: ArchSpec) -> str | None:
     """How a checkpoint of ``source`` initialises a generator of ``target`` (``--init``):
     ``"same"`` (the same architecture: the same family, and for a family that wraps a backbone
     the same backbone; loaded strictly after the family's ``adapt_init``), ``"sr_branch"`` (a
-    plain checkpoint of the target's backbone family fills its SR branch), or None (it cannot)."""
+    plain checkpoint of the target's backbone family fills its SR branch), ``"from_branch"`` (the
+    SR branch of a generator that wraps the target's family becomes the target, the family's
+    ``from_wrapper_branch``), or None (it cannot)."""
     fam = family(target.arch)
     if source.arch == target.arch and (not fam.wraps_backbone or source.backbone == target.backbone):
         return "same"
     if fam.wraps_backbone and source.arch == target.backbone and family(source.arch).branch_state is not None:
         return "sr_branch"
+    if (fam.from_wrapper_branch is not None and family(source.arch).wraps_backbone
+            and source.backbone == target.arch):
+        return "from_branch"
     return None
 
 

@@ -73,16 +73,27 @@ class RRDBNet(nn.Module):
             ``in_nc·4`` or ``in_nc·16`` channels, and the trunk always upsamples ×4. Inputs whose
             sides are not multiples of the factor are reflect-padded and the output cropped, as
             Real-ESRGAN's inference does.
+        desubpixel_head: the U-Net follow-up's head (§3.1), as :class:`~spsr.archs.SPSRNet`'s: the
+            input is the LR image nearest-upsampled to HR size (so MoA's CutBlur can put HR pixels
+            in it), brought back to LR size by space-to-depth; the first conv sees
+            ``in_nc·scale²`` channels. ``forward`` still takes a plain LR image. This is the
+            generator of the follow-up's "w/o GB" row: SPSR's SR branch without the gradient
+            branch, its head kept.
     """
 
     def __init__(
         self, in_nc: int = 3, out_nc: int = 3, nf: int = 64, nb: int = 23, gc: int = 32, scale: int = 4,
-        pixel_unshuffle: bool = False,
+        pixel_unshuffle: bool = False, desubpixel_head: bool = False,
     ) -> None:
         super().__init__()
+        if pixel_unshuffle and desubpixel_head:
+            raise ValueError("pixel_unshuffle and desubpixel_head cannot be combined")
         self.scale = scale
         self.unshuffle = 0
+        self.desubpixel_head = desubpixel_head
         trunk_scale = scale
+        if desubpixel_head:
+            in_nc *= scale**2
         if pixel_unshuffle:
             if scale not in (1, 2):
                 raise ValueError(f"pixel-unshuffle RRDBNet is x1 or x2, not x{scale}")
@@ -91,7 +102,17 @@ class RRDBNet(nn.Module):
         trunk = RRDBTrunk(in_nc, nf, nb, gc, trunk_scale, conv_block(nf, nf, act=True))
         self.model = nn.Sequential(*trunk, nn.Conv2d(nf, out_nc, 3, padding=1))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, upsampled: bool = False) -> torch.Tensor:
+        """Super-resolve ``x``; ``upsampled=True`` (desubpixel head only): ``x`` is the LR image
+        already nearest-upsampled to HR size, possibly MoA-augmented."""
+        if self.desubpixel_head:
+            if not upsampled:
+                x = F.interpolate(x, scale_factor=self.scale, mode="nearest")
+            elif x.shape[-2] % self.scale or x.shape[-1] % self.scale:
+                raise ValueError(f"upsampled input size {tuple(x.shape[-2:])} is not a multiple of {self.scale}")
+            return fast.run_layers(self.model, F.pixel_unshuffle(x, self.scale))
+        if upsampled:
+            raise ValueError("upsampled input needs a generator built with desubpixel_head=True")
         if not self.unshuffle:
             return fast.run_layers(self.model, x)
         f = self.unshuffle

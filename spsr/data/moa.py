@@ -1,8 +1,9 @@
 """MoA: a mixture of augmentations for paired LR/HR batches (Yoo et al., CutBlur; used by the U-Net follow-up).
 
 For each batch one operation is drawn uniformly from the enabled ones (with probability ``prob``;
-otherwise the batch is left alone) and applied to LR and HR alike, so the pair stays a valid
-(degraded, ground-truth) pair:
+otherwise the batch is left alone). The seven operations of CutBlur's MoA, which the U-Net
+follow-up cites (§3.1); the first five change LR and HR alike, so the pair stays a valid
+(degraded, ground-truth) pair, the last two change the LR input only and keep the HR target:
 
 - ``blend``: both images blended towards one random colour, ``v·x + (1−v)·c``, ``v ~ U(α, 1)``;
 - ``rgb``: the same random permutation of the colour channels;
@@ -11,7 +12,9 @@ otherwise the batch is left alone) and applied to LR and HR alike, so the pair s
 - ``cutmixup``: the mixup image inside a box, the original outside (or the reverse);
 - ``cutblur``: the HR pixels inside a box pasted into the LR input (or outside it), teaching the
   network where and how much to super-resolve. It needs the LR input at HR size (the LR
-  nearest-upsampled; a generator with the desubpixel head takes it).
+  nearest-upsampled; a generator with the desubpixel head takes it);
+- ``cutout``: each LR pixel (all its channels; at HR size, its ``s×s`` block) zeroed with
+  probability α = 0.001, the HR target unchanged (CutBlur's cutout, a pixel dropout of the input).
 
 Boxes lie on the scale grid (HR box = scale × LR box), so every operation except ``cutblur``
 also works on LR tensors of LR size, and commutes with any degradation that maps each ``s×s`` HR
@@ -29,7 +32,7 @@ import torch.nn.functional as F
 
 from spsr.errors import ConfigError
 
-MOA_OPS = ("blend", "rgb", "mixup", "cutmix", "cutmixup", "cutblur")
+MOA_OPS = ("blend", "rgb", "mixup", "cutmix", "cutmixup", "cutblur", "cutout")
 NEEDS_HR_SIZE_LR = frozenset({"cutblur"})
 
 
@@ -219,6 +222,37 @@ def cutblur(
     return out, hr
 
 
+def cutout(
+    lr: torch.Tensor,
+    hr: torch.Tensor,
+    scale: int,
+    alpha: float = 0.001,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero each LR pixel of the input with probability ``alpha``; the HR target is unchanged.
+
+    The pixels are drawn on the LR grid (one draw per image and LR pixel, for all channels), so
+    an LR input nearest-upsampled to HR size loses whole ``scale×scale`` blocks, as the LR image
+    it came from would lose single pixels.
+
+    Args:
+        lr: LR batch, at LR size or nearest-upsampled to HR size.
+        hr: the HR batch (returned unchanged).
+        scale: SR factor.
+        alpha: probability that a pixel is zeroed.
+        generator: random generator.
+
+    Returns:
+        ``(lr with dropped pixels, hr)``.
+    """
+    factor = _lr_factor(lr, hr, scale)
+    rows, cols = _grid(hr, scale)
+    keep = torch.rand((lr.shape[0], 1, rows, cols), generator=generator) >= alpha
+    if factor > 1:
+        keep = keep.repeat_interleave(factor, dim=-2).repeat_interleave(factor, dim=-1)
+    return lr * keep.to(device=lr.device, dtype=lr.dtype), hr
+
+
 class MoA:
     """Mixture of augmentations applied to whole training batches.
 
@@ -229,6 +263,7 @@ class MoA:
         blend_alpha: lower bound of the blend weight.
         mixup_alpha: Beta parameter of mixup and cutmixup.
         cut_ratio: mean side fraction of the boxes.
+        cutout_alpha: probability that cutout zeroes an LR pixel.
 
     Raises:
         ConfigError: an unknown operation, an empty list, or a probability outside [0, 1].
@@ -242,6 +277,7 @@ class MoA:
         blend_alpha: float = 0.6,
         mixup_alpha: float = 1.2,
         cut_ratio: float = 0.7,
+        cutout_alpha: float = 0.001,
     ) -> None:
         unknown = [op for op in ops if op not in MOA_OPS]
         if unknown:
@@ -258,6 +294,7 @@ class MoA:
         self.blend_alpha = blend_alpha
         self.mixup_alpha = mixup_alpha
         self.cut_ratio = cut_ratio
+        self.cutout_alpha = cutout_alpha
 
     def available_ops(self, lr_at_hr_size: bool) -> tuple[str, ...]:
         """The enabled operations that apply to LR tensors of HR size or of LR size."""
@@ -281,6 +318,8 @@ class MoA:
             return cutmixup(lr, hr, self.scale, self.mixup_alpha, self.cut_ratio, generator)
         if op == "cutblur":
             return cutblur(lr, hr, self.scale, self.cut_ratio, generator)
+        if op == "cutout":
+            return cutout(lr, hr, self.scale, self.cutout_alpha, generator)
         raise ConfigError(f"unknown MoA operation {op!r}")
 
     def __call__(

@@ -59,10 +59,10 @@ def unet_d_losses(real: UNetDOutput, fake: UNetDOutput) -> dict[str, torch.Tenso
     Returns:
         ``{"d_enc": L_D_enc, "d_dec": L_D_dec}``.
     """
-    return {
-        "d_enc": hinge_d_loss(real.global_logit, fake.global_logit),
-        "d_dec": hinge_d_loss(real.pixel_logits, fake.pixel_logits),
-    }
+    d_enc = hinge_d_loss(real.global_logit, fake.global_logit)
+    if real.pixel_logits is None or fake.pixel_logits is None:  # an encoder-only D
+        return {"d_enc": d_enc, "d_dec": d_enc.new_zeros(())}
+    return {"d_enc": d_enc, "d_dec": hinge_d_loss(real.pixel_logits, fake.pixel_logits)}
 
 
 def unet_g_loss(fake: UNetDOutput) -> torch.Tensor:
@@ -74,6 +74,8 @@ def unet_g_loss(fake: UNetDOutput) -> torch.Tensor:
     Returns:
         ``−mean(D_enc(SR)) − mean(D_dec(SR))``.
     """
+    if fake.pixel_logits is None:  # an encoder-only D: its global term alone
+        return hinge_g_loss(fake.global_logit)
     return hinge_g_loss(fake.global_logit) + hinge_g_loss(fake.pixel_logits)
 
 
@@ -169,10 +171,12 @@ def cutmix_d_losses(
         ``{"d_cons": consistency, "d_mix_enc": the encoder sees the mix as fake,
         "d_mix_dec": per-pixel hinge with target ``mask``}``.
     """
-    pixel = mixed.pixel_logits
+    pixel, real_pixel, fake_pixel = mixed.pixel_logits, real.pixel_logits, fake.pixel_logits
+    if pixel is None or real_pixel is None or fake_pixel is None:
+        raise ValueError("the CutMix terms need the U-Net discriminator's decoder")
     per_pixel = mask * F.relu(1.0 - pixel) + (1.0 - mask) * F.relu(1.0 + pixel)
     return {
-        "d_cons": cutmix_consistency_loss(pixel, real.pixel_logits, fake.pixel_logits, mask),
+        "d_cons": cutmix_consistency_loss(pixel, real_pixel, fake_pixel, mask),
         "d_mix_enc": F.relu(1.0 + mixed.global_logit).mean(),
         "d_mix_dec": per_pixel.mean(),
     }

@@ -23,3 +23,15 @@ from __future__ import annotations
 NSE_TASKS: tuple[str, ...] = ("contrastive", "jigsaw")
 #: Contrastive neighbours (App. B.1, Fig. 13): left/right, above/below, or all four.
 SAMPLINGS: tuple[str, ...] = ("horizontal", "vertical", "cross")
+#: Training-crop augmentations of the ``nse`` stage (``nse.augment``). ``flips`` (default): random
+#: left-right and up-down flips, which keep horizontal neighbours horizontal, so the ``horizontal``
+#: and ``vertical`` sampling tasks stay different objectives (TPAMI 2021 Table 5 / Fig. 14 compare
+#: them); ``dihedral``: also 90° rotations (all eight symmetries of the square, which make those
+#: two tasks one objective); ``none``. The papers do not describe an augmentation of the NSE crops.
+NSE_AUGMENTS: tuple[str, ...] = ("flips", "dihedral", "none")
+#: How the evaluation draws samples (``--eval-protocol``): ``paper`` (TPAMI 2021 §5.2 / App. B.2:
+#: one target per contrastive feature map, one 2×2 grid per jigsaw patch); ``many-anchors``
+#: (16 of each per crop: more samples per pass, a smaller spread over the repeats).
+EVAL_PROTOCOLS: tuple[str, ...] = ("paper", "many-anchors")
+#: Optimiser steps re-fitting each head before the evaluation, the one default of the API and CLI.
+DEFAULT_FIT_STEPS = 1000

@@ -19,7 +19,8 @@ from typing import Any
 import torch
 
 from spsr.errors import ConfigError
-from spsr.nse import NSE_TASKS
+from spsr.nse import DEFAULT_FIT_STEPS, EVAL_PROTOCOLS, NSE_TASKS
+from spsr.nse.contrastive import ContrastiveTask
 from spsr.nse.extractor import (
     JIGSAW_PERMUTATIONS,
     ContrastivePredictor,
@@ -73,9 +74,10 @@ def evaluate_task(
 ) -> TaskEvaluation:
     """Top-1 accuracy of a task on the dense crops of ``images`` (TPAMI 2021 §5.2, App. B.2).
 
-    Each repeat draws new anchors (contrastive) or grids and permutations (jigsaw) on every crop;
-    the paper uses 200×200 crops with one anchor per crop for contrastive prediction and 84×84
-    crops for jigsaw, 10 repeats.
+    Each repeat draws new anchors (contrastive) or grids and permutations (jigsaw) on every crop,
+    as many per crop as the task module's ``anchors_per_image`` / ``puzzles_per_image``; the paper
+    uses 200×200 crops with one target per crop for contrastive prediction, 84×84 crops with one
+    puzzle each for jigsaw, 10 repeats (:func:`validate_nse` builds the task that way by default).
 
     Args:
         task: the task, with a fitted predictor / head.
@@ -86,8 +88,9 @@ def evaluate_task(
         seed: seed of the anchor sampling.
 
     Returns:
-        The accuracy pooled over all repeats, the number of samples, the mean negatives per
-        anchor, and the accuracy of each repeat (their spread is the papers' ± over repeats).
+        The accuracy pooled over all repeats (every repeat scores as many samples, so it is the
+        mean of the repeats' accuracies), the number of samples, the mean negatives per anchor,
+        and the accuracy of each repeat (their spread is the ± over the papers' 10 repeats).
 
     Raises:
         ConfigError: when no image is as large as one crop.
@@ -121,6 +124,17 @@ def evaluate_task(
 EVAL_CONTRASTIVE_CROP = 200
 EVAL_JIGSAW_CROP = 84
 EVAL_CROPS = {"contrastive": EVAL_CONTRASTIVE_CROP, "jigsaw": EVAL_JIGSAW_CROP}
+#: Samples drawn per test crop and repeat, by protocol (:data:`spsr.nse.EVAL_PROTOCOLS`): the
+#: paper's one target per feature map / one grid per patch, or 16 of each.
+EVAL_SAMPLES_PER_CROP = {"paper": 1, "many-anchors": 16}
+
+
+def check_protocol(protocol: str) -> None:
+    """Raise :class:`ConfigError` unless ``protocol`` is one of :data:`spsr.nse.EVAL_PROTOCOLS`."""
+    if protocol not in EVAL_PROTOCOLS:
+        raise ConfigError(
+            f"unknown NSE evaluation protocol {protocol!r}; choose {' or '.join(EVAL_PROTOCOLS)}"
+        )
 
 
 @dataclass
@@ -155,10 +169,11 @@ def validate_nse(
     *,
     tasks: Sequence[str] = NSE_TASKS,
     sampling: str = "horizontal",
-    fit_steps: int = 2000,
+    fit_steps: int = DEFAULT_FIT_STEPS,
     fit_batch: int = 16,
     fit_lr: float = 1e-3,
     repeats: int = 10,
+    protocol: str = "paper",
     predictor: ContrastivePredictor | None = None,
     head: JigsawHead | None = None,
     seed: int = 0,
@@ -167,8 +182,12 @@ def validate_nse(
 
     TPAMI 2021 §5.2 / App. B.2: the predictor P′ (and the jigsaw classifier J′) are trained on the
     training set with the extractor's parameters fixed; contrastive top-1 accuracy is measured on
-    200×200 crops (≈2000 negatives per anchor), jigsaw accuracy on 84×84 crops, densely cropped
-    from each test image, anchors drawn anew in each of ``repeats`` passes.
+    200×200 crops densely cropped from each test image, one target per crop's feature map
+    (≈2000 negatives), jigsaw accuracy on 84×84 crops, one 2×2 grid per crop; targets and grids
+    are drawn anew in each of ``repeats`` (10) passes and the accuracy is reported as the mean ±
+    the standard deviation over the passes. ``protocol="many-anchors"`` draws 16 targets / grids
+    per crop instead (more samples per pass, a smaller spread; not the paper's numbers).
+    The re-fit itself draws 16 targets / grids per training crop, the training default.
 
     Args:
         extractor: the NSE (not modified).
@@ -180,6 +199,7 @@ def validate_nse(
         fit_batch: crops per re-fit step.
         fit_lr: Adam learning rate of the re-fit.
         repeats: evaluation passes.
+        protocol: ``paper`` (one sample per test crop) or ``many-anchors`` (16).
         predictor: a trained predictor to start the re-fit from (fine-tuning), else a new one.
         head: a trained jigsaw head to start from, else a new one.
         seed: seed of the re-fit and of the anchors.
@@ -188,6 +208,7 @@ def validate_nse(
         One :class:`NSEScore` per task and test set (test sets with no image as large as the
         task's crop are left out).
     """
+    check_protocol(protocol)
     extractor = copy.deepcopy(extractor).eval()
     channels = extractor.out_channels
     scores: list[NSEScore] = []
@@ -211,6 +232,11 @@ def validate_nse(
         if fit_steps > 0:
             fit_task(task, fit_images, crop_size=crop, steps=fit_steps, batch_size=fit_batch,
                      lr=fit_lr, train_extractor=False, seed=seed)
+        per_crop = EVAL_SAMPLES_PER_CROP[protocol]
+        if isinstance(task, ContrastiveTask):
+            task.anchors_per_image = per_crop
+        else:
+            task.puzzles_per_image = per_crop
         for name, images in test_sets.items():
             if not any(im.shape[-2] >= crop and im.shape[-1] >= crop for im in images):
                 continue
@@ -263,9 +289,10 @@ def evaluate_run(
     tests: dict[str, Path],
     *,
     tasks: Sequence[str] = NSE_TASKS,
-    fit_steps: int = 1000,
+    fit_steps: int = DEFAULT_FIT_STEPS,
     fit_images: int = 64,
     repeats: int = 10,
+    protocol: str = "paper",
     device: str = "cpu",
     seed: int = 0,
     say: Callable[[str], None] | None = None,
@@ -284,6 +311,7 @@ def evaluate_run(
         fit_steps: optimiser steps of each re-fit.
         fit_images: at most this many training images are held in memory for the re-fit.
         repeats: evaluation passes over the test crops.
+        protocol: ``paper`` (one target / grid per test crop, §5.2) or ``many-anchors`` (16).
         device: a resolved device (``cpu``, ``cuda:0``...).
         seed: seed of the re-fit and of the anchors.
         say: called with a line of progress (what is loaded, which head is re-fitted).
@@ -302,6 +330,7 @@ def evaluate_run(
 
     for task in tasks:
         check_task(task)
+    check_protocol(protocol)
     nse = load_nse(run)
     meta = nse_metadata(run)
     if data is None:
@@ -319,7 +348,7 @@ def evaluate_run(
         tell(f"re-fitting the {task} head on frozen features ({fit_steps} steps, {device})")
         scores += validate_nse(
             nse, fit, test_sets, tasks=(task,), sampling=sampling, fit_steps=fit_steps,
-            repeats=repeats, seed=seed,
+            repeats=repeats, protocol=protocol, seed=seed,
             predictor=trained_head if isinstance(trained_head, ContrastivePredictor) else None,
             head=trained_head if isinstance(trained_head, JigsawHead) else None,
         )
@@ -328,6 +357,7 @@ def evaluate_run(
     payload = {
         "nse": str(run), "trained_task": trained, "sampling": sampling,
         "fit": {"data": str(data), "images": len(fit), "steps": fit_steps}, "repeats": repeats,
+        "protocol": protocol, "samples_per_crop": EVAL_SAMPLES_PER_CROP[protocol],
         "crops": dict(EVAL_CROPS),
         "results": [dataclasses.asdict(s) for s in scores],
         "skipped_sets": missing,

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 from spsr.data.image_io import read_rgb, to_tensor
 from spsr.data.store import PatchStore
 from spsr.errors import ConfigError, ImageReadError
+from spsr.nse import NSE_AUGMENTS
 
 STORE_SUFFIXES = (".h5", ".hdf5")
 
@@ -55,7 +56,11 @@ class NSECropDataset(Dataset[dict[str, torch.Tensor]]):
     Args:
         source: a patch store (``.h5``), a folder of images, an image, or a list file.
         crop: crop side in pixels.
-        augment: random flips and 90° rotations.
+        augment: ``flips`` (default): random left-right and up-down flips, the four symmetries
+            that keep the horizontal and vertical axes, so horizontal neighbours stay horizontal;
+            ``dihedral``: those and 90° rotations (all eight symmetries, which turn horizontal
+            neighbours into vertical ones and make the ``horizontal`` and ``vertical``
+            contrastive tasks one objective); ``none``.
         crops_per_image: items per image (or stored patch) in an epoch, each a new random crop.
 
     Raises:
@@ -66,11 +71,12 @@ class NSECropDataset(Dataset[dict[str, torch.Tensor]]):
         self,
         source: str | os.PathLike[str],
         crop: int,
-        augment: bool = True,
+        augment: str = "flips",
         crops_per_image: int = 1,
     ) -> None:
         if crops_per_image < 1:
             raise ConfigError("crops per image must be at least 1")
+        check_augment(augment)
         self.source = Path(source)
         self.crop = crop
         self.augment = augment
@@ -126,10 +132,19 @@ class NSECropDataset(Dataset[dict[str, torch.Tensor]]):
         top = int(torch.randint(0, height - self.crop + 1, (1,)))
         left = int(torch.randint(0, width - self.crop + 1, (1,)))
         crop = pixels[top : top + self.crop, left : left + self.crop]
-        if self.augment:
-            flip, turns = torch.randint(0, 2, (1,)).item(), torch.randint(0, 4, (1,)).item()
-            crop = np.rot90(crop[:, ::-1] if flip else crop, int(turns))
+        if self.augment != "none":
+            flip_lr, flip_ud = torch.randint(0, 2, (2,)).tolist()
+            crop = crop[::-1] if flip_ud else crop
+            crop = crop[:, ::-1] if flip_lr else crop
+            if self.augment == "dihedral":
+                crop = np.rot90(crop, int(torch.randint(0, 4, (1,))))
         return {"image": to_tensor(np.ascontiguousarray(crop))}
+
+
+def check_augment(augment: str) -> None:
+    """Raise :class:`ConfigError` unless ``augment`` is one of :data:`spsr.nse.NSE_AUGMENTS`."""
+    if augment not in NSE_AUGMENTS:
+        raise ConfigError(f"unknown NSE augmentation {augment!r}; choose {', '.join(NSE_AUGMENTS)}")
 
 
 def load_images(source: str | os.PathLike[str], limit: int = 0) -> list[torch.Tensor]:

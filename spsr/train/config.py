@@ -192,7 +192,8 @@ class DataConfig:
         lr_patch: LR crop side, taken at a random position inside each stored patch. 0 (the
             default): the papers' 32×32 when the store's LR patches are larger (as those of
             ``prepare-data``'s default 480×480 sub-images), else the whole stored patch.
-        augment: random flips and 90° rotations.
+        augment: random flips and 90° rotations (the ``nse`` stage: the augmentation
+            ``nse.augment`` names, flips only by default; false turns it off).
         workers: data-loader worker processes per training process.
         val_dir: folder of HR images to validate on (empty: none).
         val_every: validate every N iterations (and at the end).

@@ -63,7 +63,10 @@ def load_init(
     with an SR ``branch_state``: RRDB/EDSR/SRResNet) fills the SR branch of an SPSR generator
     with that backbone (its image conv is not used). For a generator with the desubpixel head
     (the U-Net follow-up) the first convs of a checkpoint without it are spread over the
-    ``scale²`` sub-pixel positions (see :func:`spread_to_desubpixel_head`).
+    ``scale²`` sub-pixel positions (see :func:`spread_to_desubpixel_head`). A generator whose
+    family declares ``from_wrapper_branch`` (RRDBNet) takes the SR branch of a generator that
+    wraps it (an SPSR-G with an RRDB SR branch: the ablations' "w/o GB" rows, TPAMI 2021 Table 2
+    and the U-Net follow-up's Table 2; :func:`spsr.archs.families.rrdb.state_from_spsr_branch`).
 
     Args:
         model: the freshly built generator.
@@ -110,4 +113,17 @@ def load_init(
         # For RRDB, model.8 *is* HR_conv0_new (one shared module), so both keys are set here.
         model.load_state_dict(branch, strict=False)
         return list(branch)
+    from_branch = family(spec.arch).from_wrapper_branch
+    if route == "from_branch" and from_branch is not None:
+        try:
+            plain = from_branch(state, src_spec, spec)
+        except ValueError as exc:
+            raise CheckpointError(
+                f"{path}: cannot initialise {spec.describe()} from the SR branch of "
+                f"{src_spec.describe()}: {exc}"
+            ) from None
+        if spread:
+            plain = spread_to_desubpixel_head(plain, model.state_dict(), spec.scale)
+        load_strict(model, plain, str(path))
+        return list(plain)
     raise CheckpointError(f"{path}: cannot initialise {spec.describe()} from {src_spec.describe()}")

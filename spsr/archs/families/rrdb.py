@@ -89,11 +89,17 @@ def detect(state: StateDict, model_scale: int | None) -> Detected | None:
 
 def build(spec: ArchSpec) -> nn.Module:
     return RRDBNet(spec.in_nc, spec.out_nc, spec.nf, spec.nb, spec.gc, spec.scale,
-                   pixel_unshuffle=bool(spec.extra.get("pixel_unshuffle", False)))
+                   pixel_unshuffle=bool(spec.extra.get("pixel_unshuffle", False)),
+                   desubpixel_head=bool(spec.extra.get("desubpixel_head", False)))
 
 
 def check(spec: ArchSpec) -> None:
-    if spec.extra.get("pixel_unshuffle"):
+    if spec.extra.get("desubpixel_head"):
+        if spec.extra.get("pixel_unshuffle"):
+            raise ValueError("an RRDBNet takes pixel_unshuffle or desubpixel_head, not both")
+        if spec.scale == 1:
+            raise ValueError("an RRDBNet x1 needs the pixel-unshuffle input (extra.pixel_unshuffle)")
+    elif spec.extra.get("pixel_unshuffle"):
         if spec.scale not in (1, 2):
             raise ValueError(f"a pixel-unshuffle RRDBNet is x1 or x2, not x{spec.scale}")
     elif spec.scale == 1:
@@ -112,9 +118,52 @@ def branch_state(state: StateDict, spec: ArchSpec, target: ArchSpec) -> StateDic
     return {k: v for k, v in state.items() if not k.startswith(f"model.{last}.")}
 
 
+def state_from_spsr_branch(state: StateDict, spec: ArchSpec, target: ArchSpec) -> StateDict:
+    """An RRDBNet's state from an SPSR-G generator with an RRDB SR branch (the inverse of
+    :func:`branch_state`): the "w/o GB" rows of the papers' ablations (TPAMI 2021 Table 2, the
+    U-Net follow-up's Table 2) are the SR branch alone, so an SPSR-G initialisation hands them
+    that branch.
+
+    SPSR-G's SR branch (``model.*``: first conv, RRDB trunk, up-convs, HR conv + LReLU, the HR
+    conv shared as ``HR_conv0_new``) has exactly the keys and shapes of an RRDBNet's
+    ``model.0`` … HR conv, so they are copied as they are: the RRDBNet's features before its last
+    conv are the SR branch's output features. The RRDBNet's last conv (features → image) has no
+    counterpart in the branch, whose features reach the image only through the fusion with the
+    gradient branch; it takes SPSR-G's own features-to-image conv, the fusion's last conv
+    ``f_HR_conv1`` (same shape), as its starting point. Everything else of SPSR-G (gradient
+    branch, fusion, ``HR_conv1_new``) is dropped.
+
+    Args:
+        state: the SPSR-G state dict.
+        spec: its architecture (``arch = spsr``, ``backbone = rrdb``).
+        target: the RRDBNet's architecture (same scale, channels, nf, nb, gc; the desubpixel
+            head if the SPSR-G has it; a target with the head and a source without it gets the
+            source's first conv, which the caller spreads over the head's input channels).
+
+    Raises:
+        ValueError: when the two do not fit (another backbone, sizes, head, or an SPSR-G with
+            ``image_skip``, whose SR path adds a bicubic skip an RRDBNet does not have).
+    """
+    if spec.arch != "spsr" or spec.backbone != "rrdb":
+        raise ValueError(f"not an SPSR-G with an RRDB SR branch ({spec.arch}, {spec.backbone})")
+    if spec.extra.get("image_skip"):
+        raise ValueError("an SPSR-G with image_skip (a bicubic skip) has no RRDBNet counterpart")
+    for name in ("scale", "in_nc", "out_nc", "nf", "nb", "gc"):
+        if getattr(spec, name) != getattr(target, name):
+            raise ValueError(f"{name} differs: {getattr(spec, name)} vs {getattr(target, name)}")
+    if spec.extra.get("desubpixel_head") and not target.extra.get("desubpixel_head"):
+        raise ValueError("the SPSR-G has the desubpixel head and the RRDBNet not")
+    out = {k: v for k, v in state.items() if k.startswith("model.")}
+    last = indices(out, r"model\.(\d+)\.weight")[-1] + 2  # after the HR conv and its LReLU
+    out[f"model.{last}.weight"] = state["f_HR_conv1.0.weight"]
+    out[f"model.{last}.bias"] = state["f_HR_conv1.0.bias"]
+    return out
+
+
 def describe_extra(spec: ArchSpec) -> str:
     gc = f", gc {spec.gc}" if spec.gc != 32 else ""
-    return gc + (", pixel-unshuffle input" if spec.extra.get("pixel_unshuffle") else "")
+    head = ", desubpixel head" if spec.extra.get("desubpixel_head") else ""
+    return gc + (", pixel-unshuffle input" if spec.extra.get("pixel_unshuffle") else "") + head
 
 
 FAMILY = Family(
@@ -124,12 +173,14 @@ FAMILY = Family(
     default_nb=23,
     build=build,
     detect=detect,
-    extra={"pixel_unshuffle": bool},
+    extra={"pixel_unshuffle": bool, "desubpixel_head": bool},
     check=check,
     branch=branch,
     branch_state=branch_state,
     describe_extra=describe_extra,
     growth_channels=True,
+    from_wrapper_branch=state_from_spsr_branch,
+    takes_upsampled_lr=lambda spec: bool(spec.extra.get("desubpixel_head", False)),
     layouts=(
         Layout("ESRGAN / SPSR (old)", "RRDBNet", "2*, 3*, 4, 8",
                "model.0, model.1.sub.N.RDBr.convc.0, model.3[, model.6], HR conv, last conv"),

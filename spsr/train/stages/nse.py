@@ -29,6 +29,7 @@ import torch
 
 from spsr.errors import ConfigError
 from spsr.nse import SAMPLINGS
+from spsr.nse.data import check_augment
 from spsr.nse.extractor import NeuralStructureExtractor
 from spsr.nse.files import load_nse, save_head, save_nse
 from spsr.nse.geometry import check_crop
@@ -47,6 +48,10 @@ class NSEConfig:
     Attributes:
         task: ``contrastive`` or ``jigsaw`` (set by the variant).
         sampling: contrastive neighbours: ``horizontal`` | ``vertical`` | ``cross`` (App. B.1).
+        augment: training-crop augmentation (:data:`spsr.nse.NSE_AUGMENTS`): ``flips``
+            (default; left-right and up-down flips, which keep the sampling direction),
+            ``dihedral`` (also 90° rotations, which turn horizontal neighbours into vertical
+            ones) or ``none``; ``data.augment = false`` also turns it off.
         tau: τ of the similarity exp(τ·cos) (64).
         crop: training crop side in pixels (420 contrastive, 84 jigsaw).
         crops_per_image: random crops of each image (or stored patch) per epoch.
@@ -63,6 +68,7 @@ class NSEConfig:
 
     task: str = "contrastive"
     sampling: str = "horizontal"
+    augment: str = "flips"
     tau: float = 64.0
     crop: int = 420
     crops_per_image: int = 1
@@ -81,6 +87,7 @@ register_section("nse", NSEConfig)
 def check_nse_config(n: NSEConfig) -> None:
     """Raise :class:`ConfigError` for an invalid ``[nse]`` section."""
     check_task(n.task)
+    check_augment(n.augment)
     if n.sampling not in SAMPLINGS:
         raise ConfigError(f"unknown sampling {n.sampling!r}; choose one of {', '.join(SAMPLINGS)}")
     positive = ("crop", "crops_per_image", "anchors_per_image", "puzzles_per_image",
@@ -141,8 +148,9 @@ def run_data_path(run: Path) -> Path | None:
 class EpochSchedule:
     """The resolution hook of an NSE run (:data:`spsr.train.resolve.ResolveHook`).
 
-    The papers give the NSE's schedule in epochs (TPAMI 2021 App. B.1: 60 epochs, the learning
-    rate × 0.2 every 20, for contrastive prediction; 90 and 30 for jigsaw), so the run's length
+    The papers give the NSE's learning-rate decay in epochs (TPAMI 2021 §5.1: × 0.2 every 20
+    epochs for contrastive prediction, every 30 for jigsaw; no training length: 60 and 90 epochs,
+    three decays each, are spsr's choice), so the run's length
     depends on its data: the hook builds the crop dataset and sets ``run.iterations`` and
     ``optim.milestones`` from ``nse.epochs`` / ``nse.lr_step_epochs``, unless those keys were
     given explicitly. The dataset is kept (:meth:`dataset_for`) for the training itself.
@@ -164,7 +172,8 @@ class EpochSchedule:
                 raise ConfigError("no training data: give a folder of images (or a store of large patches)")
             n: NSEConfig = cfg.section("nse")
             check_nse_config(n)
-            self.dataset = NSECropDataset(cfg.data.path, n.crop, cfg.data.augment, n.crops_per_image)
+            augment = n.augment if cfg.data.augment else "none"
+            self.dataset = NSECropDataset(cfg.data.path, n.crop, augment, n.crops_per_image)
         return self.dataset
 
     def __call__(self, cfg: TrainConfig, explicit: frozenset[str]) -> None:

@@ -23,8 +23,12 @@ Eq. 13 gives the feature-matching term no λ (weight 1) and lists one λ_Adv for
 terms (0.005). The U-Net discriminator ``D`` is trained with hinge losses on its global (encoder)
 and per-pixel (decoder) outputs (eq. 2, 3) plus, with probability ``unet.cutmix_prob`` (reached
 linearly over the first ``unet.cutmix_warmup`` iterations, as U-Net GAN ramps it), the CutMix
-terms of U-Net GAN: the decoder's consistency on a CutMix of HR and SR and the classification of
-that mix (encoder: fake; decoder: the mask) (eq. 5). ``D_grad`` is SPSR-G's, RaGAN
+terms of U-Net GAN: the decoder's consistency on a CutMix of HR and SR (eq. 5's L_Dcons) and the
+classification of that mix (encoder: fake; decoder: the mask). The classification term and the
+ramped probability are additions: the follow-up's eq. 5 is L_Denc + L_Ddec + L_Dcons, and they
+come from U-Net GAN. ``unet.decoder = false`` keeps the encoder alone (hinge on its logit,
+feature matching on its blocks, no CutMix terms): the follow-up's "w/o U-Net" row. ``D_grad`` is
+SPSR-G's, RaGAN
 (``loss.gan_type`` applies to it only; the U-Net D is always hinge).
 """
 
@@ -70,6 +74,9 @@ class UNetConfig:
         cutmix: weight of the CutMix terms in the discriminator's loss (0: no CutMix).
         cutmix_prob: probability of the CutMix terms in an iteration, once warmed up (0.5).
         cutmix_warmup: iterations over which that probability grows linearly from 0.
+        decoder: False drops the decoder: an encoder discriminator (hinge on its global logit,
+            feature matching over its blocks, no CutMix terms, which need the per-pixel output;
+            ``unet.cutmix`` must then be 0): the follow-up's "w/o U-Net" row.
     """
 
     nf: int = 64
@@ -79,6 +86,7 @@ class UNetConfig:
     cutmix: float = 1.0
     cutmix_prob: float = 0.5
     cutmix_warmup: int = 50_000
+    decoder: bool = True
 
 
 register_section("unet", UNetConfig)
@@ -89,6 +97,9 @@ def _check(u: UNetConfig) -> None:
         raise ConfigError("unet.nf and every unet.channel_mult entry must be positive")
     if u.feature_matching < 0 or u.cutmix < 0:
         raise ConfigError("unet.feature_matching and unet.cutmix are weights >= 0")
+    if not u.decoder and u.cutmix > 0:
+        raise ConfigError("the CutMix terms need the U-Net decoder: set unet.cutmix=0 with "
+                          "unet.decoder=false")
     if not 0.0 <= u.cutmix_prob <= 1.0 or u.cutmix_warmup < 0:
         raise ConfigError("unet.cutmix_prob must lie in [0, 1] and unet.cutmix_warmup be >= 0")
 
@@ -104,7 +115,8 @@ class UNetAdversary(Adversary):
     Generator: hinge −E[D_enc(SR) + D_dec(SR)] weighted by ``weight`` (``loss.gan``; eq. 4) and
     the feature matching Σ_l L1(D_l(SR), D_l(HR)) weighted by ``feature_matching`` (eq. 7).
     Discriminator: hinge on both outputs (eq. 2, 3), plus ``cutmix`` × the CutMix terms when the
-    iteration draws them (eq. 5). The losses are those of :mod:`spsr.losses.unet_gan`.
+    iteration draws them (eq. 5's consistency, plus U-Net GAN's classification of the mix: an
+    addition). The losses are those of :mod:`spsr.losses.unet_gan`.
 
     Attributes:
         feature_matching: weight of the feature-matching term (0: none).
@@ -148,7 +160,7 @@ class UNetAdversary(Adversary):
             loss = loss + self.cutmix * (cons + mix)
         return loss, {
             "enc": terms["d_enc"].detach(),
-            "dec": terms["d_dec"].detach(),
+            "dec": terms["d_dec"].detach(),  # 0 for an encoder-only D
             "cons": cons.detach(),
             "mix": mix.detach(),
             "cutmix_rate": 1.0 if use_cutmix else 0.0,
@@ -182,7 +194,7 @@ class UNetStage(GANStage):
                 f"the U-Net discriminator of depth {len(u.channel_mult)} needs HR crops that are "
                 f"multiples of {multiple} pixels, got {tuple(shape[-2:])}"
             )
-        return UNetDiscriminator(3, u.nf, tuple(u.channel_mult), u.spectral_norm)
+        return UNetDiscriminator(3, u.nf, tuple(u.channel_mult), u.spectral_norm, u.decoder)
 
     def build_adversaries(self) -> list[Adversary]:
         """The U-Net ``D`` on images, then ``D_grad`` (SPSR-G's, RaGAN) on gradient maps.
