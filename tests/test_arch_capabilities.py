@@ -41,7 +41,11 @@ def test_init_route_follows_the_declared_capabilities() -> None:
     assert init_route(spsr_rrdb, spsr_rrdb) == "same"
     assert init_route(spsr_rrdb, spsr_edsr) is None  # another SR branch
     assert init_route(rrdb, spsr_rrdb) == "sr_branch" and init_route(edsr, spsr_edsr) == "sr_branch"
-    assert init_route(edsr, spsr_rrdb) is None and init_route(spsr_rrdb, rrdb) is None
+    assert init_route(edsr, spsr_rrdb) is None
+    # an SPSR-G's RRDB SR branch becomes an RRDBNet (RRDBNet declares from_wrapper_branch; the
+    # ablations' "w/o GB" rows), but not an EDSR, whose family declares no such thing
+    assert init_route(spsr_rrdb, rrdb) == "from_branch"
+    assert init_route(spsr_edsr, edsr) is None and init_route(spsr_rrdb, edsr) is None
 
 
 def test_no_code_outside_archs_compares_architecture_names() -> None:
