@@ -75,3 +75,18 @@ def test_the_psnr_model_gains_one_db_over_bicubic(dataset: str, request: pytest.
     recorded = prov["scores"][dataset]
     assert float(np.mean(ours)) == pytest.approx(recorded["psnr"], abs=0.01)
     assert float(np.mean(ssim)) == pytest.approx(recorded["ssim"], abs=0.001)
+
+
+def test_the_samples_are_their_hr_crops_degraded_x4(tmp_path: Path) -> None:
+    """``make_samples --hr`` writes the references of the bundled LR samples (what the README's
+    gradient-map figure compares with): each sample is exactly its crop's MATLAB-bicubic ×4."""
+    from spsr.tools.make_samples import OUT, main
+
+    main(["--hr", str(tmp_path)])
+    samples = sorted(OUT.glob("*.png"))
+    assert [p.name for p in samples] == ["astronaut.png", "chelsea.png", "coffee.png"]
+    for sample in samples:
+        hr, lr = read_rgb(tmp_path / sample.name), read_rgb(sample)
+        assert hr.shape[:2] == (4 * lr.shape[0], 4 * lr.shape[1])
+        diff = np.abs(bicubic_degrade(hr, 4)[1].astype(int) - lr.astype(int))
+        assert diff.max() <= 1 and diff.mean() < 0.01, (sample.name, diff.max(), diff.mean())  # rounding
