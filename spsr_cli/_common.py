@@ -6,7 +6,7 @@ import contextlib
 import functools
 import sys
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 import typer.core
@@ -161,6 +161,20 @@ class SpsrCommand(typer.core.TyperCommand):
 
 
 DEVICE_HELP = "auto (a CUDA GPU if there is one, else the CPU), cpu, cuda or cuda:N."
+
+ENGINE_HELP = ("Inference engine: auto (OpenVINO on CPUs with native bf16, else PyTorch), torch, "
+               "openvino or onnxruntime (CPU); one that cannot run falls back to PyTorch.")
+#: ``--engine`` of the inference commands (upscale, gradmap, eval), declared once; ``SPSR_ENGINE``
+#: sets its default (the test suite pins ``torch`` there).
+EngineOption = Annotated[str, typer.Option("--engine", envvar="SPSR_ENGINE", help=ENGINE_HELP)]
+
+
+def check_engine(engine: str) -> None:
+    """An unknown ``--engine`` is a one-line error (before any model is loaded)."""
+    from spsr.engines import get_engine
+
+    if engine != "auto":
+        get_engine(engine)
 
 
 def pick_device(device: str) -> str:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 from spsr_cli._common import (
     DEVICE_HELP,
     MODEL_SCALE_HELP,
+    EngineOption,
+    check_engine,
     console,
     err_console,
     guarded,
@@ -38,10 +40,10 @@ from spsr_cli._common import (
 BASELINES = ("bicubic",)
 
 
-def _model_upscaler(source: str, scale: int, tile: int, device: str, precision: str) -> Upscaler:
+def _model_upscaler(source: str, scale: int, tile: int, device: str, precision: str, engine: str) -> Upscaler:
     from spsr.infer.session import load_eval_upscaler
 
-    upscaler, warnings = load_eval_upscaler(source, scale, tile, device, precision)
+    upscaler, warnings = load_eval_upscaler(source, scale, tile, device, precision, engine, on_note=warn)
     for line in warnings:
         warn(line)
     return upscaler
@@ -143,6 +145,7 @@ def evaluate(
     tile: Annotated[int, typer.Option(min=0, help="Tile size in LR pixels (0: whole image).")] = 256,
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA).")] = "auto",
+    engine: EngineOption = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Score super-resolved images like the papers' tables: one row per model, one table per dataset.
@@ -171,6 +174,7 @@ def evaluate(
         score_upscaler,
     )
     from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
+    check_engine(engine)
     device = pick_device(device)
     weights, baselines = list(weights or []), [m.lower() for m in (model or [])]
     unknown = [m for m in baselines if m not in BASELINES]
@@ -230,7 +234,7 @@ def evaluate(
         ]
         for source in weights:
             rows.append((_unique_label(_weights_label(source), taken),
-                         _model_upscaler(source, scale, tile, device, precision), source))
+                         _model_upscaler(source, scale, tile, device, precision, engine), source))
         total = sum(len(paths) for _, paths in datasets) * len(rows)
         with progress(quiet) as bar:
             task = bar.add_task("upscaling and scoring", total=total)

@@ -12,6 +12,8 @@ import typer
 from spsr_cli._common import (
     DEVICE_HELP,
     MODEL_SCALE_HELP,
+    EngineOption,
+    check_engine,
     console,
     err_console,
     fail,
@@ -116,6 +118,7 @@ def upscale(
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     precision: Annotated[str, typer.Option(
         help="auto, fp32, bf16 or fp16 (fp16 only on CUDA).")] = "auto",
+    engine: EngineOption = "auto",
     outscale: Annotated[float | None, typer.Option(
         help="Final scale if different from the model's (resampled with bicubic).")] = None,
     suffix: Annotated[str, typer.Option(
@@ -158,6 +161,7 @@ def upscale(
     from spsr.infer.upscale import upscale_loaded
 
     check_suffix(suffix)
+    check_engine(engine)
     if samples:
         if output is not None:
             raise fail("with --samples give only the output folder")
@@ -182,7 +186,7 @@ def upscale(
     todo, skipped, failed = pending(plan.jobs, overwrite)
     failed += plan.clashes
     upscaler = TiledUpscaler(loaded.model, loaded.spec.scale, tile=tile, overlap=tile_overlap,
-                             batch=batch, device=dev, precision=precision)
+                             batch=batch, device=dev, precision=precision, engine=engine, on_note=warn)
     if not quiet:
         for line in describe_left_out(found, plan):
             err_console.print(line, highlight=False, soft_wrap=True)
@@ -192,7 +196,7 @@ def upscale(
         for source, why in failed:
             err_console.print(f"[yellow]skipped[/] {_why(source, why)}", highlight=False, soft_wrap=True)
         note = f", resampled to x{outscale:g}" if outscale and outscale != loaded.spec.scale else ""
-        err_console.print(f"model: {loaded.spec.describe()}{note} on {dev}, {str(upscaler.dtype).replace('torch.', '')}"
+        err_console.print(f"model: {loaded.spec.describe()}{note} on {dev}, {upscaler.describe()}"
                           f"; {len(todo)} to do, {skipped} already done")
 
     from rich.progress import (

@@ -147,12 +147,15 @@ def eval_upscaler(
     device: str | torch.device,
     precision: str,
     batch: int = 4,
+    engine: str = "torch",
+    on_note: Callable[[str], None] | None = None,
 ) -> TiledUpscaler:
-    """How a model is scored everywhere: tiled with :func:`eval_overlap`, ``batch`` tiles a pass."""
+    """How a model is scored everywhere: tiled with :func:`eval_overlap`, ``batch`` tiles a pass,
+    run by ``engine`` (:mod:`spsr.engines`; PyTorch by default, as training validates)."""
     from spsr.infer.tiled import TiledUpscaler
 
     return TiledUpscaler(model, scale, tile=tile, overlap=eval_overlap(tile), batch=batch,
-                         device=device, precision=precision)
+                         device=device, precision=precision, engine=engine, on_note=on_note)
 
 
 def uint8_upscaler(upscaler: TiledUpscaler) -> Callable[[np.ndarray], np.ndarray]:
@@ -163,7 +166,8 @@ def uint8_upscaler(upscaler: TiledUpscaler) -> Callable[[np.ndarray], np.ndarray
 
 
 def load_eval_upscaler(
-    source: str, scale: int, tile: int, device: str, precision: str
+    source: str, scale: int, tile: int, device: str, precision: str, engine: str = "torch",
+    on_note: Callable[[str], None] | None = None,
 ) -> tuple[Callable[[np.ndarray], np.ndarray], list[str]]:
     """``spsr eval --weights``'s upscaler: the model of ``source`` loaded for ``scale``, scored as
     :func:`eval_upscaler`, uint8 in and out; and the loader's warnings (guessed sizes...).
@@ -174,5 +178,5 @@ def load_eval_upscaler(
     from spsr.infer.checkpoint import load_model
 
     loaded = load_model(source, device=device, expected_scale=scale)
-    upscaler = eval_upscaler(loaded.model, scale, tile, device, precision)
+    upscaler = eval_upscaler(loaded.model, scale, tile, device, precision, engine=engine, on_note=on_note)
     return uint8_upscaler(upscaler), loaded.warnings
