@@ -148,5 +148,5 @@ def read_openvino_metadata(xml_path: str | os.PathLike[str]) -> dict[str, Any]:
     model = ov.Core().read_model(str(xml_path))
     if not model.has_rt_info(["spsr"]):
         return {}
-    info = model.get_rt_info(["spsr"])
-    return {str(k): str(v) for k, v in info.items()} if hasattr(info, "items") else {}
+    keys = model.get_rt_info(["spsr"]).value
+    return {str(k): model.get_rt_info(["spsr", str(k)]).astype(str) for k in keys}
