@@ -146,9 +146,9 @@ def upscale(
     """
     import torch
 
+    from spsr.api import Upscaler
     from spsr.data.image_io import read_image, write_image
     from spsr.errors import ConfigError, SpsrError
-    from spsr.infer import TiledUpscaler, load_model
     from spsr.infer.files import (
         InputSet,
         check_suffix,
@@ -158,8 +158,6 @@ def upscale(
         plan_jobs,
         sample_images,
     )
-    from spsr.infer.upscale import upscale_loaded
-
     check_suffix(suffix)
     check_engine(engine)
     if samples:
@@ -178,15 +176,13 @@ def upscale(
         raise ConfigError("--outscale must be positive")
 
     dev = pick_device(device)
-    loaded = load_model(weights, device=dev, model_scale=model_scale)
-    for line in loaded.warnings:
-        warn(line)
+    up = Upscaler(weights, engine=engine, precision=precision, tile=tile, device=dev, tile_overlap=tile_overlap,
+                  batch=batch, model_scale=model_scale, on_note=warn)
+    loaded, upscaler = up.loaded, up.tiled
     # Outputs that would land on their inputs (same folder, no --suffix) get _x<scale>.
     plan = plan_jobs(found, out_dir, suffix, ext, default_suffix=f"_x{outscale or loaded.spec.scale:g}")
     todo, skipped, failed = pending(plan.jobs, overwrite)
     failed += plan.clashes
-    upscaler = TiledUpscaler(loaded.model, loaded.spec.scale, tile=tile, overlap=tile_overlap,
-                             batch=batch, device=dev, precision=precision, engine=engine, on_note=warn)
     if not quiet:
         for line in describe_left_out(found, plan):
             err_console.print(line, highlight=False, soft_wrap=True)
@@ -235,7 +231,7 @@ def upscale(
                 image = read_image(job.source)
                 in_size = (image.pixels.shape[1], image.pixels.shape[0])
                 tiles.begin(job.source.name)
-                result = upscale_loaded(image, upscaler, outscale, on_tiles=tiles.update)
+                result = up.upscale_image(image, outscale, on_tiles=tiles.update)
                 write_image(job.output, result, icc_profile=image.icc_profile)
                 done += 1
                 megapixels += result.shape[0] * result.shape[1] / 1e6
