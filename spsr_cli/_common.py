@@ -169,6 +169,12 @@ ENGINE_HELP = ("Inference engine: auto (OpenVINO on CPUs with native bf16, else 
 EngineOption = Annotated[str, typer.Option("--engine", envvar="SPSR_ENGINE", help=ENGINE_HELP)]
 
 
+SHARD_HELP = ("Process shard K of N (K from 0): every N-th file sorted by path. Default: torchrun's "
+              "RANK/WORLD_SIZE, else a SLURM array's SLURM_ARRAY_TASK_ID/COUNT, else all files.")
+#: ``--shard`` of ``spsr upscale`` and ``spsr eval``, declared once.
+ShardOption = Annotated[str | None, typer.Option("--shard", help=SHARD_HELP, show_default=False)]
+
+
 def check_engine(engine: str) -> None:
     """An unknown ``--engine`` is a one-line error (before any model is loaded)."""
     from spsr.engines import get_engine

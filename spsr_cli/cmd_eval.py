@@ -27,6 +27,7 @@ from spsr_cli._common import (
     DEVICE_HELP,
     MODEL_SCALE_HELP,
     EngineOption,
+    ShardOption,
     check_engine,
     console,
     err_console,
@@ -146,6 +147,10 @@ def evaluate(
     device: Annotated[str, typer.Option(help=DEVICE_HELP)] = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA).")] = "auto",
     engine: EngineOption = "auto",
+    shard: ShardOption = None,
+    merge: Annotated[bool, typer.Option(
+        "--merge", help="Combine the --json results of shards (spsr eval --shard K/N ...) given as "
+        "DIR arguments into the table, --json and --csv of one process.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Score super-resolved images like the papers' tables: one row per model, one table per dataset.
@@ -175,6 +180,31 @@ def evaluate(
     )
     from spsr.metrics.registry import EvalSettings, MetricSuite, parse_metrics
     check_engine(engine)
+    if merge:
+        if hr is not None or weights or model:
+            raise ConfigError("--merge combines results files; it takes no --hr, --weights or --model")
+        from spsr.metrics.evaluate import results_csv, results_json
+        from spsr.metrics.merge import merge_results
+
+        merged, merged_suite, merged_extra = merge_results(list(folders))
+        if csv_path is not None:
+            write_text_atomic(csv_path, results_csv(merged, merged_suite.settings.scoring.label))
+        if json_path is not None:
+            text = results_json(merged, merged_suite, merged_extra)  # type: ignore[arg-type]
+            if json_path == Path("-"):
+                typer.echo(text, nl=False)
+                return
+            write_text_atomic(json_path, text)
+        _render(merged, merged_suite, int(str(merged_extra.get("scale", scale))))  # type: ignore[arg-type]
+        return
+    from spsr.infer.shards import resolve_shard
+
+    this_shard = resolve_shard(shard) if hr is None else None
+    if shard is not None and hr is not None:
+        raise ConfigError("--shard splits the images to upscale (--weights/--model); with --hr nothing is upscaled")
+    if this_shard is not None and json_path is None:
+        raise ConfigError(f"running as shard {this_shard} ({this_shard.source}): give --json PART.json to keep "
+                          "this shard's scores for spsr eval --merge")
     device = pick_device(device)
     weights, baselines = list(weights or []), [m.lower() for m in (model or [])]
     unknown = [m for m in baselines if m not in BASELINES]
@@ -228,6 +258,9 @@ def evaluate(
                      unmatched_hr=[str(p) for p in pairing.unmatched_hr])
     else:
         datasets = [(dataset_name(d), list_images(d)) for d in folders]
+        if this_shard is not None:
+            datasets = [(name, this_shard.take(paths, key=str)) for name, paths in datasets]
+            extra["shard"] = str(this_shard)
         taken: set[str] = set()
         rows: list[tuple[str, Upscaler, str]] = [
             (_unique_label("Bicubic", taken), bicubic_upscaler(scale), "bicubic") for _ in baselines[:1]

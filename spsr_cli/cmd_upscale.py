@@ -13,6 +13,7 @@ from spsr_cli._common import (
     DEVICE_HELP,
     MODEL_SCALE_HELP,
     EngineOption,
+    ShardOption,
     check_engine,
     console,
     err_console,
@@ -119,6 +120,7 @@ def upscale(
     precision: Annotated[str, typer.Option(
         help="auto, fp32, bf16 or fp16 (fp16 only on CUDA).")] = "auto",
     engine: EngineOption = "auto",
+    shard: ShardOption = None,
     outscale: Annotated[float | None, typer.Option(
         help="Final scale if different from the model's (resampled with bicubic).")] = None,
     suffix: Annotated[str, typer.Option(
@@ -160,6 +162,9 @@ def upscale(
     )
     check_suffix(suffix)
     check_engine(engine)
+    from spsr.infer.shards import resolve_shard
+
+    this_shard = resolve_shard(shard)
     if samples:
         if output is not None:
             raise fail("with --samples give only the output folder")
@@ -181,6 +186,14 @@ def upscale(
     loaded, upscaler = up.loaded, up.tiled
     # Outputs that would land on their inputs (same folder, no --suffix) get _x<scale>.
     plan = plan_jobs(found, out_dir, suffix, ext, default_suffix=f"_x{outscale or loaded.spec.scale:g}")
+    if this_shard is not None:  # skip-existing makes each shard resumable on its own
+        import dataclasses
+
+        total_jobs = len(plan.jobs)
+        plan = dataclasses.replace(plan, jobs=this_shard.take(plan.jobs, key=lambda j: str(j.source)))
+        if not quiet:
+            err_console.print(f"shard {this_shard} ({this_shard.source}): {len(plan.jobs)} of {total_jobs} "
+                              "file(s)", highlight=False)
     todo, skipped, failed = pending(plan.jobs, overwrite)
     failed += plan.clashes
     if not quiet:
