@@ -185,10 +185,17 @@ def check_engine(engine: str) -> None:
 
 def pick_device(device: str) -> str:
     """Resolve ``--device`` with :func:`spsr.devices.resolve_device`: ``auto`` is the first CUDA
-    GPU when there is one, else the CPU; an unknown or absent device is a one-line error."""
+    GPU when there is one, else the CPU; an unknown or absent device is a one-line error. Under
+    torchrun (``WORLD_SIZE`` > 1) a bare ``auto``/``cuda`` is the GPU of ``LOCAL_RANK``, so each
+    shard of ``torchrun --nproc_per_node N spsr upscale`` runs on its own GPU."""
+    import os
+
     from spsr.devices import resolve_device
 
-    return resolve_device(device)
+    local = os.environ.get("LOCAL_RANK", "").strip()
+    world = os.environ.get("WORLD_SIZE", "").strip()
+    multi = local.isdigit() and world.isdigit() and int(world) > 1
+    return resolve_device(device, local_rank=int(local) if multi else None)
 
 
 def is_tty() -> bool:
