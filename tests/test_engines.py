@@ -218,6 +218,16 @@ def test_weights_digest_follows_the_weights(tiny_model: torch.nn.Module) -> None
     with torch.no_grad():
         next(twin.parameters()).view(-1)[0] += 1e-3
     assert weights_digest(twin) != weights_digest(tiny_model)
+    from spsr.engines.torch_fast import accelerate
+
+    plain = build_model(ArchSpec("spsr", 4, nf=8, nb=2, gc=4)).eval()
+    plain.load_state_dict(tiny_model.state_dict())
+    before = weights_digest(plain)
+    assert weights_digest(accelerate(plain)) == before  # the torch engine's subclasses: same model
+    # A setting without a tensor of its own changes the forward, and the key.
+    skip = build_model(ArchSpec("spsr", 4, nf=8, nb=2, gc=4, extra={"image_skip": True})).eval()
+    skip.load_state_dict(tiny_model.state_dict())
+    assert weights_digest(skip) != before
 
 
 def test_cli_engine_option(tmp_path: Path, tiny_spsr_weights: Path) -> None:

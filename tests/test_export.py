@@ -28,7 +28,7 @@ def _weights(tmp_path: Path, spec: ArchSpec) -> Path:
 
 def _reference(path: Path, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     from spsr.archs import SROutput
-    from spsr.archs.fast import plain_forward
+    from spsr.engines.torch_fast import plain_forward
     from spsr.infer import load_model
 
     model = load_model(str(path)).model

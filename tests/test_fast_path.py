@@ -1,13 +1,16 @@
-"""The fused CPU inference path (spsr.archs.fast) against the plain (official) forward."""
+"""The fused CPU inference path (spsr.engines.torch_fast, applied by the torch engine) against the
+plain (official) forward, which the networks in spsr.archs run by themselves."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from spsr.archs import SPSRNet, fast
+from spsr.archs import SPSRNet
 from spsr.archs.blocks import RRDB, ResidualDenseBlock
 from spsr.archs.rrdb import RRDBNet
+from spsr.engines.torch_fast import accelerate
+from spsr.engines.torch_fast import fused as fast
 from spsr.infer import TiledUpscaler
 from spsr.infer import session as session_mod
 from spsr.infer import tiled as tiled_mod
@@ -26,7 +29,7 @@ def _formats(model: torch.nn.Module, x: torch.Tensor, channels_last: bool) -> tu
 @pytest.mark.parametrize("block", [ResidualDenseBlock, RRDB])
 def test_fused_blocks_match_the_plain_forward(block: type, channels_last: bool) -> None:
     torch.manual_seed(0)
-    model, x = _formats(block(8, 4).eval(), torch.randn(2, 8, 13, 11), channels_last)
+    model, x = _formats(accelerate(block(8, 4).eval()), torch.randn(2, 8, 13, 11), channels_last)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     with torch.inference_mode():
         assert fast.use_fused(x)
@@ -47,7 +50,7 @@ def test_fused_blocks_match_the_plain_forward(block: type, channels_last: bool) 
 def test_fused_spsr_and_rrdbnet_match_the_plain_forward(channels_last: bool) -> None:
     torch.manual_seed(0)
     x = torch.rand(1, 3, 12, 10)
-    for model in (SPSRNet(nf=8, nb=2, gc=4).eval(), RRDBNet(nf=8, nb=2, gc=4).eval()):
+    for model in (accelerate(SPSRNet(nf=8, nb=2, gc=4).eval()), accelerate(RRDBNet(nf=8, nb=2, gc=4).eval())):
         model, xx = _formats(model, x, channels_last)
         with torch.no_grad():
             with fast.plain_forward():
@@ -72,7 +75,7 @@ def test_upscaler_fp32_is_within_a_grey_level_of_the_plain_forward() -> None:
 
 def test_training_takes_the_plain_path_and_its_gradients_are_unchanged() -> None:
     torch.manual_seed(0)
-    model = SPSRNet(nf=8, nb=2, gc=4).to(memory_format=torch.channels_last)
+    model = accelerate(SPSRNet(nf=8, nb=2, gc=4)).to(memory_format=torch.channels_last)
     x = torch.rand(2, 3, 8, 8).contiguous(memory_format=torch.channels_last)
     assert not fast.use_fused(x)  # grad mode on
 
@@ -104,7 +107,7 @@ def test_fused_path_steps_aside_for_autocast_other_dtypes_and_missing_ops(monkey
         monkeypatch.setattr(fast, "FUSED_OPS", False)
         assert not fast.use_fused(x)
         torch.manual_seed(0)
-        block = RRDB(4, 4).eval()
+        block = accelerate(RRDB(4, 4).eval())
         with fast.plain_forward():
             ref = block(x)
         assert torch.equal(block(x), ref)
@@ -146,3 +149,34 @@ def test_fp32_training_uses_channels_last_on_avx2_class_cpus(monkeypatch: pytest
     assert resolve_channels_last("auto", None, cpu)
     monkeypatch.setattr(session_mod, "_cpu_flags", lambda: "")
     assert not resolve_channels_last("auto", None, cpu)
+
+
+@needs_fused
+def test_the_networks_are_plain_and_the_torch_engine_accelerates_them() -> None:
+    """spsr.archs runs the official op sequence by itself (no fast-path branches); the torch
+    engine swaps in the fast subclasses, keeping the weights and state-dict keys."""
+    import ast
+    from pathlib import Path
+
+    import spsr.archs as archs_pkg
+
+    for path in Path(archs_pkg.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not any("torch_fast" in m or m.endswith((".fast", ".winograd")) for m in imported), path
+    torch.manual_seed(0)
+    model = SPSRNet(nf=8, nb=2, gc=4).eval()
+    keys = list(model.state_dict())
+    x = torch.rand(1, 3, 16, 14)
+    with torch.inference_mode():
+        plain = model(x).sr
+        with fast.plain_forward():
+            assert torch.equal(model(x).sr, plain)  # nothing to switch off: it is plain already
+    up = TiledUpscaler(model, 4, tile=0, precision="fp32", engine="torch")
+    up(x[0])
+    assert type(model).__name__ == "FastSPSRNet" and isinstance(model, SPSRNet)
+    assert any(type(m).__name__ == "FastRRDB" for m in model.modules())
+    assert list(model.state_dict()) == keys
+    with torch.inference_mode():
+        torch.testing.assert_close(model(x).sr, plain, rtol=1e-5, atol=1e-5)

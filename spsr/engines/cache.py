@@ -42,9 +42,23 @@ def cache_root() -> Path:
     return spsr_cache_dir() / "engines"
 
 
+def _plain_class(cls: type) -> str:
+    """The network's own class name (the torch engine's fast subclasses count as their base)."""
+    while cls.__module__.startswith("spsr.engines") and cls.__base__ is not None:
+        cls = cls.__base__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def weights_digest(model: nn.Module) -> str:
-    """SHA-256 of a model's state dict: names, shapes, dtypes and bytes of every tensor."""
-    h = hashlib.sha256(type(model).__name__.encode())
+    """SHA-256 of a model: each module's class and plain settings (``image_skip``, ``scale``...,
+    which change the forward without a tensor of their own) and the names, shapes, dtypes and
+    bytes of every tensor of its state dict."""
+    h = hashlib.sha256()
+    for name, module in model.named_modules():
+        settings = sorted((k, repr(v)) for k, v in vars(module).items()
+                          if not k.startswith("_") and k != "training"
+                          and isinstance(v, (bool, int, float, str, tuple, type(None))))
+        h.update(f"{name}:{_plain_class(type(module))}:{settings};".encode())
     for name, tensor in model.state_dict().items():
         t = tensor.detach().cpu().contiguous()
         h.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())

@@ -55,7 +55,7 @@ def check_gradient_output(model: nn.Module, with_gradient: bool) -> None:
     """
     if not with_gradient:
         return
-    from spsr.archs.fast import plain_forward
+    from spsr.engines.torch_fast import plain_forward
 
     probe = torch.zeros(1, 3, 8, 8)
     with torch.inference_mode(), plain_forward():
@@ -87,7 +87,7 @@ def export_onnx(
         ConfigError: ``with_gradient`` for a model without a gradient branch.
         RuntimeError: the exporter failed (an operator it cannot write...).
     """
-    from spsr.archs.fast import plain_forward
+    from spsr.engines.torch_fast import plain_forward
 
     check_gradient_output(model, with_gradient)
     model = model.float().cpu().eval()

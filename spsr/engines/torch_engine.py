@@ -50,6 +50,10 @@ class TorchRunner(Runner):
         # there the 100 MB copy of the full SPSR-G (~0.1 s a process) is skipped.
         self.memory_format = torch.channels_last if spec.device.type != "cpu" else torch.contiguous_format
         self.model = spec.model.to(spec.device).eval()
+        if spec.device.type == "cpu":  # spsr's fused/Winograd kernels where they apply
+            from spsr.engines.torch_fast import accelerate
+
+            accelerate(self.model)
         if spec.device.type != "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)
 

@@ -238,7 +238,7 @@ class TiledUpscaler:
             return out.clamp_(0, 1)
 
     def _upscale_one(self, img: torch.Tensor, on_tiles: TileCallback | None = None) -> torch.Tensor:
-        from spsr.archs.winograd import release_scratch
+        from spsr.engines.torch_fast.winograd import release_scratch
 
         try:
             return self._upscale_tiles(img, on_tiles)

@@ -65,9 +65,9 @@ def build(which: str) -> torch.nn.Module:
 def engines(model: torch.nn.Module, names: list[str]) -> dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], str]]:
     """name → (run on a (1,3,h,w) tensor, precision); prints first/warm costs of converted engines."""
     from spsr.archs import sr_of
-    from spsr.archs.fast import plain_forward
     from spsr.engines import ENGINES, RunSpec, get_engine
     from spsr.engines.cache import weights_digest
+    from spsr.engines.torch_fast import plain_forward
     from spsr.infer.session import resolve_precision
 
     cpu = torch.device("cpu")
