@@ -148,6 +148,7 @@ def test_gradient_branch_through_an_engine(engine: str, tiny_model: torch.nn.Mod
         TiledUpscaler(plain, 4, tile=0, precision="fp32", engine=engine).with_gradient(x)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not cpu_has_fast_bf16() or ENGINES["openvino"].import_error() is not None,
                     reason="needs a CPU with native bf16 (AVX512-BF16/AMX) and openvino")
 def test_openvino_bf16_within_the_band_on_the_builtin_model(astronaut: np.ndarray) -> None:
