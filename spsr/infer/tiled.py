@@ -158,10 +158,7 @@ class TiledUpscaler:
         return RunSpec(self.model, self._with_gradient, self.dtype, self.device, self.cache_key)
 
     def _torch_runner(self) -> Runner:
-        runner = TorchRunner(self._spec())
-        if not self.channels_last:
-            runner.memory_format = torch.contiguous_format
-        return runner
+        return TorchRunner(self._spec(), self.channels_last)
 
     def _fall_back(self, why: str) -> Runner:
         self._note(f"engine {self.engine} cannot run this model: {why}; PyTorch runs")
