@@ -136,7 +136,6 @@ class TiledUpscaler:
             self._note(note)
         self._with_gradient = False
         self._runners: dict[bool, Runner] = {}
-        self._tried: set[bool] = set()  # runners that have run once (a failure then falls back)
 
     def _note(self, text: str) -> None:
         if self.on_note is not None:
@@ -185,14 +184,12 @@ class TiledUpscaler:
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
         runner = self._runner()
-        if runner.engine == "torch" or self._with_gradient in self._tried:
+        if runner.engine == "torch":
             return runner(x)
-        try:  # an engine's first run: one that cannot run here falls back, not fails the image
-            out = runner(x)
+        try:  # an engine that cannot run a batch (a shape it fails to compile...) falls back
+            return runner(x)
         except (EngineUnavailable, RuntimeError) as exc:
             return self._fall_back(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)(x)
-        self._tried.add(self._with_gradient)
-        return out
 
     def with_gradient(
         self, img: torch.Tensor, on_tiles: TileCallback | None = None
