@@ -7,7 +7,7 @@ import functools
 import inspect
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 import typer.core
@@ -265,13 +265,40 @@ PROTOCOLS = ("spsr", "basicsr")
 
 DEVICE_HELP = "auto (a CUDA GPU if there is one, else the CPU), cpu, cuda or cuda:N."
 
+ENGINE_HELP = ("Inference engine: auto (OpenVINO on CPUs with native bf16, else PyTorch), torch, "
+               "openvino or onnxruntime (CPU); one that cannot run falls back to PyTorch.")
+#: ``--engine`` of the inference commands (upscale, gradmap, eval), declared once; ``SPSR_ENGINE``
+#: sets its default (the test suite pins ``torch`` there).
+EngineOption = Annotated[str, typer.Option("--engine", envvar="SPSR_ENGINE", help=ENGINE_HELP)]
+
+
+SHARD_HELP = ("Process shard K of N (K from 0): every N-th file sorted by path. Default: torchrun's "
+              "RANK/WORLD_SIZE, else a SLURM array's SLURM_ARRAY_TASK_ID/COUNT, else all files.")
+#: ``--shard`` of ``spsr upscale`` and ``spsr eval``, declared once.
+ShardOption = Annotated[str | None, typer.Option("--shard", help=SHARD_HELP, show_default=False)]
+
+
+def check_engine(engine: str) -> None:
+    """An unknown ``--engine`` is a one-line error (before any model is loaded)."""
+    from spsr.engines import get_engine
+
+    if engine != "auto":
+        get_engine(engine)
+
 
 def pick_device(device: str) -> str:
     """Resolve ``--device`` with :func:`spsr.devices.resolve_device`: ``auto`` is the first CUDA
-    GPU when there is one, else the CPU; an unknown or absent device is a one-line error."""
+    GPU when there is one, else the CPU; an unknown or absent device is a one-line error. Under
+    torchrun (``WORLD_SIZE`` > 1) a bare ``auto``/``cuda`` is the GPU of ``LOCAL_RANK``, so each
+    shard of ``torchrun --nproc_per_node N spsr upscale`` runs on its own GPU."""
+    import os
+
     from spsr.devices import resolve_device
 
-    return resolve_device(device)
+    local = os.environ.get("LOCAL_RANK", "").strip()
+    world = os.environ.get("WORLD_SIZE", "").strip()
+    multi = local.isdigit() and world.isdigit() and int(world) > 1
+    return resolve_device(device, local_rank=int(local) if multi else None)
 
 
 @contextlib.contextmanager

@@ -40,6 +40,10 @@ def _register() -> None:
     app.command("upscale", cls=SpsrCommand)(cmd_upscale.upscale)
     app.command("gradmap", cls=SpsrCommand)(cmd_gradmap.gradmap)
 
+    from spsr_cli import cmd_export
+
+    app.command("export", cls=SpsrCommand)(cmd_export.export)
+
     from spsr_cli import cmd_prepare_data
 
     app.command("prepare-data", cls=SpsrCommand)(cmd_prepare_data.prepare_data)

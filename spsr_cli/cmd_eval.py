@@ -31,7 +31,10 @@ from spsr_cli._common import (
     MODEL_SCALE_HELP,
     PRECISIONS,
     PROTOCOLS,
+    EngineOption,
+    ShardOption,
     TileProgress,
+    check_engine,
     complete,
     console,
     err_console,
@@ -46,10 +49,11 @@ BASELINES = ("bicubic",)
 
 
 def _model_upscaler(source: str, scale: int, tile: int, device: str, precision: str,
-                    tiles: TileProgress) -> Upscaler:
+                    tiles: TileProgress, engine: str) -> Upscaler:
     from spsr.infer.session import load_eval_upscaler
 
-    upscaler, warnings = load_eval_upscaler(source, scale, tile, device, precision, tiles.update)
+    upscaler, warnings = load_eval_upscaler(source, scale, tile, device, precision, engine,
+                                            on_note=warn, on_tiles=tiles.update)
     for line in warnings:
         warn(line)
     return upscaler
@@ -245,6 +249,11 @@ def evaluate(
     device: Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete(*DEVICES))] = "auto",
     precision: Annotated[str, typer.Option(
         help="auto, fp32, bf16 or fp16 (CUDA).", autocompletion=complete(*PRECISIONS))] = "auto",
+    engine: EngineOption = "auto",
+    shard: ShardOption = None,
+    merge: Annotated[bool, typer.Option(
+        "--merge", help="Combine the --json results of shards (spsr eval --shard K/N ...) given as "
+        "DIR arguments into the table, --json and --csv of one process.")] = False,
     skip_unavailable: Annotated[bool, typer.Option(
         "--skip-unavailable", help="Score every metric that can be computed and list the others "
         "(model file missing, e.g. offline) with the spsr fetch line that fixes them, instead of "
@@ -279,6 +288,33 @@ def evaluate(
         score_pairs,
         score_upscaler,
     )
+    check_engine(engine)
+    if merge:
+        if hr is not None or weights or model:
+            raise ConfigError("--merge combines results files; it takes no --hr, --weights or --model")
+        from spsr.metrics.merge import merge_results
+
+        if not folders:
+            raise ConfigError("--merge takes the shards' --json files as DIR arguments")
+        merged, merged_suite, merged_extra = merge_results(list(folders))
+        if csv_path is not None:
+            write_text_atomic(csv_path, results_csv(merged, merged_suite.settings.scoring.label))
+        if json_path is not None:
+            text = results_json(merged, merged_suite, merged_extra)  # type: ignore[arg-type]
+            if json_path == Path("-"):
+                typer.echo(text, nl=False)
+                return
+            write_text_atomic(json_path, text)
+        _render(merged, merged_suite, int(str(merged_extra.get("scale", scale))))  # type: ignore[arg-type]
+        return
+    from spsr.infer.shards import resolve_shard
+
+    this_shard = resolve_shard(shard) if hr is None else None
+    if shard is not None and hr is not None:
+        raise ConfigError("--shard splits the images to upscale (--weights/--model); with --hr nothing is upscaled")
+    if this_shard is not None and json_path is None:
+        raise ConfigError(f"running as shard {this_shard} ({this_shard.source}): give --json PART.json to keep "
+                          "this shard's scores for spsr eval --merge")
     device = pick_device(device)
     weights, baselines = list(weights or []), [m.lower() for m in (model or [])]
     folders, grouped = list(folders or []), False
@@ -375,13 +411,16 @@ def evaluate(
                      unmatched_hr=[str(p) for p in pairing.unmatched_hr])
     else:
         datasets = [(names.get(d) or dataset_name(d), list_images(d)) for d in folders]
+        if this_shard is not None:
+            datasets = [(name, this_shard.take(paths, key=str)) for name, paths in datasets]
+            extra["shard"] = str(this_shard)
         taken: set[str] = set()
         rows: list[tuple[str, Upscaler, str]] = [
             (_unique_label("Bicubic", taken), bicubic_upscaler(scale), "bicubic") for _ in baselines[:1]
         ]
         for source in weights:
             rows.append((_unique_label(_weights_label(source), taken),
-                         _model_upscaler(source, scale, tile, device, precision, tiles), source))
+                         _model_upscaler(source, scale, tile, device, precision, tiles, engine), source))
         with bar:
             for name, paths in datasets:
                 for label, upscale, _ in rows:

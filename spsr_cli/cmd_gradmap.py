@@ -11,6 +11,8 @@ from spsr_cli._common import (
     DEVICE_HELP,
     DEVICES,
     MODEL_SCALE_HELP,
+    EngineOption,
+    check_engine,
     complete,
     console,
     err_console,
@@ -42,6 +44,7 @@ def gradmap(
         help="Tile size in LR pixels for the model's part of panels, SR image and gradient branch "
         "(0 = whole image).")] = 256,
     device: Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete(*DEVICES))] = "auto",
+    engine: EngineOption = "auto",
     suffix: Annotated[str | None, typer.Option(
         help="Appended to output file names (default: _grad, or _panel with --weights).",
         show_default=False)] = None,
@@ -72,6 +75,7 @@ def gradmap(
         raise fail("--model-scale describes the --weights; give --weights too")
     if padding not in (1, 2):
         raise fail("--padding must be 1 or 2")
+    check_engine(engine)
     found = find_inputs(inputs, recursive)
     default_suffix = "_grad" if weights is None else "_panel"
     plan = plan_jobs(found, output, suffix=default_suffix if suffix is None else suffix, ext=ext,
@@ -93,7 +97,8 @@ def gradmap(
         if not loaded.spec.has_gradient_branch:
             raise fail(f"{weights}: panels need an SPSR model with a gradient branch, not {loaded.spec.describe()}")
         scale = loaded.spec.scale
-        up = TiledUpscaler(loaded.model, scale, tile=tile, device=dev, precision="fp32")
+        up = TiledUpscaler(loaded.model, scale, tile=tile, device=dev, precision="fp32", engine=engine,
+                           on_note=warn)
     hr_index: dict[str, Path] = {}
     if hr is not None:
         if not hr.is_dir():

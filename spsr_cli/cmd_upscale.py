@@ -15,7 +15,10 @@ from spsr_cli._common import (
     DEVICES,
     MODEL_SCALE_HELP,
     PRECISIONS,
+    EngineOption,
+    ShardOption,
     TileProgress,
+    check_engine,
     complete,
     console,
     err_console,
@@ -81,6 +84,8 @@ def upscale(
     precision: Annotated[str, typer.Option(
         help="auto, fp32, bf16 or fp16 (fp16 only on CUDA).",
         autocompletion=complete(*PRECISIONS))] = "auto",
+    engine: EngineOption = "auto",
+    shard: ShardOption = None,
     outscale: Annotated[float | None, typer.Option(
         help="Final scale if different from the model's (resampled with bicubic).")] = None,
     suffix: Annotated[str, typer.Option(
@@ -111,10 +116,10 @@ def upscale(
     """
     import torch
 
+    from spsr.api import Upscaler
     from spsr.atomic import check_writable
     from spsr.data.image_io import read_image, write_image
     from spsr.errors import ConfigError, SpsrError, WriteError
-    from spsr.infer import TiledUpscaler, load_model
     from spsr.infer.files import (
         InputSet,
         check_suffix,
@@ -125,9 +130,12 @@ def upscale(
         sample_images,
     )
     from spsr.infer.session import eval_overlap
-    from spsr.infer.upscale import upscale_loaded
 
     check_suffix(suffix)
+    check_engine(engine)
+    from spsr.infer.shards import resolve_shard
+
+    this_shard = resolve_shard(shard)
     if samples:
         if output is not None:
             raise fail("with --samples give only the output folder")
@@ -144,20 +152,26 @@ def upscale(
         raise ConfigError("--outscale must be positive")
 
     dev = pick_device(device)
-    loaded = load_model(weights, device=dev, model_scale=model_scale)
-    for line in loaded.warnings:
-        warn(line)
+    if tile_overlap is None:
+        tile_overlap = eval_overlap(tile)
+    up = Upscaler(weights, engine=engine, precision=precision, tile=tile, device=dev, tile_overlap=tile_overlap,
+                  batch=batch, model_scale=model_scale, on_note=warn)
+    loaded, upscaler = up.loaded, up.tiled
     # Outputs that would land on their inputs (same folder, no --suffix) get _x<scale>.
     plan = plan_jobs(found, out_dir, suffix, ext, default_suffix=f"_x{outscale or loaded.spec.scale:g}",
                      name_with_ext=name_with_ext, ext_option=ext is not None)
+    if this_shard is not None:  # skip-existing makes each shard resumable on its own
+        import dataclasses
+
+        total_jobs = len(plan.jobs)
+        plan = dataclasses.replace(plan, jobs=this_shard.take(plan.jobs, key=lambda j: str(j.source)))
+        if not quiet:
+            err_console.print(f"shard {this_shard} ({this_shard.source}): {len(plan.jobs)} of {total_jobs} "
+                              "file(s)", highlight=False)
     todo, skipped, failed = pending(plan.jobs, overwrite)
     failed += found.unreadable
     if todo:
         check_writable(todo[0].output.parent)  # a read-only or full output fails before any work
-    if tile_overlap is None:
-        tile_overlap = eval_overlap(tile)
-    upscaler = TiledUpscaler(loaded.model, loaded.spec.scale, tile=tile, overlap=tile_overlap,
-                             batch=batch, device=dev, precision=precision)
     if not quiet:
         for line in describe_left_out(found, plan):
             err_console.print(line, highlight=False, soft_wrap=True)
@@ -167,7 +181,7 @@ def upscale(
         for source, why in failed:
             err_console.print(f"[yellow]skipped[/] {_why(source, why)}", highlight=False, soft_wrap=True)
         note = f", resampled to x{outscale:g}" if outscale and outscale != loaded.spec.scale else ""
-        err_console.print(f"model: {loaded.spec.describe()}{note} on {dev}, {str(upscaler.dtype).replace('torch.', '')}"
+        err_console.print(f"model: {loaded.spec.describe()}{note} on {dev}, {upscaler.describe()}"
                           f"; {len(todo)} to do, {skipped} already done")
 
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
@@ -203,7 +217,7 @@ def upscale(
                 image = read_image(job.source)
                 in_size = (image.pixels.shape[1], image.pixels.shape[0])
                 tiles.begin(job.source.name)
-                result = upscale_loaded(image, upscaler, outscale, on_tiles=tiles.update)
+                result = up.upscale_image(image, outscale, on_tiles=tiles.update)
                 write_image(job.output, result, icc_profile=image.icc_profile)
                 done += 1
                 megapixels += result.shape[0] * result.shape[1] / 1e6

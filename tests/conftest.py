@@ -20,6 +20,13 @@ def _no_network_fetches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SPSR_DOWNLOAD_MIRROR", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _torch_engine_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CLI runs use PyTorch unless a test names an ``--engine`` (``auto`` would convert models for
+    OpenVINO into the user's cache on CPUs with native bf16); tests/test_engines.py covers the rest."""
+    monkeypatch.setenv("SPSR_ENGINE", "torch")
+
+
 def trust_cached_file(monkeypatch: pytest.MonkeyPatch, key: str, path: Path) -> None:
     """Register ``path``'s SHA-256 as the digest of the model file ``key`` (``alexnet``, ``vgg19``,
     ``resnet18``, ``ma-model``), so a test's own small file in the cache counts as the real one."""

@@ -1,4 +1,5 @@
-"""Nearest ×2 upsampling + 3×3 conv as one 2×2 convolution of the LR map (spsr.archs.fast.upsample_conv)."""
+"""Nearest ×2 upsampling + 3×3 conv as one 2×2 convolution of the LR map
+(spsr.engines.torch_fast.fused.upsample_conv)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spsr.archs import fast
 from spsr.archs.blocks import upconv_layers
+from spsr.engines.torch_fast import fused as fast
 
 needs_fused = pytest.mark.skipif(not fast.FUSED_OPS, reason="this PyTorch build has no fused oneDNN convolutions")
 

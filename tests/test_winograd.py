@@ -1,4 +1,5 @@
-"""Winograd F(4×4, 3×3) inference path of the RRDB blocks (spsr.archs.winograd)."""
+"""Winograd F(4×4, 3×3) inference path of the RRDB blocks (spsr.engines.torch_fast.winograd,
+applied by the torch engine)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from spsr.archs import SPSRNet, sr_of, winograd
+from spsr.archs import SPSRNet, sr_of
 from spsr.archs.blocks import RRDB
-from spsr.archs.fast import plain_forward
+from spsr.engines.torch_fast import accelerate, plain_forward, winograd
 
 
 def _winograd_conv(conv: torch.nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -61,7 +62,7 @@ def test_the_weight_transform_reproduces_the_kernel() -> None:
 def test_rrdb_matches_the_plain_forward(shape: tuple[int, int, int, int], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(winograd, "CHUNK", 40)  # forces the windowed path on the larger maps
     torch.manual_seed(0)
-    block = RRDB(8, 4).eval()
+    block = accelerate(RRDB(8, 4).eval())
     x = torch.rand(shape).contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         assert winograd.applies(x)
@@ -78,7 +79,7 @@ def test_spans_of_tile_rows_give_the_same_result(span_tiles: int, monkeypatch: p
     """Convolutions run span by span (whole tile rows, never across images): any span size, a
     batch, and maps that do not fill whole 4×4 blocks give the single-span result."""
     torch.manual_seed(5)
-    block = RRDB(8, 4).eval()
+    block = accelerate(RRDB(8, 4).eval())
     x = torch.rand(2, 8, 30, 23)  # 8 × 6 tiles per image, the last row and column part-filled
     with torch.no_grad():
         whole = winograd._rrdb_whole(block, x).clone()
@@ -102,7 +103,7 @@ def test_small_maps_and_the_switch_keep_the_direct_path(monkeypatch: pytest.Monk
 
 def test_a_changed_weight_is_transformed_again() -> None:
     torch.manual_seed(0)
-    block = RRDB(8, 4).eval()
+    block = accelerate(RRDB(8, 4).eval())
     x = torch.rand(1, 8, 64, 64)
     with torch.no_grad():
         before = winograd.rrdb_forward(block, x).clone()
@@ -116,7 +117,7 @@ def test_a_changed_weight_is_transformed_again() -> None:
 
 def test_spsr_g_output_within_a_fraction_of_a_grey_level(monkeypatch: pytest.MonkeyPatch) -> None:
     torch.manual_seed(0)
-    model = SPSRNet(nf=8, nb=2, gc=4, scale=4).eval()
+    model = accelerate(SPSRNet(nf=8, nb=2, gc=4, scale=4).eval())
     x = torch.rand(1, 3, 24, 20)
     with torch.no_grad():
         fast_sr = sr_of(model(x))
@@ -131,7 +132,7 @@ def test_spsr_g_output_within_a_fraction_of_a_grey_level(monkeypatch: pytest.Mon
 
 def test_training_never_takes_it() -> None:
     torch.manual_seed(0)
-    block = RRDB(8, 4)
+    block = accelerate(RRDB(8, 4))
     x = torch.rand(1, 8, 64, 64)
     block(x).sum().backward()  # autograd: the plain convolutions (out= buffers have no gradient)
     grad = block.RDB1.conv1[0].weight.grad.clone()

@@ -2,14 +2,25 @@
 
 ``conv_block`` is ``Sequential(conv[, LeakyReLU(0.2)])`` — its weight key ends in ``.0.weight`` —
 exactly as the official ESRGAN/SPSR code registers its convolutions.
+
+The forwards are plain PyTorch, the official networks' op sequence. spsr's CPU inference kernels
+(fused oneDNN convolutions, Winograd) live with the torch engine (:mod:`spsr.engines.torch_fast`),
+which applies them to a loaded network; :func:`run_layers` is the hook it overrides.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
-from spsr.archs import fast, winograd
+
+def run_layers(layers: Iterable[nn.Module], x: torch.Tensor) -> torch.Tensor:
+    """``x`` through ``layers`` in order, as ``nn.Sequential`` would."""
+    for layer in layers:
+        x = layer(x)
+    return x
 
 
 def conv_block(in_nc: int, out_nc: int, act: bool = True, kernel_size: int = 3) -> nn.Sequential:
@@ -37,26 +48,12 @@ class ResidualDenseBlock(nn.Module):
         self.conv5 = conv_block(nf + 4 * gc, nf, act=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if fast.use_fused(x):
-            return self.fused_forward(x, x.clone(memory_format=fast.memory_format_of(x)), 0.2)
         x1 = self.conv1(x)
         x2 = self.conv2(torch.cat((x, x1), 1))
         x3 = self.conv3(torch.cat((x, x1, x2), 1))
         x4 = self.conv4(torch.cat((x, x1, x2, x3), 1))
         x5 = self.conv5(torch.cat((x, x1, x2, x3, x4), 1))
         return x5 * 0.2 + x
-
-    def fused_forward(self, x: torch.Tensor, out: torch.Tensor, scale: float) -> torch.Tensor:
-        """Inference only: ``out + scale·conv5(…)`` written into ``out``, conv+LReLU fused (:mod:`spsr.archs.fast`)."""
-        feats = [x]
-        for block in (self.conv1, self.conv2, self.conv3, self.conv4):
-            conv, act = block[0], block[1]
-            assert isinstance(conv, nn.Conv2d) and isinstance(act, nn.LeakyReLU)
-            inp = torch.cat(feats, 1) if len(feats) > 1 else x
-            feats.append(fast.conv_lrelu(conv, inp, act.negative_slope))
-        last = self.conv5[0]
-        assert isinstance(last, nn.Conv2d)
-        return fast.conv_residual_(last, torch.cat(feats, 1), out, scale)
 
 
 class RRDB(nn.Module):
@@ -69,12 +66,6 @@ class RRDB(nn.Module):
         self.RDB3 = ResidualDenseBlock(nf, gc)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if fast.use_fused(x) and winograd.applies(x):
-            return winograd.rrdb_forward(self, x)
-        if fast.use_fused(x):
-            # x + 0.2·(r + 0.2·conv5) = (x + 0.2·r) + 0.04·conv5, with r RDB3's input: one pass fewer.
-            r = self.RDB2(self.RDB1(x))
-            return self.RDB3.fused_forward(r, torch.add(x, r, alpha=0.2), 0.04)
         return self.RDB3(self.RDB2(self.RDB1(x))) * 0.2 + x
 
 

@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spsr.archs import fast
-from spsr.archs.blocks import RRDB, ShortcutBlock, conv_block, upconv_layers
+from spsr.archs.blocks import RRDB, ShortcutBlock, conv_block, run_layers, upconv_layers
 
 
 class RRDBTrunk(nn.Sequential):
@@ -27,6 +26,9 @@ class RRDBTrunk(nn.Sequential):
         scale: upscaling factor.
         hr_conv: the HR conv + LReLU module to append (SPSR shares it as ``HR_conv0_new``).
     """
+
+    #: Runs a layer sequence (plain; the torch engine's CPU kernels override it).
+    run_layers = staticmethod(run_layers)
 
     def __init__(self, in_nc: int, nf: int, nb: int, gc: int, scale: int, hr_conv: nn.Sequential) -> None:
         trunk = nn.Sequential(*[RRDB(nf, gc) for _ in range(nb)], nn.Conv2d(nf, nf, 3, padding=1))
@@ -54,7 +56,7 @@ class RRDBTrunk(nn.Sequential):
                 tapped.append(out)
         by_count = dict(zip(wanted, tapped, strict=False))
         out = blocks[self.num_blocks](out) + feat
-        out = fast.run_layers(list(self)[2:], out)
+        out = self.run_layers(list(self)[2:], out)
         return [by_count[t] for t in taps], out
 
 
@@ -80,6 +82,9 @@ class RRDBNet(nn.Module):
             generator of the follow-up's "w/o GB" row: SPSR's SR branch without the gradient
             branch, its head kept.
     """
+
+    #: Runs a layer sequence (plain; the torch engine's CPU kernels override it).
+    run_layers = staticmethod(run_layers)
 
     def __init__(
         self, in_nc: int = 3, out_nc: int = 3, nf: int = 64, nb: int = 23, gc: int = 32, scale: int = 4,
@@ -110,16 +115,16 @@ class RRDBNet(nn.Module):
                 x = F.interpolate(x, scale_factor=self.scale, mode="nearest")
             elif x.shape[-2] % self.scale or x.shape[-1] % self.scale:
                 raise ValueError(f"upsampled input size {tuple(x.shape[-2:])} is not a multiple of {self.scale}")
-            return fast.run_layers(self.model, F.pixel_unshuffle(x, self.scale))
+            return self.run_layers(self.model, F.pixel_unshuffle(x, self.scale))
         if upsampled:
             raise ValueError("upsampled input needs a generator built with desubpixel_head=True")
         if not self.unshuffle:
-            return fast.run_layers(self.model, x)
+            return self.run_layers(self.model, x)
         f = self.unshuffle
         h, w = x.shape[-2:]
         pad_h, pad_w = (-h) % f, (-w) % f
         if pad_h or pad_w:
             mode = "reflect" if min(h, w) > max(pad_h, pad_w) else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
-        out = fast.run_layers(self.model, F.pixel_unshuffle(x, f))
+        out = self.run_layers(self.model, F.pixel_unshuffle(x, f))
         return out[..., : h * self.scale, : w * self.scale]

@@ -21,8 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spsr.archs import fast
-from spsr.archs.blocks import RRDB, conv_block, tap_points, upconv_layers
+from spsr.archs.blocks import RRDB, conv_block, run_layers, tap_points, upconv_layers
 from spsr.ops.gradient import GradientMap
 
 
@@ -67,6 +66,9 @@ class SPSRNet(nn.Module):
             RRDB at HR resolution is over half of the network's FLOPs at nf 32 / nb 6, so this is
             the cheap configuration of the fast built-in models; it has no ``f_block.*`` keys.
     """
+
+    #: Runs a layer sequence (plain; the torch engine's CPU kernels override it).
+    run_layers = staticmethod(run_layers)
 
     def __init__(
         self,
@@ -156,11 +158,11 @@ class SPSRNet(nn.Module):
             b = getattr(self, f"b_block_{i}")(torch.cat([b, feat], dim=1))
             b = getattr(self, f"b_concat_{i}")(b)
         b = self.b_LR_conv(b) + b_fea
-        branch = fast.run_layers(self.b_module, b)
+        branch = self.run_layers(self.b_module, b)
         grad = self.conv_w(branch)
 
         fused = self.f_block(torch.cat([branch, sr_feat], dim=1))
-        sr = self.f_HR_conv1(fast.run_layers(self.f_HR_conv0, self.f_concat(fused)))
+        sr = self.f_HR_conv1(self.run_layers(self.f_HR_conv0, self.f_concat(fused)))
         if self.image_skip:
             # Added in fp32: under bf16 autocast a bf16 sum would cost up to 1/255 per pixel.
             skip = F.interpolate(lr_image.float(), scale_factor=self.scale, mode="bicubic", align_corners=False)

@@ -2,9 +2,10 @@
 upscaler and its overlap, and a tiled forward that also returns the gradient branch.
 
 ``spsr eval``, an ablation row's scoring, the training's validation and ``spsr gradmap`` all
-build their upscaler here, so a model is scored identically wherever it is scored. Devices are
-checked by :func:`spsr.devices.resolve_device`; training's ``--amp`` and inference's
-``--precision`` are decided by one function, :func:`compute_dtype`.
+build their upscaler here, so a model is scored identically wherever it is scored. What the CPU
+can do is read by :mod:`spsr.cpu`; devices are checked by :func:`spsr.devices.resolve_device`;
+training's ``--amp`` and inference's ``--precision`` are decided by one function,
+:func:`compute_dtype`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from spsr import cpu
 from spsr.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -31,48 +33,6 @@ AMP_MODES = ("auto", "off", "bf16", "fp16")
 EVAL_OVERLAP = 16
 
 
-#: ``ONEDNN_MAX_CPU_ISA`` values (and their prefixes) under which oneDNN still has native bf16.
-_BF16_ISAS = ("ALL", "DEFAULT", "AVX512_CORE_BF16", "AVX512_CORE_AMX", "AVX512_CORE_FP16", "AVX10")
-
-
-def _isa_allows_bf16() -> bool:
-    """False when ``ONEDNN_MAX_CPU_ISA`` caps oneDNN below native bf16 (e.g. ``AVX2``, ``AVX512_CORE``)."""
-    limit = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
-    return not limit or limit.startswith(_BF16_ISAS)
-
-
-def _cpu_flags() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="ignore") as fh:
-            return fh.read()
-    except OSError:
-        return ""
-
-
-def _cpu_flags_have_bf16() -> bool:
-    flags = _cpu_flags()
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-#: ``ONEDNN_MAX_CPU_ISA`` values that keep oneDNN to AVX2 or below.
-_AVX2_CLASS_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2")
-
-
-def cpu_is_avx2_class() -> bool:
-    """True where oneDNN runs AVX2 (or older) kernels: no AVX-512 on the CPU, or capped by
-    ``ONEDNN_MAX_CPU_ISA``. False where ``/proc/cpuinfo`` cannot be read."""
-    if os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper() in _AVX2_CLASS_ISAS:
-        return True
-    flags = _cpu_flags()
-    return bool(flags) and "avx512f" not in flags
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True where the CPU has native bf16 instructions (AVX512-BF16 / AMX), so autocast pays off,
-    and ``ONEDNN_MAX_CPU_ISA`` does not keep oneDNN from using them."""
-    return _cpu_flags_have_bf16() and _isa_allows_bf16()
-
-
 def precision_reason(precision: str, device: torch.device) -> str:
     """Why :func:`compute_dtype` picks what it picks, in a few words (for benchmarks and logs)."""
     if precision != "auto":
@@ -81,9 +41,9 @@ def precision_reason(precision: str, device: torch.device) -> str:
         return "CUDA: bf16 where the GPU supports it, else fp16"
     if device.type != "cpu":
         return f"{device.type}: fp32"
-    if cpu_has_fast_bf16():
+    if cpu.cpu_has_fast_bf16():
         return "the CPU has native bf16 (AVX512-BF16/AMX)"
-    if _cpu_flags_have_bf16():
+    if cpu.cpu_flags_have_bf16():
         return f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA')} keeps oneDNN off its bf16 kernels"
     return "no native bf16 on this CPU (bf16 would be emulated, slower than fp32)"
 
@@ -124,7 +84,7 @@ def compute_dtype(mode: str, device: torch.device, training: bool = False) -> to
         return torch.bfloat16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_fast_bf16():
+    if device.type == "cpu" and cpu.cpu_has_fast_bf16():
         return torch.bfloat16
     return torch.float32
 
@@ -147,12 +107,15 @@ def eval_upscaler(
     device: str | torch.device,
     precision: str,
     batch: int = 4,
+    engine: str = "torch",
+    on_note: Callable[[str], None] | None = None,
 ) -> TiledUpscaler:
-    """How a model is scored everywhere: tiled with :func:`eval_overlap`, ``batch`` tiles a pass."""
+    """How a model is scored everywhere: tiled with :func:`eval_overlap`, ``batch`` tiles a pass,
+    run by ``engine`` (:mod:`spsr.engines`; PyTorch by default, as training validates)."""
     from spsr.infer.tiled import TiledUpscaler
 
     return TiledUpscaler(model, scale, tile=tile, overlap=eval_overlap(tile), batch=batch,
-                         device=device, precision=precision)
+                         device=device, precision=precision, engine=engine, on_note=on_note)
 
 
 def uint8_upscaler(
@@ -166,7 +129,8 @@ def uint8_upscaler(
 
 
 def load_eval_upscaler(
-    source: str, scale: int, tile: int, device: str, precision: str,
+    source: str, scale: int, tile: int, device: str, precision: str, engine: str = "torch",
+    on_note: Callable[[str], None] | None = None,
     on_tiles: Callable[[int, int], None] | None = None,
 ) -> tuple[Callable[[np.ndarray], np.ndarray], list[str]]:
     """``spsr eval --weights``'s upscaler: the model of ``source`` loaded for ``scale``, scored as
@@ -179,5 +143,5 @@ def load_eval_upscaler(
     from spsr.checkpoints.io import load_model
 
     loaded = load_model(source, device=device, expected_scale=scale)
-    upscaler = eval_upscaler(loaded.model, scale, tile, device, precision)
+    upscaler = eval_upscaler(loaded.model, scale, tile, device, precision, engine=engine, on_note=on_note)
     return uint8_upscaler(upscaler, on_tiles), loaded.warnings

@@ -10,14 +10,21 @@ out-of-memory the current tiles are split in half and processing continues from 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from spsr.archs import SROutput, sr_of
+from spsr.engines import (
+    EngineUnavailable,
+    NoteCallback,
+    Runner,
+    RunSpec,
+    choose_engine,
+    precision_name,
+)
+from spsr.engines.torch_engine import TorchRunner
 from spsr.errors import ConfigError, NonFiniteOutputError
 from spsr.infer.session import resolve_precision
 
@@ -76,18 +83,6 @@ def _ramp(length: int, band: int, ramp_start: bool, ramp_end: bool, device: torc
     return w
 
 
-@contextlib.contextmanager
-def _ieee_fp32() -> Iterator[None]:
-    """fp32 convolutions in full fp32 on CUDA: cuDNN uses TF32 (a 10-bit mantissa) by default,
-    which would make ``fp32`` on a GPU differ from the CPU by more than a grey level."""
-    before = torch.backends.cudnn.allow_tf32
-    torch.backends.cudnn.allow_tf32 = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.allow_tf32 = before
-
-
 class TiledUpscaler:
     """Run a generator over an image in tiles, batched, with blending.
 
@@ -100,7 +95,11 @@ class TiledUpscaler:
         device: where to run.
         precision: ``auto`` | ``fp32`` | ``bf16`` | ``fp16`` (fp16 only on CUDA; ``fp32`` on CUDA
             is IEEE fp32, with cuDNN's TF32 off).
-        channels_last: use the channels-last memory format (faster convolutions on CPU and GPU).
+        channels_last: use the channels-last memory format on GPUs (faster convolutions).
+        engine: ``auto`` | ``torch`` | ``openvino`` | ``onnxruntime`` (:mod:`spsr.engines`); an
+            engine that cannot run the model gives a note and PyTorch runs.
+        on_note: receives one-line notes (engine fallbacks, first-run conversions).
+        cache_key: the weights' identity for the conversion cache (None: a digest of the model).
     """
 
     def __init__(
@@ -113,6 +112,9 @@ class TiledUpscaler:
         device: str | torch.device = "cpu",
         precision: str = "auto",
         channels_last: bool = True,
+        engine: str = "torch",
+        on_note: NoteCallback | None = None,
+        cache_key: str | None = None,
     ) -> None:
         if tile < 0 or overlap < 0 or batch < 1:
             raise ConfigError("tile and overlap must be >= 0 and batch >= 1")
@@ -124,31 +126,70 @@ class TiledUpscaler:
         self.overlap = overlap
         self.batch = batch
         self.dtype = resolve_precision(precision, self.device)
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.channels_last = channels_last
         self.model = model.to(self.device).eval()
+        self.cache_key = cache_key
+        self.on_note = on_note
+        chosen, notes = choose_engine(engine, self.device)
+        self.engine = chosen.name
+        for note in notes:
+            self._note(note)
         self._with_gradient = False
-        if channels_last and self.device.type != "cpu":
-            # cuDNN reads channels-last weights directly; oneDNN on the CPU reorders the weights into
-            # its own blocked layout on every call whatever their format (measured equal speed), so
-            # there the 100 MB copy of the full SPSR-G (~0.1 s a process) is skipped.
-            self.model = self.model.to(memory_format=torch.channels_last)
+        self._runners: dict[bool, Runner] = {}
 
-    def _autocast(self) -> contextlib.AbstractContextManager[None]:
-        if self.dtype == torch.float32:
-            return _ieee_fp32() if self.device.type == "cuda" else contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.dtype)
+    def _note(self, text: str) -> None:
+        if self.on_note is not None:
+            self.on_note(text)
+
+    @property
+    def precision(self) -> str:
+        """The precision the engine computes in (``fp32``, ``bf16``...), as a user reads it."""
+        runner = self._runners.get(False) or self._runners.get(True)
+        if runner is not None:
+            return runner.precision
+        return "fp32" if self.engine == "onnxruntime" else precision_name(self.dtype)
+
+    def describe(self) -> str:
+        """``engine precision``, e.g. ``openvino bf16``."""
+        return f"{self.engine} {self.precision}"
+
+    def _spec(self) -> RunSpec:
+        return RunSpec(self.model, self._with_gradient, self.dtype, self.device, self.cache_key)
+
+    def _torch_runner(self) -> Runner:
+        return TorchRunner(self._spec(), self.channels_last)
+
+    def _fall_back(self, why: str) -> Runner:
+        self._note(f"engine {self.engine} cannot run this model: {why}; PyTorch runs")
+        self.engine = "torch"
+        self._runners.clear()
+        runner = self._runners[self._with_gradient] = self._torch_runner()
+        return runner
+
+    def _runner(self) -> Runner:
+        runner = self._runners.get(self._with_gradient)
+        if runner is not None:
+            return runner
+        if self.engine == "torch":
+            runner = self._torch_runner()
+        else:
+            from spsr.engines import get_engine
+
+            try:
+                runner = get_engine(self.engine).prepare(self._spec(), self.on_note)
+            except EngineUnavailable as exc:
+                return self._fall_back(str(exc))
+        self._runners[self._with_gradient] = runner
+        return runner
 
     def _run(self, x: torch.Tensor) -> torch.Tensor:
-        x = x.to(self.device, memory_format=self.memory_format)
-        with torch.inference_mode(), self._autocast():
-            raw = self.model(x)
-            if self._with_gradient:  # SR and gradient branch side by side, blended alike
-                if not isinstance(raw, SROutput):
-                    raise ConfigError("this model has no gradient branch (an SPSR model has one)")
-                out = torch.cat([raw.sr, raw.grad], dim=1)
-            else:
-                out = sr_of(raw)
-        return out.float()
+        runner = self._runner()
+        if runner.engine == "torch":
+            return runner(x)
+        try:  # an engine that cannot run a batch (a shape it fails to compile...) falls back
+            return runner(x)
+        except (EngineUnavailable, RuntimeError) as exc:
+            return self._fall_back(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)(x)
 
     def with_gradient(
         self, img: torch.Tensor, on_tiles: TileCallback | None = None
@@ -191,7 +232,7 @@ class TiledUpscaler:
             return out.clamp_(0, 1)
 
     def _upscale_one(self, img: torch.Tensor, on_tiles: TileCallback | None = None) -> torch.Tensor:
-        from spsr.archs.winograd import release_scratch
+        from spsr.engines.torch_fast.winograd import release_scratch
 
         try:
             return self._upscale_tiles(img, on_tiles)

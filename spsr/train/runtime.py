@@ -51,7 +51,7 @@ def resolve_channels_last(mode: str, amp_dtype: torch.dtype | None, device: torc
         return mode == "on"
     if amp_dtype is not None or device.type == "cuda":
         return True
-    from spsr.infer.session import cpu_is_avx2_class
+    from spsr.cpu import cpu_is_avx2_class
 
     return device.type == "cpu" and cpu_is_avx2_class()
 

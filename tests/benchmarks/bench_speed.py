@@ -46,7 +46,7 @@ import torch
 from torch import nn
 
 from spsr.archs import SPSRNet, sr_of
-from spsr.archs.fast import plain_forward
+from spsr.engines.torch_fast import plain_forward
 from spsr.infer import TiledUpscaler
 from spsr.infer.session import precision_reason
 from spsr.infer.tiled import resolve_precision

@@ -86,7 +86,7 @@ def transform_weight(weight: torch.Tensor) -> torch.Tensor:
 
 def cached_weight(conv: nn.Conv2d) -> torch.Tensor:
     """The transformed weight of ``conv``, cached on the module until its weight changes."""
-    from spsr.archs.fast import cached_transform
+    from spsr.engines.torch_fast.fused import cached_transform
 
     return cached_transform(conv, "_spsr_winograd", lambda c: transform_weight(c.weight))
 
@@ -304,7 +304,7 @@ def rrdb_forward(rrdb: RRDB, x: torch.Tensor) -> torch.Tensor:
     Maps over :data:`CHUNK`² pixels run in equal windows of ``CHUNK`` (+ :data:`HALO` context on
     each inner side, discarded), so memory stays bounded and the windows share one set of buffers.
     """
-    from spsr.archs.fast import memory_format_of
+    from spsr.engines.torch_fast.fused import memory_format_of
 
     n, _, h, w = x.shape
     if n * h * w <= CHUNK * CHUNK:

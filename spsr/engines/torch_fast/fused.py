@@ -6,7 +6,7 @@ residual ``x + 0.2·conv5(…)`` as one convolution whose result is added into a
 (oneDNN's binary-add post-op, the weights pre-scaled by 0.2). That saves a pass over memory per
 activation and two per residual; the arithmetic is the same up to fp32 rounding (about 1e-6).
 
-RRDBs on maps of at least 48×48 pixels go further: :mod:`spsr.archs.winograd` runs all fifteen
+RRDBs on maps of at least 48×48 pixels go further: :mod:`spsr.engines.torch_fast.winograd` runs all fifteen
 3×3 convolutions of the block in Winograd F(4×4, 3×3) (four times fewer multiplications, about
 1e-6 from the direct result; ``SPSR_WINOGRAD=0`` turns only that off).
 
