@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from spsr.errors import ConfigError
-from spsr.metrics.evaluate import DatasetResult
 from spsr.metrics.registry import EvalSettings
+from spsr.metrics.score_folders import DatasetResult
 
 #: Keys of a partial result that differ between shards (everything else must agree).
 SHARD_KEYS = ("shard", "datasets")

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from spsr.archs.blocks import RRDB, ResidualDenseBlock
-from spsr.archs.rrdb import RRDBNet, RRDBTrunk
+from spsr.archs.rrdb_net import RRDBNet, RRDBTrunk
 from spsr.archs.spsr_net import SPSRNet
 from spsr.engines.torch_fast import fused, winograd
 from spsr.engines.torch_fast.fused import FUSED_OPS, plain_forward, use_fused
