@@ -253,3 +253,19 @@ def test_channels_last_on_cudnn_gives_the_same_image(device: torch.device) -> No
     cl = TiledUpscaler(model, 4, tile=0, device=device, precision="fp32", channels_last=True)(x)
     assert cl.shape == plain.shape == (3, 160, 208)
     assert float((cl - plain).abs().max()) < 0.1 / 255  # other cuDNN kernels, same image
+
+
+def test_the_upscaler_api_with_engine_auto_runs_pytorch_on_the_gpu(device: torch.device) -> None:
+    """#33: on CUDA ``--engine auto`` is PyTorch (OpenVINO and ONNX Runtime are CPU engines here),
+    and the Python API's fp32 result on the GPU is the CPU reference within one grey level."""
+    from spsr.api import Upscaler
+    from spsr.data.image_io import read_rgb
+    from spsr.engines import auto_engine
+    from spsr.infer.files import sample_images
+
+    assert auto_engine(torch.device("cuda"))[0] == "torch"
+    lr = read_rgb(sorted(sample_images())[0])
+    on_device = Upscaler("default", engine="auto", precision="fp32", tile=64, device=str(device))(lr)
+    reference = Upscaler("default", engine="torch", precision="fp32", tile=64, device="cpu")(lr)
+    assert on_device.shape == reference.shape == (lr.shape[0] * 4, lr.shape[1] * 4, 3)
+    assert int(np.abs(on_device.astype(int) - reference.astype(int)).max()) <= 1
