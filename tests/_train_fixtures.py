@@ -114,3 +114,20 @@ def assert_identical(a: Any, b: Any, where: str = "state") -> None:
             assert_identical(x, y, f"{where}[{i}]")
     else:
         assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+def astronaut_crops(folder: Path, count: int, size: int) -> list[Path]:
+    """``count`` different ``size``×``size`` crops of scikit-image's astronaut written as PNGs
+    ``img_00.png``… into ``folder`` (real photo content for data and failure tests)."""
+    from skimage import data as skdata
+
+    from spsr.data.image_io import write_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    astro = skdata.astronaut()
+    paths = []
+    for i in range(count):
+        y, x = (i * 53) % (512 - size), (i * 97) % (512 - size)
+        paths.append(folder / f"img_{i:02d}.png")
+        write_image(paths[-1], np.ascontiguousarray(astro[y : y + size, x : x + size]))
+    return paths

@@ -15,10 +15,9 @@ import pytest
 import typer
 from _hang_guard import HANG_GUARD_S
 from _text import flat
-from skimage import data as skdata
+from _train_fixtures import astronaut_crops
 from typer.testing import CliRunner
 
-from spsr.data.image_io import write_image
 from spsr.data.store import PatchStore, StoreOptions, partial_path, write_store
 from spsr_cli.cmd_prepare_data import prepare_data
 
@@ -31,15 +30,7 @@ _RUN_CLI = (
 )
 
 
-def _images(folder: Path, count: int, size: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    astro = skdata.astronaut()
-    paths = []
-    for i in range(count):
-        y, x = (i * 53) % (512 - size), (i * 97) % (512 - size)
-        paths.append(folder / f"img_{i:02d}.png")
-        write_image(paths[-1], np.ascontiguousarray(astro[y : y + size, x : x + size]))
-    return paths
+_images = astronaut_crops
 
 
 def _invoke(*args: str | Path) -> tuple[int, str, str]:

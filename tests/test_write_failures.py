@@ -17,19 +17,16 @@ import sys
 from pathlib import Path
 
 import h5py
-import numpy as np
 import pytest
 import torch
 import typer
 from _text import flat
-from _train_fixtures import make_store, one_thread, subprocess_env  # noqa: F401
-from skimage import data as skdata
+from _train_fixtures import astronaut_crops, make_store, one_thread, subprocess_env  # noqa: F401
 from typer.testing import CliRunner
 
 from spsr import atomic
 from spsr.atomic import atomic_path, check_writable, write_text_atomic
 from spsr.data import store as store_module
-from spsr.data.image_io import write_image
 from spsr.data.store import PatchStore, StoreOptions, partial_path, write_store
 from spsr.errors import DataStoreError, WriteError, as_write_error, write_errno
 from spsr.train.state import load_state
@@ -69,15 +66,7 @@ def _one_error_line(code: int, stderr: str, *needles: str) -> str:
     return line
 
 
-def _images(folder: Path, count: int, size: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    astro = skdata.astronaut()
-    paths = []
-    for i in range(count):
-        y, x = (i * 53) % (512 - size), (i * 97) % (512 - size)
-        paths.append(folder / f"img_{i:02d}.png")
-        write_image(paths[-1], np.ascontiguousarray(astro[y : y + size, x : x + size]))
-    return paths
+_images = astronaut_crops
 
 
 def _enospc(*_args: object, **_kwargs: object) -> None:
