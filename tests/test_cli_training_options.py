@@ -18,6 +18,7 @@ from spsr_cli.training_options import OPTION_KEYS, training_overrides
 STEERING = {
     "output", "variant", "resume", "config", "arch", "backbone", "set_", "offline", "quiet",
     "as_json", "task", "evaluate", "test", "eval_tasks", "fit_steps", "fit_images", "repeats",
+    "eval_protocol",  # how --evaluate scores, not how it trains
     "tensorboard", "wandb",  # where the run is watched, not how it trains
 }
 
