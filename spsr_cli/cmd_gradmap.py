@@ -8,12 +8,10 @@ from typing import Annotated, Any
 import typer
 
 from spsr_cli._common import (
-    DEVICE_HELP,
-    DEVICES,
-    MODEL_SCALE_HELP,
+    DeviceOption,
     EngineOption,
+    ModelScaleOption,
     check_engine,
-    complete,
     console,
     err_console,
     fail,
@@ -31,8 +29,7 @@ def gradmap(
     weights: Annotated[str | None, typer.Option(
         "--weights", "-w",
         help="SPSR weights: also write a panel M(LR)↑ | gradient branch | M(SR) [| M(HR)].")] = None,
-    model_scale: Annotated[int | None, typer.Option(
-        "--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)] = None,
+    model_scale: ModelScaleOption = None,
     hr: Annotated[Path | None, typer.Option(
         help="Folder of HR references (paired by file name as spsr eval pairs) to add M(HR) to "
         "panels.")] = None,
@@ -43,7 +40,7 @@ def gradmap(
     tile: Annotated[int, typer.Option(
         help="Tile size in LR pixels for the model's part of panels, SR image and gradient branch "
         "(0 = whole image).")] = 256,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete(*DEVICES))] = "auto",
+    device: DeviceOption = "auto",
     engine: EngineOption = "auto",
     suffix: Annotated[str | None, typer.Option(
         help="Appended to output file names (default: _grad, or _panel with --weights).",

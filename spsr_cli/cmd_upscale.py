@@ -11,11 +11,10 @@ import typer
 
 from spsr.progress import format_rate
 from spsr_cli._common import (
-    DEVICE_HELP,
-    DEVICES,
-    MODEL_SCALE_HELP,
     PRECISIONS,
+    DeviceOption,
     EngineOption,
+    ModelScaleOption,
     ShardOption,
     TileProgress,
     check_engine,
@@ -60,8 +59,7 @@ def upscale(
     weights: Annotated[str, typer.Option(
         "--weights", "-w",
         help="Weights file, run folder, or built-in name (default, psnr).")] = "default",
-    model_scale: Annotated[int | None, typer.Option(
-        "--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)] = None,
+    model_scale: ModelScaleOption = None,
     samples: Annotated[bool, typer.Option(
         "--samples", help="Upscale the sample photos that ship with spsr.")] = False,
     recursive: Annotated[bool, typer.Option(
@@ -72,7 +70,7 @@ def upscale(
         "under 34 so that it stays below half the tile, as in spsr eval).",
         show_default=False)] = None,
     batch: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 4,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete(*DEVICES))] = "auto",
+    device: DeviceOption = "auto",
     precision: Annotated[str, typer.Option(
         help="auto, fp32, bf16 or fp16 (fp16 only on CUDA).",
         autocompletion=complete(*PRECISIONS))] = "auto",
