@@ -277,6 +277,21 @@ SHARD_HELP = ("Process shard K of N (K from 0): every N-th file sorted by path. 
 #: ``--shard`` of ``spsr upscale`` and ``spsr eval``, declared once.
 ShardOption = Annotated[str | None, typer.Option("--shard", help=SHARD_HELP, show_default=False)]
 
+#: ``--device`` of the inference commands (upscale, gradmap, eval), declared once.
+DeviceOption = Annotated[str, typer.Option("--device", help=DEVICE_HELP, autocompletion=complete(*DEVICES))]
+#: ``--model-scale`` of upscale, gradmap and export (eval adds a sentence to its help).
+ModelScaleOption = Annotated[int | None, typer.Option(
+    "--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)]
+
+# The PSNR/SSIM conventions that override the protocol's, in spsr eval and spsr ablate.
+CropBorderOption = Annotated[int | None, typer.Option(
+    "--crop-border", min=0, help="Border shaved for PSNR/SSIM (protocol: the scale).", show_default=False)]
+YChannelOption = Annotated[bool | None, typer.Option(
+    "--y-channel/--rgb", help="PSNR/SSIM on the Y channel (protocol) or on RGB.", show_default=False)]
+SsimDownsampleOption = Annotated[bool | None, typer.Option(
+    "--ssim-downsample/--no-ssim-downsample",
+    help="ssim.m's automatic downsampling before SSIM (protocol spsr: on, basicsr: off).", show_default=False)]
+
 
 def check_engine(engine: str) -> None:
     """An unknown ``--engine`` is a one-line error (before any model is loaded)."""

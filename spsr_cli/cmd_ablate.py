@@ -32,6 +32,9 @@ from spsr.metrics.registry import metrics_help
 from spsr_cli._common import (
     PRECISIONS,
     PROTOCOLS,
+    CropBorderOption,
+    SsimDownsampleOption,
+    YChannelOption,
     complete,
     console,
     err_console,
@@ -347,28 +350,9 @@ def ablate(
             autocompletion=complete(*PROTOCOLS),
         ),
     ] = "spsr",
-    crop_border: Annotated[
-        int | None,
-        typer.Option(
-            min=0, help="Border shaved for PSNR/SSIM (protocol: the scale).", show_default=False
-        ),
-    ] = None,
-    y_channel: Annotated[
-        bool | None,
-        typer.Option(
-            "--y-channel/--rgb",
-            help="PSNR/SSIM on the Y channel (protocol) or on RGB.",
-            show_default=False,
-        ),
-    ] = None,
-    ssim_downsample: Annotated[
-        bool | None,
-        typer.Option(
-            "--ssim-downsample/--no-ssim-downsample",
-            help="ssim.m's automatic downsampling before SSIM (protocol spsr: on, basicsr: off).",
-            show_default=False,
-        ),
-    ] = None,
+    crop_border: CropBorderOption = None,
+    y_channel: YChannelOption = None,
+    ssim_downsample: SsimDownsampleOption = None,
     pi_border: Annotated[
         int | None,
         typer.Option(

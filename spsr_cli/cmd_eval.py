@@ -26,14 +26,16 @@ if TYPE_CHECKING:
         Upscaler,
     )
 from spsr_cli._common import (
-    DEVICE_HELP,
-    DEVICES,
     MODEL_SCALE_HELP,
     PRECISIONS,
     PROTOCOLS,
+    CropBorderOption,
+    DeviceOption,
     EngineOption,
     ShardOption,
+    SsimDownsampleOption,
     TileProgress,
+    YChannelOption,
     check_engine,
     complete,
     console,
@@ -218,14 +220,9 @@ def evaluate(
         "automatic downsampling) or basicsr (BasicSR's scripts and most SR tables: SSIM at full "
         "resolution). The options below override single conventions.",
         autocompletion=complete(*PROTOCOLS))] = "spsr",
-    crop_border: Annotated[int | None, typer.Option(
-        min=0, help="Border shaved for PSNR/SSIM (protocol: the scale).", show_default=False)] = None,
-    y_channel: Annotated[bool | None, typer.Option(
-        "--y-channel/--rgb", help="PSNR/SSIM on the Y channel (protocol) or on RGB.",
-        show_default=False)] = None,
-    ssim_downsample: Annotated[bool | None, typer.Option(
-        "--ssim-downsample/--no-ssim-downsample", help="ssim.m's automatic downsampling before "
-        "SSIM (protocol spsr: on, basicsr: off).", show_default=False)] = None,
+    crop_border: CropBorderOption = None,
+    y_channel: YChannelOption = None,
+    ssim_downsample: SsimDownsampleOption = None,
     pi_border: Annotated[int | None, typer.Option(
         min=0, help="Border shaved for NIQE, Ma and PI (protocol: 4, PIRM).",
         show_default=False)] = None,
@@ -246,7 +243,7 @@ def evaluate(
     save_sr: Annotated[Path | None, typer.Option(
         help="Keep the upscaled images under DIR/<model>/<dataset>/.")] = None,
     tile: Annotated[int, typer.Option(min=0, help="Tile size in LR pixels (0: whole image).")] = 256,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete(*DEVICES))] = "auto",
+    device: DeviceOption = "auto",
     precision: Annotated[str, typer.Option(
         help="auto, fp32, bf16 or fp16 (CUDA).", autocompletion=complete(*PRECISIONS))] = "auto",
     engine: EngineOption = "auto",

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from spsr_cli._common import MODEL_SCALE_HELP, console, fail, guarded, warn
+from spsr_cli._common import ModelScaleOption, console, fail, guarded, warn
 
 
 def _parse_size(size: str) -> tuple[int, int] | None:
@@ -30,8 +30,7 @@ def export(
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="The file to write: .onnx (ONNX) or .xml (OpenVINO IR, with a .bin "
         "beside it).")],
-    model_scale: Annotated[int | None, typer.Option(
-        "--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)] = None,
+    model_scale: ModelScaleOption = None,
     gradient: Annotated[bool, typer.Option(
         "--gradient", help="A second output 'grad': the gradient branch (SPSR models).")] = False,
     size: Annotated[str, typer.Option(

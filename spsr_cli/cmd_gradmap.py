@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from spsr_cli._common import (
-    DEVICE_HELP,
-    DEVICES,
-    MODEL_SCALE_HELP,
+    DeviceOption,
     EngineOption,
+    ModelScaleOption,
     check_engine,
-    complete,
     console,
     err_console,
     fail,
@@ -31,8 +29,7 @@ def gradmap(
     weights: Annotated[str | None, typer.Option(
         "--weights", "-w",
         help="SPSR weights: also write a panel M(LR)↑ | gradient branch | M(SR) [| M(HR)].")] = None,
-    model_scale: Annotated[int | None, typer.Option(
-        "--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)] = None,
+    model_scale: ModelScaleOption = None,
     hr: Annotated[Path | None, typer.Option(
         help="Folder of HR references (paired by file name as spsr eval pairs) to add M(HR) to "
         "panels.")] = None,
@@ -43,7 +40,7 @@ def gradmap(
     tile: Annotated[int, typer.Option(
         help="Tile size in LR pixels for the model's part of panels, SR image and gradient branch "
         "(0 = whole image).")] = 256,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete(*DEVICES))] = "auto",
+    device: DeviceOption = "auto",
     engine: EngineOption = "auto",
     suffix: Annotated[str | None, typer.Option(
         help="Appended to output file names (default: _grad, or _panel with --weights).",
@@ -65,8 +62,8 @@ def gradmap(
     from spsr.atomic import check_writable
     from spsr.data.image_io import is_image_file, read_image, to_tensor, write_image
     from spsr.data.pairing import canonical_reference_stem, match_stem
-    from spsr.errors import SpsrError, WriteError
     from spsr.infer import TiledUpscaler, load_model
+    from spsr.infer.batch import BatchEvents, BatchResult, FileInProgress, run_jobs
     from spsr.infer.files import describe_left_out, find_inputs, pending, plan_jobs
     from spsr.infer.gradmap import comparison_panel, gradient_picture
     from spsr_cli._common import pick_device
@@ -106,35 +103,37 @@ def gradmap(
         for p in sorted(hr.iterdir()):  # references by their stem less _HR / _GT
             if is_image_file(p):
                 hr_index.setdefault(canonical_reference_stem(p.stem), p)
-    written, failed = 0, len(problems)
-    for job in todo:
-        try:
-            image = read_image(job.source)
-            x = to_tensor(image.pixels)
-            x = x.expand(3, -1, -1) if x.shape[0] == 1 else x
-            if up is None:
-                pic = gradient_picture(x, padding)[:, :, None]
-            else:
-                sr, predicted = up.with_gradient(x)  # tiled: --tile bounds the memory
-                ref = None
-                stem = match_stem(job.source.stem, list(hr_index))  # spsr eval's pairing rules
-                if stem is not None:
-                    ref_img = read_image(hr_index[stem])
-                    ref = to_tensor(ref_img.pixels)
-                    ref = ref.expand(3, -1, -1) if ref.shape[0] == 1 else ref
-                pic = comparison_panel(x, sr, predicted, scale, ref)
-            write_image(job.output, pic)
-            written += 1
-        except WriteError as exc:  # a full or read-only disk: the next outputs would fail too
-            raise fail(str(exc.with_note(f"{written} of {len(todo)} picture(s) written before; a "
-                                         "re-run skips them"))) from None
-        except (SpsrError, OSError, MemoryError) as exc:
-            failed += 1
-            reason = str(exc) if not isinstance(exc, MemoryError) else "out of memory"
-            reason = reason if str(job.source) in reason else f"{job.source}: {reason}"
+
+    def picture_of(file: FileInProgress) -> tuple[int, int]:
+        image = read_image(file.job.source)
+        x = to_tensor(image.pixels)
+        x = x.expand(3, -1, -1) if x.shape[0] == 1 else x
+        if up is None:
+            pic = gradient_picture(x, padding)[:, :, None]
+        else:
+            sr, predicted = up.with_gradient(x)  # tiled: --tile bounds the memory
+            ref = None
+            stem = match_stem(file.job.source.stem, list(hr_index))  # spsr eval's pairing rules
+            if stem is not None:
+                ref_img = read_image(hr_index[stem])
+                ref = to_tensor(ref_img.pixels)
+                ref = ref.expand(3, -1, -1) if ref.shape[0] == 1 else ref
+            pic = comparison_panel(x, sr, predicted, scale, ref)
+        write_image(file.job.output, pic)
+        return pic.shape[1], pic.shape[0]
+
+    class SkippedLines(BatchEvents):
+        def file_finished(self, record: dict[str, Any], so_far: BatchResult) -> None:
+            if record["status"] != "failed":
+                return
+            source, reason = record["input"], record["reason"]
+            reason = reason if source in reason else f"{source}: {reason}"
             if len(plan.jobs) == 1:
-                raise fail(reason) from None
+                raise fail(reason)
             err_console.print(f"[yellow]skipped[/] {reason}", highlight=False, soft_wrap=True)
+
+    result = run_jobs(todo, picture_of, events=SkippedLines(), noun="picture(s)")
+    written, failed = result.done, len(problems) + len(result.failed)
     console.print(f"wrote {written} gradient picture(s) to {output}" + (f", {failed} failed" if failed else ""))
     if failed:
         raise typer.Exit(1)

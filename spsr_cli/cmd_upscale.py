@@ -11,11 +11,10 @@ import typer
 
 from spsr.progress import format_rate
 from spsr_cli._common import (
-    DEVICE_HELP,
-    DEVICES,
-    MODEL_SCALE_HELP,
     PRECISIONS,
+    DeviceOption,
     EngineOption,
+    ModelScaleOption,
     ShardOption,
     TileProgress,
     check_engine,
@@ -31,18 +30,10 @@ from spsr_cli._common import (
 if TYPE_CHECKING:
     from spsr.infer.files import Job
 
-def _record(job: Job, status: str, in_size: tuple[int, int] | None = None,
-            out_size: tuple[int, int] | None = None, seconds: float = 0.0,
-            reason: str | None = None) -> dict[str, Any]:
-    """One file's ``--json`` record; sizes are [width, height] in pixels."""
-    record: dict[str, Any] = {
-        "input": str(job.source), "output": str(job.output), "status": status,
-        "input_size": list(in_size) if in_size else None, "output_size": list(out_size) if out_size else None,
-        "seconds": round(seconds, 3),
-    }
-    if reason is not None:
-        record["reason"] = reason
-    return record
+#: Reasons of a file that ran out of memory (host RAM, CUDA, torch's CPU allocator).
+HOST_HINT = "out of memory; try a smaller --outscale"
+GPU_HINT = "out of GPU memory; try --tile 128 --batch 1"
+ALLOC_HINT = "out of memory; try a smaller --outscale or --tile 128"
 
 
 def megapixels_of(record: dict[str, Any]) -> float:
@@ -68,8 +59,7 @@ def upscale(
     weights: Annotated[str, typer.Option(
         "--weights", "-w",
         help="Weights file, run folder, or built-in name (default, psnr).")] = "default",
-    model_scale: Annotated[int | None, typer.Option(
-        "--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)] = None,
+    model_scale: ModelScaleOption = None,
     samples: Annotated[bool, typer.Option(
         "--samples", help="Upscale the sample photos that ship with spsr.")] = False,
     recursive: Annotated[bool, typer.Option(
@@ -80,7 +70,7 @@ def upscale(
         "under 34 so that it stays below half the tile, as in spsr eval).",
         show_default=False)] = None,
     batch: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 4,
-    device: Annotated[str, typer.Option(help=DEVICE_HELP, autocompletion=complete(*DEVICES))] = "auto",
+    device: DeviceOption = "auto",
     precision: Annotated[str, typer.Option(
         help="auto, fp32, bf16 or fp16 (fp16 only on CUDA).",
         autocompletion=complete(*PRECISIONS))] = "auto",
@@ -114,12 +104,10 @@ def upscale(
       spsr upscale photos/ out/ --recursive --tile 128
       spsr upscale "shots/*.jpg" out/ --weights runs/spsr_g --suffix _x4 --ext png
     """
-    import torch
-
     from spsr.api import Upscaler
     from spsr.atomic import check_writable
     from spsr.data.image_io import read_image, write_image
-    from spsr.errors import ConfigError, SpsrError, WriteError
+    from spsr.errors import ConfigError
     from spsr.infer.files import (
         InputSet,
         check_suffix,
@@ -186,77 +174,65 @@ def upscale(
 
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
 
+    from spsr.infer.batch import (
+        BatchEvents,
+        BatchResult,
+        FileInProgress,
+        MemoryHints,
+        decided_records,
+        run_jobs,
+    )
     from spsr.progress import BAR, COUNT, DESCRIPTION, ETA, RATE, EtaColumn, FittingProgress
 
-    records: list[dict[str, Any]] = []
     if as_json:  # what is decided before any upscaling: skipped as existing, or blocked
-        planned = {id(j) for j in todo}
-        blocked = dict(failed)
-        for job in plan.jobs:
-            if id(job) not in planned and job.source not in blocked:
-                records.append(_record(job, "skipped", reason="output exists"))
-                _emit(records[-1])
-        for source, why in failed:
-            _emit({"input": str(source), "output": None, "status": "failed", "input_size": None,
-                   "output_size": None, "seconds": 0.0, "reason": why})
-    done = 0
-    already_failed = len(failed)
-    megapixels = 0.0
-    start = time.perf_counter()
+        for record in decided_records(plan.jobs, todo, failed):
+            _emit(record)
+
+    def upscale_one(file: FileInProgress) -> tuple[int, int]:
+        image = read_image(file.job.source)
+        file.input_size = (image.pixels.shape[1], image.pixels.shape[0])
+        result = up.upscale_image(image, outscale, on_tiles=file.on_tiles)
+        write_image(file.job.output, result, icc_profile=image.icc_profile)
+        return result.shape[1], result.shape[0]
+
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("{task.fields[rate]}"), EtaColumn())
     on_terminal = err_console.is_terminal
     with FittingProgress(*columns, priorities=[DESCRIPTION, BAR, COUNT, RATE, ETA], console=err_console,
                          disable=quiet or not on_terminal) as bar:
         task = bar.add_task("upscaling", total=len(todo), rate="")
-        tiles = TileProgress(bar, plain=not on_terminal and not quiet)
-        for job in todo:
-            image_start = time.perf_counter()
-            in_size: tuple[int, int] | None = None
-            try:
-                image = read_image(job.source)
-                in_size = (image.pixels.shape[1], image.pixels.shape[0])
-                tiles.begin(job.source.name)
-                result = up.upscale_image(image, outscale, on_tiles=tiles.update)
-                write_image(job.output, result, icc_profile=image.icc_profile)
-                done += 1
-                megapixels += result.shape[0] * result.shape[1] / 1e6
-                record = _record(job, "done", in_size, (result.shape[1], result.shape[0]),
-                                 time.perf_counter() - image_start)
-            except WriteError as exc:  # a full or read-only disk: the next outputs would fail too
-                raise fail(str(exc.with_note(f"{done} of {len(todo)} image(s) written before; a "
-                                             "re-run skips them"))) from None
-            except (SpsrError, OSError, ValueError, MemoryError) as exc:
-                reason = str(exc) if not isinstance(exc, MemoryError) else "out of memory; try a smaller --outscale"
-                failed.append((job.source, reason))
-                if len(plan.jobs) > 1:  # a single input's reason is the final error line
-                    err_console.print(f"[yellow]skipped[/] {_why(job.source, reason)}", highlight=False, soft_wrap=True)
-                record = _record(job, "failed", in_size, seconds=time.perf_counter() - image_start, reason=reason)
-            except torch.cuda.OutOfMemoryError:
-                reason = "out of GPU memory; try --tile 128 --batch 1"
-                failed.append((job.source, reason))
-                record = _record(job, "failed", in_size, seconds=time.perf_counter() - image_start, reason=reason)
-            except RuntimeError as exc:  # torch's CPU allocator failing is a RuntimeError
-                if "alloc" not in str(exc):
-                    raise
-                reason = "out of memory; try a smaller --outscale or --tile 128"
-                failed.append((job.source, reason))
-                record = _record(job, "failed", in_size, seconds=time.perf_counter() - image_start, reason=reason)
-            finally:
-                tiles.end()
-            if as_json:
-                _emit(record)
-            elapsed = time.perf_counter() - start
-            bar.update(task, advance=1,
-                       rate=f"{format_rate(done / elapsed, 'img')}, {format_rate(megapixels * 1e6 / elapsed, 'P')}"
-                       if elapsed > 0 else "")
-            if not on_terminal and not quiet and record["status"] == "done":  # failures: their own line
-                took = record["seconds"]
-                speed = (f", {format_rate(megapixels_of(record) * 1e6 / took, 'P')}"
-                         if record["status"] == "done" and took > 0 else "")
-                err_console.print(f"[{done + len(failed) - already_failed}/{len(todo)}] {job.output} "
-                                  f"({took:.1f} s{speed})", highlight=False)
-    elapsed = time.perf_counter() - start
+        tile_bar = TileProgress(bar, plain=not on_terminal and not quiet)
+
+        class Shown(BatchEvents):
+            def file_started(self, job: Job) -> None:
+                tile_bar.begin(job.source.name)
+
+            def tiles(self, done: int, total: int) -> None:
+                tile_bar.update(done, total)
+
+            def file_finished(self, record: dict[str, Any], so_far: BatchResult) -> None:
+                tile_bar.end()
+                failed_here = record["status"] == "failed"
+                if failed_here and len(plan.jobs) > 1 and record["reason"] not in (GPU_HINT, ALLOC_HINT):
+                    # a single input's reason is the final error line; memory failures: the summary
+                    err_console.print(f"[yellow]skipped[/] {_why(Path(record['input']), record['reason'])}",
+                                      highlight=False, soft_wrap=True)
+                if as_json:
+                    _emit(record)
+                elapsed = time.perf_counter() - so_far.started
+                bar.update(task, advance=1,
+                           rate=f"{format_rate(so_far.done / elapsed, 'img')}, "
+                           f"{format_rate(so_far.megapixels * 1e6 / elapsed, 'P')}" if elapsed > 0 else "")
+                if not on_terminal and not quiet and not failed_here:  # failures: their own line
+                    took = record["seconds"]
+                    speed = f", {format_rate(megapixels_of(record) * 1e6 / took, 'P')}" if took > 0 else ""
+                    err_console.print(f"[{so_far.processed}/{len(todo)}] {record['output']} "
+                                      f"({took:.1f} s{speed})", highlight=False)
+
+        batch_result = run_jobs(todo, upscale_one, events=Shown(), file_errors=(ValueError,),
+                                memory=MemoryHints(host=HOST_HINT, gpu=GPU_HINT, allocator=ALLOC_HINT))
+    done, megapixels, elapsed = batch_result.done, batch_result.megapixels, batch_result.seconds
+    failed += batch_result.failed
     if not quiet:
         throughput = format_rate(megapixels * 1e6 / max(elapsed, 1e-9), "P")
         summary = (f"upscaled {done} image(s) in {elapsed:.1f} s ({throughput} output), "
