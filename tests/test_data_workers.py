@@ -5,6 +5,7 @@ without an end. The tests wait on what happens, never on how fast it happens."""
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import pytest
@@ -71,37 +72,65 @@ def test_a_hanging_worker_is_given_up_on_after_the_timeout() -> None:
 
 
 def test_a_hanging_decoder_of_prepare_data_is_killed_after_the_timeout(tmp_path) -> None:
-    """A FIFO with no writer blocks its reader for ever: a real hang in a decoding process."""
-    from spsr.data.store import _decoded_in_order
+    """A FIFO with no writer blocks its reader for ever: a real hang in a decoding process. Run in
+    a process of its own, as prepare-data is: the decoding pool it kills forks and ends processes,
+    which is no state to leave in the test runner's process for the tests after it."""
+    import subprocess
+    import sys
+
+    from _hang_guard import HANG_GUARD_S
+    from _train_fixtures import subprocess_env
 
     fifo = tmp_path / "stuck.png"
     os.mkfifo(fifo)
-    decoded = _decoded_in_order([(0, str(fifo), 2, 0)], workers=1, timeout_s=2)
-    with pytest.raises(DataStoreError, match=r"took more than 2 s for one image"):
-        next(decoded)
+    script = (
+        "import sys\n"
+        "from spsr.data.store import _decoded_in_order\n"
+        "from spsr.errors import DataStoreError\n"
+        "decoded = _decoded_in_order([(0, sys.argv[1], 2, 0)], workers=1, timeout_s=2)\n"
+        "try:\n"
+        "    next(decoded)\n"
+        "except DataStoreError as exc:\n"
+        "    print(exc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(fifo)], env=subprocess_env(),
+                          capture_output=True, text=True, timeout=HANG_GUARD_S, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"took more than 2 s for one image", proc.stdout), proc.stdout + proc.stderr
 
 
 def test_training_on_a_damaged_compressed_store_with_workers_exits_with_one_line(tmp_path) -> None:
     """The field case: corrupt gzip chunks, read by two DataLoader workers. The command ends
     (within the hang guard, in practice seconds) with the store's one-line reason."""
     import subprocess
+    from pathlib import Path
 
-    import h5py
     from _hang_guard import HANG_GUARD_S
-    from _train_fixtures import PYTHON, make_store, subprocess_env
+    from _train_fixtures import PYTHON, subprocess_env
 
-    from spsr.data.store import StoreOptions, write_store
-
-    plain = make_store(tmp_path / "data", val=0)
+    # The store is made and damaged in a process of its own (prepare-data's decoding pool forks).
+    make = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import h5py\n"
+        "sys.path.insert(0, sys.argv[3])\n"
+        "from _train_fixtures import make_store\n"
+        "from spsr.data.store import StoreOptions, write_store\n"
+        "plain, store = make_store(Path(sys.argv[1]), val=0), Path(sys.argv[2])\n"
+        "write_store(sorted(plain.parent.glob('*.png')), store,\n"
+        "            StoreOptions.make(scale=4, patch=32, step=16, compression='gzip'))\n"
+        "with h5py.File(store) as f:\n"
+        "    chunks = [f['hr'].id.get_chunk_info(i) for i in range(f['hr'].id.get_num_chunks())]\n"
+        "data = bytearray(store.read_bytes())\n"
+        "for c in chunks:\n"
+        "    data[c.byte_offset + 10 : c.byte_offset + c.size - 4] = bytes(c.size - 14)\n"
+        "store.write_bytes(bytes(data))\n"
+    )
     store = tmp_path / "gz.h5"
-    write_store(sorted(plain.parent.glob("*.png")), store,
-                StoreOptions.make(scale=4, patch=32, step=16, compression="gzip"))
-    with h5py.File(store) as f:
-        chunks = [f["hr"].id.get_chunk_info(i) for i in range(f["hr"].id.get_num_chunks())]
-    data = bytearray(store.read_bytes())
-    for chunk in chunks:
-        data[chunk.byte_offset + 10 : chunk.byte_offset + chunk.size - 4] = bytes(chunk.size - 14)
-    store.write_bytes(bytes(data))
+    made = subprocess.run([PYTHON, "-c", make, str(tmp_path / "data"), str(store),
+                           str(Path(__file__).parent)], env=subprocess_env(), capture_output=True,
+                          text=True, timeout=HANG_GUARD_S, check=False)
+    assert made.returncode == 0 and store.is_file(), made.stderr
     proc = subprocess.run(
         [PYTHON, "-m", "spsr_cli.app", "pretrain-psnr", str(store), "-o", str(tmp_path / "run"),
          "--iterations", "5", "--nf", "8", "--nb", "1", "--set", "model.gc=4", "--batch-size", "2",
@@ -110,3 +139,15 @@ def test_training_on_a_damaged_compressed_store_with_workers_exits_with_one_line
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     (line,) = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert "damaged patch store" in line and "re-create it with spsr prepare-data" in line
+
+
+def test_no_asynchronous_worker_errors_are_left_behind() -> None:
+    """PyTorch's SIGCHLD handler would raise "worker killed" wherever the main thread is when any
+    child ends (it crashed the test runner inside unrelated native code); a stream leaves the
+    default handling, and a dead worker is still found, synchronously, by the stream."""
+    import signal
+
+    stream = BatchStream(_Failing("raise", bad=99), 2, seed=1, workers=2, timeout_s=600)  # no bad item
+    next(stream)
+    assert signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
+    stream.close()

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import random
+import signal
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,6 +39,28 @@ from spsr.train.threads import single_threaded_worker
 
 #: Longest wait for one batch from the worker processes: a hang guard, far above any real batch.
 DATA_TIMEOUT_S = 600.0
+#: How often, in seconds, a wait for a batch checks that every data worker is still alive.
+WORKER_POLL_S = 5.0
+
+
+def _drop_torch_sigchld_handler() -> None:
+    """Put back the default SIGCHLD handling where PyTorch's DataLoader installed its own.
+
+    PyTorch's handler (installed once per process, by the first multi-process DataLoader) raises
+    "DataLoader worker ... killed" wherever the main thread happens to be when any child process
+    ends: inside HDF5 or other native code, in an unrelated subprocess call, long after the
+    loader. :class:`BatchStream` finds a dead worker synchronously instead, by the DataLoader's own
+    liveness check after each short wait (:data:`WORKER_POLL_S`)."""
+    if not hasattr(signal, "SIGCHLD") or threading.current_thread() is not threading.main_thread():
+        return
+    current = signal.getsignal(signal.SIGCHLD)
+    if callable(current) and getattr(current, "__module__", "").startswith("torch.utils.data"):
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
+class _Stuck(Exception):
+    """No batch within ``timeout_s`` while every worker is alive (a hung worker)."""
+
 
 _MASK = (1 << 63) - 1
 # A position no sample has: the seed of the epoch's shuffling.
@@ -171,10 +195,13 @@ class BatchStream:
             # (a resumed run creates one more iterator than an uninterrupted run).
             generator=torch.Generator().manual_seed(self.seed),
             worker_init_fn=_init_worker if self.workers > 0 else None,
-            timeout=self.timeout_s if self.workers > 0 else 0,
+            # Short waits, each ending in the DataLoader's own check for dead workers; __next__
+            # adds them up to timeout_s (a worker alive but stuck).
+            timeout=min(WORKER_POLL_S, self.timeout_s) if self.workers > 0 else 0,
         )
         with stop_signals_blocked():  # the workers start with them blocked, until they ignore them
             self._iterator = iter(loader)
+        _drop_torch_sigchld_handler()
 
     def __iter__(self) -> BatchStream:
         return self
@@ -188,13 +215,22 @@ class BatchStream:
             self._start_epoch()
         assert self._iterator is not None
         try:
-            batch = next(self._iterator)
+            batch = self._next_batch()
         except BaseException as exc:
+            dead = [w.pid for w in getattr(self._iterator, "_workers", []) if not w.is_alive()]
             self.close()  # the other workers stop now, not at garbage collection or exit
             if isinstance(exc, SpsrError) or not isinstance(exc, Exception):
                 raise
+            if self.workers > 0 and isinstance(exc, (ConnectionError, EOFError)):
+                # a worker that died while the batch it had made was being handed over (its
+                # tensors travel through a connection to that process)
+                who = f"(pid(s) {', '.join(map(str, dead))}) " if dead else ""
+                raise DataStoreError(
+                    f"a data worker failed: DataLoader worker {who}ended while handing over a "
+                    f"batch ({type(exc).__name__})"
+                ) from None
             text = str(exc)
-            if isinstance(exc, RuntimeError) and "DataLoader timed out after" in text:
+            if isinstance(exc, _Stuck):
                 raise DataStoreError(
                     f"no batch from the {self.workers} data worker process(es) in "
                     f"{self.timeout_s:g} s (a worker hung); try --workers 0 to see where the "
@@ -207,6 +243,23 @@ class BatchStream:
             raise
         self.position += 1
         return batch
+
+    def _next_batch(self) -> Any:
+        """The next batch, waiting at most ``timeout_s`` in polls of ``WORKER_POLL_S`` (each poll
+        that finds a dead worker raises the DataLoader's "exited unexpectedly" error)."""
+        assert self._iterator is not None
+        if self.workers == 0:
+            return next(self._iterator)
+        waited = 0.0
+        while True:
+            try:
+                return next(self._iterator)
+            except RuntimeError as exc:
+                if "DataLoader timed out after" not in str(exc):
+                    raise
+                waited += min(WORKER_POLL_S, self.timeout_s)
+                if waited >= self.timeout_s:
+                    raise _Stuck() from None
 
     def close(self) -> None:
         """Stop worker processes: asked to exit, joined for a few seconds each, then killed.
