@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,20 @@ def _torch_engine_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """CLI runs use PyTorch unless a test names an ``--engine`` (``auto`` would convert models for
     OpenVINO into the user's cache on CPUs with native bf16); tests/test_engines.py covers the rest."""
     monkeypatch.setenv("SPSR_ENGINE", "torch")
+
+
+@pytest.fixture(autouse=True)
+def _no_asynchronous_dataloader_errors() -> Iterator[None]:
+    """No test leaves PyTorch's SIGCHLD handler behind: a DataLoader with worker processes
+    installs it once per process, and it then raises "DataLoader worker ... killed" in the main
+    thread whenever any child process ends — in a later, unrelated test, possibly inside native
+    code (it crashed the runner). spsr's own BatchStream removes it the same way."""
+    yield
+    import signal
+
+    current = signal.getsignal(signal.SIGCHLD)
+    if callable(current) and getattr(current, "__module__", "").startswith("torch.utils.data"):
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
 def trust_cached_file(monkeypatch: pytest.MonkeyPatch, key: str, path: Path) -> None:

@@ -48,7 +48,7 @@ def _drain(stream: BatchStream) -> None:
     [
         ("raise", r"^/data/x\.h5: damaged patch store: patch 3 cannot be read$"),
         ("oserror", r"^a data worker failed: .*Input/output error"),
-        ("die", r"^a data worker failed: DataLoader worker \(pid"),
+        ("die", r"^a data worker failed: DataLoader worker (\(pid|ended while handing over)"),
     ],
 )
 def test_a_failing_worker_stops_the_stream_with_its_reason(how: str, message: str) -> None:
