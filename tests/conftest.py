@@ -10,6 +10,8 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
+# Run in a process of their own by tests/test_native_runtimes.py (see tests/native_runtimes/conftest.py).
+collect_ignore = ["native_runtimes"]
 SHARED = REPO.parent / "shared" / "datasets"
 
 
