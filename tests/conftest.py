@@ -26,7 +26,7 @@ def _no_network_fetches(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _torch_engine_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """CLI runs use PyTorch unless a test names an ``--engine`` (``auto`` would convert models for
-    OpenVINO into the user's cache on CPUs with native bf16); tests/test_engines.py covers the rest."""
+    OpenVINO into the user's cache on CPUs with native bf16); tests/native_runtimes/test_engines.py covers the rest."""
     monkeypatch.setenv("SPSR_ENGINE", "torch")
 
 
