@@ -35,13 +35,12 @@ def _no_asynchronous_dataloader_errors() -> Iterator[None]:
     """No test leaves PyTorch's SIGCHLD handler behind: a DataLoader with worker processes
     installs it once per process, and it then raises "DataLoader worker ... killed" in the main
     thread whenever any child process ends — in a later, unrelated test, possibly inside native
-    code (it crashed the runner). spsr's own BatchStream removes it the same way."""
+    code (it crashed the runner). The same removal as spsr's BatchStream
+    (:func:`spsr.train.batches.drop_torch_sigchld_handler`)."""
     yield
-    import signal
+    from spsr.train.batches import drop_torch_sigchld_handler
 
-    current = signal.getsignal(signal.SIGCHLD)
-    if callable(current) and getattr(current, "__module__", "").startswith("torch.utils.data"):
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    drop_torch_sigchld_handler()
 
 
 def trust_cached_file(monkeypatch: pytest.MonkeyPatch, key: str, path: Path) -> None:

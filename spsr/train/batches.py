@@ -13,7 +13,9 @@ augmentation is drawn under a seed that is a function of ``(seed, epoch, positio
   (:mod:`spsr.train.signals`);
 * no wait is unbounded: a worker that raises stops the stream at once with its one-line reason
   (the workers are shut down before the error leaves, each joined for at most a few seconds, then
-  terminated), and a worker that hangs or dies without a word stops it after ``timeout_s``.
+  terminated), a worker that dies without a word stops it within ``WORKER_POLL_S``, and one that
+  hangs after ``timeout_s``; PyTorch's asynchronous SIGCHLD handler is removed
+  (:func:`drop_torch_sigchld_handler`).
 
 The per-sample seed is applied to Python's ``random``, NumPy's global generator and torch's CPU
 generator around ``dataset[index]`` and the previous states are restored afterwards, so a dataset
@@ -43,7 +45,7 @@ DATA_TIMEOUT_S = 600.0
 WORKER_POLL_S = 5.0
 
 
-def _drop_torch_sigchld_handler() -> None:
+def drop_torch_sigchld_handler() -> None:
     """Put back the default SIGCHLD handling where PyTorch's DataLoader installed its own.
 
     PyTorch's handler (installed once per process, by the first multi-process DataLoader) raises
@@ -201,7 +203,7 @@ class BatchStream:
         )
         with stop_signals_blocked():  # the workers start with them blocked, until they ignore them
             self._iterator = iter(loader)
-        _drop_torch_sigchld_handler()
+        drop_torch_sigchld_handler()
 
     def __iter__(self) -> BatchStream:
         return self
