@@ -11,7 +11,7 @@ from spsr.metrics.metric import Metric, ScoreJob
 
 
 def compute(job: ScoreJob) -> float:
-    border = job.settings.crop_border
+    border = job.scoring.crop_border
     sr, hr = (shave(a.astype(np.float64), border) for a in (job.sr, job.hr))
     return float(np.abs(sr - hr).mean())
 

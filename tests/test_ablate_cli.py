@@ -230,7 +230,7 @@ def test_half_finished_run_resumes_and_changed_configs_conflict(inputs: dict[str
     grid = load_grid(inputs["grid"]).select(["L1, lr 5e-3"])
     common = AblationInputs(data=str(inputs["store"]), iterations=4)
     datasets = eval_datasets([inputs["hr"]])
-    spec = EvalSpec(datasets, EvalSettings(metrics=("psnr",), crop_border=4), 4, 256, "fp32")
+    spec = EvalSpec(datasets, EvalSettings.for_protocol(("psnr",), 4), 4, 256, "fp32")
     (planned,) = plan_grid(grid, out, common, eval_key(spec))
     assert planned.action == TRAIN
 
@@ -343,7 +343,7 @@ def test_a_signal_while_scoring_ends_the_grid_and_the_next_run_carries_on(
     grid = load_grid(inputs["grid"]).select(["L1, lr 1e-3", "L2, lr 1e-3"])
     common = AblationInputs(data=str(inputs["store"]), iterations=2)
     spec = EvalSpec(eval_datasets([inputs["hr"]]),
-                    EvalSettings(metrics=("psnr",), crop_border=4), 4, 256, "fp32")
+                    EvalSettings.for_protocol(("psnr",), 4), 4, 256, "fp32")
 
     class TermWhileScoring(AblationHooks):
         def image_scored(self, planned, name) -> None:

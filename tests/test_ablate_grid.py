@@ -351,7 +351,7 @@ def test_preset_rows_train_in_the_engine_with_random_backbones(
     inputs = AblationInputs(data=str(store), iterations=1, nses=nses, overrides=base)
     plan = plan_grid(grid, root / "out", inputs)
     assert [p.action for p in plan] == [TRAIN] * len(plan)
-    spec = EvalSpec(eval_datasets([hr]), EvalSettings(("psnr",), 4), 4, 0, "fp32")
+    spec = EvalSpec(eval_datasets([hr]), EvalSettings.for_protocol(("psnr",), 4), 4, 0, "fp32")
     rows = run_plan(plan, spec, MetricSuite(spec.settings))
     assert [(r.name, r.status, r.reason) for r in rows] == [(c.name, OK, "") for c in grid.configs]
 

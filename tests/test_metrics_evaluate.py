@@ -96,7 +96,7 @@ def test_hr_is_mod_cropped_to_the_sr_size_or_refused():
 
 def test_score_pairs_and_upscaler_give_the_same_numbers_for_bicubic(tmp_path):
     hr_dir, sr_dir = tmp_path / "Set" / "HR", tmp_path / "sr"
-    suite = MetricSuite(EvalSettings(metrics=parse_metrics("psnr,ssim"), crop_border=4))
+    suite = MetricSuite(EvalSettings.for_protocol(parse_metrics("psnr,ssim"), 4))
     paths = []
     for i in range(2):
         paths.append(hr_dir / f"im{i}.png")
@@ -127,7 +127,7 @@ def test_best_rows_follow_each_metrics_direction():
 
 
 def test_csv_and_json_hold_every_score_and_the_conventions():
-    suite = MetricSuite(EvalSettings(metrics=("psnr", "ssim"), crop_border=4))
+    suite = MetricSuite(EvalSettings.for_protocol(("psnr", "ssim"), 4))
     rows = [
         DatasetResult("Set5", "A", [("baby", {"psnr": 30.5, "ssim": 0.9}),
                                     ("bird", {"psnr": math.inf, "ssim": 1.0})]),
@@ -203,12 +203,25 @@ def test_the_protocol_decides_the_ssim_and_is_recorded_in_csv_and_json():
     assert rows == [{"dataset": "S", "model": "A", "image": "i", "protocol": "basicsr", "ssim": "0.5"}]
 
 
-def test_settings_built_directly_never_claim_a_protocol_they_do_not_follow():
-    plain = EvalSettings(metrics=("ssim",), crop_border=4, protocol="basicsr")
-    assert plain.ssim_downsample is False and plain.scoring.label == "basicsr"  # the protocol's
-    forced = EvalSettings(metrics=("ssim",), crop_border=4, protocol="basicsr", ssim_downsample=True,
-                          y_channel=False)
-    assert forced.overrides == ("y_channel", "ssim_downsample")
+def test_settings_hold_one_scoring_that_the_results_file_records_and_gives_back():
+    from spsr.metrics.conventions import Scoring, resolve_protocol
+
+    plain = EvalSettings.for_protocol(("ssim",), 4, "basicsr")
+    assert plain.scoring == resolve_protocol("basicsr", 4)
+    assert plain.scoring.ssim_downsample is False and plain.scoring.label == "basicsr"  # the protocol's
+    forced = EvalSettings.for_protocol(("ssim",), 4, "basicsr", ssim_downsample=True, y_channel=False,
+                                       lpips_backbone="/a.pth")
+    assert forced.scoring.overrides == ("y_channel", "ssim_downsample")
     assert forced.scoring.label == "basicsr + y_channel=off, ssim_downsample=on"
+    record = forced.record()  # the results file's flat settings, in their historical order
+    assert list(record) == ["metrics", "crop_border", "y_channel", "pi_border", "lpips_backbone",
+                            "ma_model", "device", "protocol", "ssim_downsample", "overrides"]
+    assert record["overrides"] == ["y_channel", "ssim_downsample"]
+    back = json.loads(json.dumps(record))
+    assert EvalSettings.from_record(back) == forced and Scoring.from_record(back) == forced.scoring
     with pytest.raises(ConfigError, match="unknown protocol"):
-        EvalSettings(metrics=("ssim",), crop_border=4, protocol="nope")
+        EvalSettings.for_protocol(("ssim",), 4, "nope")
+    with pytest.raises(ConfigError, match="unknown protocol"):
+        EvalSettings.from_record({**back, "protocol": "nope"})
+    with pytest.raises(ConfigError, match="scoring conventions"):
+        EvalSettings.from_record({"metrics": ["ssim"], "crop_border": 4})

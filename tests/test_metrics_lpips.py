@@ -58,7 +58,7 @@ def test_random_backbone_batch_equals_single_and_gray_is_rgb(random_backbone_met
 
 
 def test_random_backbone_suite_scores_lpips_with_the_other_metrics():
-    suite = MetricSuite(EvalSettings(metrics=("psnr", "lpips"), crop_border=4),
+    suite = MetricSuite(EvalSettings.for_protocol(("psnr", "lpips"), 4),
                         lpips_random_backbone=True)
     sr, hr = _pair()
     scores = suite.score(sr, hr)
@@ -70,6 +70,6 @@ def test_missing_alexnet_weights_give_one_clear_error(tmp_path, monkeypatch):
     with pytest.raises(MissingWeightsError, match=r"alexnet-owt-7be5be79\.pth"):
         LPIPSMetric()
     with pytest.raises(MissingWeightsError, match=r"metric lpips: .*or pass --lpips-backbone PATH"):
-        MetricSuite(EvalSettings(metrics=("lpips",), crop_border=4))
+        MetricSuite(EvalSettings.for_protocol(("lpips",), 4))
     with pytest.raises(MissingWeightsError, match=str(tmp_path / "mine.pth")):
         LPIPSMetric(backbone=tmp_path / "mine.pth")

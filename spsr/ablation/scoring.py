@@ -85,14 +85,14 @@ def eval_datasets(hr_dirs: Sequence[str | os.PathLike[str]]) -> tuple[EvalDatase
 
 
 def _settings_fingerprint(spec: EvalSpec) -> dict[str, Any]:
-    s = spec.settings
+    s, scoring = spec.settings, spec.settings.scoring
     return {
         "metrics": list(s.metrics),
-        "crop_border": s.crop_border,
-        "y_channel": s.y_channel,
-        "pi_border": s.pi_border,
-        "protocol": s.protocol,
-        "ssim_downsample": s.ssim_downsample,
+        "crop_border": scoring.crop_border,
+        "y_channel": scoring.y_channel,
+        "pi_border": scoring.pi_border,
+        "protocol": scoring.protocol,
+        "ssim_downsample": scoring.ssim_downsample,
         "lpips_backbone": s.lpips_backbone,
         "ma_model": s.ma_model,
         "scale": spec.scale,

@@ -109,10 +109,12 @@ class Scoring:
     """A protocol resolved for one scale, with any single conventions set on top of it: the one
     form the conventions take from the command line to the results file and back.
 
-    :func:`resolve_protocol` makes it from ``--protocol`` and the single-convention options;
-    :class:`~spsr.metrics.registry.EvalSettings` carries its fields (and :attr:`EvalSettings.scoring`
-    gives it back), the results file records them flat under ``settings`` and
-    :meth:`from_record` reads them back for a table's footnote.
+    :func:`resolve_protocol` makes it (the only place that applies a preset and its overrides)
+    from ``--protocol`` and the single-convention options; a
+    :class:`~spsr.metrics.registry.EvalSettings` holds it as its ``scoring``, each metric reads it
+    (``job.scoring``, ``notes(scoring)``), :meth:`record` writes its fields flat under a results
+    file's ``settings``, and :meth:`from_record` reads them back (``spsr eval --merge``, a table's
+    footnote).
 
     Attributes:
         protocol: the preset's name.
@@ -141,11 +143,23 @@ class Scoring:
             parts.append(f"{name}={('on' if value else 'off') if isinstance(value, bool) else value}")
         return f"{self.protocol} + {', '.join(parts)}"
 
+    def record(self) -> dict[str, object]:
+        """The fields as a results file's ``settings`` holds them (flat, ``overrides`` as a list);
+        :meth:`from_record` reads them back."""
+        return {
+            "protocol": self.protocol,
+            "crop_border": self.crop_border,
+            "y_channel": self.y_channel,
+            "pi_border": self.pi_border,
+            "ssim_downsample": self.ssim_downsample,
+            "overrides": list(self.overrides),
+        }
+
     @classmethod
     def from_record(cls, settings: Mapping[str, object]) -> Scoring | None:
-        """The scoring a results file recorded: the ``settings`` that
-        :meth:`spsr.metrics.registry.MetricSuite.describe` wrote (the same fields as this class,
-        flat). None for files written before protocols were recorded."""
+        """The scoring a results file recorded: the fields :meth:`record` wrote into its
+        ``settings`` (other keys of ``settings`` are ignored). None for files written before
+        protocols were recorded."""
         try:
             return cls(
                 protocol=str(settings["protocol"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,14 +33,6 @@ class MergedSuite:
         return dict(self.description)
 
 
-def _settings(saved: dict[str, Any]) -> EvalSettings:
-    known = {f.name for f in fields(EvalSettings)}
-    values = {k: v for k, v in saved.items() if k in known}
-    values["metrics"] = tuple(values.get("metrics", ()))
-    values["overrides"] = tuple(values.get("overrides", ()))
-    return EvalSettings(**values)
-
-
 def _number(value: Any) -> float:
     return math.nan if value is None else float(value)
 
@@ -54,8 +46,9 @@ def merge_results(paths: list[Path]) -> tuple[list[DatasetResult], MergedSuite, 
         the non-suite keys of the results (scale, mode, models...), shard removed.
 
     Raises:
-        ConfigError: a file that is not a shard's results, shards of different runs (settings,
-            models, shard count), or a missing or repeated shard.
+        ConfigError: a file that is not a shard's results (or whose settings do not record the
+            scoring conventions), shards of different runs (settings, models, shard count), or a
+            missing or repeated shard.
     """
     parts = []
     for path in paths:
@@ -98,7 +91,10 @@ def merge_results(paths: list[Path]) -> tuple[list[DatasetResult], MergedSuite, 
                 for name, values in scores["images"].items():
                     images[name] = {m: _number(v) for m, v in values.items()}
     results = [DatasetResult(dataset, model, sorted(images.items())) for (dataset, model), images in combined.items()]
-    settings = _settings(first["settings"])
+    try:
+        settings = EvalSettings.from_record(first["settings"])
+    except ConfigError as exc:
+        raise ConfigError(f"{first_path}: {exc}") from None
     describe_keys = ("protocol", "settings", "conventions", "better")
     suite = MergedSuite(settings, {k: first[k] for k in describe_keys if k in first})
     extra = {k: v for k, v in common.items() if k not in describe_keys}

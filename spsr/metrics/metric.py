@@ -22,6 +22,7 @@ from spsr.metrics.conventions import luminance, shave
 
 if TYPE_CHECKING:
     from spsr.metrics.conventions import Scoring
+    from spsr.metrics.registry import EvalSettings
 
 
 @dataclass(frozen=True)
@@ -88,13 +89,19 @@ class ScoreJob:
         metrics: every registered metric by name.
     """
 
-    def __init__(self, sr: np.ndarray, hr: np.ndarray | None, settings: Any,
+    def __init__(self, sr: np.ndarray, hr: np.ndarray | None, settings: EvalSettings,
                  resources: Mapping[str, object], metrics: Mapping[str, Metric]) -> None:
         self.sr, self.settings = sr, settings
         self._hr = hr
         self._resources = resources
         self._metrics = metrics
         self._scores: dict[str, float] = {}
+
+    @property
+    def scoring(self) -> Scoring:
+        """The conventions to score under (borders, channel, SSIM downsampling): the suite's
+        :attr:`EvalSettings.scoring <spsr.metrics.registry.EvalSettings.scoring>`."""
+        return self.settings.scoring
 
     @property
     def hr(self) -> np.ndarray:
@@ -106,7 +113,7 @@ class ScoreJob:
     def y(self) -> np.ndarray:
         """The no-reference metrics' input: the evaluation Y of the SR image with
         ``pi_border`` shaved (computed once for NIQE, Ma and PI)."""
-        return shave(luminance(self.sr), self.settings.pi_border)
+        return shave(luminance(self.sr), self.scoring.pi_border)
 
     def resource(self, name: str) -> Any:
         """What metric ``name``'s ``load`` loaded for this suite."""

@@ -16,9 +16,9 @@ and each other's scores (PI from Ma and NIQE).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,9 +26,9 @@ from spsr.errors import ConfigError
 from spsr.metrics.conventions import (
     DEFAULT_PROTOCOL,
     DEGRADATION_CONVENTIONS,
-    OVERRIDABLE,
     SHARED_CONVENTIONS,
     Scoring,
+    get_protocol,
     resolve_protocol,
 )
 from spsr.metrics.metric import Metric, ScoreJob
@@ -122,51 +122,33 @@ def parse_metrics(spec: str) -> tuple[str, ...]:
     return tuple(n for n in ALL_METRICS if n in names)
 
 
+#: The layout of a results file's ``settings``: the suite's own fields and its scoring's
+#: (:meth:`Scoring.record`), flat, in the order results files have always had.
+SETTINGS_LAYOUT = (
+    "metrics", "crop_border", "y_channel", "pi_border", "lpips_backbone", "ma_model", "device",
+    "protocol", "ssim_downsample", "overrides",
+)
+
+
 @dataclass(frozen=True)
 class EvalSettings:
-    """How a suite scores. Build it with :meth:`for_protocol`, which resolves the conventions.
+    """How a suite scores: which metrics, under which conventions, with which model files.
+    Build it with :meth:`for_protocol`, which resolves the conventions, or read it back from a
+    results file with :meth:`from_record`.
 
     Attributes:
         metrics: names, from :func:`parse_metrics`.
-        crop_border: border shaved for PSNR and SSIM (the papers: the scale).
-        y_channel: PSNR/SSIM on Y (papers) or on RGB.
-        pi_border: border shaved for NIQE, Ma and PI (PIRM protocol: 4), always on Y.
+        scoring: the conventions, from :func:`~spsr.metrics.conventions.resolve_protocol`.
         lpips_backbone: AlexNet weights file; None: torchvision's cache.
         ma_model: Ma's ``model.mat``; None: the cache folder.
         device: where LPIPS runs.
-        protocol: the protocol the conventions come from (``spsr``, ``basicsr``).
-        ssim_downsample: ``ssim.m``'s automatic downsampling before SSIM; None: the protocol's.
-        overrides: conventions set on top of the protocol (see :class:`Scoring`); a
-            ``y_channel``, ``pi_border`` or ``ssim_downsample`` that differs from the protocol's
-            is added by itself, so the recorded protocol never claims what was not done.
-
-    Raises:
-        ConfigError: an unknown protocol.
     """
 
     metrics: tuple[str, ...]
-    crop_border: int
-    y_channel: bool = True
-    pi_border: int = 4
+    scoring: Scoring
     lpips_backbone: str | None = None
     ma_model: str | None = None
     device: str = "cpu"
-    protocol: str = DEFAULT_PROTOCOL
-    ssim_downsample: bool | None = None
-    overrides: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        preset = resolve_protocol(self.protocol, max(1, self.crop_border))
-        object.__setattr__(self, "protocol", preset.protocol)
-        if self.ssim_downsample is None:
-            object.__setattr__(self, "ssim_downsample", preset.ssim_downsample)
-        differ = {
-            k for k in ("y_channel", "pi_border", "ssim_downsample")
-            if getattr(self, k) != getattr(preset, k)
-        }
-        if differ - set(self.overrides):
-            wanted = set(self.overrides) | differ
-            object.__setattr__(self, "overrides", tuple(k for k in OVERRIDABLE if k in wanted))
 
     @classmethod
     def for_protocol(
@@ -197,29 +179,36 @@ class EvalSettings:
             pi_border=pi_border,
             ssim_downsample=ssim_downsample,
         )
-        return cls(
-            metrics=metrics,
-            crop_border=scoring.crop_border,
-            y_channel=scoring.y_channel,
-            pi_border=scoring.pi_border,
-            lpips_backbone=lpips_backbone,
-            ma_model=ma_model,
-            device=device,
-            protocol=scoring.protocol,
-            ssim_downsample=scoring.ssim_downsample,
-            overrides=scoring.overrides,
-        )
+        return cls(metrics, scoring, lpips_backbone, ma_model, device)
 
-    @property
-    def scoring(self) -> Scoring:
-        """The resolved conventions."""
-        return Scoring(
-            self.protocol,
-            self.crop_border,
-            self.y_channel,
-            self.pi_border,
-            bool(self.ssim_downsample),
-            self.overrides,
+    def record(self) -> dict[str, object]:
+        """The ``settings`` of a results file (:data:`SETTINGS_LAYOUT`)."""
+        values = {
+            "metrics": list(self.metrics),
+            "lpips_backbone": self.lpips_backbone,
+            "ma_model": self.ma_model,
+            "device": self.device,
+            **self.scoring.record(),
+        }
+        return {key: values[key] for key in SETTINGS_LAYOUT}
+
+    @classmethod
+    def from_record(cls, settings: Mapping[str, Any]) -> EvalSettings:
+        """The settings a results file recorded (what :meth:`record` wrote).
+
+        Raises:
+            ConfigError: settings without the scoring conventions, or of an unknown protocol.
+        """
+        scoring = Scoring.from_record(settings)
+        if scoring is None:
+            raise ConfigError("its settings do not record the scoring conventions")
+        get_protocol(scoring.protocol)  # an unknown protocol fails as on the command line
+        return cls(
+            metrics=tuple(settings.get("metrics", ())),
+            scoring=scoring,
+            lpips_backbone=settings.get("lpips_backbone"),
+            ma_model=settings.get("ma_model"),
+            device=str(settings.get("device", "cpu")),
         )
 
 
@@ -237,7 +226,7 @@ class MetricSuite:
     """
 
     def __init__(self, settings: EvalSettings, lpips_random_backbone: bool = False) -> None:
-        if settings.crop_border < 0 or settings.pi_border < 0:
+        if settings.scoring.crop_border < 0 or settings.scoring.pi_border < 0:
             raise ConfigError("crop borders must be >= 0")
         self.settings = settings
         from spsr.weights import ensure_files
@@ -288,16 +277,14 @@ class MetricSuite:
 
     def describe(self) -> dict[str, object]:
         """The settings and conventions, for a results file."""
-        settings = asdict(self.settings)
-        settings["metrics"] = list(self.metrics)
-        settings["overrides"] = list(self.settings.overrides)
+        scoring = self.settings.scoring
         own = {key for m in METRICS.values() if m.name not in self.metrics for key in m.conventions}
         conventions = {k: v for k, v in CONVENTIONS.items() if k not in own}
-        if not self.settings.y_channel:
+        if not scoring.y_channel:
             conventions["y_channel"] = "not used for PSNR/SSIM (--rgb); NIQE/Ma/PI still on Y"
         return {
-            "protocol": self.settings.scoring.describe(),
-            "settings": settings,
+            "protocol": scoring.describe(),
+            "settings": self.settings.record(),
             "conventions": conventions,
             "better": {m: "higher" if METRICS[m].higher_is_better else "lower" for m in self.metrics},
         }

@@ -8,7 +8,7 @@ from spsr.metrics.metric import Metric, ScoreJob
 def compute(job: ScoreJob) -> float:
     from spsr.metrics.gradmap import calculate_gradmap_l1
 
-    return calculate_gradmap_l1(job.sr, job.hr, job.settings.crop_border)
+    return calculate_gradmap_l1(job.sr, job.hr, job.scoring.crop_border)
 
 
 METRIC = Metric(

@@ -9,7 +9,7 @@ from spsr.metrics.metric import Metric, ScoreJob
 def compute(job: ScoreJob) -> float:
     from spsr.metrics.psnr_ssim import calculate_psnr
 
-    s = job.settings
+    s = job.scoring
     return calculate_psnr(job.sr, job.hr, s.crop_border, s.y_channel)
 
 

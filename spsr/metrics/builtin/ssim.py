@@ -11,8 +11,8 @@ from spsr.metrics.metric import Metric, ScoreJob
 def compute(job: ScoreJob) -> float:
     from spsr.metrics.psnr_ssim import calculate_ssim
 
-    s = job.settings
-    return calculate_ssim(job.sr, job.hr, s.crop_border, s.y_channel, bool(s.ssim_downsample))
+    s = job.scoring
+    return calculate_ssim(job.sr, job.hr, s.crop_border, s.y_channel, s.ssim_downsample)
 
 
 def notes(scoring: Scoring) -> tuple[tuple[int, str], ...]:
