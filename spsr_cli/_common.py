@@ -283,15 +283,6 @@ DeviceOption = Annotated[str, typer.Option("--device", help=DEVICE_HELP, autocom
 ModelScaleOption = Annotated[int | None, typer.Option(
     "--model-scale", min=1, help=MODEL_SCALE_HELP, show_default=False)]
 
-# The PSNR/SSIM conventions that override the protocol's, in spsr eval and spsr ablate.
-CropBorderOption = Annotated[int | None, typer.Option(
-    "--crop-border", min=0, help="Border shaved for PSNR/SSIM (protocol: the scale).", show_default=False)]
-YChannelOption = Annotated[bool | None, typer.Option(
-    "--y-channel/--rgb", help="PSNR/SSIM on the Y channel (protocol) or on RGB.", show_default=False)]
-SsimDownsampleOption = Annotated[bool | None, typer.Option(
-    "--ssim-downsample/--no-ssim-downsample",
-    help="ssim.m's automatic downsampling before SSIM (protocol spsr: on, basicsr: off).", show_default=False)]
-
 
 def check_engine(engine: str) -> None:
     """An unknown ``--engine`` is a one-line error (before any model is loaded)."""

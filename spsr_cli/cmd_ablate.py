@@ -28,14 +28,7 @@ from spsr.ablation.states import (
     UNAVAILABLE,
 )
 from spsr.errors import ConfigError
-from spsr.metrics.registry import metrics_help
 from spsr_cli._common import (
-    PRECISIONS,
-    PROTOCOLS,
-    CropBorderOption,
-    SsimDownsampleOption,
-    YChannelOption,
-    complete,
     console,
     err_console,
     guarded,
@@ -43,6 +36,18 @@ from spsr_cli._common import (
     progress,
 )
 from spsr_cli.cmd_train import EXIT_CODES
+from spsr_cli.scoring_options import (
+    AblateMetricsOption,
+    CropBorderOption,
+    LpipsBackboneOption,
+    MaModelOption,
+    PiBorderOption,
+    ProtocolOption,
+    ScoringPrecisionOption,
+    ScoringTileOption,
+    SsimDownsampleOption,
+    YChannelOption,
+)
 from spsr_cli.training_options import (
     AblateAmp,
     AblateBatchSize,
@@ -291,15 +296,7 @@ def ablate(
             show_default=False,
         ),
     ] = None,
-    metrics: Annotated[
-        str | None,
-        typer.Option(
-            "--metrics",
-            help=f"Columns: comma list of {metrics_help(describe=False)}, or all "
-            "(default: the study's, e.g. lpips,psnr,ssim).",
-            show_default=False,
-        ),
-    ] = None,
+    metrics: AblateMetricsOption = None,
     only: Annotated[
         list[str] | None,
         typer.Option(
@@ -335,40 +332,15 @@ def ablate(
     workers: AblateWorkers = None,
     seed: Seed = None,
     set_: AblateSet = None,
-    tile: Annotated[
-        int, typer.Option(min=0, help="Scoring: tile size in LR pixels (0: whole image).")
-    ] = 256,
-    precision: Annotated[
-        str, typer.Option(help="Scoring precision: auto, fp32, bf16, fp16.",
-                          autocompletion=complete(*PRECISIONS))
-    ] = "auto",
-    protocol: Annotated[
-        str,
-        typer.Option(
-            help="Scoring conventions, as spsr eval: spsr (the CVPR 2020 / TPAMI 2021 tables) or "
-            "basicsr (SSIM at full resolution); the options below override single conventions.",
-            autocompletion=complete(*PROTOCOLS),
-        ),
-    ] = "spsr",
+    tile: ScoringTileOption = 256,
+    precision: ScoringPrecisionOption = "auto",
+    protocol: ProtocolOption = "spsr",
     crop_border: CropBorderOption = None,
     y_channel: YChannelOption = None,
     ssim_downsample: SsimDownsampleOption = None,
-    pi_border: Annotated[
-        int | None,
-        typer.Option(
-            min=0, help="Border shaved for NIQE, Ma and PI (protocol: 4).", show_default=False
-        ),
-    ] = None,
-    lpips_backbone: Annotated[
-        Path | None,
-        typer.Option(
-            help="AlexNet weights for LPIPS, the metric and the loss (default: torchvision's cache).",
-            show_default=False,
-        ),
-    ] = None,
-    ma_model: Annotated[
-        Path | None, typer.Option(help="Ma et al.'s model.mat (for ma / pi).", show_default=False)
-    ] = None,
+    pi_border: PiBorderOption = None,
+    lpips_backbone: LpipsBackboneOption = None,
+    ma_model: MaModelOption = None,
     tensorboard: TensorBoard = None,
     wandb: Wandb = None,
     quiet: Quiet = False,

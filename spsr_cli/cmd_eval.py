@@ -17,7 +17,6 @@ import typer
 from rich.table import Table
 
 from spsr.errors import ConfigError, WriteError
-from spsr.metrics.registry import metrics_help
 
 if TYPE_CHECKING:
     from spsr.metrics.registry import MetricSuite
@@ -27,17 +26,11 @@ if TYPE_CHECKING:
     )
 from spsr_cli._common import (
     MODEL_SCALE_HELP,
-    PRECISIONS,
-    PROTOCOLS,
-    CropBorderOption,
     DeviceOption,
     EngineOption,
     ShardOption,
-    SsimDownsampleOption,
     TileProgress,
-    YChannelOption,
     check_engine,
-    complete,
     console,
     err_console,
     guarded,
@@ -45,6 +38,18 @@ from spsr_cli._common import (
     pick_device,
     progress,
     warn,
+)
+from spsr_cli.scoring_options import (
+    CropBorderOption,
+    LpipsBackboneOption,
+    MaModelOption,
+    MetricsOption,
+    PiBorderOption,
+    ProtocolOption,
+    ScoringPrecisionOption,
+    ScoringTileOption,
+    SsimDownsampleOption,
+    YChannelOption,
 )
 
 BASELINES = ("bicubic",)
@@ -209,29 +214,18 @@ def evaluate(
         show_default=False)] = None,
     model: Annotated[list[str] | None, typer.Option(
         "--model", help="Baseline row: bicubic (MATLAB bicubic upscaling of the LR image).")] = None,
-    metrics: Annotated[str, typer.Option(
-        help=f"Comma list of {metrics_help()}, or all.")] = "psnr,ssim",
+    metrics: MetricsOption = "psnr,ssim",
     scale: Annotated[int, typer.Option("--scale", "-s", min=1, help="Scale factor.")] = 4,
     model_scale: Annotated[int | None, typer.Option(
         "--model-scale", min=1, help=MODEL_SCALE_HELP + " In eval it must be --scale (the default).",
         show_default=False)] = None,
-    protocol: Annotated[str, typer.Option(
-        help="Scorer conventions: spsr (the CVPR 2020 / TPAMI 2021 tables: SSIM after ssim.m's "
-        "automatic downsampling) or basicsr (BasicSR's scripts and most SR tables: SSIM at full "
-        "resolution). The options below override single conventions.",
-        autocompletion=complete(*PROTOCOLS))] = "spsr",
+    protocol: ProtocolOption = "spsr",
     crop_border: CropBorderOption = None,
     y_channel: YChannelOption = None,
     ssim_downsample: SsimDownsampleOption = None,
-    pi_border: Annotated[int | None, typer.Option(
-        min=0, help="Border shaved for NIQE, Ma and PI (protocol: 4, PIRM).",
-        show_default=False)] = None,
-    lpips_backbone: Annotated[Path | None, typer.Option(
-        help="AlexNet ImageNet weights for LPIPS (default: torchvision's cache under TORCH_HOME, "
-        "fetched on first use).", show_default=False)] = None,
-    ma_model: Annotated[Path | None, typer.Option(
-        help="Ma et al.'s model.mat for ma and pi (default: $SPSR_CACHE/nrqm/model.mat, else "
-        "~/.cache/spsr/nrqm/model.mat, fetched on first use).", show_default=False)] = None,
+    pi_border: PiBorderOption = None,
+    lpips_backbone: LpipsBackboneOption = None,
+    ma_model: MaModelOption = None,
     offline: Annotated[bool, typer.Option(
         "--offline", help="No network access (as SPSR_OFFLINE=1): model files must already be "
         "cached or given by path; every missing one is listed.")] = False,
@@ -242,10 +236,9 @@ def evaluate(
         "'-' prints it instead of the tables.")] = None,
     save_sr: Annotated[Path | None, typer.Option(
         help="Keep the upscaled images under DIR/<model>/<dataset>/.")] = None,
-    tile: Annotated[int, typer.Option(min=0, help="Tile size in LR pixels (0: whole image).")] = 256,
+    tile: ScoringTileOption = 256,
     device: DeviceOption = "auto",
-    precision: Annotated[str, typer.Option(
-        help="auto, fp32, bf16 or fp16 (CUDA).", autocompletion=complete(*PRECISIONS))] = "auto",
+    precision: ScoringPrecisionOption = "auto",
     engine: EngineOption = "auto",
     shard: ShardOption = None,
     merge: Annotated[bool, typer.Option(
