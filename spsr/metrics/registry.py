@@ -201,7 +201,7 @@ class EvalSettings:
         """
         scoring = Scoring.from_record(settings)
         if scoring is None:
-            raise ConfigError("its settings do not record the scoring conventions")
+            raise ConfigError("the settings do not record the scoring conventions")
         get_protocol(scoring.protocol)  # an unknown protocol fails as on the command line
         return cls(
             metrics=tuple(settings.get("metrics", ())),
