@@ -256,7 +256,7 @@ def complete(*values: str) -> Callable[[str], list[str]]:
     return complete_value
 
 
-# Fixed value sets, spelled here so that completion never imports torch (tests/test_cli_edges.py
+# Fixed value sets, spelled here so that completion never imports torch (tests/cli/test_cli_edges.py
 # checks them against the library's own lists).
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 AMP_MODES = ("auto", "off", "bf16", "fp16")

@@ -3,7 +3,7 @@
 ``python -m spsr_cli.docgen`` rewrites ``completions/spsr.{bash,zsh,fish}``, ``man/spsr*.1`` and
 ``docs/reference/cli/spsr*.md`` from the command tree that ``spsr --help`` shows;
 ``python -m spsr_cli.docgen --check`` writes nothing and exits 1 naming the files that differ. Run
-it after adding or changing a subcommand or an option (``tests/test_docs_generated.py`` fails until
+it after adding or changing a subcommand or an option (``tests/docs/test_docs_generated.py`` fails until
 you do).
 
 Completion scripts are what Typer's own completion machinery prints for
@@ -19,7 +19,7 @@ the app and the package version: no dates, no paths of this machine.
 Markdown pages (one per command, for the MkDocs site) hold the same sections as the man pages,
 from the same blocks: a synopsis, the description, subcommands and see-also as links between the
 pages, arguments and options as lists, the examples as ``bash`` blocks (which
-``tests/test_readme_commands.py`` checks like every other command in the docs).
+``tests/docs/test_readme_commands.py`` checks like every other command in the docs).
 """
 
 from __future__ import annotations

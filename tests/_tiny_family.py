@@ -1,4 +1,4 @@
-"""A tiny generator family, registered by tests/test_arch_capabilities.py exactly as
+"""A tiny generator family, registered by tests/archs/test_arch_capabilities.py exactly as
 CONTRIBUTING.md's "Adding an architecture" says: this one module, one line in the registry's module
 list, and its test. One conv to ``scale² · out_nc`` channels and a pixel shuffle (ESPCN-like, two
 layers), so every path that reads the registry can run on it in milliseconds."""

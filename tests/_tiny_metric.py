@@ -1,4 +1,4 @@
-"""A metric registered by tests/test_metric_registry.py as CONTRIBUTING.md's "Adding a metric"
+"""A metric registered by tests/metrics/test_metric_registry.py as CONTRIBUTING.md's "Adding a metric"
 says: this one module and one line in ``METRIC_MODULES``. The mean absolute 8-bit difference on
 RGB, the protocol's border shaved (full-reference, lower is better)."""
 

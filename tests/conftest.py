@@ -10,8 +10,9 @@ import pytest
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-# Run in a process of their own by tests/test_native_runtimes.py (see tests/native_runtimes/conftest.py).
-collect_ignore = ["native_runtimes"]
+# Run in a process of their own by tests/engines/test_native_runtimes.py
+# (see tests/engines/native_runtimes/conftest.py).
+collect_ignore = ["engines/native_runtimes"]
 SHARED = REPO.parent / "shared" / "datasets"
 
 
@@ -26,7 +27,8 @@ def _no_network_fetches(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(autouse=True)
 def _torch_engine_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """CLI runs use PyTorch unless a test names an ``--engine`` (``auto`` would convert models for
-    OpenVINO into the user's cache on CPUs with native bf16); tests/native_runtimes/test_engines.py covers the rest."""
+    OpenVINO into the user's cache on CPUs with native bf16);
+    tests/engines/native_runtimes/test_engines.py covers the rest."""
     monkeypatch.setenv("SPSR_ENGINE", "torch")
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 from _text import flat
+from _votes import key_path, write_votes  # noqa: F401  (the fixture)
 from safetensors.torch import save_file
-from test_study_tally import key_path, write_votes  # noqa: F401  (the fixture)
 from typer.testing import CliRunner
 
 from spsr.checkpoints.io import inspect_checkpoint

@@ -435,7 +435,7 @@ def test_upscale_checks_its_output_folder_before_any_image(
 def test_tally_prints_the_results_when_the_chart_cannot_be_saved(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from test_study_tally import METHODS, write_votes
+    from _votes import METHODS, write_votes
 
     from spsr.user_study import load_key
     from spsr.user_study.key import KeyImage, StudyKey, write_key

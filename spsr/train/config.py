@@ -57,7 +57,7 @@ class ModelConfig:
     """The generator: the TOML face of :class:`spsr.archs.ArchSpec`, one schema with it. Every
     field but ``weight_init`` is the spec's field of the same name, type and default, and the
     spec validates them against the registry's schema (:meth:`spec`); the spec's ``in_nc`` and
-    ``out_nc`` are not configurable (training is on RGB images). tests/test_arch_capabilities.py
+    ``out_nc`` are not configurable (training is on RGB images). tests/archs/test_arch_capabilities.py
     holds the two together.
 
     Attributes:

@@ -128,7 +128,7 @@ def _commit() -> str:
 
 def cuda_test_files() -> list[str]:
     """The test files that hold CUDA-marked tests."""
-    return sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").glob("test_*.py")
+    return sorted(str(p.relative_to(REPO)) for p in (REPO / "tests").rglob("test_*.py")
                   if "mark.cuda" in p.read_text(encoding="utf-8", errors="ignore"))
 
 

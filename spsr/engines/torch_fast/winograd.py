@@ -21,7 +21,7 @@ own padding) and rounded up to whole 4×4 blocks, so a map is written once, stra
 layout the next transform reads.
 
 fp32 rounding differs from the direct convolution by about 1e-5 relative (the transforms have
-coefficients up to 8; see ``tests/test_winograd.py``), far below one 8-bit grey level of the output.
+coefficients up to 8; see ``tests/engines/test_winograd.py``), far below one 8-bit grey level of the output.
 """
 
 from __future__ import annotations

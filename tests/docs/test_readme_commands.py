@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 
 from spsr_cli.app import app
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 DOCS = REPO / "docs"
 _SHELL_LANGS = ("bash", "sh", "shell")

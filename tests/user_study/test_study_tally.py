@@ -10,68 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _text import flat
+from _votes import METHODS, key_path, write_votes  # noqa: F401  (key_path: the fixture)
 from PIL import Image
 from scipy import stats
 from typer.testing import CliRunner
 
 from spsr.errors import ConfigError
-from spsr.user_study import collect_votes, draw_rank_chart, label_permutation, load_key, tally_files
+from spsr.user_study import collect_votes, draw_rank_chart, load_key, tally_files
 from spsr.user_study.chart import rank_colours
-from spsr.user_study.key import KeyImage, StudyKey, write_key
 from spsr.user_study.stats import friedman, holm, pairwise_wilcoxon
 from spsr_cli.cmd_user_study_sheet import app
 
-METHODS = ("SPSR", "ESRGAN", "SRGAN")
 
-
-@pytest.fixture()
-def key_path(tmp_path: Path) -> Path:
-    images = tuple(
-        KeyImage(stem=f"img{i}", slots=slots)
-        for i, slots in enumerate([(0, 1, 2), (2, 0, 1), (1, 2, 0), (0, 2, 1)])
-    )
-    path = tmp_path / "study-key.json"
-    write_key(StudyKey(study_id="abc123", seed=77, methods=METHODS, images=images), path)
-    return path
-
-
-def write_votes(
-    path: Path,
-    key: StudyKey,
-    rater: str,
-    method_ranks: dict[int, list[int]],
-    exported_at: str = "2026-01-01T10:00:00.000Z",
-    **overrides: object,
-) -> Path:
-    """A vote file as the page writes it, from method_ranks[image][method] = rank."""
-    votes = []
-    for image, ranks in method_ranks.items():
-        perm = label_permutation(key.k, key.seed, rater, image)
-        votes.append(
-            {
-                "image": image,
-                "ranks": [ranks[key.method_of_slot(image, perm[label])] for label in range(key.k)],
-            }
-        )
-    payload = {
-        "format": "spsr-user-study-votes",
-        "version": 1,
-        "study_id": key.study_id,
-        "seed": key.seed,
-        "rater": rater,
-        "k": key.k,
-        "n_images": len(key.images),
-        "complete": len(votes) == len(key.images),
-        "exported_at": exported_at,
-        "votes": votes,
-        **overrides,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
-    return path
-
-
-def test_tally_maps_labels_back_to_methods(tmp_path: Path, key_path: Path) -> None:
+def test_tally_maps_labels_back_to_methods(tmp_path: Path, key_path: Path) -> None:  # noqa: F811
     key = load_key(key_path)
     votes = tmp_path / "votes"
     everyone_agrees = {i: [1, 2, 3] for i in range(4)}
@@ -92,7 +43,7 @@ def test_tally_maps_labels_back_to_methods(tmp_path: Path, key_path: Path) -> No
     assert {f["rater"]: f["complete"] for f in as_json["files"]}["dee"] is False
 
 
-def test_bad_files_are_reported_not_counted(tmp_path: Path, key_path: Path) -> None:
+def test_bad_files_are_reported_not_counted(tmp_path: Path, key_path: Path) -> None:  # noqa: F811
     key = load_key(key_path)
     votes = tmp_path / "votes"
     good = write_votes(votes / "good.json", key, "ann", {0: [1, 2, 3]})
@@ -132,7 +83,7 @@ def test_bad_files_are_reported_not_counted(tmp_path: Path, key_path: Path) -> N
 
 
 def test_a_rater_exporting_twice_counts_once_with_the_latest_export(
-    tmp_path: Path, key_path: Path
+    tmp_path: Path, key_path: Path  # noqa: F811
 ) -> None:
     key = load_key(key_path)
     votes = tmp_path / "votes"
@@ -206,7 +157,7 @@ def test_chart_stacks_ranks_with_best_at_the_bottom() -> None:
     assert rows3.max() < rows2.min() and abs(len(rows2) - len(rows3)) <= 3
 
 
-def test_cli_tally_tables_json_chart_and_failures(tmp_path: Path, key_path: Path) -> None:
+def test_cli_tally_tables_json_chart_and_failures(tmp_path: Path, key_path: Path) -> None:  # noqa: F811
     key = load_key(key_path)
     votes = tmp_path / "votes"
     for rater in ("ann", "bo"):

@@ -273,7 +273,7 @@ def test_spsr_written_files_are_read_by_metadata_not_guessed(tmp_path: Path) -> 
 
 
 def test_docs_table_lists_every_registered_layout() -> None:
-    page = (Path(__file__).resolve().parents[1] / "docs" / "formats.md").read_text(encoding="utf-8")
+    page = (Path(__file__).resolve().parents[2] / "docs" / "formats.md").read_text(encoding="utf-8")
     table = page[page.index("## Supported checkpoints"):]
     rows = [line for line in table.splitlines() if line.startswith("| ")]
     for fam in families().values():

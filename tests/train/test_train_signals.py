@@ -308,7 +308,7 @@ TORCHRUN = [PYTHON, "-m", "torch.distributed.run", "--standalone", "--nproc_per_
 
 @pytest.mark.slow
 def test_processes_agree_on_the_stop_and_on_timed_checkpoints(tmp_path: Path) -> None:
-    worker = Path(__file__).resolve().parent / "_train_ddp_stop_worker.py"
+    worker = Path(__file__).resolve().parents[1] / "_train_ddp_stop_worker.py"
     proc = subprocess.run([*TORCHRUN, str(worker), str(tmp_path)], env=subprocess_env(),
                           cwd=tmp_path, capture_output=True, text=True, timeout=HANG_GUARD_S, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]

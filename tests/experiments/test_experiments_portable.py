@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 _SPEC = importlib.util.spec_from_file_location(
-    "portable", Path(__file__).resolve().parent.parent / "experiments" / "portable.py")
+    "portable", Path(__file__).resolve().parents[2] / "experiments" / "portable.py")
 assert _SPEC is not None and _SPEC.loader is not None
 portable = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(portable)
@@ -28,7 +28,7 @@ def test_paths_become_repo_or_dataset_relative(tmp_path: Path) -> None:
 
 
 def test_committed_results_hold_no_absolute_paths() -> None:
-    results = Path(__file__).resolve().parent.parent / "experiments" / "results"
+    results = Path(__file__).resolve().parents[2] / "experiments" / "results"
     for file in sorted(results.rglob("*")):
         if file.suffix in (".json", ".md", ".csv"):
             text = file.read_text(encoding="utf-8")

@@ -94,8 +94,8 @@ def fill_working_folder(root: Path) -> None:
 def metric_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """LPIPS's AlexNet and Ma's model.mat in the caches (random / hand-made, trusted here), so
     the line's lpips and pi run offline."""
-    from test_metrics_nrqm import HAND_TREES, _forest, _save_model
-    from test_unet_lpips import random_alexnet_features
+    from _alexnet import random_alexnet_features
+    from _ma_model import HAND_TREES, make_forest, save_model
 
     from spsr.losses.lpips_net import ALEXNET_FILENAME
 
@@ -104,7 +104,7 @@ def metric_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     random_alexnet_features(alexnet)
     ma = tmp_path / "spsr cache" / "nrqm" / "model.mat"
     ma.parent.mkdir(parents=True)
-    _save_model(ma, [_forest(HAND_TREES, 5)] * 3, [0, 1, 0, 0])
+    save_model(ma, [make_forest(HAND_TREES, 5)] * 3, [0, 1, 0, 0])
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("SPSR_CACHE", str(tmp_path / "spsr cache"))
     trust_cached_file(monkeypatch, "alexnet", alexnet)

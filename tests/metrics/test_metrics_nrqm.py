@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import scipy.io
+from _ma_model import HAND_TREES, make_forest, save_model
 from conftest import trust_cached_file
 from skimage import data as skdata
 
@@ -76,37 +75,8 @@ def test_features_equal_the_official_feature_all(coffee_features):
 
 # ----------------------------------------------------------------------------- synthetic model.mat
 
-def _forest(trees: list[list[tuple[int, int, int, float, float]]], n_nodes: int) -> dict:
-    """randomforest-matlab fields from trees given as rows (lDau, rDau, mbest, upper, avnode), 1-based."""
-    fields = {k: np.zeros((n_nodes, len(trees))) for k in ("lDau", "rDau", "mbest", "upper", "avnode")}
-    status = np.zeros((n_nodes, len(trees)), np.int8)
-    for t, nodes in enumerate(trees):
-        for k, (l_dau, r_dau, var, upper, value) in enumerate(nodes):
-            fields["lDau"][k, t], fields["rDau"][k, t], fields["mbest"][k, t] = l_dau, r_dau, var
-            fields["upper"][k, t], fields["avnode"][k, t] = upper, value
-            status[k, t] = -1 if l_dau == 0 else 1
-    return {**fields, "nodestatus": status, "nrnodes": float(n_nodes), "ntree": float(len(trees)),
-            "ndtree": np.array([len(n) for n in trees], float), "coef": np.zeros(2), "mtry": 6.0}
-
-
-# Tree 1: x1 <= 0.5 ? 1 : 3.  Tree 2: x3 <= 10 ? (x2 <= -1 ? 5 : 7) : 11.
-HAND_TREES = [
-    [(2, 3, 1, 0.5, 0.0), (0, 0, 0, 0.0, 1.0), (0, 0, 0, 0.0, 3.0)],
-    [(2, 3, 3, 10.0, 0.0), (4, 5, 2, -1.0, 0.0), (0, 0, 0, 0.0, 11.0), (0, 0, 0, 0.0, 5.0),
-     (0, 0, 0, 0.0, 7.0)],
-]
-
-
-def _save_model(path: Path, forests: list[dict], linear: list[float]) -> Path:
-    cells = np.empty((3, 1), dtype=object)  # rf = cell(3, 1), as train_RF_regression.m builds it
-    for i, forest in enumerate(forests):
-        cells[i, 0] = forest
-    scipy.io.savemat(path, {"model": {"rf": cells, "linear": np.array(linear, float).reshape(4, 1)}})
-    return path
-
-
 def test_forest_evaluation_by_hand(tmp_path):
-    path = _save_model(tmp_path / "model.mat", [_forest(HAND_TREES, 5)] * 3, [0, 1, 0, 0])
+    path = save_model(tmp_path / "model.mat", [make_forest(HAND_TREES, 5)] * 3, [0, 1, 0, 0])
     forest = load_ma_model(path).forests[0]
     assert forest.n_trees == 2
     x = np.zeros((4, 18))
@@ -119,9 +89,9 @@ def test_forest_evaluation_by_hand(tmp_path):
 
 
 def test_bias_correction_is_applied_like_regRF_predict(tmp_path):
-    forest = _forest(HAND_TREES, 5)
+    forest = make_forest(HAND_TREES, 5)
     forest["coef"] = np.array([0.5, 2.0])  # Y_hat = coef(1) + coef(2) * Y_hat
-    path = _save_model(tmp_path / "model.mat", [forest] * 3, [0, 1, 0, 0])
+    path = save_model(tmp_path / "model.mat", [forest] * 3, [0, 1, 0, 0])
     assert load_ma_model(path).forests[0].predict(np.full(18, 100.0)) == 0.5 + 2.0 * 7.0
 
 
@@ -130,14 +100,14 @@ def test_ma_is_the_linear_stage_over_the_three_forests(tmp_path):
     f1, f2, f3 = nrqm_features(y_levels(img)[4:-4, 4:-4])
 
     def stump(feature: int, threshold: float, low: float, high: float) -> dict:
-        return _forest([[(2, 3, feature + 1, threshold, 0), (0, 0, 0, 0, low), (0, 0, 0, 0, high)]], 3)
+        return make_forest([[(2, 3, feature + 1, threshold, 0), (0, 0, 0, 0, low), (0, 0, 0, 0, high)]], 3)
 
     forests = [
         stump(3, f1[3] + 1e-6, 2.0, 9.0),  # f1[3] <= threshold → 2
         stump(20, f2[20] - 1e-6, 4.0, 6.0),  # f2[20] > threshold → 6
         stump(74, f3[74], 1.0, 8.0),  # tie → left → 1
     ]
-    path = _save_model(tmp_path / "model.mat", forests, [0.25, 1.0, 0.5, -2.0])
+    path = save_model(tmp_path / "model.mat", forests, [0.25, 1.0, 0.5, -2.0])
     expected = 0.25 + 1.0 * 2.0 + 0.5 * 6.0 - 2.0 * 1.0
     assert calculate_ma(img, crop_border=4, model=path) == pytest.approx(expected, abs=1e-12)
     scores = perceptual_scores(img, crop_border=4, ma_model=path)
@@ -155,7 +125,7 @@ def test_model_is_found_in_the_cache_folder(tmp_path, monkeypatch):
         load_ma_model()
     assert "SPSR_CACHE" in str(info.value)
     (tmp_path / "cache" / "nrqm").mkdir(parents=True)
-    _save_model(default_ma_model_path(), [_forest(HAND_TREES, 5)] * 3, [0, 1, 1, 1])
+    save_model(default_ma_model_path(), [make_forest(HAND_TREES, 5)] * 3, [0, 1, 1, 1])
     with pytest.raises(MissingWeightsError, match="cached copy is corrupt"):
         load_ma_model()  # not the authors' file: its git blob id does not match
     trust_cached_file(monkeypatch, "ma-model", default_ma_model_path())
@@ -178,7 +148,7 @@ def test_unusable_model_files_raise_checkpoint_errors(tmp_path):
     scipy.io.savemat(tmp_path / "other.mat", {"weights": np.zeros(3)})
     with pytest.raises(CheckpointError, match="no 'model' variable"):
         load_ma_model(tmp_path / "other.mat")
-    two = _save_model(tmp_path / "two.mat", [_forest(HAND_TREES, 5)] * 3, [0, 1, 1, 1])
+    two = save_model(tmp_path / "two.mat", [make_forest(HAND_TREES, 5)] * 3, [0, 1, 1, 1])
     data = scipy.io.loadmat(two)
     data["model"][0, 0]["linear"] = np.zeros((3, 1))
     scipy.io.savemat(tmp_path / "bad_linear.mat", {"model": data["model"]})

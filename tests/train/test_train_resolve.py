@@ -17,7 +17,7 @@ from spsr.train.resolve import RunLayers, changed_keys, flat_config, resolve_run
 from spsr.train.stages.nse import EpochSchedule
 from spsr.train.variants import preset
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_layers_apply_in_order_the_last_winning(tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""Runs tests/native_runtimes/ (the OpenVINO and ONNX Runtime engine and export tests) in a pytest
+"""Runs tests/engines/native_runtimes/ (the OpenVINO and ONNX Runtime engine and export tests) in a pytest
 process of its own: those runtimes' thread pools and fork handlers make any later fork of the
 process that loaded them crash (measured: the training tests after them ended the whole run with a
 segmentation fault). Every test in that folder still runs and must pass; its report is shown here."""
@@ -17,7 +17,7 @@ FOLDER = Path(__file__).resolve().parent / "native_runtimes"
 
 def test_the_engine_and_export_tests_pass_in_their_own_process(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(FOLDER.parents[1]), *filter(None, [os.environ.get("PYTHONPATH")])])}
+        [str(FOLDER.parents[2]), *filter(None, [os.environ.get("PYTHONPATH")])])}
     run = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(FOLDER),
          "--basetemp", str(tmp_path / "pytest"), str(FOLDER)],

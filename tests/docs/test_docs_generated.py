@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from spsr_cli import docgen
 from spsr_cli.app import app
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FIX = f"run `{docgen.REGENERATE_COMMAND}` and commit completions/, man/ and docs/reference/cli/"
 
 

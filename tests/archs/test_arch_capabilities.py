@@ -16,7 +16,7 @@ from spsr.archs.init import init_generator
 from spsr.archs.registry import families, family, init_route
 from spsr.archs.spec import ArchSpec, build_model
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_built_in_families_declare_what_their_networks_do() -> None:

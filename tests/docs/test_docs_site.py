@@ -19,7 +19,7 @@ import pytest
 
 from spsr_cli import docgen
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCS = REPO / "docs"
 README = REPO / "README.md"
 README_LIMIT = 15 * 1024

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from _alexnet import random_alexnet_features
 from conftest import trust_cached_file
 
 from spsr.errors import CheckpointError, MissingWeightsError
@@ -23,17 +24,6 @@ from spsr.losses.lpips_net import (
 def random_net() -> torch.nn.Module:
     torch.manual_seed(0)
     return load_lpips_alex(random_backbone=True)
-
-
-def random_alexnet_features(path: Path) -> dict[str, torch.Tensor]:
-    """A torchvision-layout AlexNet file holding random convolution weights (features only)."""
-    from torchvision.models import alexnet
-
-    torch.manual_seed(1)
-    full = alexnet(weights=None).state_dict()
-    state = {k: v for k, v in full.items() if k.startswith("features.")}
-    torch.save(state, path)
-    return state
 
 
 def test_missing_alexnet_is_a_clear_error_and_nothing_is_downloaded(

@@ -14,7 +14,7 @@ from spsr.metrics import MetricInputError, calculate_niqe, niqe_of_y
 from spsr.metrics.distribution_fits import fit_aggd
 from spsr.metrics.niqe import load_niqe_params
 
-BENCHMARK = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "benchmark"
+BENCHMARK = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "benchmark"
 
 
 def pirm_y(rgb: np.ndarray, shave: int = 4) -> np.ndarray:

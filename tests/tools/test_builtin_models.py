@@ -16,7 +16,7 @@ from spsr.metrics import calculate_psnr, calculate_ssim
 from spsr.metrics.conventions import resolve_protocol
 from spsr.ops import bicubic_degrade, imresize_np
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN_WEIGHTS))

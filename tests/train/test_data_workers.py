@@ -128,7 +128,7 @@ def test_training_on_a_damaged_compressed_store_with_workers_exits_with_one_line
     )
     store = tmp_path / "gz.h5"
     made = subprocess.run([PYTHON, "-c", make, str(tmp_path / "data"), str(store),
-                           str(Path(__file__).parent)], env=subprocess_env(), capture_output=True,
+                           str(Path(__file__).resolve().parents[1])], env=subprocess_env(), capture_output=True,
                           text=True, timeout=HANG_GUARD_S, check=False)
     assert made.returncode == 0 and store.is_file(), made.stderr
     proc = subprocess.run(
