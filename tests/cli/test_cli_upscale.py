@@ -217,7 +217,8 @@ def test_plain_tile_progress_and_throughput(
     total = len(plan_tiles(24, 32, 16, 4))
     assert [line.split()[2].split(",")[0] for line in tile_lines] == [f"{i}/{total}" for i in range(total)]
     assert all("tiles/s" in line and "ETA" in line for line in tile_lines[1:])
-    # 128×96 output pixels: a rate in kP/s (or MP/s on a fast machine), never "0.00 MP/s"
-    assert any(line.startswith("[1/1]") and re.search(r"\(\d+\.\d s, [1-9][\d.]* [kM]P/s\)", line)
+    # 128×96 output pixels: a rate with an SI prefix that keeps three digits (kP/s here, MP/s on a
+    # fast machine, plain P/s past 12 s on a very busy one), never "0.00 MP/s"
+    assert any(line.startswith("[1/1]") and re.search(r"\(\d+\.\d s, [1-9][\d.]* [kM]?P/s\)", line)
                for line in lines), lines
-    assert re.search(r"\([1-9][\d.]* [kM]P/s output\)", flat(result.stdout))
+    assert re.search(r"\([1-9][\d.]* [kM]?P/s output\)", flat(result.stdout))
