@@ -32,6 +32,7 @@ from spsr_cli._common import (
     CropBorderOption,
     DeviceOption,
     EngineOption,
+    EngineRetuneOption,
     ShardOption,
     SsimDownsampleOption,
     TileProgress,
@@ -51,11 +52,11 @@ BASELINES = ("bicubic",)
 
 
 def _model_upscaler(source: str, scale: int, tile: int, device: str, precision: str,
-                    tiles: TileProgress, engine: str) -> Upscaler:
+                    tiles: TileProgress, engine: str, engine_retune: bool = False) -> Upscaler:
     from spsr.infer.session import load_eval_upscaler
 
     upscaler, warnings = load_eval_upscaler(source, scale, tile, device, precision, engine,
-                                            on_note=warn, on_tiles=tiles.update)
+                                            on_note=warn, on_tiles=tiles.update, engine_retune=engine_retune)
     for line in warnings:
         warn(line)
     return upscaler
@@ -247,6 +248,7 @@ def evaluate(
     precision: Annotated[str, typer.Option(
         help="auto, fp32, bf16 or fp16 (CUDA).", autocompletion=complete(*PRECISIONS))] = "auto",
     engine: EngineOption = "auto",
+    engine_retune: EngineRetuneOption = False,
     shard: ShardOption = None,
     merge: Annotated[bool, typer.Option(
         "--merge", help="Combine the --json results of shards (spsr eval --shard K/N ...) given as "
@@ -417,7 +419,8 @@ def evaluate(
         ]
         for source in weights:
             rows.append((_unique_label(_weights_label(source), taken),
-                         _model_upscaler(source, scale, tile, device, precision, tiles, engine), source))
+                         _model_upscaler(source, scale, tile, device, precision, tiles, engine,
+                                         engine_retune), source))
         with bar:
             for name, paths in datasets:
                 for label, upscale, _ in rows:
