@@ -404,3 +404,16 @@ def test_upscaler_and_cli_pass_engine_retune_on(
     assert result.exit_code == 0, result.output
     assert result.output.count("engine auto: measured one 1×3×16×16 tile") == 1
     assert (tmp_path / "out.png").is_file()
+
+
+def test_engine_retune_is_declared_once_for_every_command_with_engine() -> None:
+    import typer.main
+
+    from spsr_cli.app import app
+
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    for name in ("upscale", "gradmap", "eval"):
+        options = {o: p for p in commands[name].params for o in p.opts}
+        assert "--engine" in options and "--engine-retune" in options, name
+        assert options["--engine-retune"].is_flag and options["--engine-retune"].default is False
+        assert "measure the engines again" in (options["--engine-retune"].help or "")
