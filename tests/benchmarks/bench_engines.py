@@ -13,7 +13,7 @@ Prints the CPU's ISA flags, each engine's precision, first-run (conversion + com
 warm-run (conversion cache hit + compilation from OpenVINO's cache) costs, then per size the
 median seconds, the speed-up over eager fp32 and the max / mean difference in 8-bit levels.
 ``--no-eager`` leaves the eager reference out (the first engine listed is then the reference);
-``--auto`` also runs ``--engine auto``'s own one-tile measurement (``spsr.engines.autotune``,
+``--auto`` also runs ``--engine auto``'s own one-tile measurement (alone with ``--pairs 0``) (``spsr.engines.autotune``,
 ``--engine-retune``, a tile of each size) and prints its line: what ``auto`` picks here.
 
 Run: ``python tests/benchmarks/bench_engines.py [--pairs 3] [--sizes 128 256] [--models full builtin]
@@ -116,6 +116,30 @@ def engines(model: torch.nn.Module, names: list[str],
     return out
 
 
+def timed(runs: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], str]], size: int, pairs: int) -> None:
+    """Warm each engine up at ``size``², then ``pairs`` alternating rounds; print the medians."""
+    reference = next(iter(runs))
+    torch.manual_seed(size)
+    x = torch.rand(1, 3, size, size)
+    for run, _ in runs.values():  # warm-up (compiles the shape)
+        run(x)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    outs: dict[str, torch.Tensor] = {}
+    for _ in range(pairs):
+        for name, (run, _) in runs.items():
+            t = time.perf_counter()
+            outs[name] = run(x)[:, :3]
+            times[name].append(time.perf_counter() - t)
+    base = statistics.median(times[reference])
+    each = "; ".join(f"{name} " + "/".join(f"{t:.2f}" for t in ts) for name, ts in times.items())
+    print(f"  {size}² → {size * 4}², median of {pairs} (each round: {each}), vs {reference}:")
+    for name, (_, precision) in runs.items():
+        med = statistics.median(times[name])
+        worst, mean = levels(outs[name], outs[reference])
+        print(f"    {name:18s} {precision:5s} {med:7.2f} s  {base / med:5.2f}×  "
+              f"max {worst:.0f} / mean {mean:.4f} levels")
+
+
 def auto_pick(model: torch.nn.Module, size: int) -> str:
     """What ``--engine auto`` picks for ``model`` at a ``size``² tile, measuring anew (its own line)."""
     from spsr.engines import MEASURE, RunSpec, auto_engine
@@ -136,7 +160,8 @@ def auto_pick(model: torch.nn.Module, size: int) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pairs", type=int, default=3, help="alternating rounds per size")
+    ap.add_argument("--pairs", type=int, default=3,
+                    help="alternating rounds per size (0: none, only --auto's measurement)")
     ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     ap.add_argument("--models", nargs="+", default=["full", "builtin"], choices=["full", "builtin"])
     ap.add_argument("--engines", nargs="+",
@@ -167,30 +192,12 @@ def main() -> None:
     for which in args.models:
         model = build(which)
         print(f"\n{which} model ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters)")
-        runs = engines(model, args.engines, eager_reference=not args.no_eager)
-        reference = next(iter(runs))
+        runs = engines(model, args.engines, eager_reference=not args.no_eager) if args.pairs else {}
         for size in args.sizes:
-            torch.manual_seed(size)
-            x = torch.rand(1, 3, size, size)
-            for run, _ in runs.values():  # warm-up (compiles the shape)
-                run(x)
-            times: dict[str, list[float]] = {name: [] for name in runs}
-            outs: dict[str, torch.Tensor] = {}
-            for _ in range(args.pairs):
-                for name, (run, _) in runs.items():
-                    t = time.perf_counter()
-                    outs[name] = run(x)[:, :3]
-                    times[name].append(time.perf_counter() - t)
-            base = statistics.median(times[reference])
-            each = "; ".join(f"{name} " + "/".join(f"{t:.2f}" for t in ts) for name, ts in times.items())
-            print(f"  {size}² → {size * 4}², median of {args.pairs} (each round: {each}), vs {reference}:")
-            for name, (_, precision) in runs.items():
-                med = statistics.median(times[name])
-                worst, mean = levels(outs[name], outs[reference])
-                print(f"    {name:18s} {precision:5s} {med:7.2f} s  {base / med:5.2f}×  "
-                      f"max {worst:.0f} / mean {mean:.4f} levels")
+            if runs:
+                timed(runs, size, args.pairs)
             if args.auto:
-                print(f"    --engine auto: {auto_pick(model, size)}")
+                print(f"  {size}² --engine auto: {auto_pick(model, size)}")
     if tmp is not None:
         tmp.cleanup()
 
