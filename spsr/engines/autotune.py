@@ -42,7 +42,14 @@ import torch
 
 import spsr
 from spsr import cpu
-from spsr.engines.base import Engine, EngineUnavailable, NoteCallback, Runner, RunSpec, precision_name
+from spsr.engines.base import (
+    Engine,
+    EngineUnavailable,
+    NoteCallback,
+    Runner,
+    RunSpec,
+    precision_name,
+)
 from spsr.errors import SpsrError
 
 #: Timed rounds at most (each runs every candidate once), after the warm-up.
