@@ -67,7 +67,8 @@ class Upscaler:
     Args:
         weights: a weights file (``.safetensors``/``.pth``), a run folder, or a built-in name
             (``default``, ``psnr``).
-        engine: ``auto`` (OpenVINO on CPUs with native bf16, else PyTorch), ``torch``,
+        engine: ``auto`` (PyTorch on GPUs, OpenVINO on CPUs with native bf16, on other CPUs the
+            engine measured fastest for this model: :mod:`spsr.engines.autotune`), ``torch``,
             ``openvino`` or ``onnxruntime``; one that cannot run falls back to PyTorch with a note.
         precision: ``auto`` (bf16 where the hardware has it natively, else fp32), ``fp32``,
             ``bf16`` or ``fp16`` (CUDA only).
@@ -76,8 +77,10 @@ class Upscaler:
         tile_overlap: context and blending band between tiles, input pixels.
         batch: tiles per forward pass.
         model_scale: the scale the weights are for, where their keys cannot tell.
-        on_note: receives one-line notes (engine fallback, first-run conversion, guessed sizes);
-            default: they are kept in :attr:`notes`.
+        on_note: receives one-line notes (engine fallback, first-run conversion, ``auto``'s
+            measurement, guessed sizes); default: they are kept in :attr:`notes`.
+        engine_retune: with ``engine="auto"`` on a CPU without native bf16, measure the engines
+            again instead of using the choice cached for this machine and model.
 
     Attributes:
         scale: the model's upscaling factor.
@@ -101,6 +104,7 @@ class Upscaler:
         batch: int = 4,
         model_scale: int | None = None,
         on_note: NoteCallback | None = None,
+        engine_retune: bool = False,
     ) -> None:
         from spsr.devices import resolve_device
         from spsr.infer import TiledUpscaler, load_model
@@ -113,7 +117,8 @@ class Upscaler:
             note(line)
         self.scale = self.loaded.spec.scale
         self.tiled = TiledUpscaler(self.loaded.model, self.scale, tile=tile, overlap=tile_overlap, batch=batch,
-                                   device=self.device, precision=precision, engine=engine, on_note=note)
+                                   device=self.device, precision=precision, engine=engine, on_note=note,
+                                   engine_retune=engine_retune)
 
     def describe(self) -> str:
         """What runs: ``SPSR-G x4 (...) on cpu, openvino bf16``."""

@@ -50,3 +50,40 @@ def cpu_has_fast_bf16() -> bool:
     """True where the CPU has native bf16 instructions (AVX512-BF16 / AMX), so autocast pays off,
     and ``ONEDNN_MAX_CPU_ISA`` does not keep oneDNN from using them."""
     return cpu_flags_have_bf16() and _isa_allows_bf16()
+
+
+#: The ISA flags that decide which kernels oneDNN, OpenVINO and ONNX Runtime pick, and so which
+#: engine is fastest (part of ``--engine auto``'s measured-choice key).
+KERNEL_FLAGS = ("avx", "avx2", "fma", "f16c", "avx_vnni", "avx512f", "avx512bw", "avx512_vnni",
+                "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve")
+
+#: Environment variables that cap or change the CPU kernels the libraries pick.
+KERNEL_ENV = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
+
+
+def _cpuinfo_field(names: tuple[str, ...]) -> str:
+    """The first ``/proc/cpuinfo`` line's value whose key is one of ``names``, or ""."""
+    for line in _cpu_flags().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in names:
+            return value.strip()
+    return ""
+
+
+def cpu_model_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; elsewhere ``platform.processor()``), or the
+    machine type when neither says."""
+    import platform
+
+    return _cpuinfo_field(("model name", "Model", "cpu model")) or platform.processor() or platform.machine()
+
+
+def kernel_flags() -> tuple[str, ...]:
+    """Those of :data:`KERNEL_FLAGS` the CPU lists (``/proc/cpuinfo``'s flags or Features)."""
+    listed = set(_cpuinfo_field(("flags", "Features")).split())
+    return tuple(f for f in KERNEL_FLAGS if f in listed)
+
+
+def kernel_env() -> dict[str, str]:
+    """The :data:`KERNEL_ENV` variables that are set, and their values."""
+    return {k: os.environ[k].strip() for k in KERNEL_ENV if os.environ.get(k, "").strip()}

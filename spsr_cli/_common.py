@@ -265,11 +265,16 @@ PROTOCOLS = ("spsr", "basicsr")
 
 DEVICE_HELP = "auto (a CUDA GPU if there is one, else the CPU), cpu, cuda or cuda:N."
 
-ENGINE_HELP = ("Inference engine: auto (OpenVINO on CPUs with native bf16, else PyTorch), torch, "
+ENGINE_HELP = ("Inference engine: auto (PyTorch on GPUs, OpenVINO on CPUs with native bf16, on other "
+               "CPUs the engine measured fastest on one tile of this model, cached per machine), torch, "
                "openvino or onnxruntime (CPU); one that cannot run falls back to PyTorch.")
 #: ``--engine`` of the inference commands (upscale, gradmap, eval), declared once; ``SPSR_ENGINE``
 #: sets its default (the test suite pins ``torch`` there).
 EngineOption = Annotated[str, typer.Option("--engine", envvar="SPSR_ENGINE", help=ENGINE_HELP)]
+ENGINE_RETUNE_HELP = ("With --engine auto on a CPU without native bf16: measure the engines again "
+                      "instead of using the choice cached for this machine and model.")
+#: ``--engine-retune`` of the inference commands, declared once beside ``--engine``.
+EngineRetuneOption = Annotated[bool, typer.Option("--engine-retune", help=ENGINE_RETUNE_HELP)]
 
 
 SHARD_HELP = ("Process shard K of N (K from 0): every N-th file sorted by path. Default: torchrun's "

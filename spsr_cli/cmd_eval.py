@@ -28,6 +28,7 @@ from spsr_cli._common import (
     MODEL_SCALE_HELP,
     DeviceOption,
     EngineOption,
+    EngineRetuneOption,
     ShardOption,
     TileProgress,
     check_engine,
@@ -56,11 +57,11 @@ BASELINES = ("bicubic",)
 
 
 def _model_upscaler(source: str, scale: int, tile: int, device: str, precision: str,
-                    tiles: TileProgress, engine: str) -> Upscaler:
+                    tiles: TileProgress, engine: str, engine_retune: bool = False) -> Upscaler:
     from spsr.infer.session import load_eval_upscaler
 
     upscaler, warnings = load_eval_upscaler(source, scale, tile, device, precision, engine,
-                                            on_note=warn, on_tiles=tiles.update)
+                                            on_note=warn, on_tiles=tiles.update, engine_retune=engine_retune)
     for line in warnings:
         warn(line)
     return upscaler
@@ -240,6 +241,7 @@ def evaluate(
     device: DeviceOption = "auto",
     precision: ScoringPrecisionOption = "auto",
     engine: EngineOption = "auto",
+    engine_retune: EngineRetuneOption = False,
     shard: ShardOption = None,
     merge: Annotated[bool, typer.Option(
         "--merge", help="Combine the --json results of shards (spsr eval --shard K/N ...) given as "
@@ -410,7 +412,8 @@ def evaluate(
         ]
         for source in weights:
             rows.append((_unique_label(_weights_label(source), taken),
-                         _model_upscaler(source, scale, tile, device, precision, tiles, engine), source))
+                         _model_upscaler(source, scale, tile, device, precision, tiles, engine,
+                                         engine_retune), source))
         with bar:
             for name, paths in datasets:
                 for label, upscale, _ in rows:

@@ -10,6 +10,7 @@ import typer
 from spsr_cli._common import (
     DeviceOption,
     EngineOption,
+    EngineRetuneOption,
     ModelScaleOption,
     check_engine,
     console,
@@ -42,6 +43,7 @@ def gradmap(
         "(0 = whole image).")] = 256,
     device: DeviceOption = "auto",
     engine: EngineOption = "auto",
+    engine_retune: EngineRetuneOption = False,
     suffix: Annotated[str | None, typer.Option(
         help="Appended to output file names (default: _grad, or _panel with --weights).",
         show_default=False)] = None,
@@ -95,7 +97,7 @@ def gradmap(
             raise fail(f"{weights}: panels need an SPSR model with a gradient branch, not {loaded.spec.describe()}")
         scale = loaded.spec.scale
         up = TiledUpscaler(loaded.model, scale, tile=tile, device=dev, precision="fp32", engine=engine,
-                           on_note=warn)
+                           on_note=warn, engine_retune=engine_retune)
     hr_index: dict[str, Path] = {}
     if hr is not None:
         if not hr.is_dir():

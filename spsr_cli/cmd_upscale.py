@@ -14,6 +14,7 @@ from spsr_cli._common import (
     PRECISIONS,
     DeviceOption,
     EngineOption,
+    EngineRetuneOption,
     ModelScaleOption,
     ShardOption,
     TileProgress,
@@ -75,6 +76,7 @@ def upscale(
         help="auto, fp32, bf16 or fp16 (fp16 only on CUDA).",
         autocompletion=complete(*PRECISIONS))] = "auto",
     engine: EngineOption = "auto",
+    engine_retune: EngineRetuneOption = False,
     shard: ShardOption = None,
     outscale: Annotated[float | None, typer.Option(
         help="Final scale if different from the model's (resampled with bicubic).")] = None,
@@ -143,7 +145,7 @@ def upscale(
     if tile_overlap is None:
         tile_overlap = eval_overlap(tile)
     up = Upscaler(weights, engine=engine, precision=precision, tile=tile, device=dev, tile_overlap=tile_overlap,
-                  batch=batch, model_scale=model_scale, on_note=warn)
+                  batch=batch, model_scale=model_scale, on_note=warn, engine_retune=engine_retune)
     loaded, upscaler = up.loaded, up.tiled
     # Outputs that would land on their inputs (same folder, no --suffix) get _x<scale>.
     plan = plan_jobs(found, out_dir, suffix, ext, default_suffix=f"_x{outscale or loaded.spec.scale:g}",

@@ -109,13 +109,16 @@ def eval_upscaler(
     batch: int = 4,
     engine: str = "torch",
     on_note: Callable[[str], None] | None = None,
+    engine_retune: bool = False,
 ) -> TiledUpscaler:
     """How a model is scored everywhere: tiled with :func:`eval_overlap`, ``batch`` tiles a pass,
-    run by ``engine`` (:mod:`spsr.engines`; PyTorch by default, as training validates)."""
+    run by ``engine`` (:mod:`spsr.engines`; PyTorch by default, as training validates;
+    ``engine_retune``: ``auto`` measures again, :mod:`spsr.engines.autotune`)."""
     from spsr.infer.tiled import TiledUpscaler
 
     return TiledUpscaler(model, scale, tile=tile, overlap=eval_overlap(tile), batch=batch,
-                         device=device, precision=precision, engine=engine, on_note=on_note)
+                         device=device, precision=precision, engine=engine, on_note=on_note,
+                         engine_retune=engine_retune)
 
 
 def uint8_upscaler(
@@ -132,10 +135,12 @@ def load_eval_upscaler(
     source: str, scale: int, tile: int, device: str, precision: str, engine: str = "torch",
     on_note: Callable[[str], None] | None = None,
     on_tiles: Callable[[int, int], None] | None = None,
+    engine_retune: bool = False,
 ) -> tuple[Callable[[np.ndarray], np.ndarray], list[str]]:
     """``spsr eval --weights``'s upscaler: the model of ``source`` loaded for ``scale``, scored as
     :func:`eval_upscaler`, uint8 in and out; and the loader's warnings (guessed sizes...).
-    ``on_tiles(done, total)`` is told the progress within each image.
+    ``on_tiles(done, total)`` is told the progress within each image; ``engine_retune``: ``auto``
+    measures the engines again.
 
     Raises:
         CheckpointError: the weights cannot be read, or are for another scale.
@@ -143,5 +148,6 @@ def load_eval_upscaler(
     from spsr.checkpoints.io import load_model
 
     loaded = load_model(source, device=device, expected_scale=scale)
-    upscaler = eval_upscaler(loaded.model, scale, tile, device, precision, engine=engine, on_note=on_note)
+    upscaler = eval_upscaler(loaded.model, scale, tile, device, precision, engine=engine, on_note=on_note,
+                             engine_retune=engine_retune)
     return uint8_upscaler(upscaler, on_tiles), loaded.warnings

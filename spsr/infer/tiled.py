@@ -98,8 +98,12 @@ class TiledUpscaler:
         channels_last: use the channels-last memory format on GPUs (faster convolutions).
         engine: ``auto`` | ``torch`` | ``openvino`` | ``onnxruntime`` (:mod:`spsr.engines`); an
             engine that cannot run the model gives a note and PyTorch runs.
-        on_note: receives one-line notes (engine fallbacks, first-run conversions).
+        on_note: receives one-line notes (engine fallbacks, first-run conversions, ``auto``'s
+            measurement).
         cache_key: the weights' identity for the conversion cache (None: a digest of the model).
+        engine_retune: with ``engine="auto"`` on a CPU without native bf16, measure the engines
+            again instead of using the cached choice (:mod:`spsr.engines.autotune`); ignored
+            elsewhere.
     """
 
     def __init__(
@@ -115,6 +119,7 @@ class TiledUpscaler:
         engine: str = "torch",
         on_note: NoteCallback | None = None,
         cache_key: str | None = None,
+        engine_retune: bool = False,
     ) -> None:
         if tile < 0 or overlap < 0 or batch < 1:
             raise ConfigError("tile and overlap must be >= 0 and batch >= 1")
@@ -130,12 +135,33 @@ class TiledUpscaler:
         self.model = model.to(self.device).eval()
         self.cache_key = cache_key
         self.on_note = on_note
-        chosen, notes = choose_engine(engine, self.device)
+        self._with_gradient = False
+        self._runners: dict[bool, Runner] = {}
+        chosen, notes = choose_engine(engine, self.device, measure=lambda: self._measure_engine(engine_retune))
         self.engine = chosen.name
         for note in notes:
             self._note(note)
-        self._with_gradient = False
-        self._runners: dict[bool, Runner] = {}
+
+    def measured_tile(self) -> tuple[int, int, int, int]:
+        """The tile ``auto`` measures: one tile of the tile size (256² for untiled runs)."""
+        from spsr.engines.autotune import WHOLE_IMAGE_SIDE
+
+        side = self.tile or WHOLE_IMAGE_SIDE
+        return (1, 3, side, side)
+
+    def _measure_engine(self, retune: bool) -> str:
+        """``auto`` on a CPU without native bf16: the engine measured (or cached) fastest for this
+        model at this tile size; the winner's prepared runner is kept when it was just measured."""
+        from spsr.engines.autotune import tuned_engine
+        from spsr.engines.cache import weights_digest
+
+        if self.cache_key is None:  # once: the conversions and the choice key share it
+            self.cache_key = weights_digest(self.model)
+        choice = tuned_engine(self._spec(), self.measured_tile(), retune=retune, on_note=self.on_note,
+                              channels_last=self.channels_last)
+        if choice.runner is not None:
+            self._runners[False] = choice.runner
+        return choice.engine
 
     def _note(self, text: str) -> None:
         if self.on_note is not None:

@@ -12,9 +12,13 @@ and on the built-in model, at 128² and 256² (whole image, one forward):
 Prints the CPU's ISA flags, each engine's precision, first-run (conversion + compilation) and
 warm-run (conversion cache hit + compilation from OpenVINO's cache) costs, then per size the
 median seconds, the speed-up over eager fp32 and the max / mean difference in 8-bit levels.
+``--no-eager`` leaves the eager reference out (the first engine listed is then the reference);
+``--auto`` also runs ``--engine auto``'s own one-tile measurement (alone with ``--pairs 0``) (``spsr.engines.autotune``,
+``--engine-retune``, a tile of each size) and prints its line: what ``auto`` picks here.
 
-Run: ``python tests/benchmarks/bench_engines.py [--pairs 3] [--sizes 128 256] [--models full builtin]``.
-Prints numbers only; the conversion cache is a temporary folder unless ``--cache`` is given.
+Run: ``python tests/benchmarks/bench_engines.py [--pairs 3] [--sizes 128 256] [--models full builtin]
+[--no-eager] [--auto]``. Prints numbers only; the conversion cache is a temporary folder unless
+``--cache`` is given.
 """
 
 from __future__ import annotations
@@ -62,7 +66,8 @@ def build(which: str) -> torch.nn.Module:
     return build_model(ArchSpec("spsr", 4, nf=64, nb=23, gc=32)).eval()
 
 
-def engines(model: torch.nn.Module, names: list[str]) -> dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], str]]:
+def engines(model: torch.nn.Module, names: list[str],
+            eager_reference: bool = True) -> dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], str]]:
     """name → (run on a (1,3,h,w) tensor, precision); prints first/warm costs of converted engines."""
     from spsr.archs import sr_of
     from spsr.engines import ENGINES, RunSpec, get_engine
@@ -77,7 +82,8 @@ def engines(model: torch.nn.Module, names: list[str]) -> dict[str, tuple[Callabl
         with torch.inference_mode(), plain_forward():
             return sr_of(model(x))
 
-    out["eager fp32"] = (eager, "fp32")
+    if eager_reference:
+        out["eager fp32"] = (eager, "fp32")
     auto = resolve_precision("auto", cpu)
     key = weights_digest(model)
     for name in names:
@@ -110,15 +116,60 @@ def engines(model: torch.nn.Module, names: list[str]) -> dict[str, tuple[Callabl
     return out
 
 
+def timed(runs: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], str]], size: int, pairs: int) -> None:
+    """Warm each engine up at ``size``², then ``pairs`` alternating rounds; print the medians."""
+    reference = next(iter(runs))
+    torch.manual_seed(size)
+    x = torch.rand(1, 3, size, size)
+    for run, _ in runs.values():  # warm-up (compiles the shape)
+        run(x)
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    outs: dict[str, torch.Tensor] = {}
+    for _ in range(pairs):
+        for name, (run, _) in runs.items():
+            t = time.perf_counter()
+            outs[name] = run(x)[:, :3]
+            times[name].append(time.perf_counter() - t)
+    base = statistics.median(times[reference])
+    each = "; ".join(f"{name} " + "/".join(f"{t:.2f}" for t in ts) for name, ts in times.items())
+    print(f"  {size}² → {size * 4}², median of {pairs} (each round: {each}), vs {reference}:")
+    for name, (_, precision) in runs.items():
+        med = statistics.median(times[name])
+        worst, mean = levels(outs[name], outs[reference])
+        print(f"    {name:18s} {precision:5s} {med:7.2f} s  {base / med:5.2f}×  "
+              f"max {worst:.0f} / mean {mean:.4f} levels")
+
+
+def auto_pick(model: torch.nn.Module, size: int) -> str:
+    """What ``--engine auto`` picks for ``model`` at a ``size``² tile, measuring anew (its own line)."""
+    from spsr.engines import MEASURE, RunSpec, auto_engine
+    from spsr.engines.autotune import tuned_engine
+    from spsr.engines.cache import weights_digest
+    from spsr.infer.session import resolve_precision
+
+    cpu = torch.device("cpu")
+    rule, why = auto_engine(cpu)
+    if rule != MEASURE:
+        return f"{rule} ({why})"
+    lines: list[str] = []
+    spec = RunSpec(model, False, resolve_precision("auto", cpu), cpu, weights_digest(model))
+    choice = tuned_engine(spec, (1, 3, size, size), retune=True, on_note=lines.append)
+    measured = [line for line in lines if "measured one" in line]
+    return f"{choice.engine}" + (f" — {measured[0]}" if measured else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pairs", type=int, default=3, help="alternating rounds per size")
+    ap.add_argument("--pairs", type=int, default=3,
+                    help="alternating rounds per size (0: none, only --auto's measurement)")
     ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     ap.add_argument("--models", nargs="+", default=["full", "builtin"], choices=["full", "builtin"])
     ap.add_argument("--engines", nargs="+",
                     default=["spsr torch", "onnxruntime", "openvino f32", "openvino default"])
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--cache", default=None, help="conversion cache root (default: a temporary folder)")
+    ap.add_argument("--no-eager", action="store_true", help="leave out the eager fp32 reference")
+    ap.add_argument("--auto", action="store_true", help="also run --engine auto's one-tile measurement")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     tmp = None
@@ -141,26 +192,12 @@ def main() -> None:
     for which in args.models:
         model = build(which)
         print(f"\n{which} model ({sum(p.numel() for p in model.parameters()) / 1e6:.1f} M parameters)")
-        runs = engines(model, args.engines)
+        runs = engines(model, args.engines, eager_reference=not args.no_eager) if args.pairs else {}
         for size in args.sizes:
-            torch.manual_seed(size)
-            x = torch.rand(1, 3, size, size)
-            for run, _ in runs.values():  # warm-up (compiles the shape)
-                run(x)
-            times: dict[str, list[float]] = {name: [] for name in runs}
-            outs: dict[str, torch.Tensor] = {}
-            for _ in range(args.pairs):
-                for name, (run, _) in runs.items():
-                    t = time.perf_counter()
-                    outs[name] = run(x)[:, :3]
-                    times[name].append(time.perf_counter() - t)
-            base = statistics.median(times["eager fp32"])
-            print(f"  {size}² → {size * 4}², median of {args.pairs}:")
-            for name, (_, precision) in runs.items():
-                med = statistics.median(times[name])
-                worst, mean = levels(outs[name], outs["eager fp32"])
-                print(f"    {name:18s} {precision:5s} {med:7.2f} s  {base / med:5.2f}×  "
-                      f"max {worst:.0f} / mean {mean:.4f} levels")
+            if runs:
+                timed(runs, size, args.pairs)
+            if args.auto:
+                print(f"  {size}² --engine auto: {auto_pick(model, size)}")
     if tmp is not None:
         tmp.cleanup()
 

@@ -12,7 +12,15 @@ from typer.testing import CliRunner
 
 from spsr.archs import ArchSpec, build_model
 from spsr.cpu import cpu_has_fast_bf16
-from spsr.engines import ENGINES, EngineUnavailable, RunSpec, auto_engine, choose_engine, get_engine
+from spsr.engines import (
+    ENGINES,
+    MEASURE,
+    EngineUnavailable,
+    RunSpec,
+    auto_engine,
+    choose_engine,
+    get_engine,
+)
 from spsr.engines.cache import cached_conversion, weights_digest
 from spsr.errors import ConfigError
 from spsr.infer import TiledUpscaler
@@ -57,13 +65,49 @@ def test_auto_picks_torch_on_cuda_and_by_the_cpu_rule(monkeypatch: pytest.Monkey
 
     assert auto_engine(torch.device("cuda"))[0] == "torch"
     monkeypatch.setattr(cpu, "cpu_has_fast_bf16", lambda: False)
-    assert auto_engine(torch.device("cpu"))[0] == "torch"
+    assert auto_engine(torch.device("cpu"))[0] == MEASURE  # tests/engines/test_engine_autotune.py, and below
     monkeypatch.setattr(cpu, "cpu_has_fast_bf16", lambda: True)
     expected = "openvino" if ENGINES["openvino"].import_error() is None else "torch"
     assert auto_engine(torch.device("cpu"))[0] == expected
     monkeypatch.setattr(type(ENGINES["openvino"]), "import_error", lambda self: "openvino is not installed")
     engine, why = auto_engine(torch.device("cpu"))
     assert engine == "torch" and "openvino is not installed" in why
+
+
+def test_auto_measures_the_installed_engines_once_and_caches_the_winner(
+    monkeypatch: pytest.MonkeyPatch, tiny_model: torch.nn.Module, tmp_path: Path
+) -> None:
+    """End to end on a CPU without native bf16 (as this one is made to look): the real engines are
+    converted, run on one tile and timed; the winner runs the image within a level of PyTorch; a
+    second upscaler reads the choice file; ``engine_retune`` measures again."""
+    import json
+
+    import spsr.cpu as cpu
+
+    monkeypatch.setenv("SPSR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(cpu, "cpu_has_fast_bf16", lambda: False)
+    installed = [e for e in ("openvino", "onnxruntime") if ENGINES[e].import_error() is None]
+    notes: list[str] = []
+    up = TiledUpscaler(tiny_model, 4, tile=16, overlap=4, precision="fp32", engine="auto", on_note=notes.append)
+    measured = [n for n in notes if n.startswith("engine auto: measured one 1×3×16×16 tile — torch ")]
+    assert len(measured) == 1, notes
+    for name in installed:
+        assert f", {name} " in measured[0]
+    assert up.engine in ("torch", *installed) and f"→ {up.engine} (cached in " in measured[0]
+    (choice_file,) = (tmp_path / "cache" / "engines" / "choice").glob("*.json")
+    record = json.loads(choice_file.read_text(encoding="utf-8"))
+    assert record["winner"] == up.engine and set(record["seconds"]) == {"torch", *installed}
+    assert all(s > 0 for s in record["seconds"].values()) and record["shape"] == [1, 3, 16, 16]
+    x = torch.rand(3, 37, 45)
+    ref = TiledUpscaler(tiny_model, 4, tile=0, precision="fp32", engine="torch")(x)
+    assert _levels(up(x), ref)[0] <= 1 and up.engine == record["winner"]
+    notes.clear()
+    again = TiledUpscaler(tiny_model, 4, tile=16, overlap=4, precision="fp32", engine="auto", on_note=notes.append)
+    assert again.engine == up.engine and not any("measured" in n for n in notes)
+    retuned = TiledUpscaler(tiny_model, 4, tile=16, overlap=4, precision="fp32", engine="auto",
+                            on_note=notes.append, engine_retune=True)
+    assert sum("measured one" in n for n in notes) == 1 and retuned.engine in ("torch", *installed)
+    assert len(list(choice_file.parent.glob("*.json"))) == 1  # the same key, rewritten
 
 
 def test_an_engine_that_cannot_import_gives_one_note_and_torch_runs(
