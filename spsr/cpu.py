@@ -78,6 +78,12 @@ def cpu_model_name() -> str:
     return _cpuinfo_field(("model name", "Model", "cpu model")) or platform.processor() or platform.machine()
 
 
+def cpu_vendor() -> str:
+    """``GenuineIntel``, ``AuthenticAMD``, ... (``/proc/cpuinfo``'s ``vendor_id``), or "" where it
+    does not say (other operating systems, ARM)."""
+    return _cpuinfo_field(("vendor_id",))
+
+
 def kernel_flags() -> tuple[str, ...]:
     """Those of :data:`KERNEL_FLAGS` the CPU lists (``/proc/cpuinfo``'s flags or Features)."""
     listed = set(_cpuinfo_field(("flags", "Features")).split())

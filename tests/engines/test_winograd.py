@@ -7,9 +7,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from spsr import cpu
 from spsr.archs import SPSRNet, sr_of
 from spsr.archs.blocks import RRDB
 from spsr.engines.torch_fast import accelerate, plain_forward, winograd
+
+
+@pytest.fixture(autouse=True)
+def _winograd_on_any_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path's numerics are tested on every CPU, including those where it is off by default."""
+    monkeypatch.setenv("SPSR_WINOGRAD", "1")
 
 
 def _winograd_conv(conv: torch.nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
@@ -99,6 +106,25 @@ def test_small_maps_and_the_switch_keep_the_direct_path(monkeypatch: pytest.Monk
     assert winograd.applies(torch.zeros(4, 8, 32, 32))
     monkeypatch.setenv("SPSR_WINOGRAD", "0")
     assert not winograd.applies(torch.zeros(4, 8, 64, 64))
+
+
+def test_by_default_it_runs_only_on_the_cpus_where_it_measured_faster(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SPSR_WINOGRAD")
+    x = torch.zeros(4, 8, 64, 64)
+    try:
+        for cpuinfo, expected in (("vendor_id\t: GenuineIntel\n", True), ("vendor_id\t: AuthenticAMD\n", False),
+                                  ("Features\t: asimd\n", False), ("", False)):
+            monkeypatch.setattr(cpu, "_cpu_flags", lambda text=cpuinfo: text)
+            winograd._vendor_wins.cache_clear()
+            assert winograd.applies(x) is expected, cpuinfo
+        monkeypatch.setenv("SPSR_WINOGRAD", "on")  # forced on where it is off by default
+        assert winograd.applies(x)
+        monkeypatch.setenv("SPSR_WINOGRAD", "off")
+        monkeypatch.setattr(cpu, "_cpu_flags", lambda: "vendor_id : GenuineIntel")
+        winograd._vendor_wins.cache_clear()
+        assert not winograd.applies(x)
+    finally:
+        winograd._vendor_wins.cache_clear()
 
 
 def test_a_changed_weight_is_transformed_again() -> None:

@@ -26,6 +26,7 @@ coefficients up to 8; see ``tests/engines/test_winograd.py``), far below one 8-b
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -34,6 +35,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from spsr import cpu
 
 if TYPE_CHECKING:
     from spsr.archs.blocks import RRDB, ResidualDenseBlock
@@ -291,10 +294,29 @@ HALO = 16
 MIN_PIXELS = 48 * 48
 
 
+#: CPU vendors whose CPUs run the Winograd path faster than the direct oneDNN convolutions. Its
+#: products are batched GEMMs that PyTorch hands to MKL, which runs its fast code paths only on
+#: Intel CPUs: on an AMD EPYC (Zen 3, AVX2) the built-in model took 1.9-2.2x the direct convolutions'
+#: time through Winograd (tests/benchmarks/bench_kernels.py; docs/guide/engines.md), while
+#: on Intel Xeons, natively and under AVX2 emulation, it is the fastest fp32 path (1.6-1.8x).
+WINOGRAD_VENDORS = ("GenuineIntel",)
+
+
+@functools.cache
+def _vendor_wins() -> bool:
+    return cpu.cpu_vendor() in WINOGRAD_VENDORS
+
+
 def applies(x: torch.Tensor) -> bool:
-    """Whether an RRDB on ``x`` goes through Winograd (large enough fp32 CPU maps, not turned off)."""
-    return (os.environ.get("SPSR_WINOGRAD", "") not in ("0", "off")
-            and x.shape[0] * x.shape[2] * x.shape[3] >= MIN_PIXELS)
+    """Whether an RRDB on ``x`` goes through Winograd: large enough maps, on a CPU of
+    :data:`WINOGRAD_VENDORS`; ``SPSR_WINOGRAD=0`` turns it off everywhere, ``SPSR_WINOGRAD=1``
+    on everywhere (e.g. to measure it on another vendor's CPU)."""
+    switch = os.environ.get("SPSR_WINOGRAD", "").strip().lower()
+    if switch in ("0", "off"):
+        return False
+    if switch not in ("1", "on") and not _vendor_wins():
+        return False
+    return x.shape[0] * x.shape[2] * x.shape[3] >= MIN_PIXELS
 
 
 def rrdb_forward(rrdb: RRDB, x: torch.Tensor) -> torch.Tensor:
