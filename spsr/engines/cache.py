@@ -18,7 +18,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
@@ -101,17 +101,12 @@ def _locked(lock_path: Path) -> Iterator[None]:
 
 
 def cached_conversion(
-    engine: str,
-    key: str,
-    build: Callable[[Path], Mapping[str, str] | None],
-    on_rebuild: Callable[[str], None] | None = None,
+    engine: str, key: str, build: Callable[[Path], None], on_rebuild: Callable[[str], None] | None = None
 ) -> tuple[Path, bool]:
     """The folder holding the conversion ``key`` of ``engine``, built by ``build(folder)`` if needed.
 
-    ``build`` writes the engine's files into the (temporary) folder it is given, and may return
-    the SHA-256s of files it hashed as it wrote them (``{name: hex digest}``), which are then not
-    read back; the files are listed with their digests in the manifest and the folder is renamed
-    into place.
+    ``build`` writes the engine's files into the (temporary) folder it is given; they are listed
+    with their digests in the manifest and the folder is renamed into place.
 
     Returns:
         ``(folder, built)``: ``built`` is True when this call converted the model.
@@ -133,8 +128,8 @@ def cached_conversion(
             shutil.rmtree(folder, ignore_errors=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.", suffix=".tmp", dir=parent))
         try:
-            known = build(tmp) or {}
-            files = {p.name: known.get(p.name) or _file_digest(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+            build(tmp)
+            files = {p.name: _file_digest(p) for p in sorted(tmp.iterdir()) if p.is_file()}
             manifest = {"spsr": spsr.__version__, "torch": torch.__version__, "engine": engine, "files": files}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
             for p in tmp.iterdir():

@@ -84,23 +84,25 @@ def check_gradient_output(model: nn.Module, with_gradient: bool) -> None:
         raise ConfigError("this model has no gradient branch (an SPSR model has one)")
 
 
-def export_onnx_bytes(
+def export_onnx(
     model: nn.Module,
+    path: str | os.PathLike[str],
     with_gradient: bool = False,
     fixed_size: tuple[int, int] | None = None,
     batch: int | None = None,
     metadata: Mapping[str, str] | None = None,
-) -> bytes:
-    """``model`` as a serialized ONNX model (fp32, opset :data:`OPSET`), metadata included.
+) -> Path:
+    """Write ``model`` as an ONNX file (fp32, opset :data:`OPSET`).
 
     Args:
         model: the generator (any device; exported from a CPU fp32 copy of its weights).
+        path: the ``.onnx`` file to write (not atomically: callers write to a temporary name).
         with_gradient: a second output ``grad``, the gradient branch (SPSR models).
         fixed_size: ``(height, width)`` of the input for a static graph; None: height and width
-            are dynamic (traced on a :data:`TRACE_SIZE`² input: the graph is the same at any
-            size, and the trace, one forward of the network, costs far less than at 32²).
+            are dynamic (traced on a :data:`TRACE_SIZE`² input: the same graph, and the trace,
+            one forward of the network, costs far less than at 32²).
         batch: a fixed batch size; None: dynamic.
-        metadata: key/value strings stored in the model's ``metadata_props``.
+        metadata: key/value strings stored in the file's ``metadata_props``.
 
     Raises:
         ConfigError: ``with_gradient`` for a model without a gradient branch.
@@ -122,27 +124,14 @@ def export_onnx_bytes(
         dynamic[INPUT_NAME] = axes
         out_axes = {k: ("s" + v if k > 0 else v) for k, v in axes.items()}
         dynamic.update({n: dict(out_axes) for n in names})
-    wrapper = ExportWrapper(model, with_gradient).eval()  # raises ConfigError in the trace
-    buffer = io.BytesIO()
+    wrapper = ExportWrapper(model, with_gradient).eval()  # raises the ConfigError in the trace
     with torch.no_grad(), plain_forward(), one_thread(), warnings.catch_warnings(), \
             contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
-        torch.onnx.export(wrapper, (example,), buffer, dynamo=False, opset_version=OPSET,
+        torch.onnx.export(wrapper, (example,), str(path), dynamo=False, opset_version=OPSET,
                           input_names=[INPUT_NAME], output_names=names, dynamic_axes=dynamic or None)
-    data = buffer.getvalue()
-    return with_onnx_metadata(data, metadata) if metadata else data
-
-
-def export_onnx(
-    model: nn.Module,
-    path: str | os.PathLike[str],
-    with_gradient: bool = False,
-    fixed_size: tuple[int, int] | None = None,
-    batch: int | None = None,
-    metadata: Mapping[str, str] | None = None,
-) -> Path:
-    """Write :func:`export_onnx_bytes` to ``path`` (not atomically: callers write to a temporary name)."""
-    Path(path).write_bytes(export_onnx_bytes(model, with_gradient, fixed_size, batch, metadata))
+    if metadata:
+        set_onnx_metadata(path, metadata)
     return Path(path)
 
 
@@ -163,7 +152,8 @@ def with_onnx_metadata(data: bytes, metadata: Mapping[str, str]) -> bytes:
 
 
 def set_onnx_metadata(path: str | os.PathLike[str], metadata: Mapping[str, str]) -> None:
-    """Store key/value strings in an ONNX file's ``metadata_props`` (appended to the file in place)."""
+    """Store key/value strings in an ONNX file's ``metadata_props``: appended to the file, which is
+    neither parsed nor rewritten (:func:`with_onnx_metadata`)."""
     with open(path, "ab") as fh:
         fh.write(with_onnx_metadata(b"", metadata))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ import torch
 
 from spsr.engines.base import Engine, EngineUnavailable, NoteCallback, RunSpec
 from spsr.engines.cache import cached_conversion, conversion_key, weights_digest
-from spsr.engines.convert import OPSET, export_onnx_bytes, onnx_to_openvino
+from spsr.engines.convert import OPSET, export_onnx, onnx_to_openvino
 
 
 def first_line(exc: BaseException) -> str:
@@ -54,19 +53,15 @@ class ConvertedEngine(Engine):
         key = conversion_key(digest, self.name, self.version(), spec.with_gradient, OPSET)
         kind = self.file_kind
 
-        def build(folder: Path) -> dict[str, str]:
+        def build(folder: Path) -> None:
             # A gradient output of a model without a gradient branch fails here, in the trace,
             # with a ConfigError; a cached sr+grad conversion proves the model has one.
             with clock("ONNX export"):
-                data = export_onnx_bytes(spec.model, spec.with_gradient)
+                onnx_path = export_onnx(spec.model, folder / "model.onnx", spec.with_gradient)
             if kind == "openvino":
                 with clock("OpenVINO IR"):
-                    onnx_to_openvino(data, folder / "model.xml")  # from memory: no .onnx written
-                return {}
-            with clock("writing"):
-                (folder / "model.onnx").write_bytes(data)
-            with clock("SHA-256"):
-                return {"model.onnx": hashlib.sha256(data).hexdigest()}
+                    onnx_to_openvino(onnx_path, folder / "model.xml")
+                    onnx_path.unlink()
 
         try:
             with clock("cache"):
@@ -98,13 +93,13 @@ class _Clock:
         """``converted the model for <engine> in T s (stages); cached in <folder>, ...``."""
         t = self.times
         built = sum(v for k, v in t.items() if k not in ("cache", "weights digest"))
-        stages = {k: v for k, v in t.items() if k not in ("cache", "writing", "SHA-256")}
-        # Writing the files, their SHA-256s, the manifest and the rename: the cache's own cost.
-        stages["writing and hashing"] = t.get("writing", 0.0) + t.get("SHA-256", 0.0) + t["cache"] - built
+        stages = {k: v for k, v in t.items() if k != "cache"}
+        # The files' SHA-256s, the manifest and the rename: the cache's own cost.
+        stages["SHA-256s"] = t["cache"] - built
         if not digested:
             stages.pop("weights digest", None)
         total = sum(stages.values())
-        check = stages.get("weights digest", 0.0) + t.get("SHA-256", 0.0) + t["cache"] - built
+        check = stages.get("weights digest", 0.0) + stages["SHA-256s"]
         parts = ", ".join(f"{k} {v:.1f} s" for k, v in stages.items())
         return (f"converted the model for {engine} in {total:.1f} s ({parts}); cached in {folder}: "
                 f"later runs skip this and check the cache (weights digest, SHA-256s), about {check:.1f} s here")

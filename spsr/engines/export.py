@@ -12,7 +12,7 @@ from typing import Any
 
 import spsr
 from spsr.atomic import file_mode
-from spsr.engines.convert import OPSET, check_gradient_output, export_onnx_bytes, onnx_to_openvino
+from spsr.engines.convert import OPSET, check_gradient_output, export_onnx, onnx_to_openvino
 from spsr.errors import ConfigError, SpsrError
 
 #: What ``spsr export -o`` writes, by the output's suffix.
@@ -85,11 +85,9 @@ def export_model(
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
         try:
-            data = export_onnx_bytes(loaded.model, with_gradient, fixed_size, batch, meta)
+            onnx_path = export_onnx(loaded.model, tmp / "model.onnx", with_gradient, fixed_size, batch, meta)
             if suffix == ".xml":
-                onnx_to_openvino(data, tmp / target.name, meta)  # names the .bin after it
-            else:
-                (tmp / target.name).write_bytes(data)
+                onnx_to_openvino(onnx_path, tmp / target.name, meta)  # names the .bin after it
         except ImportError as exc:
             raise ExportError(f"exporting {FORMATS[suffix]} needs the {exc.name or 'missing'} package") from None
         except (RuntimeError, ValueError, TypeError) as exc:
@@ -100,7 +98,7 @@ def export_model(
             bin_name = target.with_suffix(".bin").name
             moves = [(tmp / bin_name, target.with_suffix(".bin")), (tmp / target.name, target)]
         else:
-            moves = [(tmp / target.name, target)]
+            moves = [(onnx_path, target)]
         for src, dst in moves:
             os.chmod(src, file_mode())
             os.replace(src, dst)

@@ -4,8 +4,8 @@ For the full SPSR-G (official layout: nf 64, nb 23, gc 32, ×4; random weights, 
 built-in ``default`` model, each round converts into a fresh conversion cache and prints:
 
 * the stages of the conversion, each timed on its own: the weights digest (the cache key),
-  ``torch.onnx.export`` (to bytes), the ONNX metadata ``spsr export`` adds, OpenVINO's
-  conversion of the ONNX (``read_model`` + its MOC transformations, from memory) and its
+  ``torch.onnx.export``, the ONNX metadata ``spsr export`` adds, OpenVINO's conversion of the
+  ONNX (``read_model`` + its MOC transformations, as ``ov.convert_model`` runs them) and its
   ``save_model``, the manifest's SHA-256s, and the first compilation at 64² (OpenVINO
   ``compile_model`` with ``CACHE_DIR``; ONNX Runtime's ``InferenceSession``);
 * end to end, as ``spsr upscale`` runs it: ``engine.prepare`` on an empty cache plus the first
@@ -78,8 +78,6 @@ def sha256_files(folder: Path) -> None:
 def stages(model: torch.nn.Module, engine: str, threads: int, work: Path) -> dict[str, float]:
     """Each stage of one conversion of ``model`` for ``engine``, timed on its own, as
     :meth:`spsr.engines.converted.ConvertedEngine.converted_file` and ``spsr export`` run them."""
-    import hashlib
-
     from spsr.engines import convert
     from spsr.engines.cache import weights_digest
 
@@ -87,19 +85,21 @@ def stages(model: torch.nn.Module, engine: str, threads: int, work: Path) -> dic
     meta = {"spsr_version": "bench", "arch": "{}", "provenance": "x" * 200}
     with clock("weights digest"):
         weights_digest(model)
-    with clock("torch.onnx.export (to bytes)"):
-        data = convert.export_onnx_bytes(model)
+    onnx_path = work / "model.onnx"
+    with clock("torch.onnx.export"):
+        convert.export_onnx(model, onnx_path)
     with clock("ONNX metadata (spsr export)"):
-        convert.with_onnx_metadata(data, meta)
+        convert.set_onnx_metadata(onnx_path, meta)
     x = torch.rand(1, 3, 64, 64).numpy()
     if engine == "openvino":
         import openvino as ov
 
         with clock("OpenVINO read_model + MOC"):
-            ov_model = convert.onnx_to_openvino_model(data)
+            ov_model = convert.onnx_to_openvino_model(onnx_path)
         with clock("ov.save_model"):
             ov.save_model(ov_model, str(work / "model.xml"), compress_to_fp16=False)
-        del ov_model, data
+        onnx_path.unlink()
+        del ov_model
         with clock("manifest SHA-256"):
             sha256_files(work)
         core = ov.Core()
@@ -115,11 +115,8 @@ def stages(model: torch.nn.Module, engine: str, threads: int, work: Path) -> dic
     else:
         import onnxruntime as ort
 
-        onnx_path = work / "model.onnx"
-        with clock("writing model.onnx"):
-            onnx_path.write_bytes(data)
         with clock("manifest SHA-256"):
-            hashlib.sha256(data).hexdigest()
+            sha256_files(work)
         with clock("first session (InferenceSession)"):
             options = ort.SessionOptions()
             options.intra_op_num_threads = threads
