@@ -218,7 +218,12 @@ def test_conversion_is_cached_and_rebuilt_when_damaged(
     x = torch.rand(1, 3, 12, 12)
     before = get_engine(engine).prepare(spec, notes.append)(x)
     assert len(notes) == 1 and "converted the model" in notes[0]
+    # The first-run cost by stage, and what a later run pays instead.
+    assert "ONNX export" in notes[0] and "later runs skip this" in notes[0]
+    assert ("OpenVINO IR" in notes[0]) == (engine == "openvino")
     (folder,) = [p for p in (tmp_path / "own cache" / "engines" / engine).iterdir() if p.is_dir()]
+    files = {"openvino": ["manifest.json", "model.bin", "model.xml"], "onnxruntime": ["manifest.json", "model.onnx"]}
+    assert sorted(p.name for p in folder.iterdir()) == files[engine]
     notes.clear()
     get_engine(engine).prepare(spec, notes.append)
     assert notes == []  # warm: nothing converted
