@@ -34,7 +34,7 @@ class RunSpec:
         model: the generator, in eval mode.
         with_gradient: also return the gradient branch's output (SPSR models), stacked after the
             SR image's channels.
-        dtype: the compute precision :func:`spsr.infer.session.resolve_precision` chose.
+        dtype: the compute precision :func:`spsr.infer.precision.resolve_precision` chose.
         device: where PyTorch would run the model.
         cache_key: identifies the weights for the conversion cache (see :mod:`spsr.engines.cache`);
             None computes it from the model's tensors.

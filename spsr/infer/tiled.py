@@ -26,7 +26,7 @@ from spsr.engines import (
 )
 from spsr.engines.torch_engine import TorchRunner
 from spsr.errors import ConfigError, NonFiniteOutputError
-from spsr.infer.session import resolve_precision
+from spsr.infer.precision import resolve_precision
 
 TileCallback = Callable[[int, int], None]
 """Called as ``on_tiles(done, total)`` after each batch of tiles (``total`` grows if an

@@ -37,7 +37,7 @@ from spsr.archs.init import INIT_SCHEMES
 from spsr.archs.registry import arch_names, backbone_names, default_blocks, family
 from spsr.data.moa import MOA_OPS
 from spsr.errors import ConfigError
-from spsr.infer.session import AMP_MODES
+from spsr.infer.precision import AMP_MODES
 from spsr.metrics.conventions import protocol_names
 from spsr.toml_io import read_toml
 from spsr.variant_catalog import SECTION_MODULES

@@ -28,11 +28,11 @@ from spsr.train.distributed import DistContext, all_true
 def resolve_amp(mode: str, device: torch.device) -> tuple[torch.dtype | None, bool]:
     """The autocast dtype (None: fp32) and whether a GradScaler is needed (fp16).
 
-    The dtype is decided as for inference (:func:`spsr.infer.session.compute_dtype`): ``auto``
+    The dtype is decided as for inference (:func:`spsr.infer.precision.compute_dtype`): ``auto``
     is bf16 on CUDA GPUs that support it, else fp16 with a scaler; on the CPU bf16 where it has
     native bf16 instructions (AVX512-BF16 / AMX), else fp32. ``fp16`` is CUDA only.
     """
-    from spsr.infer.session import compute_dtype
+    from spsr.infer.precision import compute_dtype
 
     dtype = compute_dtype(mode, device, training=True)
     if dtype == torch.float32:

@@ -73,7 +73,7 @@ def engines(model: torch.nn.Module, names: list[str],
     from spsr.engines import ENGINES, RunSpec, get_engine
     from spsr.engines.cache import weights_digest
     from spsr.engines.torch_fast import plain_forward
-    from spsr.infer.session import resolve_precision
+    from spsr.infer.precision import resolve_precision
 
     cpu = torch.device("cpu")
     out: dict[str, tuple[Callable[[torch.Tensor], torch.Tensor], str]] = {}
@@ -145,7 +145,7 @@ def auto_pick(model: torch.nn.Module, size: int) -> str:
     from spsr.engines import MEASURE, RunSpec, auto_engine
     from spsr.engines.autotune import tuned_engine
     from spsr.engines.cache import weights_digest
-    from spsr.infer.session import resolve_precision
+    from spsr.infer.precision import resolve_precision
 
     cpu = torch.device("cpu")
     rule, why = auto_engine(cpu)
@@ -178,7 +178,7 @@ def main() -> None:
         os.environ["SPSR_CACHE"] = tmp.name
     else:
         os.environ["SPSR_CACHE"] = args.cache
-    from spsr.infer.session import precision_reason
+    from spsr.infer.precision import precision_reason
 
     print(f"CPU: {cpu_name()}; ISA flags: {isa_flags()}; {args.threads} threads; "
           f"ONEDNN_MAX_CPU_ISA={os.environ.get('ONEDNN_MAX_CPU_ISA', '(unset)')}")

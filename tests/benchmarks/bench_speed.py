@@ -48,7 +48,7 @@ from torch import nn
 from spsr.archs import SPSRNet, sr_of
 from spsr.engines.torch_fast import plain_forward
 from spsr.infer import TiledUpscaler
-from spsr.infer.session import precision_reason
+from spsr.infer.precision import precision_reason
 from spsr.infer.tiled import resolve_precision
 
 ISA_VARS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")

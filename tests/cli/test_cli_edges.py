@@ -57,7 +57,7 @@ def test_variant_completion_lists_what_train_trains() -> None:
 
 
 def test_completion_value_sets_match_the_library() -> None:
-    from spsr.infer.session import AMP_MODES, PRECISIONS
+    from spsr.infer.precision import AMP_MODES, PRECISIONS
     from spsr.metrics.conventions import PROTOCOLS
     from spsr_cli import _common
 

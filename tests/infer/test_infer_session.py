@@ -11,7 +11,8 @@ import torch
 from spsr.archs import ArchSpec, build_model, sr_of
 from spsr.errors import ConfigError
 from spsr.infer import TiledUpscaler
-from spsr.infer.session import compute_dtype, eval_overlap, eval_upscaler, uint8_upscaler
+from spsr.infer.precision import compute_dtype
+from spsr.infer.session import eval_overlap, eval_upscaler, uint8_upscaler
 from spsr.train.runtime import resolve_amp
 
 CPU = torch.device("cpu")
