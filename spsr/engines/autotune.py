@@ -55,9 +55,11 @@ from spsr.errors import SpsrError
 #: Timed rounds at most (each runs every candidate once), after the warm-up.
 RUNS = 3
 #: The timed rounds stop after this many seconds in all (at least one round runs).
-BUDGET_S = 20.0
-#: The tile side measured for untiled runs (``--tile 0``), whose tile is each whole image.
-WHOLE_IMAGE_SIDE = 256
+BUDGET_S = 10.0
+#: The largest tile side measured (also for untiled runs, ``--tile 0``): every engine's time grows
+#: with a tile's pixels, so a 128² tile ranks the engines as a 256² one does (measured alike on
+#: the AMD EPYC in docs/guide/engines.md) for a quarter of the one-time cost.
+MEASURED_SIDE = 128
 #: Cache sub-folder of the choices, under the conversion cache's root.
 CHOICE_DIR = "choice"
 

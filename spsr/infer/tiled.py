@@ -143,10 +143,11 @@ class TiledUpscaler:
             self._note(note)
 
     def measured_tile(self) -> tuple[int, int, int, int]:
-        """The tile ``auto`` measures: one tile of the tile size (256² for untiled runs)."""
-        from spsr.engines.autotune import WHOLE_IMAGE_SIDE
+        """The tile ``auto`` measures: one tile of the tile size, at most
+        :data:`~spsr.engines.autotune.MEASURED_SIDE` square (also for untiled runs)."""
+        from spsr.engines.autotune import MEASURED_SIDE
 
-        side = self.tile or WHOLE_IMAGE_SIDE
+        side = min(self.tile or MEASURED_SIDE, MEASURED_SIDE)
         return (1, 3, side, side)
 
     def _measure_engine(self, retune: bool) -> str:

@@ -366,8 +366,11 @@ def test_the_tiled_upscaler_measures_its_tile_once_and_keeps_the_winner(
     notes.clear()
     again = TiledUpscaler(spec.model, 4, tile=16, overlap=4, precision="fp32", engine="auto", on_note=notes.append)
     assert again.engine == "onnxruntime" and notes == [] and again._runners == {}
-    # Another tile size is another key; --tile 0 measures a 256² tile.
-    assert TiledUpscaler(spec.model, 4, tile=0, precision="fp32", engine="torch").measured_tile() == (1, 3, 256, 256)
+    # Another tile size is another key; --tile 0 and tiles over 128² measure a 128² tile.
+    for tile in (0, 256):
+        up = TiledUpscaler(spec.model, 4, tile=tile, precision="fp32", engine="torch")
+        assert up.measured_tile() == (1, 3, 128, 128)
+    assert TiledUpscaler(spec.model, 4, tile=96, precision="fp32", engine="torch").measured_tile() == (1, 3, 96, 96)
     retuned = TiledUpscaler(spec.model, 4, tile=16, overlap=4, precision="fp32", engine="auto",
                             on_note=notes.append, engine_retune=True)
     assert retuned.engine == "onnxruntime" and len(notes) == 1 and "measured one" in notes[0]
