@@ -13,7 +13,7 @@ from spsr.archs.rrdb_net import RRDBNet
 from spsr.engines.torch_fast import accelerate
 from spsr.engines.torch_fast import fused as fast
 from spsr.infer import TiledUpscaler
-from spsr.infer import session as session_mod
+from spsr.infer import precision as precision_mod
 from spsr.infer import tiled as tiled_mod
 
 needs_fused = pytest.mark.skipif(not fast.FUSED_OPS, reason="this PyTorch build has no fused oneDNN convolutions")
@@ -119,17 +119,17 @@ def test_auto_precision_honours_an_isa_cap(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(cpu_mod, "cpu_flags_have_bf16", lambda: True)
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
     assert tiled_mod.resolve_precision("auto", cpu) == torch.bfloat16
-    assert "native bf16" in session_mod.precision_reason("auto", cpu)
+    assert "native bf16" in precision_mod.precision_reason("auto", cpu)
     for isa, fast_bf16 in (("AVX2", False), ("avx512_core", False), ("AVX512_CORE_BF16", True),
                            ("AVX512_CORE_AMX", True), ("ALL", True)):
         monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
         assert cpu_mod.cpu_has_fast_bf16() is fast_bf16, isa
         assert tiled_mod.resolve_precision("auto", cpu) == (torch.bfloat16 if fast_bf16 else torch.float32)
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
-    assert "ONEDNN_MAX_CPU_ISA=AVX2" in session_mod.precision_reason("auto", cpu)
+    assert "ONEDNN_MAX_CPU_ISA=AVX2" in precision_mod.precision_reason("auto", cpu)
     assert tiled_mod.resolve_precision("bf16", cpu) == torch.bfloat16  # asked for: still honoured
     monkeypatch.setattr(cpu_mod, "cpu_flags_have_bf16", lambda: False)
-    assert "no native bf16" in session_mod.precision_reason("auto", cpu)
+    assert "no native bf16" in precision_mod.precision_reason("auto", cpu)
 
 
 def test_fp32_training_uses_channels_last_on_avx2_class_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
