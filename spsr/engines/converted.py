@@ -47,7 +47,7 @@ class ConvertedEngine(Engine):
             EngineUnavailable: the conversion failed.
             ConfigError: a gradient output of a model without one.
         """
-        clock = _Clock()
+        clock = StageClock()
         with clock("weights digest"):
             digest = spec.cache_key or weights_digest(spec.model)
         key = conversion_key(digest, self.name, self.version(), spec.with_gradient, OPSET)
@@ -75,7 +75,7 @@ class ConvertedEngine(Engine):
         return folder / ("model.xml" if kind == "openvino" else "model.onnx")
 
 
-class _Clock:
+class StageClock:
     """Seconds per stage of one conversion (``cache`` holds the stages built inside it)."""
 
     def __init__(self) -> None:

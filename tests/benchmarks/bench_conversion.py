@@ -25,13 +25,12 @@ import gc
 import os
 import statistics
 import tempfile
-import time
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+
+from spsr.engines.converted import StageClock
 
 
 def cpu_name() -> str:
@@ -52,19 +51,7 @@ def build(which: str) -> torch.nn.Module:
     return build_model(ArchSpec("spsr", 4, nf=64, nb=23, gc=32)).eval()
 
 
-class Clock:
-    """Seconds per named stage, in the order first timed."""
-
-    def __init__(self) -> None:
-        self.times: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.times[stage] = self.times.get(stage, 0.0) + time.perf_counter() - start
+Clock = StageClock  # the library's own per-stage timer, so the stages read as spsr prints them
 
 
 def sha256_files(folder: Path) -> None:
