@@ -88,30 +88,45 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_one_process_under_torchrun_joins_a_group_and_a_plain_run_does_not(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    for name in ("TORCHELASTIC_RUN_ID", "WORLD_SIZE", "RANK", "LOCAL_RANK"):
-        monkeypatch.delenv(name, raising=False)
-    plain = D.init_distributed("cpu")
-    assert (plain.backend, plain.distributed) == ("none", False)
+_ONE_PROCESS_GROUP = """
+import os
+import torch
+from spsr.train import distributed as D
 
-    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "test")  # what torchrun --nproc_per_node 1 sets
-    monkeypatch.setenv("WORLD_SIZE", "1")
-    monkeypatch.setenv("RANK", "0")
-    monkeypatch.setenv("LOCAL_RANK", "0")
-    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
-    monkeypatch.setenv("MASTER_PORT", str(_free_port()))
-    ctx = D.init_distributed("cpu")
-    try:
-        assert (ctx.backend, ctx.world_size, ctx.distributed) == ("gloo", 1, True)
-        assert torch.distributed.is_initialized()
-        assert D.all_true(ctx, True) and not D.all_true(ctx, False)
-        assert D.mean_dict(ctx, {"a": 2.0}) == {"a": 2.0}
-        assert D.broadcast_object(ctx, {"x": 1}) == {"x": 1}
-    finally:
-        D.shutdown(ctx)
-    assert not torch.distributed.is_initialized()
+for name in ("TORCHELASTIC_RUN_ID", "WORLD_SIZE", "RANK", "LOCAL_RANK"):
+    os.environ.pop(name, None)
+plain = D.init_distributed("cpu")
+assert (plain.backend, plain.distributed) == ("none", False)
+
+os.environ.update(TORCHELASTIC_RUN_ID="test", WORLD_SIZE="1", RANK="0", LOCAL_RANK="0",
+                  MASTER_ADDR="127.0.0.1")  # what torchrun --nproc_per_node 1 sets
+ctx = D.init_distributed("cpu")
+try:
+    assert (ctx.backend, ctx.world_size, ctx.distributed) == ("gloo", 1, True)
+    assert torch.distributed.is_initialized()
+    assert D.all_true(ctx, True) and not D.all_true(ctx, False)
+    assert D.mean_dict(ctx, {"a": 2.0}) == {"a": 2.0}
+    assert D.broadcast_object(ctx, {"x": 1}) == {"x": 1}
+finally:
+    D.shutdown(ctx)
+assert not torch.distributed.is_initialized()
+print("ok")
+"""
+
+
+def test_one_process_under_torchrun_joins_a_group_and_a_plain_run_does_not() -> None:
+    """In a process of its own: a gloo group (its store server and threads) is no state to leave
+    in the test runner's process, which later forks DataLoader workers."""
+    import subprocess
+    import sys
+
+    from _hang_guard import HANG_GUARD_S
+    from _train_fixtures import subprocess_env
+
+    env = {**subprocess_env(), "MASTER_PORT": str(_free_port())}
+    proc = subprocess.run([sys.executable, "-c", _ONE_PROCESS_GROUP], env=env, capture_output=True,
+                          text=True, timeout=HANG_GUARD_S, check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stdout + proc.stderr
 
 
 def test_rng_state_holds_only_this_process_device() -> None:
