@@ -226,11 +226,7 @@ def default_candidates(spec: RunSpec, on_note: NoteCallback | None = None,
     out = [Candidate("torch", torch.__version__, lambda: TorchRunner(spec, channels_last))]
     for name in ("openvino", "onnxruntime"):
         engine = ENGINES[name]
-        if engine.unavailable_reason(spec.device) is not None:
-            continue
-        if name == "openvino" and spec.dtype == torch.float16:
-            continue
-        if name == "onnxruntime" and spec.dtype != torch.float32:
+        if engine.unavailable_reason(spec.device) is not None or spec.dtype not in engine.dtypes:
             continue
         out.append(Candidate(name, engine.version(), prepared_by(engine)))
     return out

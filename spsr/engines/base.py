@@ -65,6 +65,8 @@ class Engine(abc.ABC):
     """An inference engine: a name, whether it can run here, and how it prepares a model."""
 
     name: str = ""
+    #: The compute dtypes it runs a model in (``auto``'s measurement offers it only these).
+    dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.bfloat16, torch.float16)
 
     @abc.abstractmethod
     def unavailable_reason(self, device: torch.device) -> str | None:

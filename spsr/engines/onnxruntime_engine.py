@@ -34,6 +34,7 @@ class OnnxRuntimeEngine(ConvertedEngine):
 
     name = "onnxruntime"
     file_kind = "onnx"
+    dtypes = (torch.float32,)
 
     def import_error(self) -> str | None:
         if importlib.util.find_spec("onnxruntime") is None:

@@ -88,6 +88,7 @@ class OpenVinoEngine(ConvertedEngine):
 
     name = "openvino"
     file_kind = "openvino"
+    dtypes = (torch.float32, torch.bfloat16)
 
     def import_error(self) -> str | None:
         if importlib.util.find_spec("openvino") is None:
@@ -100,7 +101,7 @@ class OpenVinoEngine(ConvertedEngine):
         return str(openvino.__version__)
 
     def prepare(self, spec: RunSpec, on_note: NoteCallback | None = None) -> Runner:
-        if spec.dtype == torch.float16:
+        if spec.dtype not in self.dtypes:
             raise EngineUnavailable("spsr runs openvino in f32 or bf16, not fp16")
         xml = self.converted_file(spec, on_note)
         try:
