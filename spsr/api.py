@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from spsr.data.image_io import LoadedImage
     from spsr.engines import NoteCallback
     from spsr.infer.tiled import TileCallback
+    from spsr.lite.warm import WarmRecord
 
 
 def _pil_to_array(im: Image.Image) -> np.ndarray:
@@ -122,7 +123,31 @@ class Upscaler:
 
     def describe(self) -> str:
         """What runs: ``SPSR-G x4 (...) on cpu, openvino bf16``."""
-        return f"{self.loaded.spec.describe()} on {self.device}, {self.tiled.describe()}"
+        return f"{self.model_description} on {self.device}, {self.describe_engine()}"
+
+    @property
+    def model_description(self) -> str:
+        """The model, e.g. ``SPSR-G x4 (23 RRDB, 64 ch)``."""
+        return self.loaded.spec.describe()
+
+    def describe_engine(self) -> str:
+        """The engine and precision that run, e.g. ``openvino bf16``."""
+        return self.tiled.describe()
+
+    def warm_record(self) -> WarmRecord | None:
+        """What a later ``spsr upscale`` needs to run this model again without PyTorch
+        (:mod:`spsr.lite.warm`): None unless OpenVINO or ONNX Runtime has run the SR image of
+        a model loaded from a weights file."""
+        from spsr.engines import get_engine
+        from spsr.lite.warm import WarmRecord
+
+        runner = self.tiled.prepared_runner()
+        if runner is None or runner.source_file is None or runner.threads is None or self.loaded.source is None:
+            return None
+        return WarmRecord.of_conversion(
+            engine=runner.engine, engine_version=get_engine(runner.engine).version(), precision=runner.precision,
+            threads=runner.threads, scale=self.scale, model=self.model_description,
+            weights_file=self.loaded.source, converted=runner.source_file)
 
     def upscale_image(self, image: LoadedImage, outscale: float | None = None,
                       on_tiles: TileCallback | None = None) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -29,7 +30,10 @@ from spsr_cli._common import (
 )
 
 if TYPE_CHECKING:
+    from spsr.api import Upscaler
     from spsr.infer.files import Job
+    from spsr.lite.upscaler import WarmUpscaler
+    from spsr.lite.warm import WarmRequest
 
 #: Reasons of a file that ran out of memory (host RAM, CUDA, torch's CPU allocator).
 HOST_HINT = "out of memory; try a smaller --outscale"
@@ -49,6 +53,62 @@ def _emit(record: dict[str, Any]) -> None:
 def _why(source: Path, reason: str) -> str:
     """``source: reason`` unless the reason already names the file."""
     return reason if str(source) in reason else f"{source}: {reason}"
+
+
+@dataclass(frozen=True)
+class UpscaleSettings:
+    """What ``spsr upscale`` asks for, and the upscaler that runs it: the warm start
+    (:class:`spsr.lite.upscaler.WarmUpscaler`, no PyTorch) where an earlier full run recorded the
+    same request (:mod:`spsr.lite.warm`), else :class:`spsr.api.Upscaler`."""
+
+    weights: str
+    engine: str
+    precision: str
+    tile: int
+    overlap: int
+    batch: int
+    model_scale: int | None
+    device: str
+    engine_retune: bool
+
+    def request(self) -> WarmRequest:
+        from spsr.lite.warm import WarmRequest
+
+        return WarmRequest(self.weights, self.engine, self.precision, self.tile, self.overlap, self.batch,
+                           self.model_scale, self.device)
+
+    def full(self) -> Upscaler:
+        """The full upscaler: PyTorch loads the weights; the engine converts or finds its conversion."""
+        from spsr.api import Upscaler
+
+        check_engine(self.engine)
+        return Upscaler(self.weights, engine=self.engine, precision=self.precision, tile=self.tile,
+                        device=pick_device(self.device), tile_overlap=self.overlap, batch=self.batch,
+                        model_scale=self.model_scale, on_note=warn, engine_retune=self.engine_retune)
+
+    def upscaler(self) -> Upscaler | WarmUpscaler:
+        if not self.engine_retune:
+            from spsr.lite.upscaler import WarmUnavailable, WarmUpscaler
+            from spsr.lite.warm import lookup
+
+            record, _ = lookup(self.request())
+            if record is not None:
+                try:
+                    return WarmUpscaler(record, self.tile, self.overlap, self.batch, fallback=self.full,
+                                        on_note=warn)
+                except WarmUnavailable:
+                    pass  # the full path runs, and records what it ran
+        return self.full()
+
+    def remember(self, up: Upscaler | WarmUpscaler) -> None:
+        """After a full run that upscaled a file: record what ran for the next run's warm start
+        (or remove the record when PyTorch ran)."""
+        from spsr.api import Upscaler
+        from spsr.lite.warm import remember
+
+        full = up if isinstance(up, Upscaler) else up.full
+        if isinstance(full, Upscaler):
+            remember(self.request(), full.warm_record())
 
 
 @guarded
@@ -106,7 +166,6 @@ def upscale(
       spsr upscale photos/ out/ --recursive --tile 128
       spsr upscale "shots/*.jpg" out/ --weights runs/spsr_g --suffix _x4 --ext png
     """
-    from spsr.api import Upscaler
     from spsr.atomic import check_writable
     from spsr.data.image_io import read_image, write_image
     from spsr.errors import ConfigError
@@ -119,12 +178,10 @@ def upscale(
         plan_jobs,
         sample_images,
     )
-    from spsr.infer.session import eval_overlap
+    from spsr.infer.shards import resolve_shard
+    from spsr.lite.tiles import eval_overlap
 
     check_suffix(suffix)
-    check_engine(engine)
-    from spsr.infer.shards import resolve_shard
-
     this_shard = resolve_shard(shard)
     if samples:
         if output is not None:
@@ -140,15 +197,13 @@ def upscale(
         found = find_inputs(inputs, recursive)
     if outscale is not None and outscale <= 0:
         raise ConfigError("--outscale must be positive")
-
-    dev = pick_device(device)
     if tile_overlap is None:
         tile_overlap = eval_overlap(tile)
-    up = Upscaler(weights, engine=engine, precision=precision, tile=tile, device=dev, tile_overlap=tile_overlap,
-                  batch=batch, model_scale=model_scale, on_note=warn, engine_retune=engine_retune)
-    loaded, upscaler = up.loaded, up.tiled
+    settings = UpscaleSettings(weights, engine, precision, tile, tile_overlap, batch, model_scale, device,
+                               engine_retune)
+    up = settings.upscaler()
     # Outputs that would land on their inputs (same folder, no --suffix) get _x<scale>.
-    plan = plan_jobs(found, out_dir, suffix, ext, default_suffix=f"_x{outscale or loaded.spec.scale:g}",
+    plan = plan_jobs(found, out_dir, suffix, ext, default_suffix=f"_x{outscale or up.scale:g}",
                      name_with_ext=name_with_ext, ext_option=ext is not None)
     if this_shard is not None:  # skip-existing makes each shard resumable on its own
         import dataclasses
@@ -170,8 +225,8 @@ def upscale(
                               highlight=False, soft_wrap=True)
         for source, why in failed:
             err_console.print(f"[yellow]skipped[/] {_why(source, why)}", highlight=False, soft_wrap=True)
-        note = f", resampled to x{outscale:g}" if outscale and outscale != loaded.spec.scale else ""
-        err_console.print(f"model: {loaded.spec.describe()}{note} on {dev}, {upscaler.describe()}"
+        note = f", resampled to x{outscale:g}" if outscale and outscale != up.scale else ""
+        err_console.print(f"model: {up.model_description}{note} on {up.device}, {up.describe_engine()}"
                           f"; {len(todo)} to do, {skipped} already done")
 
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn
@@ -234,6 +289,8 @@ def upscale(
         batch_result = run_jobs(todo, upscale_one, events=Shown(), file_errors=(ValueError,),
                                 memory=MemoryHints(host=HOST_HINT, gpu=GPU_HINT, allocator=ALLOC_HINT))
     done, megapixels, elapsed = batch_result.done, batch_result.megapixels, batch_result.seconds
+    if done:
+        settings.remember(up)
     failed += batch_result.failed
     if not quiet:
         throughput = format_rate(megapixels * 1e6 / max(elapsed, 1e-9), "P")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -54,6 +55,10 @@ class Runner(abc.ABC):
     engine: str = ""
     #: The precision it computes in, as a user reads it (``fp32``, ``bf16``, ``fp16``).
     precision: str = "fp32"
+    #: The converted file it runs (``model.xml``, ``model.onnx``); None for PyTorch.
+    source_file: Path | None = None
+    #: The threads it runs with (None: the engine's default).
+    threads: int | None = None
 
     @abc.abstractmethod
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

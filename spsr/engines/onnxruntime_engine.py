@@ -3,30 +3,28 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
-import numpy as np
 import torch
 
 from spsr.engines.base import EngineUnavailable, NoteCallback, Runner, RunSpec
 from spsr.engines.converted import ConvertedEngine, first_line
+from spsr.lite.runners import OnnxRuntimeModel
 
 
 class OnnxRuntimeRunner(Runner):
+    """:class:`spsr.lite.runners.OnnxRuntimeModel` on tensors."""
+
     engine = "onnxruntime"
     precision = "fp32"
 
-    def __init__(self, path: str, threads: int) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
-        self.input = self.session.get_inputs()[0].name
+    def __init__(self, path: Path, threads: int) -> None:
+        self.source_file = path
+        self.threads = threads
+        self.model = OnnxRuntimeModel(path, threads)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        outs = self.session.run(None, {self.input: x.float().cpu().contiguous().numpy()})
-        return torch.from_numpy(np.concatenate(outs, axis=1) if len(outs) > 1 else outs[0])
+        return torch.from_numpy(self.model(x.float().cpu().numpy()))
 
 
 class OnnxRuntimeEngine(ConvertedEngine):
@@ -49,6 +47,6 @@ class OnnxRuntimeEngine(ConvertedEngine):
     def prepare(self, spec: RunSpec, on_note: NoteCallback | None = None) -> Runner:
         path = self.converted_file(spec, on_note)
         try:
-            return OnnxRuntimeRunner(str(path), torch.get_num_threads())
+            return OnnxRuntimeRunner(path, torch.get_num_threads())
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
             raise EngineUnavailable(f"onnxruntime cannot load the model ({first_line(exc)})") from None

@@ -42,13 +42,12 @@ Example::
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from spsr.errors import SpsrError, WriteError
 from spsr.infer.files import Job
@@ -86,6 +85,17 @@ def decided_records(jobs: Sequence[Job], todo: Sequence[Job],
     records += [{"input": str(source), "output": None, "status": "failed", "input_size": None,
                  "output_size": None, "seconds": 0.0, "reason": why} for source, why in blocked]
     return records
+
+
+class _NeverRaised(Exception):
+    """Stands for ``torch.cuda.OutOfMemoryError`` in a process that never imported PyTorch."""
+
+
+def _cuda_out_of_memory() -> type[Exception]:
+    """``torch.cuda.OutOfMemoryError`` where PyTorch is loaded (without it nothing can raise it):
+    the loop runs without importing PyTorch for the warm start of ``spsr upscale``."""
+    torch = sys.modules.get("torch")
+    return torch.cuda.OutOfMemoryError if torch is not None else _NeverRaised
 
 
 @dataclass(frozen=True)
@@ -203,7 +213,7 @@ def run_jobs(
                                 "re-run skips them") from None
         except caught as exc:
             reason = memory.host if isinstance(exc, MemoryError) else str(exc)
-        except torch.cuda.OutOfMemoryError:
+        except _cuda_out_of_memory():
             if memory.gpu is None:
                 raise
             reason = memory.gpu

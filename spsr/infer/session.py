@@ -16,20 +16,13 @@ from typing import TYPE_CHECKING
 import torch
 
 from spsr.infer.tiled import TiledUpscaler
+from spsr.lite.tiles import EVAL_OVERLAP, eval_overlap
+
+__all__ = ["EVAL_OVERLAP", "eval_overlap", "eval_upscaler"]
 
 if TYPE_CHECKING:
     import numpy as np
     from torch import nn
-
-#: The overlap of evaluation tiles in LR pixels (less for tiles too small for it).
-EVAL_OVERLAP = 16
-
-
-def eval_overlap(tile: int) -> int:
-    """The overlap of evaluation tiles: :data:`EVAL_OVERLAP` LR pixels, less for tiny tiles (it
-    must stay below half the tile), none without tiling."""
-    return min(EVAL_OVERLAP, max(0, (tile - 1) // 2)) if tile else 0
-
 
 def eval_upscaler(
     model: nn.Module,

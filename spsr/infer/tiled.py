@@ -1,17 +1,14 @@
 """Tiled, batched inference whose result matches whole-image inference.
 
-The image is covered by tiles of ``tile`` LR pixels on a grid with stride ``tile - overlap`` (the
-last tile flush with the border). Each tile is run with ``overlap`` extra pixels of real context
-on every side that has neighbours (discarded afterwards), and neighbouring tiles are blended with
-linear ramps over the ``overlap`` band, so no seam is visible and the result is within a
-fraction of a grey level of the untiled one. Tiles of equal shape are batched. On CUDA
-out-of-memory the current tiles are split in half and processing continues from the same tile.
+The tile plan and the blending windows are :mod:`spsr.lite.tiles`' (shared with the NumPy path
+that runs converted models without PyTorch): tiles of ``tile`` LR pixels with ``overlap`` pixels
+of real context, blended with linear ramps over the ``overlap`` band, so no seam is visible and
+the result is within a fraction of a grey level of the untiled one. Tiles of equal shape are
+batched. On CUDA out-of-memory the current tiles are split in half and processing continues from
+the same tile (``total`` in ``on_tiles`` grows when it re-plans the remaining tiles).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -27,60 +24,9 @@ from spsr.engines import (
 from spsr.engines.torch_engine import TorchRunner
 from spsr.errors import ConfigError, NonFiniteOutputError
 from spsr.infer.precision import resolve_precision
+from spsr.lite.tiles import Region, TileCallback, next_group, plan_tiles, window
 
-TileCallback = Callable[[int, int], None]
-"""Called as ``on_tiles(done, total)`` after each batch of tiles (``total`` grows if an
-out-of-memory split re-plans the remaining tiles); the library itself never prints."""
-
-
-@dataclass(frozen=True)
-class Region:
-    """A tile: the LR area it contributes (y0:y1, x0:x1) and the context-padded area it reads."""
-
-    y0: int
-    y1: int
-    x0: int
-    x1: int
-    cy0: int
-    cy1: int
-    cx0: int
-    cx1: int
-
-    @property
-    def input_shape(self) -> tuple[int, int]:
-        return (self.cy1 - self.cy0, self.cx1 - self.cx0)
-
-
-def _starts(length: int, tile: int, stride: int) -> list[int]:
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile, stride))
-    starts.append(length - tile)
-    return starts
-
-
-def plan_tiles(h: int, w: int, tile: int, overlap: int) -> list[Region]:
-    """Cover an ``h × w`` LR image with tiles; see the module docstring."""
-    stride = max(1, tile - overlap)
-    regions = []
-    for y in _starts(h, tile, stride):
-        for x in _starts(w, tile, stride):
-            y1, x1 = min(y + tile, h), min(x + tile, w)
-            regions.append(Region(y, y1, x, x1, max(0, y - overlap), min(h, y1 + overlap),
-                                  max(0, x - overlap), min(w, x1 + overlap)))
-    return regions
-
-
-def _ramp(length: int, band: int, ramp_start: bool, ramp_end: bool, device: torch.device) -> torch.Tensor:
-    w = torch.ones(length, device=device)
-    band = min(band, length // 2)
-    if band > 0:
-        ramp = torch.arange(1, band + 1, device=device, dtype=torch.float32) / (band + 1)
-        if ramp_start:
-            w[:band] = ramp
-        if ramp_end:
-            w[length - band:] = ramp.flip(0)
-    return w
+__all__ = ["Region", "TileCallback", "TiledUpscaler", "plan_tiles", "resolve_precision"]
 
 
 class TiledUpscaler:
@@ -180,6 +126,10 @@ class TiledUpscaler:
         """``engine precision``, e.g. ``openvino bf16``."""
         return f"{self.engine} {self.precision}"
 
+    def prepared_runner(self) -> Runner | None:
+        """The runner of the SR image once it is prepared (after a first image), else None."""
+        return self._runners.get(False)
+
     def _spec(self) -> RunSpec:
         return RunSpec(self.model, self._with_gradient, self.dtype, self.device, self.cache_key)
 
@@ -278,7 +228,7 @@ class TiledUpscaler:
         if on_tiles is not None:
             on_tiles(0, len(pending))
         while pending:
-            group = self._next_group(pending)
+            group = next_group(pending, self.batch)
             outs = self._try_run(torch.stack([img[:, r.cy0:r.cy1, r.cx0:r.cx1] for r in group]))
             if outs is None:
                 self._shrink(group, pending, h, w)
@@ -289,9 +239,7 @@ class TiledUpscaler:
             for r, out in zip(group, outs, strict=True):
                 oy, ox = (r.y0 - r.cy0) * s, (r.x0 - r.cx0) * s
                 core = out[:, oy:oy + (r.y1 - r.y0) * s, ox:ox + (r.x1 - r.x0) * s]
-                wy = _ramp((r.y1 - r.y0) * s, self.overlap * s, r.y0 > 0, r.y1 < h, core.device)
-                wx = _ramp((r.x1 - r.x0) * s, self.overlap * s, r.x0 > 0, r.x1 < w, core.device)
-                win = wy[:, None] * wx[None, :]
+                win = torch.from_numpy(window(r, h, w, s, self.overlap))
                 acc[:, r.y0 * s:r.y1 * s, r.x0 * s:r.x1 * s] += core * win
                 weight[:, r.y0 * s:r.y1 * s, r.x0 * s:r.x1 * s] += win
         return acc.div_(weight)
@@ -326,13 +274,6 @@ class TiledUpscaler:
             )
         self.tile = smaller
         return self._upscale_one(img, on_tiles)
-
-    def _next_group(self, pending: list[Region]) -> list[Region]:
-        shape = pending[0].input_shape
-        group = [r for r in pending if r.input_shape == shape][: self.batch]
-        for r in group:
-            pending.remove(r)
-        return group
 
     def _shrink(self, group: list[Region], pending: list[Region], h: int, w: int) -> None:
         """After an OOM: halve the tile (and batch) and re-plan only the failed tiles' areas."""

@@ -2,94 +2,25 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 
 from spsr.data.image_io import LoadedImage, from_tensor, to_tensor
-from spsr.errors import OutOfMemoryEstimate
 from spsr.infer.tiled import TileCallback, TiledUpscaler
+from spsr.lite.image import bleed_transparent, check_memory
 from spsr.ops.resize import imresize
 
-
-def bleed_transparent(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Give fully transparent pixels the colour of the nearest visible pixel.
-
-    Transparent pixels often hold black (or arbitrary) colour; a network reading across the alpha
-    edge would smear it into dark or coloured fringes. After this fill it reads plausible colour.
-    """
-    from scipy import ndimage
-
-    hidden = alpha == 0
-    if not hidden.any() or hidden.all():
-        return rgb
-    _, (iy, ix) = ndimage.distance_transform_edt(hidden, return_indices=True)
-    return rgb[iy, ix]
-
-
-def available_memory() -> int | None:
-    """Bytes of RAM available to a new allocation (``MemAvailable``; total RAM elsewhere), or None."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (AttributeError, ValueError, OSError):
-        return None
-
-
-def estimate_upscale_bytes(
-    h: int, w: int, scale: int, outscale: float | None, channels: int, itemsize: int, whole_image: bool
-) -> tuple[int, int, int]:
-    """Rough peak host memory of ``upscale_loaded`` for an ``h × w`` input.
-
-    Counts the float32 buffers at the model's output size (blend accumulator and weights, 16 bytes
-    a pixel), the resampled result (with ``outscale``), the float and integer copies of the final
-    array, and — for a whole-image (untiled) run — two 64-channel float32 feature maps at output
-    size. Model weights and tile activations are small next to these and left out.
-
-    Returns:
-        ``(output height, output width, bytes)``.
-    """
-    n_sr = h * w * scale * scale
-    if outscale is not None and outscale != scale:
-        oh, ow = max(1, round(h * outscale)), max(1, round(w * outscale))
-    else:
-        oh, ow = h * scale, w * scale
-    n_out = oh * ow
-    need = 16 * n_sr + channels * n_out * (3 * 4 + itemsize)
-    if n_out != n_sr:
-        need += 12 * n_out + 12 * (h * scale) * ow
-    if whole_image:
-        need += 2 * 64 * 4 * n_sr
-    return oh, ow, need
+__all__ = ["bleed_transparent", "check_upscale_memory", "upscale_loaded"]
 
 
 def check_upscale_memory(image: LoadedImage, upscaler: TiledUpscaler, outscale: float | None = None) -> None:
-    """Refuse, before allocating anything, an upscale whose output cannot fit in memory.
+    """Refuse, before allocating anything, an upscale whose output cannot fit in memory
+    (:func:`spsr.lite.image.check_memory` for this upscaler's scale and tile).
 
     Raises:
         OutOfMemoryEstimate: the estimate is more than the available RAM.
     """
-    h, w, c = image.pixels.shape
-    channels = c + (1 if image.alpha is not None else 0)
-    whole = upscaler.tile == 0 or (h <= upscaler.tile and w <= upscaler.tile)
-    oh, ow, need = estimate_upscale_bytes(h, w, upscaler.scale, outscale, max(channels, 3),
-                                          image.pixels.dtype.itemsize, whole)
-    avail = available_memory()
-    if avail is not None and need > avail:
-        hint = "a smaller --outscale" if outscale is not None and outscale > upscaler.scale else "a smaller image"
-        if upscaler.tile == 0:
-            hint += " or tiling (--tile 256)"
-        raise OutOfMemoryEstimate(
-            f"the {ow}×{oh} output needs about {need / 2**30:.1f} GiB of memory but "
-            f"{avail / 2**30:.1f} GiB is available; use {hint}"
-        )
+    check_memory(image, upscaler.scale, upscaler.tile, outscale)
 
 
 def upscale_loaded(
