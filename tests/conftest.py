@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,12 +25,38 @@ def _no_network_fetches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SPSR_DOWNLOAD_MIRROR", raising=False)
 
 
-@pytest.fixture(autouse=True)
-def _torch_engine_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    """CLI runs use PyTorch unless a test names an ``--engine`` (``auto`` would convert models for
-    OpenVINO into the user's cache on CPUs with native bf16);
-    tests/engines/native_runtimes/test_engines.py covers the rest."""
-    monkeypatch.setenv("SPSR_ENGINE", "torch")
+@pytest.fixture(scope="session", autouse=True)
+def _torch_engine_by_default() -> Iterator[None]:
+    """CLI runs use PyTorch unless a test names an ``--engine``, for the whole session — module-
+    and session-scoped fixtures included, which are set up before any function-scoped fixture.
+    ``auto`` would measure and load OpenVINO and ONNX Runtime in the test runner's process (see
+    :func:`pytest_runtest_makereport`) and write its choice into the user's cache;
+    tests/engines/native_runtimes/ covers the engines in a process of their own."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPSR_ENGINE", "torch")
+        yield
+
+
+#: Native runtimes that must never load into the test runner's process.
+NATIVE_RUNTIMES = ("openvino", "onnxruntime")
+_runtimes_seen: set[str] = set()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Fail the test (setup, call or teardown) after which OpenVINO or ONNX Runtime is first found
+    loaded in this process. Their thread pools and signal state made a later test of the same
+    process crash with a segmentation fault (a training test raising SIGTERM at itself, 86 % into
+    a single-process run of the suite); tests run them in subprocesses or in
+    tests/engines/native_runtimes/ (a pytest process of its own)."""
+    outcome = yield
+    new = [m for m in NATIVE_RUNTIMES if m in sys.modules and m not in _runtimes_seen]
+    if new:
+        _runtimes_seen.update(new)
+        report = outcome.get_result()  # type: ignore[attr-defined]
+        report.outcome = "failed"
+        report.longrepr = (f"{item.nodeid} ({call.when}) loaded {', '.join(new)} into the test runner's process; "
+                           "run it in a subprocess or under tests/engines/native_runtimes/")
 
 
 @pytest.fixture(autouse=True)

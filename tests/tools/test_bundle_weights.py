@@ -44,7 +44,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
         write_image(hr / f"img{i}.png", np.ascontiguousarray(astro[i * 60:i * 60 + 48, 100:148]))
     result = CliRunner().invoke(_EVAL, [
         "--weights", str(root / "psnr"), "--weights", str(root / "perceptual"), "--model", "bicubic",
-        str(hr), "--metrics", "psnr,ssim", "--json", str(root / "scores.json"), "-q",
+        str(hr), "--metrics", "psnr,ssim", "--engine", "torch", "--json", str(root / "scores.json"), "-q",
     ], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return root
