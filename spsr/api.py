@@ -134,6 +134,14 @@ class Upscaler:
         """The engine and precision that run, e.g. ``openvino bf16``."""
         return self.tiled.describe()
 
+    def compile_note(self) -> str | None:
+        """What OpenVINO's compilation of tile shapes cost so far, where it was noticeable
+        (:func:`spsr.lite.runners.compile_note`); None for other engines."""
+        from spsr.lite.runners import compile_note
+        from spsr.lite.warm import openvino_blobs
+
+        return compile_note(getattr(self.tiled.prepared_runner(), "model", None), openvino_blobs())
+
     def warm_record(self) -> WarmRecord | None:
         """What a later ``spsr upscale`` needs to run this model again without PyTorch
         (:mod:`spsr.lite.warm`): None unless OpenVINO or ONNX Runtime has run the SR image of

@@ -100,15 +100,17 @@ class UpscaleSettings:
                     pass  # the full path runs, and records what it ran
         return self.full()
 
-    def remember(self, up: Upscaler | WarmUpscaler) -> None:
-        """After a full run that upscaled a file: record what ran for the next run's warm start
-        (or remove the record when PyTorch ran)."""
+    def finish(self, up: Upscaler | WarmUpscaler) -> str | None:
+        """After a run that upscaled a file: a full run records what ran for the next run's warm
+        start (or removes the record when PyTorch ran). Returns the note on what compiling tile
+        shapes cost, where it was noticeable."""
         from spsr.api import Upscaler
         from spsr.lite.warm import remember
 
         full = up if isinstance(up, Upscaler) else up.full
         if isinstance(full, Upscaler):
             remember(self.request(), full.warm_record())
+        return (full or up).compile_note()
 
 
 @guarded
@@ -290,7 +292,9 @@ def upscale(
                                 memory=MemoryHints(host=HOST_HINT, gpu=GPU_HINT, allocator=ALLOC_HINT))
     done, megapixels, elapsed = batch_result.done, batch_result.megapixels, batch_result.seconds
     if done:
-        settings.remember(up)
+        compiled = settings.finish(up)
+        if compiled is not None and not quiet:
+            warn(compiled)
     failed += batch_result.failed
     if not quiet:
         throughput = format_rate(megapixels * 1e6 / max(elapsed, 1e-9), "P")

@@ -91,6 +91,24 @@ class OpenVinoModel:
         return _joined(outs)
 
 
+#: A compilation note is given from this many seconds of compiling in one run on.
+COMPILE_NOTE_S = 1.0
+
+
+def compile_note(model: object, cache_dir: Path | None) -> str | None:
+    """One line on what OpenVINO's compilation of tile shapes cost this run, where it took at least
+    :data:`COMPILE_NOTE_S` seconds (a first run; later runs load the compiled shapes from
+    ``cache_dir``); None for other engines or a quick compilation."""
+    if not isinstance(model, OpenVinoModel) or not model.compile_seconds:
+        return None
+    total = sum(model.compile_seconds.values())
+    if total < COMPILE_NOTE_S:
+        return None
+    shapes = ", ".join("×".join(str(d) for d in shape) for shape in model.compile_seconds)
+    where = f"; kept in {cache_dir}, later runs load them" if cache_dir is not None else ""
+    return f"openvino compiled {len(model.compile_seconds)} tile shape(s) ({shapes}) in {total:.1f} s{where}"
+
+
 class OnnxRuntimeModel:
     """An ONNX file run by ONNX Runtime's CPU execution provider (fp32)."""
 

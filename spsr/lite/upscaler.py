@@ -11,7 +11,13 @@ import numpy as np
 from spsr.data.image_io import LoadedImage
 from spsr.errors import SpsrError
 from spsr.lite.image import upscale_decoded
-from spsr.lite.runners import EmptyOutput, OnnxRuntimeModel, OpenVinoModel, engine_version
+from spsr.lite.runners import (
+    EmptyOutput,
+    OnnxRuntimeModel,
+    OpenVinoModel,
+    compile_note,
+    engine_version,
+)
 from spsr.lite.tiles import TileCallback, run_tiled
 from spsr.lite.warm import WarmRecord, openvino_blobs
 
@@ -24,6 +30,8 @@ class ImageUpscaler(Protocol):
     """What ``spsr upscale`` needs of an upscaler: :class:`spsr.api.Upscaler` or :class:`WarmUpscaler`."""
 
     scale: int
+
+    def compile_note(self) -> str | None: ...
 
     def upscale_image(self, image: LoadedImage, outscale: float | None = None,
                       on_tiles: TileCallback | None = None) -> np.ndarray: ...
@@ -85,6 +93,11 @@ class WarmUpscaler:
     def describe_engine(self) -> str:
         """``engine precision``, e.g. ``openvino fp32``."""
         return f"{self.record.engine} {self.record.precision}"
+
+    def compile_note(self) -> str | None:
+        """What compiling tile shapes cost this run, where it was noticeable
+        (:func:`spsr.lite.runners.compile_note`)."""
+        return compile_note(self.model, openvino_blobs())
 
     def _run(self, x: np.ndarray, on_tiles: TileCallback | None) -> np.ndarray:
         return run_tiled(x, self.model, self.scale, self.tile, self.overlap, self.batch, on_tiles)
