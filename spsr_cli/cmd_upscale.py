@@ -61,40 +61,29 @@ class UpscaleSettings:
     (:class:`spsr.lite.upscaler.WarmUpscaler`, no PyTorch) where an earlier full run recorded the
     same request (:mod:`spsr.lite.warm`), else :class:`spsr.api.Upscaler`."""
 
-    weights: str
-    engine: str
-    precision: str
-    tile: int
-    overlap: int
-    batch: int
-    model_scale: int | None
-    device: str
+    request: WarmRequest
     engine_retune: bool
-
-    def request(self) -> WarmRequest:
-        from spsr.lite.warm import WarmRequest
-
-        return WarmRequest(self.weights, self.engine, self.precision, self.tile, self.overlap, self.batch,
-                           self.model_scale, self.device)
 
     def full(self) -> Upscaler:
         """The full upscaler: PyTorch loads the weights; the engine converts or finds its conversion."""
         from spsr.api import Upscaler
 
-        check_engine(self.engine)
-        return Upscaler(self.weights, engine=self.engine, precision=self.precision, tile=self.tile,
-                        device=pick_device(self.device), tile_overlap=self.overlap, batch=self.batch,
-                        model_scale=self.model_scale, on_note=warn, engine_retune=self.engine_retune)
+        r = self.request
+        check_engine(r.engine)
+        return Upscaler(r.weights, engine=r.engine, precision=r.precision, tile=r.tile, device=pick_device(r.device),
+                        tile_overlap=r.overlap, batch=r.batch, model_scale=r.model_scale, on_note=warn,
+                        engine_retune=self.engine_retune)
 
     def upscaler(self) -> Upscaler | WarmUpscaler:
         if not self.engine_retune:
             from spsr.lite.upscaler import WarmUnavailable, WarmUpscaler
             from spsr.lite.warm import lookup
 
-            record, _ = lookup(self.request())
+            record, _ = lookup(self.request)
             if record is not None:
+                r = self.request
                 try:
-                    return WarmUpscaler(record, self.tile, self.overlap, self.batch, fallback=self.full,
+                    return WarmUpscaler(record, r.tile, r.overlap, r.batch, fallback=self.full,
                                         on_note=warn)
                 except WarmUnavailable:
                     pass  # the full path runs, and records what it ran
@@ -109,7 +98,7 @@ class UpscaleSettings:
 
         full = up if isinstance(up, Upscaler) else up.full
         if isinstance(full, Upscaler):
-            remember(self.request(), full.warm_record())
+            remember(self.request, full.warm_record())
         return (full or up).compile_note()
 
 
@@ -201,7 +190,9 @@ def upscale(
         raise ConfigError("--outscale must be positive")
     if tile_overlap is None:
         tile_overlap = eval_overlap(tile)
-    settings = UpscaleSettings(weights, engine, precision, tile, tile_overlap, batch, model_scale, device,
+    from spsr.lite.warm import WarmRequest
+
+    settings = UpscaleSettings(WarmRequest(weights, engine, precision, tile, tile_overlap, batch, model_scale, device),
                                engine_retune)
     up = settings.upscaler()
     # Outputs that would land on their inputs (same folder, no --suffix) get _x<scale>.

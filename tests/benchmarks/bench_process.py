@@ -1,0 +1,188 @@
+"""Whole processes, as a user times them: ``spsr upscale`` against the official test script's way.
+
+One 128×128 PNG (a crop of scikit-image's astronaut) upscaled ×4 by the full SPSR-G (official
+layout: nf 64, nb 23, gc 32; random weights, same cost), each run a fresh process, in alternating
+rounds, medians:
+
+* ``official eager fp32``: a script that does what the official test script does — import
+  PyTorch, build the network, load the weights (``.pth``), read the image, one fp32 forward,
+  write the PNG;
+* ``spsr upscale --engine torch``: spsr's torch engine (fused kernels; bf16 autocast under
+  ``--precision auto`` where the CPU has native bf16);
+* ``spsr upscale`` (``--engine auto``): after a first run (printed apart: conversion, ``auto``'s
+  measurement) every later run is a warm start where ``auto`` picked OpenVINO or ONNX Runtime
+  (:mod:`spsr.lite`: the cached conversion run without importing PyTorch);
+* the same converted model driven directly in this process (``spsr.lite.runners``, median of
+  the same number of runs after a warm-up): the network time ``spsr upscale`` cannot go below.
+
+Prints the CPU, each process's median wall time and its ratio to the official one, whether it
+imported PyTorch, and for the warm start the time outside the network (start-up, imports, cache
+look-up, image I/O) = its wall time − the engine's own time.
+
+``--memory`` then compares the peak resident memory of warm-start processes (``--tile 128``) on a
+1024² and a 256² input (each process's own ``ru_maxrss``; the target: at most 1.5×).
+
+Run: ``python tests/benchmarks/bench_process.py [--rounds 3] [--size 128] [--precision auto] [--memory]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+#: The official test script's way: plain PyTorch, fp32, one forward. Prints whether torch loaded.
+OFFICIAL = """
+import sys
+import numpy as np, torch
+from PIL import Image
+from spsr.archs import ArchSpec, build_model
+net = build_model(ArchSpec("spsr", 4, nf=64, nb=23, gc=32))
+net.load_state_dict(torch.load(sys.argv[1], map_location="cpu"), strict=True)
+net.eval()
+img = torch.from_numpy(np.asarray(Image.open(sys.argv[2]).convert("RGB"), dtype=np.float32) / 255.0)
+with torch.no_grad():
+    out = net(img.permute(2, 0, 1)[None])
+sr = out[0] if isinstance(out, (tuple, list)) else getattr(out, "sr", out)
+arr = (sr[0].clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
+Image.fromarray(arr).save(sys.argv[3])
+print("TORCH-LOADED", file=sys.stderr)
+"""
+
+#: spsr's CLI, saying at exit whether PyTorch was imported.
+SPSR = """
+import sys
+from spsr_cli.app import main
+sys.argv = ["spsr", *sys.argv[1:]]
+try:
+    main()
+finally:
+    print("TORCH-LOADED" if "torch" in sys.modules else "TORCH-FREE", file=sys.stderr)
+"""
+
+
+def run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    done = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    took = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(args[:4])}…\n{done.stderr[-2000:]}")
+    return took, done.stderr
+
+
+#: Runs a command and prints its peak resident memory (KiB) and whether it ran without PyTorch.
+PEAK = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+if done.returncode:
+    raise SystemExit(done.stderr[-2000:])
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "TORCH-FREE" in done.stderr)
+"""
+
+
+def peak_memory(tmp: Path, env: dict[str, str], common: list[str]) -> None:
+    """Peak RSS of warm-start processes, ``--tile 128``, on a 256² and a 1024² input."""
+    from PIL import Image
+    from skimage import data
+
+    photo = Image.fromarray(data.astronaut())
+    peaks = {}
+    for side in (256, 1024):
+        src = tmp / f"in{side}.png"
+        photo.resize((side, side), Image.BICUBIC).save(src)
+        cmd = [sys.executable, "-c", SPSR, "upscale", str(src), str(tmp / f"out{side}.png"), *common,
+               "--tile", "128"]
+        run(cmd, env)  # the full run that records the tile shapes' warm start
+        out = subprocess.run([sys.executable, "-c", PEAK, *cmd], capture_output=True, text=True, env=env,
+                             check=True).stdout.split()
+        peaks[side] = int(out[0]) / 1024
+        print(f"  peak RSS, {side}² → {side * 4}², --tile 128: {peaks[side]:.0f} MiB "
+              f"({'no PyTorch' if out[1] == 'True' else 'PyTorch'})")
+    print(f"  1024² / 256²: {peaks[1024] / peaks[256]:.2f}× (target ≤ 1.5×)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--precision", default="auto")
+    ap.add_argument("--memory", action="store_true", help="also the tiled peak memory, 1024² against 256²")
+    args = ap.parse_args()
+
+    import numpy as np
+    import torch
+    from PIL import Image
+    from skimage import data
+
+    from spsr.archs import ArchSpec, build_model
+    from spsr.cpu import cpu_model_name
+    from spsr.infer import save_weights
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_process_"))
+    torch.manual_seed(0)
+    spec = ArchSpec("spsr", 4, nf=64, nb=23, gc=32)
+    net = build_model(spec).eval()
+    torch.save(net.state_dict(), tmp / "w.pth")
+    save_weights(tmp / "w.safetensors", net, spec, {"note": "random full SPSR-G for timing"})
+    lr = tmp / "lr.png"
+    Image.fromarray(data.astronaut()[100:100 + args.size, 180:180 + args.size]).save(lr)
+    env = {**os.environ, "SPSR_CACHE": str(tmp / "cache")}
+    env.pop("SPSR_ENGINE", None)
+    py = sys.executable
+    common = ["--weights", str(tmp / "w.safetensors"), "--precision", args.precision, "--overwrite", "-q"]
+    procs = {
+        "official eager fp32": [py, "-c", OFFICIAL, str(tmp / "w.pth"), str(lr), str(tmp / "official.png")],
+        "spsr --engine torch": [py, "-c", SPSR, "upscale", str(lr), str(tmp / "torch.png"), *common,
+                                "--engine", "torch"],
+        "spsr (auto, warm)": [py, "-c", SPSR, "upscale", str(lr), str(tmp / "auto.png"), *common],
+    }
+    print(f"CPU: {cpu_model_name()}; {torch.get_num_threads()} threads; {args.size}² → {args.size * 4}², "
+          f"--precision {args.precision}")
+    first, _ = run(procs["spsr (auto, warm)"], env)
+    print(f"  first spsr upscale (auto: measurement, conversion, compilation): {first:.1f} s")
+
+    record = json.loads(next((tmp / "cache" / "engines" / "warm").glob("*.json")).read_text())
+    from spsr.lite.runners import OnnxRuntimeModel, OpenVinoModel
+    from spsr.lite.warm import openvino_blobs
+
+    os.environ["SPSR_CACHE"] = env["SPSR_CACHE"]
+    model = (OpenVinoModel(Path(record["converted"]), record["precision"], record["threads"], openvino_blobs())
+             if record["engine"] == "openvino" else OnnxRuntimeModel(Path(record["converted"]), record["threads"]))
+    x = (np.asarray(Image.open(lr), dtype=np.float32) / 255).transpose(2, 0, 1)[None].copy()
+    model(x)
+
+    times: dict[str, list[float]] = {name: [] for name in [*procs, "engine driven directly"]}
+    torch_free: dict[str, bool] = {}
+    for _ in range(args.rounds):
+        for name, cmd in procs.items():
+            took, err = run(cmd, env)
+            times[name].append(took)
+            torch_free[name] = "TORCH-FREE" in err
+        start = time.perf_counter()
+        model(x)
+        times["engine driven directly"].append(time.perf_counter() - start)
+    base = statistics.median(times["official eager fp32"])
+    print(f"  medians of {args.rounds} alternating rounds (warm start ran {record['engine']} "
+          f"{record['precision']}):")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        torch_note = "" if name not in torch_free else ("  no PyTorch" if torch_free[name] else "  PyTorch")
+        print(f"    {name:24s} {med:6.2f} s  {base / med:5.2f}×  ({'/'.join(f'{t:.2f}' for t in ts)}){torch_note}")
+    outside = statistics.median(times["spsr (auto, warm)"]) - statistics.median(times["engine driven directly"])
+    print(f"  warm start outside the network (start-up, imports, cache look-up, image I/O): {outside:.2f} s")
+    a = np.asarray(Image.open(tmp / "official.png"), dtype=int)
+    for name in ("torch", "auto"):
+        d = np.abs(a - np.asarray(Image.open(tmp / f"{name}.png"), dtype=int))
+        print(f"  {name} vs official: max {d.max()} / mean {d.mean():.4f} levels")
+    if args.memory:
+        peak_memory(tmp, env, common)
+
+
+if __name__ == "__main__":
+    main()
