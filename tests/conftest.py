@@ -50,6 +50,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     a single-process run of the suite); tests run them in subprocesses or in
     tests/engines/native_runtimes/ (a pytest process of its own)."""
     outcome = yield
+    if "native_runtimes" in item.path.parts:  # that folder's own process is meant to load them
+        return
     new = [m for m in NATIVE_RUNTIMES if m in sys.modules and m not in _runtimes_seen]
     if new:
         _runtimes_seen.update(new)

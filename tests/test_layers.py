@@ -41,7 +41,9 @@ def test_the_layers_put_checkpoints_below_inference_and_training_and_weights_bel
     order = {name: i for i, name in enumerate(layered)}  # top first
     assert order["spsr.train"] < order["spsr.infer"] < order["spsr.checkpoints"]
     assert order["spsr.metrics"] < order["spsr.losses"] < order["spsr.weights"]
-    assert {c["type"] for c in _contracts()} == {"layers", "acyclic_siblings"}
+    assert {c["type"] for c in _contracts()} == {"layers", "acyclic_siblings", "forbidden"}
+    forbidden = next(c for c in _contracts() if c["type"] == "forbidden")
+    assert forbidden["source_modules"] == ["spsr.lite"] and "torch" in forbidden["forbidden_modules"]
 
 
 def test_the_import_contract_holds() -> None:
@@ -57,7 +59,7 @@ def test_the_import_contract_holds() -> None:
         capture_output=True, text=True, cwd=ROOT, check=False,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    assert "2 kept, 0 broken" in run.stdout
+    assert "3 kept, 0 broken" in run.stdout
 
 
 def _drawn_layers(text: str, after: str) -> list[str]:

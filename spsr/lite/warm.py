@@ -90,7 +90,11 @@ class WarmRequest:
     def key(self) -> str:
         """The record's key (hex, 32 characters); see the module docstring."""
         named = Path(self.weights)
-        where = {"path": os.path.realpath(named)} if named.exists() else {"cwd": os.getcwd()}
+        where: dict[str, str | None]
+        try:
+            where = {"path": os.path.realpath(named)} if named.exists() else {"cwd": os.getcwd()}
+        except OSError:  # a working folder that was removed: no record can match
+            where = {"cwd": None}
         parts = {"request": asdict(self), "where": where, "spsr": spsr.__version__,
                  "machine": {"cpu": cpu.cpu_model_name(), "flags": list(cpu.kernel_flags()),
                              "env": cpu.kernel_env(), "cpus": usable_cpus()}}
