@@ -55,16 +55,18 @@ def _outputs(folder: Path) -> dict[str, np.ndarray]:
     return out
 
 
-@pytest.mark.parametrize("engine", ["openvino", "onnxruntime"])
-def test_second_run_skips_pytorch_and_writes_the_same_images(engine: str, tmp_path: Path,
-                                                            tiny_spsr_weights: Path) -> None:
-    if importlib.util.find_spec(engine) is None:
-        pytest.skip(f"{engine} is not installed")
+#: The engine the CLI test runs (the first installed); both engines' warm runners are compared
+#: with the full path in tests/engines/native_runtimes/test_warm_start.py.
+ENGINE = next((e for e in ("openvino", "onnxruntime") if importlib.util.find_spec(e) is not None), None)
+
+
+@pytest.mark.skipif(ENGINE is None, reason="neither openvino nor onnxruntime is installed")
+def test_second_run_skips_pytorch_and_writes_the_same_images(tmp_path: Path, tiny_spsr_weights: Path) -> None:
     weights = tmp_path / "w.safetensors"
     shutil.copy(tiny_spsr_weights, weights)
     _images(tmp_path / "in")
     cache = tmp_path / "cache"
-    common = ["--weights", str(weights), "--engine", engine, "--precision", "fp32", "--tile", "16"]
+    common = ["--weights", str(weights), "--engine", str(ENGINE), "--precision", "fp32", "--tile", "16"]
 
     def upscale(out: str) -> subprocess.CompletedProcess[str]:
         run = _spsr("upscale", str(tmp_path / "in"), str(tmp_path / out), *common, cache=cache)
@@ -72,7 +74,7 @@ def test_second_run_skips_pytorch_and_writes_the_same_images(engine: str, tmp_pa
         return run
 
     full = upscale("full")
-    assert "TORCH-LOADED" in full.stderr and f"{engine} fp32" in full.stderr
+    assert "TORCH-LOADED" in full.stderr and f"{ENGINE} fp32" in full.stderr
     assert len(list((cache / "engines" / "warm").glob("*.json"))) == 1
     warm = upscale("warm")
     assert "TORCH-FREE" in warm.stderr
@@ -85,13 +87,25 @@ def test_second_run_skips_pytorch_and_writes_the_same_images(engine: str, tmp_pa
     # alpha is resampled by the NumPy MATLAB bicubic in the warm start, by PyTorch's in the full run
     assert np.abs(a["rgba.png"].astype(int) - b["rgba.png"].astype(int)).max() <= 1
 
-    # A replaced weights file (same bytes, a new file) is loaded again by PyTorch, then warm again.
+    # A replaced weights file (same bytes, a new file) is loaded again by PyTorch.
     shutil.copy(tiny_spsr_weights, tmp_path / "new.safetensors")
     os.replace(tmp_path / "new.safetensors", weights)
     assert "TORCH-LOADED" in upscale("again").stderr
-    assert "TORCH-FREE" in upscale("again2").stderr
 
-    torch_run = _spsr("upscale", str(tmp_path / "in"), str(tmp_path / "t"), *common[:2], "--engine", "torch",
-                      "--precision", "fp32", "--tile", "16", cache=cache)
-    assert torch_run.returncode == 0 and "TORCH-LOADED" in torch_run.stderr
-    assert len(list((cache / "engines" / "warm").glob("*.json"))) == 1  # PyTorch runs record nothing
+
+def test_a_run_on_pytorch_removes_the_record(tmp_path: Path, tiny_spsr_weights: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from spsr.api import Upscaler
+    from spsr.lite.warm import WarmRecord, WarmRequest, remember
+    from spsr_cli.cmd_upscale import UpscaleSettings
+
+    monkeypatch.setenv("SPSR_CACHE", str(tmp_path / "cache"))
+    request = WarmRequest(str(tiny_spsr_weights), "auto", "fp32", 16, 4, 4, None, "cpu")
+    settings = UpscaleSettings(request, engine_retune=False)
+    path = remember(request, WarmRecord("openvino", "1", "fp32", 2, 4, "m", str(tiny_spsr_weights), [0, 0, 0],
+                                        str(tmp_path / "model.xml")))
+    assert path is not None and path.exists()
+    up = Upscaler(str(tiny_spsr_weights), engine="torch", precision="fp32", tile=16, device="cpu", tile_overlap=4)
+    up(np.zeros((12, 10, 3), np.uint8))
+    assert up.warm_record() is None and settings.finish(up) is None
+    assert not path.exists()  # PyTorch ran this request: no warm start may run another engine
