@@ -50,14 +50,18 @@ TINY_U = {"loss.perceptual_net": "lpips_random", "unet.nf": 4, "unet.cutmix_warm
           "unet.cutmix_prob": 1.0}
 
 
-@pytest.fixture()
-def device() -> torch.device:
-    """The GPU (or, in the dry run, the CPU)."""
+def _gpu_or_skip() -> torch.device:
     if torch.cuda.is_available():
         return torch.device("cuda:0")
     if ON_CPU:
         return torch.device("cpu")
     pytest.skip("needs a CUDA GPU (torch.cuda.is_available() is False)")
+
+
+@pytest.fixture()
+def device() -> torch.device:
+    """The GPU (or, in the dry run, the CPU)."""
+    return _gpu_or_skip()
 
 
 def _needs_cuda_for(amp: str, device: torch.device) -> None:
@@ -219,6 +223,7 @@ def _upscale(src: Path, out: Path, device: str, precision: str, *extra: str) -> 
 
 @pytest.fixture(scope="module")
 def cpu_reference(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray) -> tuple[Path, np.ndarray]:
+    _gpu_or_skip()  # module-scoped fixtures are set up before `device`: skip before the CPU run
     folder = tmp_path_factory.mktemp("upscale")
     src = folder / "crop.png"
     side = 48 if ON_CPU else 96  # the dry run on a CPU: a smaller crop
