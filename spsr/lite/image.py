@@ -108,9 +108,13 @@ def to_float(arr: np.ndarray) -> np.ndarray:
 
 def from_float(x: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
     """Float ``(C, H, W)`` in [0, 1] → ``(H, W, C)`` of ``dtype``, rounded half to even and clipped
-    (as :func:`spsr.data.image_io.from_tensor`)."""
+    (as :func:`spsr.data.image_io.from_tensor`). One float temporary: at a 4096² output each is
+    200 MB a channel triple."""
     maxval = np.float32(np.iinfo(dtype).max)
-    return np.round(np.clip(x, 0, 1) * maxval).transpose(1, 2, 0).astype(dtype)
+    y = np.clip(x, 0, 1)
+    y *= maxval
+    np.round(y, out=y)
+    return y.transpose(1, 2, 0).astype(dtype)
 
 
 ImageRunner = Callable[[np.ndarray, "TileCallback | None"], np.ndarray]
@@ -151,7 +155,7 @@ def upscale_decoded(
     sr = run(x, on_tiles)
     if not np.isfinite(sr).all():
         raise NonFiniteOutputError("the model produced NaN or infinite values (broken weights?)")
-    sr = np.clip(sr, 0, 1)
+    np.clip(sr, 0, 1, out=sr)  # in place: the output is the largest array of the run
     h, w = pixels.shape[:2]
     size = (h * scale, w * scale)
     if outscale is not None and outscale != scale:
@@ -159,8 +163,8 @@ def upscale_decoded(
         sr = np.clip(imresize_np(sr.transpose(1, 2, 0), size=size), 0, 1).transpose(2, 0, 1)
     if image.is_gray:
         sr = sr.mean(axis=0, keepdims=True)
-    channels = [sr.astype(np.float32)]
     if image.alpha is not None:
         a = to_float(image.alpha[:, :, None])[0]
-        channels.append(np.clip(imresize_np(a, size=size), 0, 1)[None].astype(np.float32))
-    return from_float(np.concatenate(channels, axis=0), pixels.dtype)
+        alpha = np.clip(imresize_np(a, size=size), 0, 1)[None].astype(np.float32)
+        sr = np.concatenate([sr.astype(np.float32, copy=False), alpha], axis=0)
+    return from_float(sr, pixels.dtype)
