@@ -36,10 +36,10 @@ MANIFEST = "manifest.json"
 
 
 def cache_root() -> Path:
-    """``<spsr cache>/engines``."""
-    from spsr.weights.catalog import spsr_cache_dir
+    """``<spsr cache>/engines`` (:func:`spsr.lite.warm.engines_cache`)."""
+    from spsr.lite.warm import engines_cache
 
-    return spsr_cache_dir() / "engines"
+    return engines_cache()
 
 
 def _plain_class(cls: type) -> str:

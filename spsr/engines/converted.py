@@ -12,11 +12,9 @@ import torch
 from spsr.engines.base import Engine, EngineUnavailable, NoteCallback, RunSpec
 from spsr.engines.cache import cached_conversion, conversion_key, weights_digest
 from spsr.engines.convert import OPSET, export_onnx, onnx_to_openvino
+from spsr.lite.runners import first_line
 
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+__all__ = ["ConvertedEngine", "StageClock", "first_line"]
 
 
 class ConvertedEngine(Engine):

@@ -16,9 +16,9 @@ from typing import Any
 import torch
 
 from spsr.engines.base import EngineUnavailable, NoteCallback, Runner, RunSpec, precision_name
-from spsr.engines.cache import cache_root
 from spsr.engines.converted import ConvertedEngine, first_line
 from spsr.lite.runners import EmptyOutput, OpenVinoModel
+from spsr.lite.warm import openvino_blobs
 
 
 def cpu_capabilities() -> list[str]:
@@ -31,11 +31,6 @@ def cpu_capabilities() -> list[str]:
         return []
 
 
-def blob_cache() -> Path:
-    """OpenVINO's compiled-model cache (``CACHE_DIR``), under the conversion cache."""
-    return cache_root() / "openvino-blobs"
-
-
 class OpenVinoRunner(Runner):
     """:class:`spsr.lite.runners.OpenVinoModel` on tensors."""
 
@@ -45,7 +40,7 @@ class OpenVinoRunner(Runner):
         self.precision = precision_name(dtype)
         self.source_file = xml
         self.threads = threads
-        self.model = OpenVinoModel(xml, self.precision, threads, blob_cache())
+        self.model = OpenVinoModel(xml, self.precision, threads, openvino_blobs())
 
     @property
     def compiled(self) -> OrderedDict[tuple[int, ...], Any]:

@@ -30,6 +30,12 @@ class EmptyOutput(RuntimeError):
     """The engine returned an empty output (seen with OpenVINO bf16 under ``ONEDNN_MAX_CPU_ISA=AVX2``)."""
 
 
+def first_line(exc: BaseException) -> str:
+    """``Type: the message's first line`` (at most 200 characters) of an engine's exception."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
+
+
 def _joined(outs: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(outs, axis=1) if len(outs) > 1 else outs[0]
 

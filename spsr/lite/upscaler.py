@@ -17,6 +17,7 @@ from spsr.lite.runners import (
     OpenVinoModel,
     compile_note,
     engine_version,
+    first_line,
 )
 from spsr.lite.tiles import TileCallback, run_tiled
 from spsr.lite.warm import WarmRecord, openvino_blobs
@@ -35,11 +36,6 @@ class ImageUpscaler(Protocol):
 
     def upscale_image(self, image: LoadedImage, outscale: float | None = None,
                       on_tiles: TileCallback | None = None) -> np.ndarray: ...
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
 
 
 class WarmUpscaler:
@@ -65,7 +61,7 @@ class WarmUpscaler:
         try:
             installed = engine_version(record.engine)
         except ImportError as exc:
-            raise WarmUnavailable(f"{record.engine} cannot be imported ({_first_line(exc)})") from None
+            raise WarmUnavailable(f"{record.engine} cannot be imported ({first_line(exc)})") from None
         if installed != record.engine_version:
             raise WarmUnavailable(f"{record.engine} {installed} is installed, {record.engine_version} ran")
         self.record = record
@@ -78,7 +74,7 @@ class WarmUpscaler:
                 OpenVinoModel(Path(record.converted), record.precision, record.threads, openvino_blobs())
                 if record.engine == "openvino" else OnnxRuntimeModel(Path(record.converted), record.threads))
         except Exception as exc:  # noqa: BLE001 - the engines raise their own exception types
-            raise WarmUnavailable(f"{record.engine} cannot load {record.converted} ({_first_line(exc)})") from None
+            raise WarmUnavailable(f"{record.engine} cannot load {record.converted} ({first_line(exc)})") from None
 
     @property
     def full(self) -> ImageUpscaler | None:
@@ -110,7 +106,7 @@ class WarmUpscaler:
                 return upscale_decoded(image, self._run, self.scale, self.tile, outscale, on_tiles)
             except (EmptyOutput, RuntimeError) as exc:  # the engine failed on this input
                 if self._on_note is not None:
-                    self._on_note(f"the cached {self.record.engine} model failed ({_first_line(exc)}); "
+                    self._on_note(f"the cached {self.record.engine} model failed ({first_line(exc)}); "
                                   "PyTorch runs")
                 self._full = self._fallback()
         return self._full.upscale_image(image, outscale, on_tiles)
