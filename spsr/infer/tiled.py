@@ -24,7 +24,7 @@ from spsr.engines import (
 from spsr.engines.torch_engine import TorchRunner
 from spsr.errors import ConfigError, NonFiniteOutputError
 from spsr.infer.precision import resolve_precision
-from spsr.lite.tiles import Region, TileCallback, next_group, plan_tiles, window
+from spsr.lite.tiles import Region, TileCallback, divide_by_weights, next_group, plan_tiles, window
 
 __all__ = ["Region", "TileCallback", "TiledUpscaler", "plan_tiles", "resolve_precision"]
 
@@ -222,7 +222,7 @@ class TiledUpscaler:
             return self._whole(img, on_tiles)
         s = self.scale
         acc = torch.zeros(c * (2 if self._with_gradient else 1), h * s, w * s)
-        weight = torch.zeros(1, h * s, w * s)
+        added: list[Region] = []
         pending = plan_tiles(h, w, self.tile, self.overlap)
         done = 0
         if on_tiles is not None:
@@ -241,8 +241,9 @@ class TiledUpscaler:
                 core = out[:, oy:oy + (r.y1 - r.y0) * s, ox:ox + (r.x1 - r.x0) * s]
                 win = torch.from_numpy(window(r, h, w, s, self.overlap))
                 acc[:, r.y0 * s:r.y1 * s, r.x0 * s:r.x1 * s] += core * win
-                weight[:, r.y0 * s:r.y1 * s, r.x0 * s:r.x1 * s] += win
-        return acc.div_(weight)
+                added.append(r)
+        divide_by_weights(acc.numpy(), added, h, w, s, self.overlap)  # in place, shares acc's memory
+        return acc
 
     def _try_run(self, x: torch.Tensor) -> torch.Tensor | None:
         """``_run(x)`` on the CPU, or None after a CUDA out-of-memory (with the cache emptied).

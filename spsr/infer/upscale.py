@@ -1,14 +1,18 @@
-"""Upscaling one decoded image: colour, grayscale, alpha and bit depth handled at the edges."""
+"""Upscaling one decoded image with a :class:`~spsr.infer.tiled.TiledUpscaler`.
+
+Colour, grayscale, alpha, bit depth and ``outscale`` are handled at the edges of the network by
+:func:`spsr.lite.image.upscale_decoded`, the same NumPy code the warm start runs, so both paths
+write the same pixels; this module gives it the PyTorch upscaler as its runner.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from spsr.data.image_io import LoadedImage, from_tensor, to_tensor
+from spsr.data.image_io import LoadedImage
 from spsr.infer.tiled import TileCallback, TiledUpscaler
-from spsr.lite.image import bleed_transparent, check_memory
-from spsr.ops.resize import imresize
+from spsr.lite.image import bleed_transparent, check_memory, upscale_decoded
 
 __all__ = ["bleed_transparent", "check_upscale_memory", "upscale_loaded"]
 
@@ -42,26 +46,10 @@ def upscale_loaded(
 
     Raises:
         OutOfMemoryEstimate: the output would not fit in the available memory (checked first).
+        NonFiniteOutputError: the model gave NaN or infinite values.
     """
-    check_upscale_memory(image, upscaler, outscale)
-    pixels = image.pixels
-    if image.alpha is not None:
-        pixels = bleed_transparent(pixels, image.alpha)
-    x = to_tensor(pixels)
-    if x.shape[0] == 1:
-        x = x.expand(3, -1, -1)
-    sr = upscaler(x, on_tiles)
-    h, w = pixels.shape[:2]
-    target = None
-    if outscale is not None and outscale != upscaler.scale:
-        target = (max(1, round(h * outscale)), max(1, round(w * outscale)))
-        sr = imresize(sr, size=target).clamp(0, 1)
-    if image.is_gray:
-        sr = sr.mean(dim=0, keepdim=True)
-    channels = [sr]
-    if image.alpha is not None:
-        a = to_tensor(image.alpha[:, :, None])
-        size = target or (h * upscaler.scale, w * upscaler.scale)
-        channels.append(imresize(a, size=size).clamp(0, 1))
-    out = torch.cat(channels, dim=0)
-    return from_tensor(out, pixels.dtype)
+
+    def run(x: np.ndarray, progress: TileCallback | None) -> np.ndarray:
+        return upscaler(torch.from_numpy(x), progress).float().numpy()
+
+    return upscale_decoded(image, run, upscaler.scale, upscaler.tile, outscale, on_tiles)

@@ -4,7 +4,7 @@ What ``spsr upscale`` does at the edges of the network, without PyTorch: graysca
 R=G=B and comes back as one channel; alpha is upscaled apart with MATLAB bicubic
 (:func:`spsr.ops.resize.imresize_np`) after the transparent-colour fill and re-attached; 16-bit
 stays 16-bit; the memory an output needs is checked before anything is allocated. The PyTorch
-path (:func:`spsr.infer.upscale.upscale_loaded`) shares the fill and the memory check.
+path (:func:`spsr.infer.upscale.upscale_loaded`) runs this function with its PyTorch upscaler.
 """
 
 from __future__ import annotations
@@ -106,15 +106,31 @@ def to_float(arr: np.ndarray) -> np.ndarray:
     return np.array(arr.transpose(2, 0, 1), dtype=np.float32) / scale
 
 
-def from_float(x: np.ndarray, dtype: np.dtype | type) -> np.ndarray:
+def from_float(x: np.ndarray, dtype: np.dtype | type, overwrite: bool = False) -> np.ndarray:
     """Float ``(C, H, W)`` in [0, 1] → ``(H, W, C)`` of ``dtype``, rounded half to even and clipped
-    (as :func:`spsr.data.image_io.from_tensor`). One float temporary: at a 4096² output each is
-    200 MB a channel triple."""
+    (as :func:`spsr.data.image_io.from_tensor`).
+
+    Args:
+        x: the float image.
+        dtype: ``uint8`` or ``uint16``.
+        overwrite: scale and round in ``x`` itself (a float32 array the caller no longer needs)
+            instead of a float temporary of its size: at a 4096² colour output that is 192 MiB.
+    """
     maxval = np.float32(np.iinfo(dtype).max)
-    y = np.clip(x, 0, 1)
+    if overwrite and x.dtype == np.float32 and x.flags.writeable:
+        y = x
+        np.clip(y, 0, 1, out=y)
+    else:
+        y = np.clip(x, 0, 1)
     y *= maxval
     np.round(y, out=y)
     return y.transpose(1, 2, 0).astype(dtype)
+
+
+def all_finite(x: np.ndarray) -> bool:
+    """No NaN or infinity in ``x``, without a boolean array of its size: NaN and infinity survive a
+    sum, and an fp64 sum of finite float32 values cannot overflow."""
+    return bool(np.isfinite(np.sum(x, dtype=np.float64)))
 
 
 ImageRunner = Callable[[np.ndarray, "TileCallback | None"], np.ndarray]
@@ -153,7 +169,7 @@ def upscale_decoded(
     if x.shape[0] == 1:
         x = np.repeat(x, 3, axis=0)
     sr = run(x, on_tiles)
-    if not np.isfinite(sr).all():
+    if not all_finite(sr):
         raise NonFiniteOutputError("the model produced NaN or infinite values (broken weights?)")
     np.clip(sr, 0, 1, out=sr)  # in place: the output is the largest array of the run
     h, w = pixels.shape[:2]
@@ -167,4 +183,4 @@ def upscale_decoded(
         a = to_float(image.alpha[:, :, None])[0]
         alpha = np.clip(imresize_np(a, size=size), 0, 1)[None].astype(np.float32)
         sr = np.concatenate([sr.astype(np.float32, copy=False), alpha], axis=0)
-    return from_float(sr, pixels.dtype)
+    return from_float(sr, pixels.dtype, overwrite=True)  # sr is this function's own array

@@ -81,11 +81,51 @@ def ramp(length: int, band: int, ramp_start: bool, ramp_end: bool) -> np.ndarray
     return w
 
 
-def window(r: Region, h: int, w: int, scale: int, overlap: int) -> np.ndarray:
-    """The ``(rows, cols)`` float32 blending window of tile ``r``'s core at the output scale."""
+def window_factors(r: Region, h: int, w: int, scale: int, overlap: int) -> tuple[np.ndarray, np.ndarray]:
+    """The row and column ramps whose outer product is :func:`window`."""
     wy = ramp((r.y1 - r.y0) * scale, overlap * scale, r.y0 > 0, r.y1 < h)
     wx = ramp((r.x1 - r.x0) * scale, overlap * scale, r.x0 > 0, r.x1 < w)
+    return wy, wx
+
+
+def window(r: Region, h: int, w: int, scale: int, overlap: int) -> np.ndarray:
+    """The ``(rows, cols)`` float32 blending window of tile ``r``'s core at the output scale."""
+    wy, wx = window_factors(r, h, w, scale, overlap)
     return wy[:, None] * wx[None, :]
+
+
+#: Output rows per band of :func:`divide_by_weights`.
+WEIGHT_BAND_ROWS = 256
+
+
+def divide_by_weights(acc: np.ndarray, regions: list[Region], h: int, w: int, scale: int, overlap: int) -> None:
+    """Divide a blend accumulator by the sum of its tiles' windows, in place.
+
+    The sum is formed a band of :data:`WEIGHT_BAND_ROWS` output rows at a time, adding the windows
+    in the order of ``regions`` (the order their outputs were added), so each pixel gets the same
+    float32 additions as a whole-image weight array would, without holding one (64 MiB at a 4096²
+    output).
+
+    Args:
+        acc: ``(C, scale·h, scale·w)`` float32, the windowed tile outputs summed.
+        regions: every tile added, in order (tiles may have been split after an out-of-memory).
+        h: LR height.
+        w: LR width.
+        scale: the model's factor.
+        overlap: the blending band in LR pixels.
+    """
+    s = scale
+    factors = [(r, *window_factors(r, h, w, s, overlap)) for r in regions]
+    out_h = h * s
+    for b0 in range(0, out_h, WEIGHT_BAND_ROWS):
+        b1 = min(out_h, b0 + WEIGHT_BAND_ROWS)
+        band = np.zeros((b1 - b0, w * s), dtype=np.float32)
+        for r, wy, wx in factors:
+            t0, t1 = max(b0, r.y0 * s), min(b1, r.y1 * s)
+            if t0 < t1:
+                rows = wy[t0 - r.y0 * s:t1 - r.y0 * s]
+                band[t0 - b0:t1 - b0, r.x0 * s:r.x1 * s] += rows[:, None] * wx[None, :]
+        acc[:, b0:b1] /= band
 
 
 def next_group(pending: list[Region], batch: int) -> list[Region]:
@@ -130,8 +170,8 @@ def run_tiled(
         return out
     s = scale
     acc: np.ndarray | None = None
-    weight = np.zeros((1, h * s, w * s), dtype=np.float32)
     pending = plan_tiles(h, w, tile, overlap)
+    added: list[Region] = []
     total, done = len(pending), 0
     if on_tiles is not None:
         on_tiles(0, total)
@@ -145,10 +185,10 @@ def run_tiled(
             core = out[:, oy:oy + (r.y1 - r.y0) * s, ox:ox + (r.x1 - r.x0) * s]
             win = window(r, h, w, s, overlap)
             acc[:, r.y0 * s:r.y1 * s, r.x0 * s:r.x1 * s] += core * win
-            weight[:, r.y0 * s:r.y1 * s, r.x0 * s:r.x1 * s] += win
+            added.append(r)
         done += len(group)
         if on_tiles is not None:
             on_tiles(done, total)
     assert acc is not None  # plan_tiles gives at least one tile
-    acc /= weight
+    divide_by_weights(acc, added, h, w, s, overlap)
     return acc

@@ -13,7 +13,15 @@ from spsr.archs import ArchSpec, build_model
 from spsr.engines.base import RunSpec
 from spsr.engines.torch_engine import TorchRunner
 from spsr.infer import TiledUpscaler
-from spsr.lite.tiles import eval_overlap, plan_tiles, ramp, run_tiled, window
+from spsr.lite.tiles import (
+    Region,
+    divide_by_weights,
+    eval_overlap,
+    plan_tiles,
+    ramp,
+    run_tiled,
+    window,
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +64,34 @@ def test_windows_sum_to_one_across_the_overlap_band() -> None:
     assert total.min() > 0.99  # every output pixel gets a full weight
     assert list(ramp(6, 2, True, True)) == pytest.approx([1 / 3, 2 / 3, 1, 1, 2 / 3, 1 / 3])
     assert list(ramp(4, 2, False, False)) == [1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(("h", "w", "tile", "overlap", "scale", "split"),
+                         [(37, 45, 16, 4, 4, False), (300, 70, 64, 16, 4, False), (130, 129, 40, 8, 3, True),
+                          (9, 200, 8, 3, 2, True)])
+def test_banded_weights_divide_exactly_as_one_weight_array(
+    h: int, w: int, tile: int, overlap: int, scale: int, split: bool
+) -> None:
+    # The weights are summed a band of rows at a time instead of in one whole-output array: the
+    # result must be bit-identical, also for tiles split after an out-of-memory (not a product grid).
+    regions = plan_tiles(h, w, tile, overlap)
+    if split:
+        split_regions = []
+        for i, r in enumerate(regions):
+            if i % 2 == 0:
+                split_regions.append(r)
+                continue
+            for sub in plan_tiles(r.y1 - r.y0, r.x1 - r.x0, tile // 2, overlap):
+                split_regions.append(Region(sub.y0 + r.y0, sub.y1 + r.y0, sub.x0 + r.x0, sub.x1 + r.x0, 0, 0, 0, 0))
+        assert len(split_regions) > len(regions)
+        regions = split_regions
+    acc = np.random.default_rng(h + w).random((3, h * scale, w * scale), dtype=np.float32) + np.float32(0.5)
+    weight = np.zeros((1, h * scale, w * scale), dtype=np.float32)
+    for r in regions:
+        weight[:, r.y0 * scale:r.y1 * scale, r.x0 * scale:r.x1 * scale] += window(r, h, w, scale, overlap)
+    got = acc.copy()
+    divide_by_weights(got, regions, h, w, scale, overlap)
+    assert np.array_equal(got, acc / weight)
 
 
 def test_eval_overlap_stays_below_half_the_tile() -> None:
