@@ -10,6 +10,7 @@ import torch
 from spsr.engines.base import EngineUnavailable, NoteCallback, Runner, RunSpec
 from spsr.engines.converted import ConvertedEngine, first_line
 from spsr.lite.runners import OnnxRuntimeModel
+from spsr.lite.warm import onnxruntime_optimized
 
 
 class OnnxRuntimeRunner(Runner):
@@ -21,7 +22,7 @@ class OnnxRuntimeRunner(Runner):
     def __init__(self, path: Path, threads: int) -> None:
         self.source_file = path
         self.threads = threads
-        self.model = OnnxRuntimeModel(path, threads)
+        self.model = OnnxRuntimeModel(path, threads, onnxruntime_optimized())
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.model(x.float().cpu().numpy()))

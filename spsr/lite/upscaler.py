@@ -20,7 +20,7 @@ from spsr.lite.runners import (
     first_line,
 )
 from spsr.lite.tiles import TileCallback, run_tiled
-from spsr.lite.warm import WarmRecord, openvino_blobs
+from spsr.lite.warm import WarmRecord, onnxruntime_optimized, openvino_blobs
 
 
 class WarmUnavailable(SpsrError):
@@ -70,9 +70,11 @@ class WarmUpscaler:
         self._fallback, self._on_note = fallback, on_note
         self._full: ImageUpscaler | None = None
         try:
+            converted = Path(record.converted)
             self.model: Any = (
-                OpenVinoModel(Path(record.converted), record.precision, record.threads, openvino_blobs())
-                if record.engine == "openvino" else OnnxRuntimeModel(Path(record.converted), record.threads))
+                OpenVinoModel(converted, record.precision, record.threads, openvino_blobs())
+                if record.engine == "openvino"
+                else OnnxRuntimeModel(converted, record.threads, onnxruntime_optimized()))
         except Exception as exc:  # noqa: BLE001 - the engines raise their own exception types
             raise WarmUnavailable(f"{record.engine} cannot load {record.converted} ({first_line(exc)})") from None
 

@@ -55,6 +55,11 @@ def openvino_blobs() -> Path:
     return engines_cache() / "openvino-blobs"
 
 
+def onnxruntime_optimized() -> Path:
+    """ONNX Runtime's optimized graphs of the converted models, one per model, version and CPU."""
+    return engines_cache() / "onnxruntime-optimized"
+
+
 def gpu_possible() -> bool:
     """Whether this machine has a GPU device node (so only PyTorch can tell where ``auto`` runs)."""
     return any(os.path.exists(p) for p in GPU_NODES)
