@@ -58,10 +58,11 @@ TileCallback = Callable[[int, int], None]
 
 def file_record(job: Job, status: str, input_size: tuple[int, int] | None = None,
                 output_size: tuple[int, int] | None = None, seconds: float = 0.0,
-                reason: str | None = None) -> dict[str, Any]:
+                reason: str | None = None, network_seconds: float | None = None) -> dict[str, Any]:
     """One file's record, as ``spsr upscale --json`` prints it; sizes are ``[width, height]``.
 
-    ``status`` is ``done``, ``failed`` or ``skipped``; ``reason`` is present for the latter two.
+    ``status`` is ``done``, ``failed`` or ``skipped``; ``reason`` is present for the latter two;
+    ``network_seconds`` (the network's part of ``seconds``) where the upscaler reported tiles.
     """
     record: dict[str, Any] = {
         "input": str(job.source), "output": str(job.output), "status": status,
@@ -69,9 +70,40 @@ def file_record(job: Job, status: str, input_size: tuple[int, int] | None = None
         "output_size": list(output_size) if output_size else None,
         "seconds": round(seconds, 3),
     }
+    if network_seconds is not None:
+        record["network_seconds"] = round(network_seconds, 3)
     if reason is not None:
         record["reason"] = reason
     return record
+
+
+class TileClock:
+    """A tile callback that times the network: from an image's first progress report (``0`` tiles
+    done, given before the first tile runs) to its last (after the last tile, its blending
+    included), and passes every report on.
+
+    Args:
+        forward: the callback the reports go on to.
+    """
+
+    def __init__(self, forward: TileCallback) -> None:
+        self.forward = forward
+        self.first: float | None = None
+        self.last: float | None = None
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = now
+        self.last = now
+        self.forward(done, total)
+
+    @property
+    def seconds(self) -> float | None:
+        """Seconds between the first and the last report; None before two reports."""
+        if self.first is None or self.last is None or self.last == self.first:
+            return None
+        return self.last - self.first
 
 
 def decided_records(jobs: Sequence[Job], todo: Sequence[Job],
@@ -202,7 +234,8 @@ def run_jobs(
     caught: tuple[type[Exception], ...] = (SpsrError, OSError, MemoryError, *file_errors)
     result = BatchResult(total=len(jobs))
     for job in jobs:
-        file = FileInProgress(job, events.tiles)
+        clock = TileClock(events.tiles)
+        file = FileInProgress(job, clock)
         events.file_started(job)
         start = time.perf_counter()
         reason: str | None = None
@@ -225,7 +258,8 @@ def run_jobs(
         if reason is None:
             result.done += 1
             result.megapixels += width * height / 1e6
-            record = file_record(job, "done", file.input_size, (width, height), seconds)
+            record = file_record(job, "done", file.input_size, (width, height), seconds,
+                                 network_seconds=clock.seconds)
         else:
             result.failed.append((job.source, reason))
             record = file_record(job, "failed", file.input_size, seconds=seconds, reason=reason)
@@ -241,6 +275,7 @@ __all__ = [
     "FileInProgress",
     "MemoryHints",
     "TileCallback",
+    "TileClock",
     "decided_records",
     "file_record",
     "run_jobs",

@@ -229,3 +229,28 @@ def test_a_failed_write_stops_the_batch_saying_what_was_written(tmp_path: Path) 
     assert seen == ["a.png", "b.png"]  # c is not tried
     message = str(caught.value)
     assert "b_out.png" in message and "1 of 3 picture(s) written before; a re-run skips them" in message
+
+
+def test_network_seconds_span_the_first_to_the_last_tile_report(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # A fake clock: each perf_counter() call in the batch module advances it by one second, so the
+    # record's network_seconds counts the clock readings between the first and the last tile report.
+    from spsr.infer import batch as batch_module
+
+    ticks = iter(range(1000))
+    monkeypatch.setattr(batch_module.time, "perf_counter", lambda: float(next(ticks)))
+    _images(tmp_path / "in", ["a.png", "b.png"])
+    plan = plan_jobs(find_inputs(str(tmp_path / "in")), tmp_path / "out", suffix="_x2")
+
+    def three_reports(file: FileInProgress) -> tuple[int, int]:
+        for done in (0, 1, 2):
+            file.on_tiles(done, 2)
+        return 24, 20
+
+    def no_reports(file: FileInProgress) -> tuple[int, int]:
+        return 24, 20
+
+    reported = run_jobs(plan.jobs, three_reports).records
+    assert [r["network_seconds"] for r in reported] == [2.0, 2.0]  # readings at reports 1 and 3
+    assert all(r["seconds"] > r["network_seconds"] for r in reported)
+    assert all("network_seconds" not in r for r in run_jobs(plan.jobs, no_reports).records)
