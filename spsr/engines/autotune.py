@@ -8,8 +8,8 @@ between machines, loads and models (``docs/guide/engines.md``). So ``auto`` meas
   the run's precision (OpenVINO: f32 or bf16; ONNX Runtime: fp32 only);
 * each is prepared (a converted engine converts the model, or reuses its cached conversion) and
   run once on one tile of the run's tile size (``1×3×tile×tile``, random pixels, the run's
-  precision) as a warm-up (compilation, buffers); an engine whose preparation or warm-up fails is
-  dropped with one line;
+  precision; at most 128², smaller for a model that heavy, :func:`measured_side`) as a warm-up
+  (compilation, buffers); an engine whose preparation or warm-up fails is dropped with one line;
 * then up to :data:`RUNS` rounds time the candidates in alternation (so a load that comes and
   goes on a shared machine hits them all), stopping early once the rounds took
   :data:`BUDGET_S` seconds; the lowest median wins (a tie goes to the earlier candidate,
@@ -60,6 +60,13 @@ BUDGET_S = 10.0
 #: with a tile's pixels, so a 128² tile ranks the engines as a 256² one does (measured alike on
 #: the AMD EPYC in docs/guide/engines.md) for a quarter of the one-time cost.
 MEASURED_SIDE = 128
+#: The most FLOPs one measured tile may cost: a model heavier than this at a 128² tile is measured
+#: on a smaller square tile (a multiple of 16, at least :data:`MIN_MEASURED_SIDE`). The full
+#: SPSR-G (105 MFLOP an LR pixel) is measured on 64² instead of 128², a quarter of the first run's
+#: measuring; the built-in model (13.7 MFLOP an LR pixel, 225 GFLOP at 128²) keeps 128².
+MEASURED_FLOPS = 512e9
+#: The smallest tile side :func:`measured_side` gives (per-call overheads stay small next to it).
+MIN_MEASURED_SIDE = 32
 #: Cache sub-folder of the choices, under the conversion cache's root.
 CHOICE_DIR = "choice"
 
@@ -159,6 +166,44 @@ def write_choice(path: Path, record: Mapping[str, Any]) -> None:
     from spsr.atomic import write_text_atomic
 
     write_text_atomic(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def flops_per_pixel(model: torch.nn.Module, probe: int = 8) -> float:
+    """FLOPs (two per multiply-add) of the model's convolutions per input pixel, counted with
+    forward hooks on one ``1×3×probe×probe`` forward in fp32 on the model's device (the networks are
+    fully convolutional: the count grows with the input's pixels)."""
+    macs = 0
+
+    def count(module: torch.nn.Module, inputs: tuple[Any, ...], output: Any) -> None:
+        nonlocal macs
+        kh, kw = module.kernel_size  # type: ignore[misc]
+        per_output = (module.in_channels // module.groups) * kh * kw  # type: ignore[operator]
+        if isinstance(module, torch.nn.ConvTranspose2d):
+            macs += inputs[0].numel() * (module.out_channels // module.groups) * kh * kw
+        else:
+            macs += output.numel() * per_output
+
+    convs = (torch.nn.Conv2d, torch.nn.ConvTranspose2d)
+    handles = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, convs)]
+    try:
+        device = next(model.parameters()).device
+        with torch.inference_mode():
+            model(torch.zeros(1, 3, probe, probe, device=device))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return 2.0 * macs / (probe * probe)
+
+
+def measured_side(tile: int, model_flops_per_pixel: float) -> int:
+    """The side of the tile ``auto`` measures: the run's tile (:data:`MEASURED_SIDE` for untiled
+    runs), at most :data:`MEASURED_SIDE`, and smaller for a model whose tile would cost more than
+    :data:`MEASURED_FLOPS` (a multiple of 16, at least :data:`MIN_MEASURED_SIDE`)."""
+    side = min(tile or MEASURED_SIDE, MEASURED_SIDE)
+    if model_flops_per_pixel * side * side > MEASURED_FLOPS:
+        fit = int((MEASURED_FLOPS / model_flops_per_pixel) ** 0.5) // 16 * 16
+        side = min(side, max(MIN_MEASURED_SIDE, fit))
+    return side
 
 
 def _why(exc: BaseException) -> str:

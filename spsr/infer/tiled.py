@@ -83,6 +83,7 @@ class TiledUpscaler:
         self.on_note = on_note
         self._with_gradient = False
         self._runners: dict[bool, Runner] = {}
+        self._flops_per_pixel: float | None = None
         chosen, notes = choose_engine(engine, self.device, measure=lambda: self._measure_engine(engine_retune))
         self.engine = chosen.name
         for note in notes:
@@ -90,10 +91,13 @@ class TiledUpscaler:
 
     def measured_tile(self) -> tuple[int, int, int, int]:
         """The tile ``auto`` measures: one tile of the tile size, at most
-        :data:`~spsr.engines.autotune.MEASURED_SIDE` square (also for untiled runs)."""
-        from spsr.engines.autotune import MEASURED_SIDE
+        :data:`~spsr.engines.autotune.MEASURED_SIDE` square (also for untiled runs), smaller for a
+        model too heavy for it (:func:`~spsr.engines.autotune.measured_side`)."""
+        from spsr.engines.autotune import flops_per_pixel, measured_side
 
-        side = min(self.tile or MEASURED_SIDE, MEASURED_SIDE)
+        if self._flops_per_pixel is None:
+            self._flops_per_pixel = flops_per_pixel(self.model)
+        side = measured_side(self.tile, self._flops_per_pixel)
         return (1, 3, side, side)
 
     def _measure_engine(self, retune: bool) -> str:

@@ -371,6 +371,9 @@ def test_the_tiled_upscaler_measures_its_tile_once_and_keeps_the_winner(
         up = TiledUpscaler(spec.model, 4, tile=tile, precision="fp32", engine="torch")
         assert up.measured_tile() == (1, 3, 128, 128)
     assert TiledUpscaler(spec.model, 4, tile=96, precision="fp32", engine="torch").measured_tile() == (1, 3, 96, 96)
+    # A model too heavy for a 128² tile (the budget lowered to this tiny one's cost) gets a smaller one.
+    monkeypatch.setattr(autotune, "MEASURED_FLOPS", autotune.flops_per_pixel(spec.model) * 50 * 50)
+    assert TiledUpscaler(spec.model, 4, tile=0, precision="fp32", engine="torch").measured_tile() == (1, 3, 48, 48)
     retuned = TiledUpscaler(spec.model, 4, tile=16, overlap=4, precision="fp32", engine="auto",
                             on_note=notes.append, engine_retune=True)
     assert retuned.engine == "onnxruntime" and len(notes) == 1 and "measured one" in notes[0]
@@ -420,3 +423,22 @@ def test_engine_retune_is_declared_once_for_every_command_with_engine() -> None:
         assert "--engine" in options and "--engine-retune" in options, name
         assert options["--engine-retune"].is_flag and options["--engine-retune"].default is False
         assert "measure the engines again" in (options["--engine-retune"].help or "")
+
+
+def test_flops_per_pixel_counts_every_convolution_at_its_resolution() -> None:
+    # conv 3→8 at LR, a ×2 transposed conv 8→4 (k 2, stride 2), conv 4→3 at 2× the pixels:
+    # multiply-adds per LR pixel 3·8·9 + 8·4·4 + 4 (HR pixels per LR pixel) · 4·3·9.
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ConvTranspose2d(8, 4, 2, stride=2),
+                              torch.nn.Conv2d(4, 3, 3, padding=1))
+    assert autotune.flops_per_pixel(net) == 2 * (3 * 8 * 9 + 8 * 4 * 4 + 4 * 4 * 3 * 9)
+    assert not any(m._forward_hooks for m in net.modules())  # the hooks are removed
+    grouped = torch.nn.Conv2d(8, 8, 3, padding=1, groups=4)
+    assert autotune.flops_per_pixel(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 1), grouped)) == 2 * (3 * 8 + 8 * 2 * 9)
+
+
+def test_full_spsr_g_is_measured_on_a_smaller_tile() -> None:
+    full = 104.8e6  # the full SPSR-G's FLOPs per LR pixel (1.717 TFLOP at 128² → 512²)
+    assert autotune.measured_side(0, full) == 64 and autotune.measured_side(256, full) == 64
+    assert autotune.measured_side(48, full) == 48  # never above the run's own tile
+    assert autotune.measured_side(0, 13.7e6) == 128  # the built-in model keeps 128²
+    assert autotune.measured_side(0, 1e12) == autotune.MIN_MEASURED_SIDE
