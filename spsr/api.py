@@ -76,7 +76,8 @@ class Upscaler:
         tile: tile size in input pixels (0: the whole image at once).
         device: ``auto`` (a CUDA GPU if there is one, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``.
         tile_overlap: context and blending band between tiles, input pixels.
-        batch: tiles per forward pass.
+        batch: tiles per forward pass (None: 1 on the CPU, where batches gain no speed and hold more
+            memory, 4 on a GPU).
         model_scale: the scale the weights are for, where their keys cannot tell.
         on_note: receives one-line notes (engine fallback, first-run conversion, ``auto``'s
             measurement, guessed sizes); default: they are kept in :attr:`notes`.
@@ -102,7 +103,7 @@ class Upscaler:
         device: str = "auto",
         *,
         tile_overlap: int = 16,
-        batch: int = 4,
+        batch: int | None = None,
         model_scale: int | None = None,
         on_note: NoteCallback | None = None,
         engine_retune: bool = False,

@@ -76,6 +76,7 @@ class UpscaleSettings:
 
     def upscaler(self) -> Upscaler | WarmUpscaler:
         if not self.engine_retune:
+            from spsr.lite.tiles import default_batch
             from spsr.lite.upscaler import WarmUnavailable, WarmUpscaler
             from spsr.lite.warm import lookup
 
@@ -83,7 +84,8 @@ class UpscaleSettings:
             if record is not None:
                 r = self.request
                 try:
-                    return WarmUpscaler(record, r.tile, r.overlap, r.batch, fallback=self.full,
+                    batch = r.batch if r.batch is not None else default_batch("cpu")  # warm runs the CPU
+                    return WarmUpscaler(record, r.tile, r.overlap, batch, fallback=self.full,
                                         on_note=warn)
                 except WarmUnavailable:
                     pass  # the full path runs, and records what it ran
@@ -121,7 +123,8 @@ def upscale(
         help="Context and blending band between tiles, input pixels (default 16, less for tiles "
         "under 34 so that it stays below half the tile, as in spsr eval).",
         show_default=False)] = None,
-    batch: Annotated[int, typer.Option(help="Tiles per forward pass.")] = 4,
+    batch: Annotated[int | None, typer.Option(
+        help="Tiles per forward pass (default: 1 on the CPU, 4 on a GPU).", show_default=False)] = None,
     device: DeviceOption = "auto",
     precision: Annotated[str, typer.Option(
         help="auto, fp32, bf16 or fp16 (fp16 only on CUDA).",

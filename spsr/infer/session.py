@@ -30,12 +30,13 @@ def eval_upscaler(
     tile: int,
     device: str | torch.device,
     precision: str,
-    batch: int = 4,
+    batch: int | None = None,
     engine: str = "torch",
     on_note: Callable[[str], None] | None = None,
     engine_retune: bool = False,
 ) -> TiledUpscaler:
-    """How a model is scored everywhere: tiled with :func:`eval_overlap`, ``batch`` tiles a pass,
+    """How a model is scored everywhere: tiled with :func:`eval_overlap`, ``batch`` tiles a pass
+    (None: 1 on the CPU, 4 on a GPU),
     run by ``engine`` (:mod:`spsr.engines`; PyTorch by default, as training validates;
     ``engine_retune``: ``auto`` measures again, :mod:`spsr.engines.autotune`)."""
     return TiledUpscaler(model, scale, tile=tile, overlap=eval_overlap(tile), batch=batch,

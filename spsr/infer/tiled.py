@@ -24,7 +24,15 @@ from spsr.engines import (
 from spsr.engines.torch_engine import TorchRunner
 from spsr.errors import ConfigError, NonFiniteOutputError
 from spsr.infer.precision import resolve_precision
-from spsr.lite.tiles import Region, TileCallback, divide_by_weights, next_group, plan_tiles, window
+from spsr.lite.tiles import (
+    Region,
+    TileCallback,
+    default_batch,
+    divide_by_weights,
+    next_group,
+    plan_tiles,
+    window,
+)
 
 __all__ = ["Region", "TileCallback", "TiledUpscaler", "plan_tiles", "resolve_precision"]
 
@@ -37,7 +45,8 @@ class TiledUpscaler:
         scale: its upscaling factor.
         tile: tile size in LR pixels (0 disables tiling).
         overlap: context and blending band in LR pixels.
-        batch: tiles per forward pass.
+        batch: tiles per forward pass (None: 1 on the CPU, 4 on a GPU,
+            :func:`spsr.lite.tiles.default_batch`).
         device: where to run.
         precision: ``auto`` | ``fp32`` | ``bf16`` | ``fp16`` (fp16 only on CUDA; ``fp32`` on CUDA
             is IEEE fp32, with cuDNN's TF32 off).
@@ -58,7 +67,7 @@ class TiledUpscaler:
         scale: int,
         tile: int = 256,
         overlap: int = 16,
-        batch: int = 4,
+        batch: int | None = None,
         device: str | torch.device = "cpu",
         precision: str = "auto",
         channels_last: bool = True,
@@ -67,7 +76,7 @@ class TiledUpscaler:
         cache_key: str | None = None,
         engine_retune: bool = False,
     ) -> None:
-        if tile < 0 or overlap < 0 or batch < 1:
+        if tile < 0 or overlap < 0 or (batch is not None and batch < 1):
             raise ConfigError("tile and overlap must be >= 0 and batch >= 1")
         if tile and overlap * 2 >= tile:
             raise ConfigError(f"overlap {overlap} is too large for tile {tile} (needs overlap < tile/2)")
@@ -75,7 +84,7 @@ class TiledUpscaler:
         self.scale = scale
         self.tile = tile
         self.overlap = overlap
-        self.batch = batch
+        self.batch = batch if batch is not None else default_batch(self.device.type)
         self.dtype = resolve_precision(precision, self.device)
         self.channels_last = channels_last
         self.model = model.to(self.device).eval()

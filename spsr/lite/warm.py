@@ -88,7 +88,7 @@ class WarmRequest:
     precision: str
     tile: int
     overlap: int
-    batch: int
+    batch: int | None
     model_scale: int | None
     device: str
 

@@ -158,3 +158,13 @@ def test_tile_progress_total_grows_when_out_of_memory_replans(
     reports: list[tuple[int, int]] = []
     up(torch.rand(3, 61, 45), on_tiles=lambda done, total: reports.append((done, total)))
     assert reports[0][1] < reports[-1][1] and reports[-1][0] == reports[-1][1]
+
+
+def test_default_batch_is_one_tile_on_the_cpu_and_four_on_a_gpu(tiny_model: torch.nn.Module) -> None:
+    from spsr.lite.tiles import GPU_BATCH, default_batch
+
+    assert default_batch("cpu") == 1 and default_batch("cuda") == GPU_BATCH == 4
+    assert TiledUpscaler(tiny_model, 4, tile=16, overlap=4, precision="fp32").batch == 1
+    assert TiledUpscaler(tiny_model, 4, tile=16, overlap=4, batch=3, precision="fp32").batch == 3
+    with pytest.raises(ConfigError, match="batch >= 1"):
+        TiledUpscaler(tiny_model, 4, tile=16, overlap=4, batch=0, precision="fp32")
