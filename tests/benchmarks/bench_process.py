@@ -23,6 +23,9 @@ first call in a fresh process), and the warm start's own network time (``network
 ``--json`` record) against the engine's first call in a fresh process (the 5 % target) and against
 a warmed-up call.
 
+Where the warm start ran ONNX Runtime it also times creating a session from the converted file
+against loading the optimized graph a first session saved.
+
 ``--memory`` then compares the peak resident memory of warm-start processes of the built-in model
 (``--tile 128``) on a 1024² and a 256² input (each process's own ``ru_maxrss``; the target: at
 most 1.5×).
@@ -151,6 +154,31 @@ def peak_memory(tmp: Path, env: dict[str, str], options: list[str]) -> None:
     print(f"  1024² / 256²: {peaks[1024] / peaks[256]:.2f}× (target ≤ 1.5×)")
 
 
+def onnxruntime_sessions(converted: Path, threads: int, rounds: int) -> None:
+    """Seconds to create an ONNX Runtime session from the converted file (optimizing it) against
+    loading the optimized graph a first session saved, alternating, medians."""
+    import shutil
+
+    from spsr.lite.runners import OnnxRuntimeModel
+
+    folder = Path(tempfile.mkdtemp(prefix="ort_optimized_"))
+    OnnxRuntimeModel(converted, threads, folder)  # saves the optimized graph
+    plain: list[float] = []
+    saved: list[float] = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        OnnxRuntimeModel(converted, threads)
+        plain.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        model = OnnxRuntimeModel(converted, threads, folder)
+        saved.append(time.perf_counter() - start)
+        assert model.from_optimized
+    shutil.rmtree(folder, ignore_errors=True)
+    print(f"  ONNX Runtime session: {statistics.median(plain):.2f} s from the converted file "
+          f"({'/'.join(f'{t:.2f}' for t in plain)}), {statistics.median(saved):.2f} s from the saved optimized "
+          f"graph ({'/'.join(f'{t:.2f}' for t in saved)})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=3)
@@ -248,6 +276,8 @@ def main() -> None:
     for name in ("torch", "auto"):
         d = np.abs(a - np.asarray(Image.open(tmp / f"{name}.png"), dtype=int))
         print(f"  {name} vs official: max {d.max()} / mean {d.mean():.4f} levels")
+    if record["engine"] == "onnxruntime":
+        onnxruntime_sessions(converted, record["threads"], args.rounds)
     if args.memory:
         peak_memory(tmp, env, ["--precision", args.precision, "--overwrite", *warm_engine])
 
