@@ -21,9 +21,9 @@ GPU_BATCH = 4
 
 def default_batch(device_type: str) -> int:
     """Tiles per forward pass when none is given: :data:`GPU_BATCH` on a GPU, 1 on the CPU, where
-    batches gain no speed and hold their activations at once (OpenVINO f32, built-in model, a 512²
-    image through 128² tiles: batch 4 took 77.3 s and peaked at 1,732 MiB, batch 1 72.8 s and
-    610 MiB, ``docs/guide/engines.md``)."""
+    batches gain no speed and hold their activations at once (built-in model, a 512² image through
+    128² tiles, AMD EPYC: OpenVINO f32 batch 4 77.3 s and 1,732 MiB peak, batch 1 72.8 s and
+    610 MiB; PyTorch 126.4 s and 2,496 MiB against 104.0 s and 1,114 MiB; ``docs/guide/upscaling.md``)."""
     return 1 if device_type == "cpu" else GPU_BATCH
 
 
