@@ -3,8 +3,8 @@
 :class:`OpenVinoModel` compiles each input shape once as a static-shape model in bf16 (on a CPU
 with AMX static shapes ran 1.3× faster than one dynamic-shape compilation). In f32 it compiles
 the first input shape statically too — a process that runs one shape (one image, untiled or of a
-single tile shape) gets its result 3.5 s sooner on the full SPSR-G than through a dynamic
-compilation, whose first call at a shape is slow — and from a second shape on it runs one
+single tile shape) got its result 2.4 s sooner on the full SPSR-G (median of five pairs) than
+through a dynamic compilation, whose first call at a shape is slow — and from a second shape on it runs one
 dynamic-shape compilation, dropping the static one: every compiled shape keeps its own buffers
 (a 1024² image through 128² tiles peaked at 4.6 GB of memory with static shapes against 1.9 GB
 with one dynamic compilation, ``docs/guide/engines.md``). OpenVINO's compiled-model cache
