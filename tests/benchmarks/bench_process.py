@@ -31,8 +31,9 @@ against loading the optimized graph a first session saved.
 most 1.5×).
 
 Run: ``python tests/benchmarks/bench_process.py [--rounds 3] [--size 128] [--precision auto]
-[--engine auto|openvino|onnxruntime] [--memory]`` (``--engine`` names the warm run's engine; the
-row keeps its name ``spsr (auto, warm)``).
+[--engine auto|openvino|onnxruntime] [--memory [--memory-engine torch]]`` (``--engine`` names the
+warm run's engine; the row keeps its name ``spsr (auto, warm)``; ``--memory-engine torch`` measures
+the PyTorch path's peak memory instead of the warm start's).
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, "TORCH-FREE" in do
 def peak_memory(tmp: Path, env: dict[str, str], options: list[str]) -> None:
     """Peak RSS of warm-start processes of the built-in model, ``--tile 128``, on a 256² and a
     1024² input (a first full run on the 256² input records the warm start both then use: the
-    request, not the image size, is its key)."""
+    request, not the image size, is its key); with ``--engine torch`` in ``options``, of the
+    PyTorch path's processes."""
     from PIL import Image
     from skimage import data
 
@@ -187,6 +189,8 @@ def main() -> None:
     ap.add_argument("--engine", default="auto", choices=["auto", "openvino", "onnxruntime"],
                     help="the engine of the spsr run that is timed warm (auto: what it measures fastest)")
     ap.add_argument("--memory", action="store_true", help="also the tiled peak memory, 1024² against 256²")
+    ap.add_argument("--memory-engine", default=None, choices=["torch", "openvino", "onnxruntime"],
+                    help="the engine of the --memory processes (default: the warm run's; torch: the PyTorch path)")
     args = ap.parse_args()
 
     import numpy as np
@@ -279,7 +283,8 @@ def main() -> None:
     if record["engine"] == "onnxruntime":
         onnxruntime_sessions(converted, record["threads"], args.rounds)
     if args.memory:
-        peak_memory(tmp, env, ["--precision", args.precision, "--overwrite", *warm_engine])
+        engine = ["--engine", args.memory_engine] if args.memory_engine else warm_engine
+        peak_memory(tmp, env, ["--precision", args.precision, "--overwrite", *engine])
 
 
 if __name__ == "__main__":
