@@ -14,7 +14,17 @@ from spsr.engines.cache import cached_conversion, conversion_key, weights_digest
 from spsr.engines.convert import OPSET, export_onnx, onnx_to_openvino
 from spsr.lite.runners import first_line
 
-__all__ = ["ConvertedEngine", "StageClock", "first_line"]
+__all__ = ["ConvertedEngine", "StageClock", "first_line", "onnx_missing"]
+
+
+def onnx_missing() -> str | None:
+    """Why no model can be converted here (the ``onnx`` package, which PyTorch's ONNX exporter
+    needs for every conversion, is missing), or None."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnx") is None:
+        return "the onnx package is missing, and spsr converts models through ONNX (pip install onnx)"
+    return None
 
 
 class ConvertedEngine(Engine):
@@ -28,7 +38,7 @@ class ConvertedEngine(Engine):
         raise NotImplementedError
 
     def unavailable_reason(self, device: torch.device) -> str | None:
-        reason = self.import_error()
+        reason = self.import_error() or onnx_missing()
         if reason is not None:
             return reason
         if device.type != "cpu":

@@ -3,6 +3,7 @@ provenance in the file's metadata, written whole or not at all."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -81,6 +82,8 @@ def export_model(
         raise ConfigError(f"{target.parent}: the output folder does not exist")
     if not os.access(target.parent, os.W_OK):
         raise ConfigError(f"{target.parent}: the output folder is not writable")
+    if importlib.util.find_spec("onnx") is None:  # PyTorch's exporter needs it, for IR too
+        raise ExportError(f"exporting {FORMATS[suffix]} needs the onnx package (pip install onnx)")
     meta = export_metadata(loaded, with_gradient, fixed_size)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     try:
