@@ -10,6 +10,8 @@ import ast
 import sys
 from pathlib import Path
 
+from packaging.requirements import Requirement
+
 from spsr.toml_io import read_toml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,11 +24,12 @@ DISTRIBUTIONS = {"PIL": "pillow", "skimage": "scikit-image", "png": "pypng", "to
 OPT_IN = {"wandb"}
 
 
-def _name(requirement: str) -> str:
-    name = requirement.split(";")[0]
-    for sep in "<>=!~[ ":
-        name = name.split(sep)[0]
-    return name.strip().lower()
+def requirements(section: str = "dependencies") -> list[Requirement]:
+    """``[project] dependencies`` of pyproject.toml, or every extra's with ``optional-dependencies``."""
+    project = read_toml(ROOT / "pyproject.toml")["project"]
+    found = project[section]
+    texts = found if isinstance(found, list) else [d for deps in found.values() for d in deps]
+    return [Requirement(t) for t in texts]
 
 
 def _imports() -> dict[str, set[str]]:
@@ -49,9 +52,8 @@ def _imports() -> dict[str, set[str]]:
 
 
 def test_every_imported_package_is_declared() -> None:
-    project = read_toml(ROOT / "pyproject.toml")["project"]
-    base = {_name(d) for d in project["dependencies"]}
-    extras = {_name(d) for deps in project["optional-dependencies"].values() for d in deps}
+    base = {r.name.lower() for r in requirements()}
+    extras = {r.name.lower() for r in requirements("optional-dependencies")}
     imported = _imports()
     assert {"torch", "numpy", "openvino", "onnx"} <= set(imported), "the import scan found too little"
     undeclared = {
@@ -60,3 +62,14 @@ def test_every_imported_package_is_declared() -> None:
     }
     assert not undeclared, f"imported but not declared in pyproject.toml: {undeclared}"
 
+
+
+def test_onnx_is_a_base_dependency_on_every_platform() -> None:
+    """Every conversion and ``spsr export`` run PyTorch's ONNX exporter, which imports ``onnx``:
+    in an extra only, a plain install could not convert and ``auto`` ran PyTorch on native-bf16
+    CPUs (tests/engines/test_onnx_dependency.py for the one line a missing package gives)."""
+    base = requirements()
+    onnx = [r for r in base if r.name.lower() == "onnx"]
+    assert onnx, "onnx must be a base dependency"
+    assert all(r.marker is None for r in onnx), f"onnx must not carry an environment marker: {onnx}"
+    assert any(r.name.lower() == "openvino" for r in base)

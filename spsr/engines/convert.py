@@ -8,6 +8,7 @@ fast kernels), in fp32, with the input ``lr`` ``(N, 3, H, W)`` in [0, 1] and the
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import warnings
@@ -82,6 +83,14 @@ def check_gradient_output(model: nn.Module, with_gradient: bool) -> None:
         raw = model(probe.to(next(model.parameters()).device))
     if not isinstance(raw, SROutput):
         raise ConfigError("this model has no gradient branch (an SPSR model has one)")
+
+
+def onnx_missing() -> str | None:
+    """Why :func:`export_onnx` cannot run here (PyTorch's exporter needs the ``onnx`` package, for
+    every conversion and every ``spsr export``), or None."""
+    if importlib.util.find_spec("onnx") is None:
+        return "the onnx package is missing, and spsr converts models through ONNX (pip install onnx)"
+    return None
 
 
 def export_onnx(

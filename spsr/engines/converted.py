@@ -11,20 +11,10 @@ import torch
 
 from spsr.engines.base import Engine, EngineUnavailable, NoteCallback, RunSpec
 from spsr.engines.cache import cached_conversion, conversion_key, weights_digest
-from spsr.engines.convert import OPSET, export_onnx, onnx_to_openvino
+from spsr.engines.convert import OPSET, export_onnx, onnx_missing, onnx_to_openvino
 from spsr.lite.runners import first_line
 
-__all__ = ["ConvertedEngine", "StageClock", "first_line", "onnx_missing"]
-
-
-def onnx_missing() -> str | None:
-    """Why no model can be converted here (the ``onnx`` package, which PyTorch's ONNX exporter
-    needs for every conversion, is missing), or None."""
-    import importlib.util
-
-    if importlib.util.find_spec("onnx") is None:
-        return "the onnx package is missing, and spsr converts models through ONNX (pip install onnx)"
-    return None
+__all__ = ["ConvertedEngine", "StageClock", "first_line"]
 
 
 class ConvertedEngine(Engine):

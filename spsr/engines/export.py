@@ -3,7 +3,6 @@ provenance in the file's metadata, written whole or not at all."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -13,7 +12,13 @@ from typing import Any
 
 import spsr
 from spsr.atomic import file_mode
-from spsr.engines.convert import OPSET, check_gradient_output, export_onnx, onnx_to_openvino
+from spsr.engines.convert import (
+    OPSET,
+    check_gradient_output,
+    export_onnx,
+    onnx_missing,
+    onnx_to_openvino,
+)
 from spsr.errors import ConfigError, SpsrError
 
 #: What ``spsr export -o`` writes, by the output's suffix.
@@ -82,7 +87,7 @@ def export_model(
         raise ConfigError(f"{target.parent}: the output folder does not exist")
     if not os.access(target.parent, os.W_OK):
         raise ConfigError(f"{target.parent}: the output folder is not writable")
-    if importlib.util.find_spec("onnx") is None:  # PyTorch's exporter needs it, for IR too
+    if onnx_missing() is not None:  # PyTorch's exporter needs it, for IR too
         raise ExportError(f"exporting {FORMATS[suffix]} needs the onnx package (pip install onnx)")
     meta = export_metadata(loaded, with_gradient, fixed_size)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))

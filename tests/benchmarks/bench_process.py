@@ -97,10 +97,10 @@ print("FIRST-CALL", time.perf_counter() - start)
 """
 
 
-def run(args: list[str], env: dict[str, str]) -> tuple[float, str]:
-    """Wall seconds of a process, and its stdout + stderr."""
+def run(args: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[float, str]:
+    """Wall seconds of a process (run in ``cwd``), and its stdout + stderr."""
     start = time.perf_counter()
-    done = subprocess.run(args, capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run(args, capture_output=True, text=True, env=env, cwd=cwd, check=False)
     took = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"failed: {' '.join(args[:4])}…\n{done.stderr[-2000:]}")

@@ -22,32 +22,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-#: Runs the ``spsr`` CLI of whichever ``spsr_cli`` is first on the path; says whether torch loaded.
-SPSR = """
-import sys
-from spsr_cli.app import main
-sys.argv = ["spsr", *sys.argv[1:]]
-try:
-    main()
-finally:
-    print("TORCH-FREE" if "torch" not in sys.modules else "TORCH", file=sys.stderr)
-"""
+from bench_process import SPSR, run  # the CLI in a fresh process, timed (this folder's script)
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, str, str]:
-    """Wall seconds of one process (run in ``cwd``: ``python -c`` puts the working folder first on
-    the path), its stdout and its stderr; raises with its stderr on failure."""
-    start = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=cwd)
-    took = time.perf_counter() - start
-    if done.returncode:
-        raise SystemExit(f"{' '.join(cmd[:4])} … failed (rc {done.returncode}):\n{done.stderr[-3000:]}")
-    return took, done.stdout, done.stderr
 
 
 def main() -> None:
@@ -78,7 +57,7 @@ def main() -> None:
         print(f"CPU: {cpu_model_name()}; os.cpu_count() {os.cpu_count()}; "
               f"`spsr upscale --samples OUT {' '.join(args.extra)}`".rstrip())
         for name, (env, cmd) in sides.items():
-            took, _, _ = timed(cmd, env, tmp)
+            took, _ = run(cmd, env, cwd=tmp)  # python -c puts the working folder first on the path
             print(f"  first run, {name}: {took:.1f} s (untimed below)")
         where = subprocess.run([sys.executable, "-c", "import spsr; print(spsr.__file__)"], capture_output=True,
                                text=True, env=sides[f"release {args.ref}"][0], cwd=tmp, check=True).stdout.strip()
@@ -89,9 +68,9 @@ def main() -> None:
         records: list[dict] = []
         for _ in range(args.rounds):
             for name, (env, cmd) in sides.items():
-                took, out, err = timed(cmd, env, tmp)
+                took, out = run(cmd, env, cwd=tmp)
                 times[name].append(took)
-                torch_loaded[name] = "TORCH-FREE" not in err
+                torch_loaded[name] = "TORCH-FREE" not in out
                 if name == "this tree":
                     records = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
         base = statistics.median(times[f"release {args.ref}"])
